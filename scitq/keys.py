@@ -1,0 +1,108 @@
+"""Provides every Redis key name scitq uses: one place to read, one place to change (see docs/redis.md)."""
+
+from __future__ import annotations
+
+PREFIX = "scitq"
+
+# --- the ledger and the server's inputs --------------------------------------------------------
+EVENTS = f"{PREFIX}:events"                       # stream: the ledger, written by the server only
+INBOX = f"{PREFIX}:inbox"                         # stream: commands from users and workers
+REJECTED = f"{PREFIX}:rejected"                   # stream: bad inbox/outbox entries set aside, with reasons
+SERVER_CURSOR = f"{PREFIX}:server:cursor"         # hash: input stream -> last id applied (atomic with events)
+SERVER_LOCK = f"{PREFIX}:server:lock"             # string with TTL: the one running server instance
+SERVER_ALIVE = f"{PREFIX}:server:alive"           # string with TTL: refreshed by the server loop
+CHECKPOINT = f"{PREFIX}:view:checkpoint"          # string: id of the last event folded into the views
+
+
+def reply(command_id: str) -> str:
+    """List holding the server's answer to one inbox command (short TTL)."""
+    return f"{PREFIX}:reply:{command_id}"
+
+
+def idempotency(key: str) -> str:
+    """String holding the answer already given to an idempotency key (24 h TTL)."""
+    return f"{PREFIX}:idem:{key}"
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+QUEUE_GROUP = "workers"
+
+
+def queue(batch: str) -> str:
+    """Stream of tasks ready for the workers of `batch` (one consumer group, QUEUE_GROUP)."""
+    return f"{PREFIX}:queue:{batch}"
+
+
+# --- workers -----------------------------------------------------------------------------------
+def worker_outbox(name: str) -> str:
+    """Stream of facts reported by worker `name` (claimed, started, finished...)."""
+    return f"{PREFIX}:worker:{name}:outbox"
+
+
+def worker_alive(name: str) -> str:
+    """String with TTL refreshed by worker `name` while it is alive."""
+    return f"{PREFIX}:worker:{name}:alive"
+
+
+def worker_stats(name: str) -> str:
+    """Hash of the last load/memory/disk figures reported by worker `name` (not in the ledger)."""
+    return f"{PREFIX}:worker:{name}:stats"
+
+
+def worker_control(name: str) -> str:
+    """Stream of orders from the server to worker `name` (signals, cancellations)."""
+    return f"{PREFIX}:worker:{name}:control"
+
+
+# --- output ------------------------------------------------------------------------------------
+def output(task_id: int, attempt: int) -> str:
+    """Stream of stdout/stderr chunks (fields `fd`, `text`) of one attempt of a task."""
+    return f"{PREFIX}:output:{task_id}:{attempt}"
+
+
+# --- projections (views) -----------------------------------------------------------------------
+VIEW_PREFIX = f"{PREFIX}:view:"
+
+
+def task_view(task_id: int) -> str:
+    return f"{PREFIX}:view:task:{task_id}"
+
+
+def execution_view(execution_id: int) -> str:
+    return f"{PREFIX}:view:execution:{execution_id}"
+
+
+def worker_view(worker_id: int) -> str:
+    return f"{PREFIX}:view:worker:{worker_id}"
+
+
+def batch_view(batch: str) -> str:
+    return f"{PREFIX}:view:batch:{batch}"
+
+
+TASKS_ALL = f"{PREFIX}:view:tasks"                 # zset: task ids (score = id)
+EXECUTIONS_ALL = f"{PREFIX}:view:executions"       # zset: execution ids (score = id)
+WORKERS_ALL = f"{PREFIX}:view:workers"             # zset: worker ids
+WORKERS_BY_NAME = f"{PREFIX}:view:workers:byname"  # hash: worker name -> worker id
+BATCHES_ALL = f"{PREFIX}:view:batches"             # set: batch names
+
+
+def tasks_by_status(status: str) -> str:
+    return f"{PREFIX}:view:tasks:status:{status}"
+
+
+def tasks_by_batch(batch: str) -> str:
+    return f"{PREFIX}:view:tasks:batch:{batch}"
+
+
+def tasks_by_name(name: str) -> str:
+    return f"{PREFIX}:view:tasks:name:{name}"
+
+
+def executions_of_task(task_id: int) -> str:
+    return f"{PREFIX}:view:task:{task_id}:executions"
+
+
+def view_patterns() -> list[str]:
+    """Glob patterns covering every projection key (used by rebuild to drop them)."""
+    return [f"{PREFIX}:view:*"]

@@ -1,0 +1,69 @@
+"""Provides the one settings model holding every default of scitq (environment `SCITQ_*` overrides)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+__all__ = ["Settings", "settings", "DEFAULT_BATCH", "TASK_STATUS", "EXECUTION_STATUS", "WORKER_STATUS"]
+
+DEFAULT_BATCH = "Default"
+TASK_STATUS = ["paused", "waiting", "pending", "assigned", "accepted", "running", "failed", "succeeded", "debug"]
+EXECUTION_STATUS = ["pending", "accepted", "running", "failed", "succeeded", "refused"]
+WORKER_STATUS = ["paused", "running", "offline", "failed", "evicted"]
+
+
+def _default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "scitq"
+
+
+class Settings(BaseModel):
+    """Every tunable of scitq. Read once from the environment by `Settings.from_env()`."""
+
+    home: Path = Field(default_factory=_default_home, description="SCITQ_HOME: data dir (Valkey data, connection file, worker spool)")
+    server: str | None = Field(None, description="SCITQ_SERVER: host (v1 style) or redis:// / rediss:// URL")
+    redis: str | None = Field(None, description="SCITQ_REDIS: Redis URL used by `scitq server` instead of the embedded Valkey")
+    redis_password: str | None = Field(None, description="SCITQ_REDIS_PASSWORD: password used with a bare host in SCITQ_SERVER")
+    redis_port: int = Field(6379, description="SCITQ_REDIS_PORT: port used with a bare host in SCITQ_SERVER")
+    # timings (seconds)
+    heartbeat_interval: float = Field(2.0, description="SCITQ_HEARTBEAT_INTERVAL: worker heartbeat period")
+    offline_after: float = Field(15.0, description="SCITQ_OFFLINE_AFTER: silent worker declared offline (v1: 15 s)")
+    lost_after: float = Field(600.0, description="SCITQ_LOST_AFTER: offline worker declared lost, its tasks get a new attempt")
+    unclaimed_after: float = Field(30.0, description="SCITQ_UNCLAIMED_AFTER: a queue entry read but never claimed is requeued")
+    reply_timeout: float = Field(60.0, description="SCITQ_REPLY_TIMEOUT: how long a client waits for the server's answer")
+    output_flush: float = Field(5.0, description="SCITQ_OUTPUT_FLUSH: worker sends output at least this often")
+    reaper_interval: float = Field(1.0, description="SCITQ_REAPER_INTERVAL: server liveness/timeout checks period")
+    # worker
+    base_workdir: Path | None = Field(None, description="BASE_WORKDIR / SCITQ_WORKDIR: worker work dirs (default SCITQ_HOME/work)")
+    max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            key = f"SCITQ_{name.upper()}"
+            if key in env and env[key] != "":
+                values[name] = env[key]
+        if "base_workdir" not in values:
+            for key in ("SCITQ_WORKDIR", "BASE_WORKDIR"):
+                if env.get(key):
+                    values["base_workdir"] = env[key]
+                    break
+        return cls(**values)
+
+    @property
+    def workdir(self) -> Path:
+        return self.base_workdir or (self.home / "work")
+
+    @property
+    def connection_file(self) -> Path:
+        return self.home / "connection.json"
+
+
+def settings() -> Settings:
+    """Current settings (re-read from the environment each call: cheap, and tests change it)."""
+    return Settings.from_env()
