@@ -1,0 +1,207 @@
+"""Provides `Client`: the typed, modern client under `scitq.lib.Server` (commands in, views out)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable, Iterator
+
+import redis
+
+from scitq import keys
+from scitq.connection import check, connect, resolve_url
+from scitq.errors import NotFound, Unreachable
+from scitq.inbox import send_command
+from scitq.projections.views import decode_batch, decode_execution, decode_task, decode_worker
+from scitq.settings import settings
+
+__all__ = ["Client", "SUBMIT_CHUNK"]
+
+SUBMIT_CHUNK = 2000
+
+
+def _wrap(fn):
+    def inner(self, *a, **kw):
+        try:
+            return fn(self, *a, **kw)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise Unreachable(f"cannot reach Redis: {exc}",
+                              hint="is `scitq server` running? check SCITQ_SERVER / -s") from None
+    inner.__name__ = fn.__name__
+    inner.__doc__ = fn.__doc__
+    return inner
+
+
+class Client:
+    """Talks to scitq through Redis: commands go to the inbox, reads come from the views and streams."""
+
+    def __init__(self, server: str | None = None, *, url: str | None = None, timeout: float | None = None) -> None:
+        self.url = url or resolve_url(server)
+        self.timeout = timeout if timeout is not None else settings().reply_timeout
+        self.r = connect(self.url)
+
+    def ping(self) -> None:
+        check(self.r)
+
+    # --- commands ------------------------------------------------------------------------------
+    @_wrap
+    def command(self, cmd: str, data: dict[str, Any], *, wait: bool = True, idempotency_key: str | None = None) -> Any:
+        return send_command(self.r, cmd, data, wait=wait, timeout=self.timeout, idempotency_key=idempotency_key)
+
+    def submit(self, specs: list[dict[str, Any]], idempotency_key: str | None = None) -> list[int]:
+        """Submit many tasks: one inbox command (and one ledger MULTI) per chunk of SUBMIT_CHUNK."""
+        ids: list[int] = []
+        for i in range(0, len(specs), SUBMIT_CHUNK):
+            key = f"{idempotency_key}:{i}" if idempotency_key else None
+            ids += self.command("task.submit", {"tasks": specs[i:i + SUBMIT_CHUNK]}, idempotency_key=key)["task_ids"]
+        return ids
+
+    def submit_async(self, specs: list[dict[str, Any]]) -> list[str]:
+        """Pipeline many submit commands without waiting for each answer; returns their reply ids."""
+        from scitq.inbox import new_id
+        import json
+        cids = []
+        pipe = self.r.pipeline(transaction=False)
+        for i in range(0, len(specs), SUBMIT_CHUNK):
+            cid = new_id()
+            cids.append(cid)
+            pipe.xadd(keys.INBOX, {"cmd": "task.submit", "id": cid, "idem": cid, "reply": "1",
+                                   "data": json.dumps({"tasks": specs[i:i + SUBMIT_CHUNK]})})
+        pipe.execute()
+        return cids
+
+    # --- reads ---------------------------------------------------------------------------------
+    @_wrap
+    def task(self, task_id: int) -> dict[str, Any]:
+        h = self.r.hgetall(keys.task_view(task_id))
+        if not h:
+            raise NotFound(f"no task {task_id}")
+        return decode_task(h)
+
+    def _hashes(self, view_key, ids: Iterable[int]) -> Iterator[dict[str, str]]:
+        ids = list(ids)
+        for i in range(0, len(ids), 1000):
+            pipe = self.r.pipeline(transaction=False)
+            for x in ids[i:i + 1000]:
+                pipe.hgetall(view_key(x))
+            for h in pipe.execute():
+                if h:
+                    yield h
+
+    @_wrap
+    def task_ids(self, status: str | list[str] | None = None, batch: str | None = None,
+                 name: str | None = None) -> list[int]:
+        sets = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            sets.append({int(x) for s in statuses for x in self.r.smembers(keys.tasks_by_status(s))})
+        if batch is not None:
+            sets.append({int(x) for x in self.r.zrange(keys.tasks_by_batch(batch), 0, -1)})
+        if name is not None:
+            sets.append({int(x) for x in self.r.smembers(keys.tasks_by_name(name))})
+        if not sets:
+            return [int(x) for x in self.r.zrange(keys.TASKS_ALL, 0, -1)]
+        return sorted(set.intersection(*sets))
+
+    @_wrap
+    def tasks(self, task_id: int | list[int] | None = None, status: str | list[str] | None = None,
+              batch: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+        if task_id is not None:
+            ids = [task_id] if isinstance(task_id, int) else [int(t) for t in task_id]
+            found = [decode_task(h) for h in self._hashes(keys.task_view, sorted(ids))]
+            if status is not None:
+                statuses = {status} if isinstance(status, str) else set(status)
+                found = [t for t in found if t["status"] in statuses]
+            if batch is not None:
+                found = [t for t in found if t["batch"] == batch]
+            if name is not None:
+                found = [t for t in found if t["name"] == name]
+            return found
+        return [decode_task(h) for h in self._hashes(keys.task_view, self.task_ids(status, batch, name))]
+
+    @_wrap
+    def statuses(self, task_ids: list[int]) -> list[str | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for t in task_ids:
+            pipe.hget(keys.task_view(t), "status")
+        return pipe.execute()
+
+    @_wrap
+    def executions(self, task_id: int | None = None) -> list[dict[str, Any]]:
+        if task_id is not None:
+            ids = [int(x) for x in self.r.zrange(keys.executions_of_task(task_id), 0, -1)]
+        else:
+            ids = [int(x) for x in self.r.zrange(keys.EXECUTIONS_ALL, 0, -1)]
+        return [decode_execution(h) for h in self._hashes(keys.execution_view, ids)]
+
+    @_wrap
+    def execution(self, execution_id: int) -> dict[str, Any]:
+        h = self.r.hgetall(keys.execution_view(execution_id))
+        if not h:
+            raise NotFound(f"no execution {execution_id}")
+        return decode_execution(h)
+
+    @_wrap
+    def output(self, task_id: int, attempt: int, since: str = "-", count: int | None = None) -> list[tuple[str, str, str]]:
+        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-')."""
+        start = since if since == "-" else f"({since}"
+        return [(eid, f.get("fd", "stdout"), f.get("text", ""))
+                for eid, f in self.r.xrange(keys.output(task_id, attempt), min=start, count=count)]
+
+    def output_text(self, task_id: int, attempt: int) -> tuple[str, str]:
+        out, err = [], []
+        for _, fd, text in self.output(task_id, attempt):
+            (err if fd == "stderr" else out).append(text)
+        return "".join(out), "".join(err)
+
+    @_wrap
+    def workers(self) -> list[dict[str, Any]]:
+        ids = [int(x) for x in self.r.zrange(keys.WORKERS_ALL, 0, -1)]
+        ws = [decode_worker(h) for h in self._hashes(keys.worker_view, ids)]
+        pipe = self.r.pipeline(transaction=False)
+        for w in ws:
+            pipe.hgetall(keys.worker_stats(w["name"]))
+        for w, st in zip(ws, pipe.execute()):
+            w["load"] = st.get("load")
+            w["memory"] = float(st["memory"]) if st.get("memory") else None
+            w["disk"] = float(st["disk"]) if st.get("disk") else None
+            w["loadavg"] = st.get("loadavg")
+            w["last_contact_date"] = float(st["last_contact"]) if st.get("last_contact") else None
+            w["running"] = int(st["running"]) if st.get("running") else 0
+        return ws
+
+    @_wrap
+    def worker_id(self, name: str) -> int:
+        wid = self.r.hget(keys.WORKERS_BY_NAME, name)
+        if wid is None:
+            raise NotFound(f"no worker named {name!r}")
+        return int(wid)
+
+    @_wrap
+    def batches(self) -> list[dict[str, Any]]:
+        names = sorted(self.r.smembers(keys.BATCHES_ALL))
+        pipe = self.r.pipeline(transaction=False)
+        for n in names:
+            pipe.hgetall(keys.batch_view(n))
+        return [decode_batch(h) for h in pipe.execute() if h]
+
+    @_wrap
+    def batch(self, name: str) -> dict[str, Any]:
+        h = self.r.hgetall(keys.batch_view(name))
+        if not h:
+            raise NotFound(f"no batch {name!r}")
+        return decode_batch(h)
+
+    @_wrap
+    def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[tuple[str, dict[str, str]]]:
+        return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+
+    @_wrap
+    def rejected(self, count: int = 100) -> list[tuple[str, dict[str, str]]]:
+        return list(reversed(self.r.xrevrange(keys.REJECTED, count=count)))
+
+    def wait_server(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.r.exists(keys.SERVER_ALIVE):
+            if time.monotonic() > deadline:
+                raise Unreachable("no scitq server answers on this Redis")
+            time.sleep(0.1)

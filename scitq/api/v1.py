@@ -1,0 +1,341 @@
+"""Provides `Server`: the v1 `scitq.lib.Server` interface (same names, same arguments) over `Client`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from scitq.api.client import Client
+from scitq.errors import BadInput, NotFound, Unreachable
+from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
+
+__all__ = ["Server", "shell_wrap"]
+
+
+def shell_wrap(command: str, shell: bool | str) -> str:
+    """v1 `shell=True` means `sh -c '<command>'` (`shell='bash'`: `bash -c`), quoted safely."""
+    if not shell:
+        return command
+    sh = "sh" if shell is True else str(shell)
+    return f"{sh} -c {shlex.quote(command)}"
+
+
+def _join(value: str | list[str] | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+class Server:
+    """v1 client: `Server(ip, style='dict'|'object', asynchronous=True, put_timeout=30, get_timeout=150)`.
+
+    `ip` is a host (v1 style) or a redis:// URL; with nothing, SCITQ_SERVER or the local connection file.
+    When Redis cannot be reached, reads and writes are retried (v1: the library rides out server
+    outages) unless `persistent=False`, which raises `Unreachable` at once.
+    """
+
+    def __init__(self, ip: str | None = None, style: str = "dict", asynchronous: bool = True,
+                 put_timeout: int = 30, get_timeout: int = 150, *, persistent: bool = True) -> None:
+        if style not in ("dict", "object"):
+            raise BadInput(f"style must be 'dict' or 'object', not {style!r}")
+        self.style = style
+        self.asynchronous = asynchronous
+        self.put_timeout = put_timeout
+        self.get_timeout = get_timeout
+        self.persistent = persistent
+        self.client = Client(ip)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _retry(self, fn: Callable[[], Any]) -> Any:
+        delay = 1.0
+        while True:
+            try:
+                return fn()
+            except Unreachable as exc:
+                if not self.persistent:
+                    raise
+                print(f"scitq: {exc}; retrying in {delay:.0f}s", file=sys.stderr)
+                time.sleep(delay)
+                delay = min(delay * 2, float(self.get_timeout))
+
+    def _out(self, obj: Any) -> Any:
+        if isinstance(obj, list):
+            return [self._out(o) for o in obj]
+        if not isinstance(obj, dict):
+            return obj
+        if self.style == "object":
+            return argparse.Namespace(**{k: (datetime.fromtimestamp(v, timezone.utc).replace(tzinfo=None)
+                                             if "_date" in k and isinstance(v, float) else v) for k, v in obj.items()})
+        return {k: (_iso(v) if "_date" in k and isinstance(v, float) else v) for k, v in obj.items()}
+
+    @staticmethod
+    def _task_public(t: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in t.items() if k not in ("queued", "deliveries")}
+
+    # --- tasks ------------------------------------------------------------------------------------
+    def _spec(self, command: str, name=None, status=None, batch=None, input=None, output=None, container=None,
+              container_options="", resource=None, required_task_ids=None, shell=False, retry=None,
+              download_timeout=None, run_timeout=None, use_cache=None, uid=None, gid=None) -> dict[str, Any]:
+        if not isinstance(command, str) or not command.strip():
+            raise BadInput("command must be a non-empty string")
+        if container_options and not container:
+            raise BadInput("Do not set Docker options if you do not specify a docker.")
+        spec: dict[str, Any] = {"command": shell_wrap(command, shell)}
+        for key, value in (("name", name), ("status", status), ("batch", batch), ("input", _join(input)),
+                           ("output", output), ("container", container),
+                           ("container_options", container_options or None), ("resource", _join(resource)),
+                           ("retry", retry), ("download_timeout", download_timeout), ("run_timeout", run_timeout),
+                           ("use_cache", use_cache), ("uid", uid), ("gid", gid)):
+            if value is not None:
+                spec[key] = value
+        if required_task_ids:
+            spec["required_task_ids"] = [int(getattr(t, "task_id", t) if not isinstance(t, dict) else t["task_id"])
+                                         for t in required_task_ids]
+        _check_uris(spec)
+        return spec
+
+    def task_create(self, command: str, name: str | None = None, status: str | None = None,
+                    batch: str | None = None, input: str | list[str] | None = None, output: str | None = None,
+                    container: str | None = None, container_options: str = "",
+                    resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
+                    shell: bool | str = False, retry: int | None = None, download_timeout: int | None = None,
+                    run_timeout: int | None = None, use_cache: bool | None = None, uid: int | None = None,
+                    gid: int | None = None) -> Any:
+        """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`."""
+        spec = self._spec(command, name, status, batch, input, output, container, container_options, resource,
+                          required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid)
+        (task_id,) = self._retry(lambda: self.client.submit([spec]))
+        return self.task_get(task_id)
+
+    def task_create_many(self, tasks: list[dict[str, Any]]) -> list[int]:
+        """Queue many tasks at once (each dict takes `task_create`'s arguments); returns their ids in order."""
+        specs = [self._spec(**t) for t in tasks]
+        return self._retry(lambda: self.client.submit(specs))
+
+    def task_get(self, id: int) -> Any:
+        return self._out(self._task_public(self._retry(lambda: self.client.task(int(id)))))
+
+    def tasks(self, task_id: int | list[int] | None = None, status: str | list[str] | None = None,
+              batch: str | None = None, name: str | None = None, **filters: Any) -> Any:
+        """Tasks sorted by id, filtered like v1 (a list value means "any of")."""
+        if filters:
+            raise BadInput(f"unknown task filter(s): {', '.join(sorted(filters))}")
+        found = self._retry(lambda: self.client.tasks(task_id=task_id, status=status, batch=batch, name=name))
+        return self._out([self._task_public(t) for t in found])
+
+    def task_update(self, id: int, command: str | None = None, name: str | None = None, status: str | None = None,
+                    batch: str | None = None, input: str | list[str] | None = None, output: str | None = None,
+                    container: str | None = None, container_options: str | None = None,
+                    resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
+                    retry: int | None = None, download_timeout: int | None = None,
+                    run_timeout: int | None = None, use_cache: bool | None = None) -> Any:
+        """Change fields of a task (only the ones given). With status='pending' it is a relaunch."""
+        changes = {k: v for k, v in (("command", command), ("name", name), ("status", status), ("batch", batch),
+                                     ("input", _join(input)), ("output", output), ("container", container),
+                                     ("container_options", container_options), ("resource", _join(resource)),
+                                     ("required_task_ids", required_task_ids), ("retry", retry),
+                                     ("download_timeout", download_timeout), ("run_timeout", run_timeout),
+                                     ("use_cache", use_cache)) if v is not None}
+        _check_uris(changes)
+        self._retry(lambda: self.client.command("task.update", {"task_id": int(id), "changes": changes}))
+        return self.task_get(id)
+
+    def task_delete(self, id: int) -> Any:
+        return self._retry(lambda: self.client.command("task.delete", {"task_ids": [int(id)]}))
+
+    def task_relaunch(self, id: int) -> Any:
+        return self._retry(lambda: self.client.command("task.relaunch", {"task_ids": [int(id)]}))
+
+    def task_signal(self, id: int, signal: int) -> Any:
+        return self._retry(lambda: self.client.command("task.signal", {"task_id": int(id), "signal": int(signal)}))
+
+    def task_status(self, task_id_list: list[int]) -> list[str | None]:
+        return self._retry(lambda: self.client.statuses([int(getattr(t, "task_id", t)) for t in task_id_list]))
+
+    # --- executions -------------------------------------------------------------------------------
+    def _execution_out(self, ex: dict[str, Any], no_output: bool = False, trunc: int | None = None) -> dict:
+        ex = dict(ex)
+        ex["output_folder"] = ex.get("output_folder")
+        if not no_output:
+            out, err = self.client.output_text(ex["task_id"], ex["attempt"])
+            if trunc:
+                out, err = out[-trunc:], err[-trunc:]
+            ex["output"], ex["error"] = out, err
+        return ex
+
+    def executions(self, task_id: int | None = None, status: str | list[str] | None = None,
+                   latest: bool | None = None, batch: str | None = None, task_name: str | None = None,
+                   execution_id: int | None = None, limit: int | None = None, reverse: bool = False,
+                   no_output: bool = False, trunc: int | None = None, worker_id: int | None = None) -> Any:
+        def fetch():
+            if execution_id is not None:
+                exs = [self.client.execution(int(execution_id))]
+            elif task_name is not None:
+                exs = [e for t in self.client.tasks(name=task_name) for e in self.client.executions(t["task_id"])]
+            else:
+                exs = self.client.executions(task_id)
+            if status is not None:
+                wanted = {status} if isinstance(status, str) else set(status)
+                exs = [e for e in exs if e["status"] in wanted]
+            if latest is not None:
+                exs = [e for e in exs if bool(e["latest"]) == bool(latest)]
+            if worker_id is not None:
+                exs = [e for e in exs if e["worker_id"] == worker_id]
+            if batch is not None:
+                ids = set(self.client.task_ids(batch=batch))
+                exs = [e for e in exs if e["task_id"] in ids]
+            exs.sort(key=lambda e: e["execution_id"], reverse=bool(reverse))
+            if limit:
+                exs = exs[:limit]
+            return [self._execution_out(e, no_output, trunc) for e in exs]
+        return self._out(self._retry(fetch))
+
+    def execution_get(self, id: int) -> Any:
+        return self._out(self._retry(lambda: self._execution_out(self.client.execution(int(id)))))
+
+    def execution_output(self, id: int, output: bool | None = None, error: bool | None = None,
+                         output_position: int | None = None, error_position: int | None = None) -> Any:
+        """{output, error} of an execution, from 1-based positions (incremental tail, v1)."""
+        ex = self._retry(lambda: self.client.execution(int(id)))
+        out, err = self._retry(lambda: self.client.output_text(ex["task_id"], ex["attempt"]))
+        res = {"output": out[(output_position or 1) - 1:], "error": err[(error_position or 1) - 1:]}
+        if output is False or (error and output is None):
+            res.pop("output")
+        if error is False or (output and error is None):
+            res.pop("error")
+        return self._out(res)
+
+    # --- batches ----------------------------------------------------------------------------------
+    def batches(self) -> Any:
+        """[{batch, pending, accepted, running, failed, succeeded, workers}] (None when 0, as v1)."""
+        def fetch():
+            workers = self.client.workers()
+            out = []
+            for b in self.client.batches():
+                row: dict[str, Any] = {"batch": b["batch"]}
+                for s in ("pending", "accepted", "running", "failed", "succeeded"):
+                    n = b.get(s) or 0
+                    if s == "pending":
+                        n += (b.get("assigned") or 0)
+                    row[s] = n or None
+                row["workers"] = ",".join(w["name"] for w in workers if w["batch"] == b["batch"])
+                row["paused"] = bool(b.get("paused"))
+                out.append(row)
+            return out
+        return self._out(self._retry(fetch))
+
+    def batch_stop(self, batch: str, signal: int = 0) -> Any:
+        return self._retry(lambda: self.client.command("batch.stop", {"batch": batch, "signal": int(signal)}))
+
+    def batch_go(self, batch: str, signal: int = 0) -> Any:
+        return self._retry(lambda: self.client.command("batch.go", {"batch": batch, "signal": int(signal)}))
+
+    def batch_delete(self, batch: str) -> Any:
+        return self._retry(lambda: self.client.command("batch.delete", {"batch": batch}))
+
+    def batch_relaunch_failed(self, batch: str) -> Any:
+        return self._retry(lambda: self.client.command("batch.relaunch_failed", {"batch": batch}))
+
+    # --- workers ----------------------------------------------------------------------------------
+    def workers(self, **filters: Any) -> Any:
+        def fetch():
+            ws = self.client.workers()
+            for key, value in filters.items():
+                wanted = set(value) if isinstance(value, (list, tuple, set)) else {value}
+                ws = [w for w in ws if w.get(key) in wanted]
+            return ws
+        return self._out(self._retry(fetch))
+
+    def worker_get(self, id: int) -> Any:
+        ws = [w for w in self._retry(self.client.workers) if w["worker_id"] == int(id)]
+        if not ws:
+            raise NotFound(f"no worker {id}")
+        return self._out(ws[0])
+
+    def worker_update(self, id: int, name: str | None = None, hostname: str | None = None,
+                      concurrency: int | None = None, status: str | None = None, batch: str | None = None,
+                      permanent: bool | None = None, prefetch: int | None = None, flavor: str | None = None,
+                      task_properties: Any = None, asynchronous: bool = True) -> Any:
+        data: dict[str, Any] = {"worker_id": int(id)}
+        for key, value in (("concurrency", concurrency), ("prefetch", prefetch), ("status", status),
+                           ("batch", batch)):
+            if value is not None:
+                data[key] = value
+        return self._retry(lambda: self.client.command("worker.update", data))
+
+    def worker_delete(self, id: int) -> Any:
+        return self._retry(lambda: self.client.command("worker.delete", {"worker_id": int(id)}))
+
+    # --- join ---------------------------------------------------------------------------------------
+    def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:
+        """Wait for the tasks, relaunching failed ones up to `retry` times (v1 behaviour and messages)."""
+        ids = [int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t)) for t in task_list]
+        names: dict[int, str] = {}
+        for t in task_list:
+            n = t.get("name") if isinstance(t, dict) else getattr(t, "name", None)
+            tid = int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t))
+            names[tid] = n or str(tid)
+        tries: dict[int, int] = {i: 0 for i in ids}
+        sleep, done_before = 1.0, -1
+        waiting = ("running", "accepted", "pending", "assigned")
+        while True:
+            statuses = dict(zip(ids, self.task_status(ids)))
+            for tid, st in statuses.items():
+                if st == "failed" and tries[tid] < retry:
+                    tries[tid] += 1
+                    print(f"Retrying task {names[tid]} [{tries[tid]}/{retry}]...")
+                    self.task_update(tid, status="pending")
+                    statuses[tid] = "pending"
+                elif st == "failed" and tries[tid] == retry and retry > 0:
+                    tries[tid] += 1
+                    print(f"Task {names[tid]} failed too many times giving up")
+            counts = {s: sum(1 for v in statuses.values() if v == s) for s in TASK_STATUS}
+            remaining = sum(counts[s] for s in waiting)
+            if remaining == 0:
+                break
+            print("Remaining tasks pending : {pending}, assigned: {assigned}, accepted: {accepted}, "
+                  "running: {running}, failed: {failed}, succeeded: {succeeded}".format(**counts), flush=True)
+            done = counts["failed"] + counts["succeeded"]
+            if done == done_before:
+                sleep = min(sleep + 1.0, 10.0)
+            else:
+                sleep = 1.0
+            done_before = done
+            time.sleep(sleep)
+        print("All tasks done!")
+        if check and counts["failed"]:
+            raise RuntimeError("Could not complete all the tasks...")
+        return counts
+
+
+def _check_uris(spec: dict[str, Any]) -> None:
+    """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
+    try:
+        from scitq.io import check_uri  # type: ignore[attr-defined]
+    except ImportError:
+        return
+    for key in ("input", "resource", "output"):
+        value = spec.get(key)
+        if not value:
+            continue
+        for uri in str(value).split():
+            try:
+                check_uri(uri)
+            except BadInput as exc:
+                raise BadInput(f"Syntax error : Defect in {key}: {exc}") from None
+
+
+EXECUTION_STATUS = EXECUTION_STATUS
+DEFAULT_BATCH = DEFAULT_BATCH

@@ -1,0 +1,14 @@
+"""Provides the ledger's vocabulary: events (one module per aggregate), commands, facts and their codec."""
+
+from __future__ import annotations
+
+from scitq.events.base import Event, SCHEMA_VERSION
+from scitq.events.batch import *  # noqa: F401,F403
+from scitq.events.codec import EVENT_TYPES, decode_event, event_fields
+from scitq.events.execution import *  # noqa: F401,F403
+from scitq.events.task import *  # noqa: F401,F403
+from scitq.events.worker import *  # noqa: F401,F403
+from scitq.events import batch as _b, execution as _e, task as _t, worker as _w
+
+__all__ = ["Event", "SCHEMA_VERSION", "EVENT_TYPES", "decode_event", "event_fields",
+           *_t.__all__, *_e.__all__, *_w.__all__, *_b.__all__]

@@ -1,0 +1,28 @@
+"""Provides the base Struct of every ledger event and the policy it carries (frozen, tagged, kw-only)."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["Event", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
+    """A fact appended to `scitq:events` by the server. `ts` is the server's clock (epoch seconds).
+
+    Rules: never rename a tag; new fields only with defaults; a breaking change gets a new version
+    and an upcaster in `scitq.events.codec`.
+    """
+
+    ts: float = 0.0
+
+    # plain fields copied onto the stream entry so `redis-cli XRANGE` can be read and filtered
+    def ids(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for attr, field in (("task_id", "task"), ("batch", "batch"), ("worker", "worker")):
+            value = getattr(self, attr, None)
+            if value is not None and value != "":
+                out[field] = str(value)
+        return out

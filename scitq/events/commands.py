@@ -1,0 +1,189 @@
+"""Provides the commands users send to `scitq:inbox` and the facts workers send to their outbox.
+
+Both are msgspec Structs decoded with validation: a malformed entry is refused with a message that
+names the field (e.g. "Expected `int`, got `str` - at `$.tasks[0].retry`").
+"""
+
+from __future__ import annotations
+
+from typing import Any, Annotated
+
+import msgspec
+
+from scitq.errors import BadInput
+
+__all__ = [
+    "TaskSpec", "COMMAND_TYPES", "FACT_TYPES", "decode_command", "decode_fact", "encode",
+    "NonNeg",
+]
+
+NonNeg = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+class Cmd(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class TaskSpec(Cmd, kw_only=True, forbid_unknown_fields=True):
+    command: Annotated[str, msgspec.Meta(min_length=1)]
+    name: str | None = None
+    status: str | None = None
+    batch: str | None = None
+    input: str | None = None
+    output: str | None = None
+    container: str | None = None
+    container_options: str | None = None
+    resource: str | None = None
+    required_task_ids: list[int] = []
+    retry: NonNeg | None = None
+    download_timeout: NonNeg | None = None
+    run_timeout: NonNeg | None = None
+    use_cache: bool | None = None
+    uid: NonNeg | None = None
+    gid: NonNeg | None = None
+
+
+class SubmitTasks(Cmd, kw_only=True, forbid_unknown_fields=True):
+    tasks: list[TaskSpec]
+
+
+class UpdateTask(Cmd, kw_only=True, forbid_unknown_fields=True):
+    task_id: int
+    changes: dict[str, Any]
+
+
+class TaskIds(Cmd, kw_only=True, forbid_unknown_fields=True):
+    task_ids: list[int]
+
+
+class SetStatus(Cmd, kw_only=True, forbid_unknown_fields=True):
+    task_id: int
+    status: str
+    retry: NonNeg | None = None
+
+
+class SignalTask(Cmd, kw_only=True, forbid_unknown_fields=True):
+    task_id: int
+    signal: int
+
+
+class BatchCmd(Cmd, kw_only=True, forbid_unknown_fields=True):
+    batch: Name
+    signal: int = 0
+
+
+class RegisterWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    hostname: str = ""
+    concurrency: NonNeg
+    prefetch: NonNeg = 0
+    batch: str | None = None
+    status: str = "running"
+    incarnation: str = ""
+    held: list[list[int]] = []      # [[task_id, attempt], ...] still running on the worker (re-attached)
+
+
+class UpdateWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
+    worker_id: int
+    concurrency: NonNeg | None = None
+    prefetch: NonNeg | None = None
+    status: str | None = None
+    batch: str | None = None
+    name: str | None = None
+
+
+class WorkerId(Cmd, kw_only=True, forbid_unknown_fields=True):
+    worker_id: int
+
+
+class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
+    verify: bool = True
+
+
+COMMAND_TYPES: dict[str, type[Cmd]] = {
+    "task.submit": SubmitTasks,
+    "task.update": UpdateTask,
+    "task.delete": TaskIds,
+    "task.relaunch": TaskIds,
+    "task.set_status": SetStatus,
+    "task.signal": SignalTask,
+    "batch.stop": BatchCmd,
+    "batch.go": BatchCmd,
+    "batch.delete": BatchCmd,
+    "batch.relaunch_failed": BatchCmd,
+    "worker.register": RegisterWorker,
+    "worker.update": UpdateWorker,
+    "worker.delete": WorkerId,
+    "admin.rebuild": Rebuild,
+}
+
+
+# --- facts from workers (outbox) ---------------------------------------------------------------
+class Fact(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    task_id: int
+    attempt: Positive
+
+
+class Claimed(Fact, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Accepted(Fact, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Started(Fact, kw_only=True, forbid_unknown_fields=True):
+    command: str
+    container: str | None = None
+    container_options: str | None = None
+    input: str | None = None
+    output: str | None = None
+    resource: str | None = None
+    pid: str | None = None
+
+
+class Finished(Fact, kw_only=True, forbid_unknown_fields=True):
+    return_code: int
+    timed_out: bool = False
+    output_files: list[str] = []
+
+
+class HandBack(Fact, kw_only=True, forbid_unknown_fields=True):
+    reason: str = ""
+
+
+FACT_TYPES: dict[str, type[Fact]] = {
+    "claimed": Claimed,
+    "accepted": Accepted,
+    "started": Started,
+    "finished": Finished,
+    "handback": HandBack,
+}
+
+_ENC = msgspec.json.Encoder()
+
+
+def encode(obj: msgspec.Struct | dict) -> str:
+    return _ENC.encode(obj).decode()
+
+
+def _decode(kind: str, tag: str | None, data: str | None, types: dict[str, type]) -> Any:
+    if not tag:
+        raise BadInput(f"{kind} entry has no type")
+    cls = types.get(tag)
+    if cls is None:
+        raise BadInput(f"unknown {kind} {tag!r}")
+    try:
+        return msgspec.json.decode(data or "{}", type=cls)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise BadInput(f"bad {kind} {tag}: {exc}") from None
+
+
+def decode_command(tag: str | None, data: str | None) -> Cmd:
+    return _decode("command", tag, data, COMMAND_TYPES)
+
+
+def decode_fact(tag: str | None, data: str | None) -> Fact:
+    return _decode("worker report", tag, data, FACT_TYPES)

@@ -1,0 +1,393 @@
+"""Provides `evolve(state, event)`: the pure fold of one ledger event into the in-memory model."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from scitq.events import base as _base
+from scitq.events.batch import BatchCreated, BatchDeleted, BatchPaused, BatchResumed
+from scitq.events.execution import (
+    ExecutionAccepted, ExecutionClaimed, ExecutionFinished, ExecutionOutputOpened, ExecutionRefused,
+    ExecutionStarted, ReportRejected,
+)
+from scitq.events.task import (
+    TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
+    TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUpdated,
+)
+from scitq.events.worker import (
+    WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
+    WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed,
+)
+from scitq.projections.state import Execution, State, Task, Worker
+
+__all__ = ["evolve", "EDITABLE_FIELDS"]
+
+EDITABLE_FIELDS = {
+    "command", "name", "batch", "input", "output", "container", "container_options", "resource",
+    "required_task_ids", "retry", "download_timeout", "run_timeout", "use_cache", "uid", "gid",
+}
+
+_HANDLERS: dict[type, Callable[[State, _base.Event], None]] = {}
+
+
+def _on(cls: type) -> Callable:
+    def register(fn: Callable) -> Callable:
+        _HANDLERS[cls] = fn
+        return fn
+    return register
+
+
+def evolve(state: State, event: _base.Event) -> State:
+    """Apply one event to `state` (in place, no I/O) and return it."""
+    handler = _HANDLERS.get(type(event))
+    if handler is not None:
+        handler(state, event)
+    return state
+
+
+# --- small helpers -----------------------------------------------------------------------------
+def _set_status(state: State, task: Task, status: str, ts: float) -> None:
+    if task.status != status:
+        counts = state.batch(task.batch, ts).counts
+        counts[task.status] = counts.get(task.status, 0) - 1
+        counts[status] = counts.get(status, 0) + 1
+        task.status = status
+        task.status_date = ts
+        state.dirty_batches.add(task.batch)
+    task.modification_date = ts
+    state.dirty_tasks.add(task.task_id)
+
+
+def _unqueue(state: State, task: Task) -> None:
+    if task.queued:
+        task.queued = False
+        b = state.batches.get(task.batch)
+        if b is not None:
+            b.queued -= 1
+            state.dirty_batches.add(task.batch)
+
+
+def _release_holder(state: State, task: Task) -> None:
+    w = state.worker_by_name(task.worker)
+    if w is not None and task.task_id in w.held:
+        w.held.discard(task.task_id)
+        state.dirty_workers.add(w.worker_id)
+    task.worker = None
+
+
+def _exec_status(state: State, ex: Execution, status: str, ts: float) -> None:
+    ex.status = status
+    ex.modification_date = ts
+    state.dirty_executions.add(ex.execution_id)
+
+
+# --- tasks -------------------------------------------------------------------------------------
+@_on(TaskSubmitted)
+def _submitted(state: State, e: TaskSubmitted) -> None:
+    t = Task(task_id=e.task_id, batch=e.batch, command=e.command, status=e.status, creation_date=e.ts,
+             modification_date=e.ts, status_date=e.ts, name=e.name, input=e.input, output=e.output,
+             container=e.container, container_options=e.container_options, resource=e.resource,
+             required_task_ids=list(e.required_task_ids), retry=e.retry, download_timeout=e.download_timeout,
+             run_timeout=e.run_timeout, use_cache=e.use_cache, uid=e.uid, gid=e.gid)
+    state.tasks[t.task_id] = t
+    state.next_task_id = max(state.next_task_id, t.task_id + 1)
+    b = state.batch(t.batch, e.ts)
+    b.counts[t.status] = b.counts.get(t.status, 0) + 1
+    state.dirty_batches.add(t.batch)
+    state.dirty_tasks.add(t.task_id)
+    for req in t.required_task_ids:
+        state.dependents.setdefault(req, set()).add(t.task_id)
+    state.push_ready(t)
+
+
+@_on(TaskUpdated)
+def _updated(state: State, e: TaskUpdated) -> None:
+    t = state.tasks[e.task_id]
+    for key, value in e.changes.items():
+        if key not in EDITABLE_FIELDS:
+            continue
+        if key == "batch" and value != t.batch:
+            old = state.batch(t.batch, e.ts)
+            old.counts[t.status] -= 1
+            if t.queued:
+                old.queued -= 1
+            new = state.batch(value, e.ts)
+            new.counts[t.status] = new.counts.get(t.status, 0) + 1
+            if t.queued:
+                new.queued += 1
+            state.dirty_batches.update((t.batch, value))
+            t.batch = value
+            state.push_ready(t)
+        elif key == "required_task_ids":
+            for req in t.required_task_ids:
+                state.dependents.get(req, set()).discard(t.task_id)
+            t.required_task_ids = list(value or [])
+            for req in t.required_task_ids:
+                state.dependents.setdefault(req, set()).add(t.task_id)
+        else:
+            setattr(t, key, value)
+    t.modification_date = e.ts
+    state.dirty_tasks.add(t.task_id)
+
+
+@_on(TaskDeleted)
+def _deleted(state: State, e: TaskDeleted) -> None:
+    t = state.tasks.pop(e.task_id, None)
+    if t is None:
+        return
+    b = state.batch(t.batch, e.ts)
+    b.counts[t.status] -= 1
+    if t.queued:
+        b.queued -= 1
+    state.dirty_batches.add(t.batch)
+    _release_holder(state, t)
+    for req in t.required_task_ids:
+        state.dependents.get(req, set()).discard(t.task_id)
+    for eid in state.task_executions.pop(t.task_id, []):
+        state.executions.pop(eid, None)
+        state.dirty_executions.add(eid)
+    state.dirty_tasks.add(t.task_id)
+
+
+@_on(TaskDispatched)
+def _dispatched(state: State, e: TaskDispatched) -> None:
+    t = state.tasks[e.task_id]
+    t.attempt = e.attempt
+    t.queued = True
+    t.modification_date = e.ts
+    state.batch(t.batch, e.ts).queued += 1
+    state.dirty_batches.add(t.batch)
+    state.dirty_tasks.add(t.task_id)
+
+
+@_on(TaskRequeued)
+def _requeued(state: State, e: TaskRequeued) -> None:
+    t = state.tasks[e.task_id]
+    _unqueue(state, t)
+    _release_holder(state, t)
+    _set_status(state, t, "pending", e.ts)
+    state.push_ready(t)
+
+
+@_on(TaskStatusSet)
+def _status_set(state: State, e: TaskStatusSet) -> None:
+    t = state.tasks[e.task_id]
+    _unqueue(state, t)
+    if t.status in ("assigned", "accepted", "running") or t.worker:
+        _release_holder(state, t)
+    if e.retry is not None:
+        t.retry = e.retry
+    if e.status == "pending":
+        t.deliveries = 0
+    _set_status(state, t, e.status, e.ts)
+    state.push_ready(t)
+
+
+@_on(TaskSucceeded)
+def _succeeded(state: State, e: TaskSucceeded) -> None:
+    t = state.tasks[e.task_id]
+    t.deliveries = 0
+    _release_holder(state, t)
+    _set_status(state, t, "succeeded", e.ts)
+
+
+@_on(TaskFailed)
+def _failed(state: State, e: TaskFailed) -> None:
+    t = state.tasks[e.task_id]
+    t.deliveries = 0
+    _unqueue(state, t)
+    _release_holder(state, t)
+    _set_status(state, t, "failed", e.ts)
+
+
+@_on(TaskQuarantined)
+def _quarantined(state: State, e: TaskQuarantined) -> None:
+    t = state.tasks[e.task_id]
+    _unqueue(state, t)
+    _release_holder(state, t)
+    _set_status(state, t, "failed", e.ts)
+
+
+@_on(TaskRetried)
+def _retried(state: State, e: TaskRetried) -> None:
+    t = state.tasks[e.task_id]
+    t.retry = e.retry
+    _release_holder(state, t)
+    _set_status(state, t, "pending", e.ts)
+    state.push_ready(t)
+
+
+@_on(TaskReleased)
+def _released(state: State, e: TaskReleased) -> None:
+    t = state.tasks[e.task_id]
+    _set_status(state, t, "pending", e.ts)
+    state.push_ready(t)
+
+
+@_on(TaskTimedOut)
+def _timed_out(state: State, e: TaskTimedOut) -> None:
+    pass
+
+
+@_on(TaskSignalled)
+def _signalled(state: State, e: TaskSignalled) -> None:
+    pass
+
+
+# --- executions --------------------------------------------------------------------------------
+@_on(ExecutionClaimed)
+def _claimed(state: State, e: ExecutionClaimed) -> None:
+    t = state.tasks[e.task_id]
+    for eid in state.task_executions.get(t.task_id, []):
+        old = state.executions.get(eid)
+        if old is not None and old.latest:
+            old.latest = False
+            state.dirty_executions.add(eid)
+    ex = Execution(execution_id=e.execution_id, task_id=t.task_id, worker_id=e.worker_id, worker=e.worker,
+                   attempt=e.attempt, status="pending", creation_date=e.ts, modification_date=e.ts)
+    state.executions[ex.execution_id] = ex
+    state.task_executions.setdefault(t.task_id, []).append(ex.execution_id)
+    state.next_execution_id = max(state.next_execution_id, ex.execution_id + 1)
+    state.dirty_executions.add(ex.execution_id)
+    _unqueue(state, t)
+    t.deliveries += 1
+    t.execution_id = ex.execution_id
+    t.worker = e.worker
+    w = state.workers.get(e.worker_id)
+    if w is not None:
+        w.held.add(t.task_id)
+        state.dirty_workers.add(w.worker_id)
+    _set_status(state, t, "assigned", e.ts)
+
+
+@_on(ExecutionAccepted)
+def _accepted(state: State, e: ExecutionAccepted) -> None:
+    ex = state.executions[e.execution_id]
+    _exec_status(state, ex, "accepted", e.ts)
+    _set_status(state, state.tasks[e.task_id], "accepted", e.ts)
+
+
+@_on(ExecutionStarted)
+def _started(state: State, e: ExecutionStarted) -> None:
+    ex = state.executions[e.execution_id]
+    ex.command, ex.container, ex.container_options = e.command, e.container, e.container_options
+    ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
+    ex.start_date = e.ts
+    _exec_status(state, ex, "running", e.ts)
+    _set_status(state, state.tasks[e.task_id], "running", e.ts)
+
+
+@_on(ExecutionOutputOpened)
+def _output_opened(state: State, e: ExecutionOutputOpened) -> None:
+    ex = state.executions[e.execution_id]
+    ex.stream = e.stream
+    state.dirty_executions.add(ex.execution_id)
+
+
+@_on(ExecutionFinished)
+def _finished(state: State, e: ExecutionFinished) -> None:
+    ex = state.executions[e.execution_id]
+    ex.return_code = e.return_code
+    ex.output_files = list(e.output_files)
+    _exec_status(state, ex, "succeeded" if e.return_code == 0 else "failed", e.ts)
+
+
+@_on(ExecutionRefused)
+def _refused(state: State, e: ExecutionRefused) -> None:
+    ex = state.executions.get(e.execution_id)
+    if ex is not None:
+        _exec_status(state, ex, "failed" if e.failed else "refused", e.ts)
+
+
+@_on(ReportRejected)
+def _rejected(state: State, e: ReportRejected) -> None:
+    pass
+
+
+# --- workers -----------------------------------------------------------------------------------
+def _worker(state: State, worker_id: int, ts: float) -> Worker:
+    w = state.workers[worker_id]
+    w.modification_date = ts
+    state.dirty_workers.add(worker_id)
+    return w
+
+
+@_on(WorkerRegistered)
+def _registered(state: State, e: WorkerRegistered) -> None:
+    w = state.workers.get(e.worker_id)
+    if w is None:
+        w = Worker(worker_id=e.worker_id, name=e.worker, hostname=e.hostname, status=e.status,
+                   concurrency=e.concurrency, prefetch=e.prefetch, batch=e.batch, creation_date=e.ts,
+                   modification_date=e.ts, incarnation=e.incarnation)
+        state.workers[w.worker_id] = w
+        state.worker_ids[w.name] = w.worker_id
+        state.next_worker_id = max(state.next_worker_id, w.worker_id + 1)
+    else:
+        w.hostname, w.status, w.concurrency, w.prefetch = e.hostname, e.status, e.concurrency, e.prefetch
+        w.batch, w.incarnation, w.modification_date = e.batch, e.incarnation, e.ts
+    state.dirty_workers.add(w.worker_id)
+
+
+def _status_handler(status: str) -> Callable[[State, _base.Event], None]:
+    def handler(state: State, e) -> None:
+        _worker(state, e.worker_id, e.ts).status = status
+    return handler
+
+
+_HANDLERS[WorkerOnline] = _status_handler("running")
+_HANDLERS[WorkerResumed] = _status_handler("running")
+_HANDLERS[WorkerOffline] = _status_handler("offline")
+_HANDLERS[WorkerPaused] = _status_handler("paused")
+
+
+@_on(WorkerLost)
+def _lost(state: State, e: WorkerLost) -> None:
+    _worker(state, e.worker_id, e.ts)
+
+
+@_on(WorkerDeleted)
+def _worker_deleted(state: State, e: WorkerDeleted) -> None:
+    w = state.workers.pop(e.worker_id, None)
+    if w is not None:
+        state.worker_ids.pop(w.name, None)
+        state.dirty_workers.add(e.worker_id)
+
+
+@_on(WorkerConcurrencyChanged)
+def _concurrency(state: State, e: WorkerConcurrencyChanged) -> None:
+    _worker(state, e.worker_id, e.ts).concurrency = e.concurrency
+
+
+@_on(WorkerPrefetchChanged)
+def _prefetch(state: State, e: WorkerPrefetchChanged) -> None:
+    _worker(state, e.worker_id, e.ts).prefetch = e.prefetch
+
+
+@_on(WorkerBatchChanged)
+def _worker_batch(state: State, e: WorkerBatchChanged) -> None:
+    _worker(state, e.worker_id, e.ts).batch = e.batch
+
+
+# --- batches -----------------------------------------------------------------------------------
+@_on(BatchCreated)
+def _batch_created(state: State, e: BatchCreated) -> None:
+    state.batch(e.batch, e.ts)
+
+
+@_on(BatchPaused)
+def _batch_paused(state: State, e: BatchPaused) -> None:
+    state.batch(e.batch, e.ts).paused = True
+    state.dirty_batches.add(e.batch)
+
+
+@_on(BatchResumed)
+def _batch_resumed(state: State, e: BatchResumed) -> None:
+    b = state.batch(e.batch, e.ts)
+    b.paused = False
+    state.dirty_batches.add(e.batch)
+
+
+@_on(BatchDeleted)
+def _batch_deleted(state: State, e: BatchDeleted) -> None:
+    if state.batches.pop(e.batch, None) is not None:
+        state.dirty_batches.add(e.batch)

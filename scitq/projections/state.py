@@ -1,0 +1,134 @@
+"""Provides the in-memory model folded from the ledger: tasks, executions, workers, batches."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from scitq.settings import TASK_STATUS
+
+__all__ = ["Task", "Execution", "Worker", "Batch", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
+
+ACTIVE_TASK_STATUS = ("assigned", "accepted", "running")
+ACTIVE_EXECUTION_STATUS = ("pending", "accepted", "running")
+
+
+@dataclass(slots=True)
+class Task:
+    task_id: int
+    batch: str
+    command: str
+    status: str
+    creation_date: float
+    modification_date: float
+    status_date: float
+    name: str | None = None
+    input: str | None = None
+    output: str | None = None
+    container: str | None = None
+    container_options: str | None = None
+    resource: str | None = None
+    required_task_ids: list[int] = field(default_factory=list)
+    retry: int = 0
+    download_timeout: int | None = None
+    run_timeout: int | None = None
+    use_cache: bool = False
+    uid: int | None = None
+    gid: int | None = None
+    attempt: int = 0              # last attempt number handed out by a dispatch
+    queued: bool = False          # in its batch's queue stream, not yet claimed
+    execution_id: int | None = None
+    worker: str | None = None     # worker holding the current attempt (while active)
+    deliveries: int = 0           # dispatches since the last outcome (poison-task guard)
+
+
+@dataclass(slots=True)
+class Execution:
+    execution_id: int
+    task_id: int
+    worker_id: int | None
+    worker: str | None
+    attempt: int
+    status: str
+    creation_date: float
+    modification_date: float
+    return_code: int | None = None
+    pid: str | None = None
+    output_files: list[str] = field(default_factory=list)
+    command: str | None = None
+    container: str | None = None
+    container_options: str | None = None
+    input: str | None = None
+    output_folder: str | None = None
+    resource: str | None = None
+    latest: bool = True
+    stream: str | None = None
+    start_date: float | None = None
+
+
+@dataclass(slots=True)
+class Worker:
+    worker_id: int
+    name: str
+    hostname: str
+    status: str
+    concurrency: int
+    prefetch: int
+    batch: str
+    creation_date: float
+    modification_date: float
+    incarnation: str = ""
+    held: set[int] = field(default_factory=set)   # task ids of its active attempts
+
+
+@dataclass(slots=True)
+class Batch:
+    name: str
+    creation_date: float
+    paused: bool = False
+    queued: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in TASK_STATUS})
+    ready: list[int] = field(default_factory=list)   # heap of task ids maybe ready to dispatch
+
+
+@dataclass
+class State:
+    tasks: dict[int, Task] = field(default_factory=dict)
+    executions: dict[int, Execution] = field(default_factory=dict)
+    workers: dict[int, Worker] = field(default_factory=dict)
+    worker_ids: dict[str, int] = field(default_factory=dict)
+    batches: dict[str, Batch] = field(default_factory=dict)
+    dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> waiting tasks
+    task_executions: dict[int, list[int]] = field(default_factory=dict)
+    next_task_id: int = 1
+    next_execution_id: int = 1
+    next_worker_id: int = 1
+    last_event_id: str = "0-0"
+    # what changed since the views were last written (bookkeeping for the projection writer)
+    dirty_tasks: set[int] = field(default_factory=set)
+    dirty_executions: set[int] = field(default_factory=set)
+    dirty_workers: set[int] = field(default_factory=set)
+    dirty_batches: set[str] = field(default_factory=set)
+    indexed_tasks: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)
+    indexed_workers: dict[int, str] = field(default_factory=dict)
+
+    # --- helpers used by evolve -------------------------------------------------------------
+    def batch(self, name: str, ts: float) -> Batch:
+        b = self.batches.get(name)
+        if b is None:
+            b = self.batches[name] = Batch(name=name, creation_date=ts)
+            self.dirty_batches.add(name)
+        return b
+
+    def push_ready(self, task: Task) -> None:
+        if task.status == "pending" and not task.queued:
+            heapq.heappush(self.batch(task.batch, task.creation_date).ready, task.task_id)
+
+    def worker_by_name(self, name: str | None) -> Worker | None:
+        if name is None:
+            return None
+        wid = self.worker_ids.get(name)
+        return self.workers.get(wid) if wid is not None else None
+
+    def current_execution(self, task: Task) -> Execution | None:
+        return self.executions.get(task.execution_id) if task.execution_id is not None else None

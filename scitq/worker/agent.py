@@ -1,0 +1,441 @@
+"""Provides the worker agent: claims tasks of its batch, runs them, streams output, reports facts.
+
+Threads: the main loop (registration, heartbeat, orders, claims), the spool shipper, and one thread
+per running execution. A task process never depends on the Redis connection: while Redis is away,
+reports and output are spooled on disk and no new task starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from scitq import keys
+from scitq.errors import ScitqError
+from scitq.events.commands import encode
+from scitq.inbox import send_command
+from scitq.settings import DEFAULT_BATCH, Settings
+from scitq.worker.native_runner import NativeRunner
+from scitq.worker.runner import ExecSpec, RunningProcess
+from scitq.worker.spool import Spool
+from scitq.worker.stats import collect_stats
+
+__all__ = ["Agent", "Slot"]
+
+log = logging.getLogger("scitq.worker")
+
+STARTABLE = ("pending", "assigned", "accepted")
+
+
+@dataclass
+class Slot:
+    """One attempt held by this worker: claimed (prefetched), then running, then done."""
+    task_id: int
+    attempt: int
+    claimed_at: float
+    state: str = "held"            # held | starting | running | done
+    proc: RunningProcess | None = None
+    workdir: Path | None = None
+    cancelled: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Agent:
+    def __init__(self, r: redis.Redis, cfg: Settings, *, name: str | None = None, batch: str | None = None,
+                 concurrency: int = 1, prefetch: int = 0, status: str = "running") -> None:
+        self.r = r
+        self.cfg = cfg
+        self.name = name or socket.gethostname().split(".")[0]
+        self.hostname = socket.gethostname()
+        self.batch = batch or DEFAULT_BATCH
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.status = status
+        self.incarnation = uuid.uuid4().hex[:12]
+        self.worker_id: int | None = None
+        self.home = cfg.home / "workers" / self.name
+        self.workdir = cfg.workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.spool = Spool(self.home / "spool", r)
+        self.runner = NativeRunner()
+        self._docker: Any = None
+        self.slots: dict[tuple[int, int], Slot] = {}
+        self.lock = threading.RLock()
+        self.wake = threading.Event()
+        self.seq = 0
+        self.control_id = "0-0"
+        self.batch_paused = False
+        self.connected = False
+        self.stopping = 0              # 1: graceful (finish running, hand back the rest), 2: now
+        self._stop = threading.Event()
+        self._next_heartbeat = 0.0
+        self.max_running_seen = 0
+        self.started_count = 0
+
+    # --- reporting ----------------------------------------------------------------------------
+    def report(self, fact: str, task_id: int, attempt: int, **data: Any) -> None:
+        payload = encode({"task_id": task_id, "attempt": attempt, **data})
+        with self.lock:   # seq order must be the spool order
+            self.seq += 1
+            self.spool.append(keys.worker_outbox(self.name),
+                              {"f": fact, "inc": self.incarnation, "seq": self.seq, "data": payload})
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """First call: stop claiming, hand back what has not started, finish what runs. Second: now."""
+        self.stopping = min(2, self.stopping + 1)
+        log.info("worker %s: %s", self.name, "stopping after running tasks" if self.stopping == 1
+                 else "stopping now, handing running tasks back")
+        self.wake.set()
+
+    def run(self) -> None:
+        self.spool.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    self.tick()
+                except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+                    if self.connected:
+                        log.warning("worker %s: Redis unreachable (%s); running tasks go on", self.name, exc)
+                    self.connected = False
+                    self.wake.wait(1.0)
+                    self.wake.clear()
+        finally:
+            self.spool.drain(timeout=10)
+            self.spool.stop()
+
+    def stop_now(self) -> None:
+        self._stop.set()
+        self.wake.set()
+
+    def register(self) -> None:
+        held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
+        res = send_command(self.r, "worker.register", {
+            "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
+            "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
+            "incarnation": self.incarnation, "held": held}, timeout=15)
+        self.worker_id = res["worker_id"]
+        self.concurrency, self.prefetch = res["concurrency"], res["prefetch"]
+        self.batch, self.status = res["batch"], res["status"]
+        last = self.r.xrevrange(keys.worker_control(self.name), count=1)
+        if last:
+            self.control_id = last[0][0]
+        self._ensure_group()
+        log.info("worker %s registered (id %s, batch %s, concurrency %d, prefetch %d)", self.name,
+                 self.worker_id, self.batch, self.concurrency, self.prefetch)
+
+    def _ensure_group(self) -> None:
+        try:
+            self.r.xgroup_create(keys.queue(self.batch), keys.QUEUE_GROUP, id="0-0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # --- the main loop ------------------------------------------------------------------------
+    def tick(self) -> None:
+        if self.worker_id is None:
+            self.register()
+        self.connected = True
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self.heartbeat()
+            self._next_heartbeat = now + self.cfg.heartbeat_interval
+        self.read_orders()
+        if self.stopping:
+            self._wind_down()
+            return
+        self.start_ready()
+        room = self.concurrency + self.prefetch - self.held_count()
+        if room > 0 and self.status == "running" and not self.batch_paused:
+            self.claim(room, block_ms=100)
+        else:
+            self.wake.wait(0.2)
+            self.wake.clear()
+
+    def held_count(self) -> int:
+        with self.lock:
+            return sum(1 for s in self.slots.values() if s.state != "done")
+
+    def running_count(self) -> int:
+        with self.lock:
+            return sum(1 for s in self.slots.values() if s.state in ("starting", "running"))
+
+    def heartbeat(self) -> None:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
+        stats = collect_stats(self.workdir)
+        stats.update(last_contact=repr(time.time()), running=self.running_count(), held=self.held_count(),
+                     spooled=self.spool.backlog())
+        pipe.hset(keys.worker_stats(self.name), mapping={k: str(v) for k, v in stats.items()})
+        pipe.hgetall(keys.worker_view(self.worker_id))
+        pipe.hget(keys.batch_view(self.batch), "paused")
+        _, _, view, paused = pipe.execute()
+        if not view or view.get("name") != self.name:
+            log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
+            self.worker_id = None
+            self.status = "paused"
+            self.incarnation = uuid.uuid4().hex[:12]
+            self.register()
+            return
+        new_batch = view.get("batch", self.batch)
+        if new_batch != self.batch:
+            self.batch = new_batch
+            self._ensure_group()
+            paused = self.r.hget(keys.batch_view(self.batch), "paused")
+        self.concurrency = int(view.get("concurrency", self.concurrency))
+        self.prefetch = int(view.get("prefetch", self.prefetch))
+        self.status = view.get("status", self.status)
+        if self.status == "offline":      # we are alive: the server will see it at its next check
+            self.status = "running"
+        self.batch_paused = paused == "1"
+
+    def read_orders(self) -> None:
+        resp = self.r.xread({keys.worker_control(self.name): self.control_id}, count=100)
+        for _stream, entries in resp or []:
+            for eid, f in entries:
+                self.control_id = eid
+                self.order(f)
+
+    def order(self, f: dict[str, str]) -> None:
+        try:
+            key = (int(f.get("task", 0)), int(f.get("attempt", 0)))
+        except ValueError:
+            return
+        slot = self.slots.get(key)
+        if slot is None:
+            return
+        op = f.get("op")
+        if op == "cancel":
+            with slot.lock:
+                slot.cancelled = True
+                proc = slot.proc
+                if slot.state == "held":
+                    slot.state = "done"
+            if proc is not None:
+                proc.kill()
+            log.info("task %s attempt %s cancelled by the server", *key)
+        elif op == "signal" and slot.proc is not None:
+            try:
+                slot.proc.send_signal(int(f.get("signal", 0)))
+            except (ValueError, OSError) as exc:
+                log.warning("task %s: cannot send signal %s: %s", key[0], f.get("signal"), exc)
+        self._forget_done()
+
+    def claim(self, room: int, block_ms: int) -> None:
+        resp = self.r.xreadgroup(keys.QUEUE_GROUP, self.name, {keys.queue(self.batch): ">"}, count=room,
+                                 block=block_ms)
+        got = []
+        for stream, entries in resp or []:
+            for eid, f in entries:
+                try:
+                    task_id, attempt = int(f["task"]), int(f["attempt"])
+                except (KeyError, ValueError):
+                    got.append((stream, eid))
+                    continue
+                with self.lock:
+                    self.slots[(task_id, attempt)] = Slot(task_id, attempt, time.time())
+                self.report("claimed", task_id, attempt)
+                got.append((stream, eid))
+        if got:
+            pipe = self.r.pipeline(transaction=False)
+            for stream, eid in got:
+                pipe.xack(stream, keys.QUEUE_GROUP, eid)
+                pipe.xdel(stream, eid)
+            pipe.execute()
+            self.start_ready()
+
+    def _wind_down(self) -> None:
+        with self.lock:
+            slots = list(self.slots.values())
+        for s in slots:
+            with s.lock:
+                if s.state == "held":
+                    s.state = "done"
+                    self.report("handback", s.task_id, s.attempt, reason="worker stopping")
+                elif self.stopping >= 2 and s.state in ("starting", "running") and not s.cancelled:
+                    s.cancelled = True
+                    if s.proc is not None:
+                        s.proc.kill()
+                    self.report("handback", s.task_id, s.attempt, reason="worker stopped")
+        self._forget_done()
+        if self.running_count() == 0:
+            self._stop.set()
+        else:
+            self.wake.wait(0.2)
+            self.wake.clear()
+
+    def _forget_done(self) -> None:
+        with self.lock:
+            for key in [k for k, s in self.slots.items() if s.state == "done"]:
+                del self.slots[key]
+
+    # --- starting -------------------------------------------------------------------------------
+    def start_ready(self) -> None:
+        """Start held tasks while there is a free slot, each confirmed against its current view."""
+        while True:
+            with self.lock:
+                if self.stopping or self.status != "running" or self.batch_paused:
+                    return
+                if self.running_count() >= self.concurrency:
+                    return
+                held = [s for s in self.slots.values() if s.state == "held"]
+                if not held:
+                    return
+                slot = min(held, key=lambda s: (s.claimed_at, s.task_id))
+                slot.state = "starting"
+            try:
+                view = self.r.hgetall(keys.task_view(slot.task_id))
+            except (redis.ConnectionError, redis.TimeoutError):
+                slot.state = "held"   # cannot confirm: do not start
+                raise
+            verdict = self._startable(slot, view)
+            if verdict == "wait":
+                slot.state = "held"
+                return
+            if verdict == "drop":
+                slot.state = "done"
+                self._forget_done()
+                continue
+            threading.Thread(target=self._execute, args=(slot, view), daemon=True,
+                             name=f"scitq-task-{slot.task_id}").start()
+
+    def _startable(self, slot: Slot, view: dict[str, str]) -> str:
+        if not view or slot.cancelled:
+            return "drop"
+        if int(view.get("attempt", 0)) != slot.attempt:
+            return "drop"
+        status = view.get("status")
+        if status == "paused":
+            return "wait"
+        if status not in STARTABLE:
+            return "drop"
+        if status != "pending" and view.get("worker") not in (None, self.name):
+            return "drop"
+        if view.get("batch", self.batch) != self.batch:
+            return "drop"
+        return "start"
+
+    def _make_workdir(self, slot: Slot) -> Path:
+        wd = Path(tempfile.mkdtemp(prefix=f"task{slot.task_id}-{slot.attempt}-", dir=self.workdir))
+        for sub in ("input", "output", "tmp", "resource"):
+            (wd / sub).mkdir()
+            os.chmod(wd / sub, 0o777)
+        return wd
+
+    def _execute(self, slot: Slot, view: dict[str, str]) -> None:
+        task_id, attempt = slot.task_id, slot.attempt
+        stream = keys.output(task_id, attempt)
+        buf: list[tuple[str, str]] = []
+        buf_lock = threading.Lock()
+        last_flush = [time.monotonic()]
+        flush_every = self.cfg.output_flush
+
+        def flush() -> None:
+            with buf_lock:
+                items, buf[:] = list(buf), []
+                last_flush[0] = time.monotonic()
+            merged: list[list[str]] = []
+            for fd, text in items:
+                if merged and merged[-1][0] == fd:
+                    merged[-1][1] += text
+                else:
+                    merged.append([fd, text])
+            for fd, text in merged:
+                self.spool.append(stream, {"fd": fd, "text": text})
+
+        def on_output(fd: str, text: str) -> None:
+            with buf_lock:
+                buf.append((fd, text))
+                due = time.monotonic() - last_flush[0] >= flush_every
+            if due:
+                flush()
+
+        command = view.get("command", "")
+        container = view.get("container") or None
+        spec = ExecSpec(task_id=task_id, attempt=attempt, command=command, workdir=Path("."),
+                        cpu=max(1, (os.cpu_count() or 1) // max(1, self.concurrency)), container=container,
+                        container_options=view.get("container_options") or "")
+        run_timeout = int(view["run_timeout"]) if view.get("run_timeout") else None
+        rc: int | None = None
+        timed_out = False
+        try:
+            spec.workdir = slot.workdir = self._make_workdir(slot)
+            runner = self._docker_runner() if container else self.runner
+            with slot.lock:
+                if slot.cancelled:
+                    raise _Cancelled()
+                try:
+                    slot.proc = proc = runner.start(spec, on_output)
+                except (FileNotFoundError, PermissionError, ValueError, ScitqError) as exc:
+                    proc = None
+                    on_output("stderr", f"{type(exc).__name__}: {exc}\n")
+                slot.state = "running"
+            with self.lock:
+                self.started_count += 1
+                self.max_running_seen = max(self.max_running_seen, self.running_count())
+            self.report("started", task_id, attempt, command=command, container=container,
+                        container_options=view.get("container_options"), input=view.get("input"),
+                        output=view.get("output"), resource=view.get("resource"),
+                        pid=proc.ident if proc else None)
+            if proc is None:
+                rc = 127
+            else:
+                started = time.monotonic()
+                while rc is None:
+                    step = flush_every
+                    if run_timeout:
+                        left = started + run_timeout - time.monotonic()
+                        if left <= 0 and not timed_out:
+                            timed_out = True
+                            on_output("stderr", f"scitq: run timeout of {run_timeout}s reached, killing\n")
+                            proc.kill()
+                            left = 5
+                        step = min(step, max(left, 0.05))
+                    rc = proc.wait(step)
+                    with buf_lock:
+                        pending = bool(buf)
+                    if pending and time.monotonic() - last_flush[0] >= flush_every:
+                        flush()
+            flush()
+            if not slot.cancelled:
+                self.report("finished", task_id, attempt, return_code=rc, timed_out=timed_out)
+        except _Cancelled:
+            pass
+        except Exception as exc:  # the agent itself failed on this task: say so, and give it back
+            log.exception("task %s: the worker failed to run it", task_id)
+            on_output("stderr", f"scitq worker error: {exc}\n")
+            flush()
+            self.report("finished", task_id, attempt, return_code=-1002)
+            rc = -1002
+        finally:
+            with slot.lock:
+                slot.state = "done"
+            if slot.workdir is not None and (rc == 0 or slot.cancelled):
+                shutil.rmtree(slot.workdir, ignore_errors=True)
+            self._forget_done()
+            self.wake.set()
+            try:
+                self.start_ready()
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass
+
+    def _docker_runner(self) -> Any:
+        if self._docker is None:
+            from scitq.worker.docker_runner import DockerRunner
+            self._docker = DockerRunner()
+        return self._docker
+
+
+class _Cancelled(Exception):
+    pass
