@@ -1,4 +1,4 @@
-"""Provides the load, memory and disk figures a worker reports with its heartbeat."""
+"""Provides the load, memory and disk figures a worker reports with its heartbeat (read from /proc)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,40 @@ from pathlib import Path
 
 __all__ = ["collect_stats"]
 
+_last: dict[str, tuple[float, float, float]] = {}
 _history: list[float] = []
 
 
-def collect_stats(workdir: Path) -> dict[str, object]:
+def _cpu() -> tuple[float, float]:
+    """CPU user+system % and iowait % since the previous call (Linux /proc/stat)."""
     try:
-        import psutil
-        cpu = psutil.cpu_percent(interval=None)
-        times = psutil.cpu_times_percent(interval=None)
-        iowait = getattr(times, "iowait", 0.0)
-        memory = psutil.virtual_memory().percent
-    except Exception:  # psutil missing or restricted
-        cpu, iowait, memory = 0.0, 0.0, 0.0
+        with open("/proc/stat") as fh:
+            parts = [float(x) for x in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    total, idle, iowait = sum(parts), parts[3], parts[4] if len(parts) > 4 else 0.0
+    prev = _last.get("cpu")
+    _last["cpu"] = (total, idle, iowait)
+    if prev is None or total <= prev[0]:
+        return 0.0, 0.0
+    dt = total - prev[0]
+    return 100.0 * (dt - (idle - prev[1]) - (iowait - prev[2])) / dt, 100.0 * (iowait - prev[2]) / dt
+
+
+def _memory() -> float:
+    try:
+        info = {}
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                k, _, v = line.partition(":")
+                info[k] = float(v.split()[0])
+        return 100.0 * (1 - info["MemAvailable"] / info["MemTotal"])
+    except (OSError, ValueError, KeyError, ZeroDivisionError):
+        return 0.0
+
+
+def collect_stats(workdir: Path) -> dict[str, object]:
+    cpu, iowait = _cpu()
     _history.append(cpu)
     del _history[:-10]
     avg = sum(_history) / len(_history)
@@ -33,5 +55,5 @@ def collect_stats(workdir: Path) -> dict[str, object]:
         disk = round(100.0 * du.used / du.total, 1)
     except OSError:
         disk = 0.0
-    return {"load": f"{cpu:.1f}{arrow} / {iowait:.1f}", "memory": round(memory, 1), "loadavg": load,
+    return {"load": f"{cpu:.1f}{arrow} / {iowait:.1f}", "memory": round(_memory(), 1), "loadavg": load,
             "disk": disk}

@@ -1,0 +1,84 @@
+"""Provides what every scitq command line shares: one-line errors with exit codes, tables, dates."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import datetime
+from typing import Any, Callable, Iterable, Sequence
+
+from scitq.errors import ScitqError
+
+__all__ = ["ArgParser", "run", "table", "fmt_date", "fail"]
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def fail(prog: str, message: str, code: int = 2) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
+
+
+def run(prog: str, body: Callable[[], int | None], debug: bool | None = None) -> int:
+    """Run a CLI body: ScitqError -> one line on stderr and its exit code; Ctrl-C -> 130."""
+    debug = debug if debug is not None else bool(os.environ.get("SCITQ_DEBUG"))
+    try:
+        return body() or 0
+    except ScitqError as exc:
+        if debug:
+            raise
+        hint = f" ({exc.hint})" if exc.hint else ""
+        print(f"{prog}: error: {exc.message}{hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def fmt_date(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def _cell(value: Any, long: bool) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "X" if value else ""
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    text = str(value).replace("\n", "\\n") if not long else str(value)
+    if not long and len(text) > 50:
+        text = text[:49] + "..."
+    return text
+
+
+def table(rows: Iterable[Sequence[Any]], headers: Sequence[str] | None, long: bool = False,
+          out: Any = None) -> None:
+    """Print a plain, space-aligned table (tabulate's "plain" look)."""
+    out = out or sys.stdout
+    cells = [[_cell(v, long) for v in row] for row in rows]
+    if headers:
+        cells.insert(0, list(headers))
+    if not cells:
+        return
+    ncol = max(len(r) for r in cells)
+    widths = [0] * ncol
+    for r in cells:
+        for i, c in enumerate(r):
+            if "\n" not in c:
+                widths[i] = max(widths[i], len(c))
+    for r in cells:
+        line = "  ".join(c.ljust(widths[i]) if i < ncol - 1 else c for i, c in enumerate(r))
+        print(line.rstrip(), file=out)

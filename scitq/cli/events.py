@@ -1,0 +1,131 @@
+"""Provides `scitq events`: a task's/batch's/worker's history, the live ledger tail, rebuild and verify."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from scitq import keys
+from scitq.api.client import Client
+from scitq.errors import BadInput, NotFound, ScitqError
+from scitq.inbox import send_command
+
+__all__ = ["add_parser", "dispatch", "format_event"]
+
+_SKIP = {"type", "ts", "task_id", "batch", "worker"}
+
+
+def add_parser(sub: Any) -> None:
+    ev = sub.add_parser("events", help="audit the ledger: history, tail, rebuild --verify")
+    verbs = ev.add_subparsers(dest="verb", metavar="VERB")
+    h = verbs.add_parser("history", help="every event of a task, batch or worker, oldest first")
+    g = h.add_mutually_exclusive_group(required=True)
+    g.add_argument("--task", type=int)
+    g.add_argument("--batch")
+    g.add_argument("--worker")
+    h.add_argument("--json", action="store_true", help="one JSON object per line")
+    t = verbs.add_parser("tail", help="follow the ledger live (Ctrl-C to stop)")
+    t.add_argument("--type", help="only events whose type starts with this (e.g. task. or worker.offline)")
+    t.add_argument("--task", type=int)
+    t.add_argument("--batch")
+    t.add_argument("--worker")
+    t.add_argument("--from-start", action="store_true", help="print the whole ledger first")
+    t.add_argument("--count", type=int, help="stop after this many events")
+    t.add_argument("--json", action="store_true")
+    r = verbs.add_parser("rebuild", help="replay the ledger into fresh views (and compare with --verify)")
+    r.add_argument("--verify", action="store_true", help="report whether the stored views equal the replay")
+    verbs.add_parser("rejected", help="inputs set aside (malformed commands or worker reports), with reasons")
+
+
+def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
+    try:
+        data = json.loads(f.get("data", "{}"))
+    except ValueError:
+        data = {"corrupt": f.get("data")}
+    if as_json:
+        return json.dumps({"id": eid, **data})
+    ts = data.get("ts") or int(eid.split("-")[0]) / 1000
+    when = datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    ids = " ".join(f"{k}={f[k]}" for k in ("task", "batch", "worker") if f.get(k))
+    rest = " ".join(f"{k}={_show(v)}" for k, v in data.items() if k not in _SKIP and v not in (None, [], {}, ""))
+    return f"{when}  {f.get('type', '?'):<26} {ids}  {rest}".rstrip()
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str):
+        return f'"{v}"' if (" " in v or not v) else v
+    if isinstance(v, (dict, list)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _match(f: dict[str, str], args: Any) -> bool:
+    if getattr(args, "type", None) and not f.get("type", "").startswith(args.type):
+        return False
+    if args.task is not None and f.get("task") != str(args.task):
+        return False
+    if args.batch and f.get("batch") != args.batch:
+        return False
+    if args.worker and f.get("worker") != args.worker:
+        return False
+    return True
+
+
+def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
+    if not args.verb:
+        raise BadInput("a verb is needed: history, tail, rebuild or rejected")
+    if args.verb == "history":
+        n = 0
+        for eid, f in client.events():
+            if _match(f, args):
+                print(format_event(eid, f, args.json), file=out)
+                n += 1
+        if n == 0:
+            what = f"task {args.task}" if args.task is not None else (f"batch {args.batch!r}" if args.batch
+                                                                      else f"worker {args.worker!r}")
+            raise NotFound(f"no event for {what} in the ledger")
+        return 0
+    if args.verb == "tail":
+        last = "0-0" if args.from_start else (client.r.xrevrange(keys.EVENTS, count=1) or [("0-0", {})])[0][0]
+        seen = 0
+        while args.count is None or seen < args.count:
+            resp = client.r.xread({keys.EVENTS: last}, count=500, block=1000) or []
+            for _s, entries in resp:
+                for eid, f in entries:
+                    last = eid
+                    if _match(f, args):
+                        print(format_event(eid, f, args.json), file=out, flush=True)
+                        seen += 1
+                        if args.count is not None and seen >= args.count:
+                            return 0
+        return 0
+    if args.verb == "rejected":
+        for eid, f in client.rejected(1000):
+            print(f"{eid}  {f.get('stream')} entry {f.get('entry')}: {f.get('reason')}", file=out)
+        return 0
+    if args.verb == "rebuild":
+        return _rebuild(client, args.verify, out)
+    raise BadInput(f"unknown verb {args.verb!r}")
+
+
+def _rebuild(client: Client, verify: bool, out) -> int:
+    if client.r.exists(keys.SERVER_ALIVE):
+        res = send_command(client.r, "admin.rebuild", {"verify": verify}, timeout=600)
+        summary, equal, diffs = res["summary"], res["equal"], res["differences"]
+    else:
+        from scitq.projections.store import rebuild
+        if not client.r.set(keys.SERVER_LOCK, "rebuild", nx=True, ex=600):
+            raise ScitqError("a scitq server holds the lock but does not answer: try again in a few seconds")
+        try:
+            report, _ = rebuild(client.r, verify=verify)
+        finally:
+            client.r.delete(keys.SERVER_LOCK)
+        summary, equal, diffs = report.summary(), report.equal, report.differences
+    print(summary, file=out)
+    if verify and not equal:
+        for k in diffs[:20]:
+            print(f"  differs: {k}", file=out)
+        return 1
+    return 0

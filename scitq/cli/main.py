@@ -1,0 +1,119 @@
+"""Provides the unified `scitq` command: server, worker, demo, events, task/batch/execution/workers, launch, fetch."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from scitq import __version__
+from scitq.cli.common import ArgParser, run
+
+__all__ = ["main"]
+
+PROG = "scitq"
+MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker"}
+
+
+def build_parser() -> ArgParser:
+    p = ArgParser(prog=PROG, description="scitq: a distributed task queue for heavy scientific shell work.",
+                  epilog="Quick start: `scitq demo`. Queue a task: `scitq launch echo hello`. "
+                         "Watch: `scitq events tail`.")
+    p.add_argument("--version", action="version", version=f"scitq {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+
+    s = sub.add_parser("server", help="run the server (an embedded Valkey unless --redis is given)")
+    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// URL) instead of the embedded Valkey")
+    s.add_argument("--port", type=int, help="port of the embedded Valkey (default: the last one, or a free one)")
+    s.add_argument("--fsync", choices=["always", "everysec"], default="everysec",
+                   help="AOF fsync policy of the embedded Valkey (always: no acknowledged write is ever lost)")
+    s.add_argument("-v", "--verbose", action="store_true")
+
+    w = sub.add_parser("worker", help="run a worker on this machine")
+    w.add_argument("-s", "--server", help="host or redis:// URL (default $SCITQ_SERVER or the local server)")
+    w.add_argument("-n", "--name", help="worker name (default: the host name)")
+    w.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
+    w.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
+    w.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
+    w.add_argument("-S", "--status", default="running", choices=["running", "paused"])
+    w.add_argument("-v", "--verbose", action="store_true")
+
+    d = sub.add_parser("demo", help="start a private server and worker, run a real batch, show progress, stop")
+    d.add_argument("--tasks", type=int, default=48, help="how many tasks (default 48)")
+    d.add_argument("--concurrency", type=int, default=4)
+    d.add_argument("--keep", action="store_true", help="keep the demo data dir")
+
+    from scitq.cli import events as events_cli
+    events_cli.add_parser(sub)
+
+    for ours, theirs in MANAGE_OBJECTS.items():
+        sp = sub.add_parser(ours, help=f"{theirs}s: same verbs as `scitq-manage {theirs}`",
+                            parents=[], add_help=True)
+        sp.set_defaults(_manage=theirs)
+        sp.add_argument("-s", "--server", help="host or redis:// URL")
+        sp.add_argument("rest", nargs="...", help="verb and options, see `scitq-manage %s --help`" % theirs)
+
+    lp = sub.add_parser("launch", help="queue one task (same options as scitq-launch)", add_help=False)
+    lp.add_argument("rest", nargs="...")
+    mp2 = sub.add_parser("manage", help="the v1 scitq-manage command line", add_help=False)
+    mp2.add_argument("rest", nargs="...")
+    fp = sub.add_parser("fetch", help="copy/list/sync data (same as scitq-fetch)", add_help=False)
+    fp.add_argument("rest", nargs="...")
+    tp = sub.add_parser("tui", help="the terminal dashboard")
+    tp.add_argument("-s", "--server")
+    tp.add_argument("--read-only", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd is None:
+        parser.print_help()
+        return 2
+    if args.cmd == "launch":
+        from scitq.cli.launch import main as launch_main
+        return launch_main(args.rest)
+    if args.cmd == "manage":
+        from scitq.cli.manage import main as manage_main
+        return manage_main(args.rest)
+    if args.cmd == "fetch":
+        from scitq.cli.fetch import main as fetch_main  # type: ignore[import-not-found]
+        return fetch_main(args.rest)
+    if getattr(args, "_manage", None):
+        from scitq.cli.manage import main as manage_main
+        pre = ["-s", args.server] if args.server else []
+        return manage_main(pre + (["--debug"] if args.debug else []) + [args._manage] + args.rest)
+    return run(PROG, lambda: _dispatch(args), debug=args.debug or None)
+
+
+def _dispatch(args) -> int:
+    if args.cmd == "server":
+        from scitq.server import serve
+        from scitq.settings import settings
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        serve(settings(), args.redis, fsync=args.fsync, port=args.port)
+        return 0
+    if args.cmd == "worker":
+        from scitq.cli.worker_v1 import run_worker
+        return run_worker(args.server, name=args.name, batch=args.batch, concurrency=args.concurrency,
+                          prefetch=args.prefetch, status=args.status, verbose=args.verbose)
+    if args.cmd == "demo":
+        from scitq.cli.demo import demo
+        return demo(tasks=args.tasks, concurrency=args.concurrency, keep=args.keep)
+    if args.cmd == "events":
+        from scitq.api.client import Client
+        from scitq.cli import events as events_cli
+        client = Client(getattr(args, "server", None))
+        client.ping()
+        return events_cli.dispatch(client, args)
+    if args.cmd == "tui":
+        from scitq.tui import run_tui  # type: ignore[attr-defined]
+        return run_tui(args.server, read_only=args.read_only)
+    raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

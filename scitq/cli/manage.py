@@ -1,0 +1,386 @@
+"""Provides `scitq-manage`: v1's objects and verbs to list and steer tasks, batches, workers, executions."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from scitq import __version__
+from scitq.api.v1 import Server
+from scitq.cli.common import ArgParser, fmt_date, run, table
+from scitq.errors import BadInput, NotFound
+from scitq.settings import EXECUTION_STATUS, TASK_STATUS
+
+__all__ = ["main", "build_parser"]
+
+PROG = "scitq-manage"
+NOT_HERE = {"recruiter", "flavor", "config", "db", "ansible", "debug"}
+
+
+def build_parser(prog: str = PROG) -> ArgParser:
+    p = ArgParser(prog=prog, description="List and steer scitq tasks, batches, workers and executions.")
+    p.add_argument("-s", "--server", help="scitq server: host or redis:// URL (default $SCITQ_SERVER or the local server)")
+    p.add_argument("-t", "--timeout", type=int, default=150, help="how long to wait for the server's answers (s)")
+    p.add_argument("--version", action="store_true", help="print the version")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    objects = p.add_subparsers(dest="object", metavar="OBJECT")
+
+    def common_list(sp, *, status_choices=None):
+        sp.add_argument("-H", "--no-header", action="store_true", help="no column headers")
+        sp.add_argument("-L", "--long", action="store_true", help="more columns, full strings")
+        if status_choices:
+            sp.add_argument("-S", "--status", choices=status_choices, help="only this status")
+
+    def ident(sp, required=True):
+        g = sp.add_mutually_exclusive_group(required=required)
+        g.add_argument("-i", "--id", type=int, help="task id")
+        g.add_argument("-n", "--name", help="task name")
+
+    # worker
+    w = objects.add_parser("worker", help="workers").add_subparsers(dest="verb", metavar="VERB")
+    sp = w.add_parser("list", help="list workers")
+    common_list(sp, status_choices=["running", "paused", "offline", "failed", "evicted"])
+    sp.add_argument("-b", "--batch")
+    for verb in ("update", "delete"):
+        sp = w.add_parser(verb, help=f"{verb} a worker")
+        g = sp.add_mutually_exclusive_group(required=True)
+        g.add_argument("-i", "--id", type=int, help="worker id")
+        g.add_argument("-n", "--name", help="worker name")
+        if verb == "update":
+            sp.add_argument("-S", "--status", choices=["running", "paused"])
+            sp.add_argument("-b", "--batch")
+            sp.add_argument("-C", "--concurrency", type=int)
+            sp.add_argument("-p", "--prefetch", type=int)
+            sp.add_argument("-f", "--flavor", help="(kept for v1 scripts, not used yet)")
+    w.add_parser("deploy", help="deploy cloud workers (not in this version)")
+
+    # task
+    t = objects.add_parser("task", help="tasks").add_subparsers(dest="verb", metavar="VERB")
+    sp = t.add_parser("list", help="list tasks")
+    common_list(sp, status_choices=TASK_STATUS)
+    sp.add_argument("-b", "--batch")
+    sp = t.add_parser("relaunch", help="put a task back in the queue (a new attempt)")
+    ident(sp)
+    sp = t.add_parser("output", help="output of the latest execution of a task")
+    ident(sp)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("-o", "--output", action="store_true", help="stdout only")
+    g.add_argument("-e", "--error", action="store_true", help="stderr only")
+    sp = t.add_parser("update", help="change a task (a task not yet started, or with -S pending a relaunch)")
+    ident(sp)
+    sp.add_argument("-N", "--new-name")
+    sp.add_argument("-c", "--command")
+    sp.add_argument("-S", "--status", choices=TASK_STATUS)
+    sp.add_argument("-b", "--batch")
+    sp.add_argument("-d", "--docker")
+    sp.add_argument("-O", "--option")
+    sp.add_argument("-j", "--input")
+    sp.add_argument("-o", "--output")
+    sp.add_argument("-r", "--resource")
+    sp.add_argument("-R", "--requirements", help='task ids, e.g. "1 2"')
+    sp.add_argument("--retry", type=int)
+    sp.add_argument("--run-timeout", type=int)
+    sp.add_argument("--download-timeout", type=int)
+    sp = t.add_parser("delete", help="delete a task")
+    ident(sp)
+    sp = t.add_parser("signal", help="send a Unix signal to a running task")
+    ident(sp)
+    sp.add_argument("-N", "--signal", type=int, required=True, choices=[2, 3, 9, 15, 18, 19, 20])
+
+    # batch
+    b = objects.add_parser("batch", help="batches").add_subparsers(dest="verb", metavar="VERB")
+    sp = b.add_parser("list", help="list batches")
+    sp.add_argument("-H", "--no-header", action="store_true")
+    sp = b.add_parser("stop", help="pause batches: no new task starts (optionally signal running ones)")
+    sp.add_argument("-n", "--name", action="append", required=True)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("-N", "--signal", type=int, choices=[0, 3, 9, 15, 19, 20], default=0)
+    g.add_argument("--term", dest="signal", action="store_const", const=15, help="SIGTERM to running tasks")
+    g.add_argument("--kill", dest="signal", action="store_const", const=9, help="SIGKILL to running tasks")
+    g.add_argument("--pause", dest="signal", action="store_const", const=20, help="SIGTSTP to running tasks")
+    sp = b.add_parser("go", help="resume batches (optionally SIGCONT running tasks)")
+    sp.add_argument("-n", "--name", action="append", required=True)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("-N", "--signal", type=int, choices=[0, 18], default=0)
+    g.add_argument("--cont", dest="signal", action="store_const", const=18)
+    sp = b.add_parser("delete", help="delete batches and their tasks")
+    sp.add_argument("-n", "--name", action="append", required=True)
+    sp = b.add_parser("relaunch", help="relaunch every failed task of batches")
+    sp.add_argument("-n", "--name", action="append", required=True)
+
+    # execution
+    e = objects.add_parser("execution", help="executions (attempts)").add_subparsers(dest="verb", metavar="VERB")
+    sp = e.add_parser("list", help="list executions, newest first")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("-i", "--id", type=int, help="task id")
+    g.add_argument("-n", "--name", help="task name")
+    common_list(sp, status_choices=EXECUTION_STATUS)
+    sp.add_argument("-b", "--batch")
+    sp.add_argument("-l", "--limit", type=int, default=10)
+    sp = e.add_parser("output", help="output of executions")
+    g = sp.add_mutually_exclusive_group(required=True)
+    g.add_argument("-i", "--id", type=int, help="task id")
+    g.add_argument("-n", "--name", help="task name")
+    g.add_argument("-x", "--execution-id", type=int)
+    sp.add_argument("-N", "--relative", type=int, default=None, help="0 latest, -1 previous...")
+    sp.add_argument("-l", "--limit", type=int, default=10)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("-o", "--output", action="store_true")
+    g.add_argument("-e", "--error", action="store_true")
+    sp.add_argument("-H", "--no-header", action="store_true")
+    sp.add_argument("-S", "--status", choices=EXECUTION_STATUS)
+    sp.add_argument("-C", "--columns", help="comma-separated columns")
+
+    for name in sorted(NOT_HERE):
+        objects.add_parser(name, help=f"{name} (not in this version)").add_argument("rest", nargs="*")
+    return p
+
+
+def _task_ids(server: Server, args: Any) -> list[int]:
+    if getattr(args, "id", None) is not None:
+        server.client.task(args.id)  # NotFound if unknown
+        return [args.id]
+    ids = server.client.task_ids(name=args.name)
+    if not ids:
+        raise NotFound(f"no task named {args.name!r}")
+    return ids
+
+
+def _worker_id(server: Server, args: Any) -> int:
+    if args.id is not None:
+        return args.id
+    return server.client.worker_id(args.name)
+
+
+def dispatch(args: Any, out=sys.stdout) -> int:
+    if args.version:
+        print(f"Version: {__version__}")
+        return 0
+    if not args.object:
+        raise BadInput("an object is needed: worker, task, batch or execution")
+    if args.object in NOT_HERE or (args.object == "worker" and args.verb == "deploy"):
+        raise BadInput(f"'{args.object}' is not available in this version of scitq")
+    if not getattr(args, "verb", None):
+        raise BadInput(f"a verb is needed after '{args.object}'")
+    server = Server(args.server, persistent=False)
+    server.client.timeout = args.timeout
+    server.client.ping()
+    return globals()[f"_{args.object}_{args.verb}"](server, args, out)
+
+
+# --- workers -----------------------------------------------------------------------------------
+def _worker_list(server: Server, args: Any, out) -> int:
+    c = server.client
+    ws = c.workers()
+    if args.batch:
+        ws = [w for w in ws if w["batch"] == args.batch]
+    if args.status:
+        ws = [w for w in ws if w["status"] == args.status]
+    counts: dict[int, dict[str, int]] = {}
+    if args.long:
+        for ex in c.executions():
+            if ex["latest"] and ex["worker_id"] is not None:
+                d = counts.setdefault(ex["worker_id"], {})
+                d[ex["status"]] = d.get(ex["status"], 0) + 1
+    headers = ["worker_id", "name", "status", "concurrency", "creation_date", "last_contact_date", "batch",
+               "load", "memory"]
+    if args.long:
+        headers += ["prefetch", "disk", "held", "pending", "accepted", "running", "failed", "succeeded"]
+    rows = []
+    for w in ws:
+        row = [w["worker_id"], w["name"], w["status"], w["concurrency"], fmt_date(w["creation_date"]),
+               fmt_date(w["last_contact_date"]), w["batch"], w["load"], w["memory"]]
+        if args.long:
+            cnt = counts.get(w["worker_id"], {})
+            row += [w["prefetch"], w["disk"], w["held"]] + [cnt.get(s) for s in
+                                                            ("pending", "accepted", "running", "failed", "succeeded")]
+        rows.append(row)
+    table(rows, None if args.no_header else headers, args.long, out)
+    return 0
+
+
+def _worker_update(server: Server, args: Any, out) -> int:
+    server.worker_update(_worker_id(server, args), concurrency=args.concurrency, prefetch=args.prefetch,
+                         status=args.status, batch=args.batch)
+    return 0
+
+
+def _worker_delete(server: Server, args: Any, out) -> int:
+    server.worker_delete(_worker_id(server, args))
+    return 0
+
+
+# --- tasks -------------------------------------------------------------------------------------
+def _task_list(server: Server, args: Any, out) -> int:
+    ts = server.client.tasks(status=args.status, batch=args.batch)
+    headers = ["task_id", "name", "status", "command", "creation_date", "modification_date", "status_date", "batch"]
+    extra = ["container", "container_options", "input", "output", "resource", "required_task_ids", "retry",
+             "run_timeout", "download_timeout"]
+    rows = []
+    for t in ts:
+        row = [t["task_id"], t["name"], t["status"], t["command"], fmt_date(t["creation_date"]),
+               fmt_date(t["modification_date"]), fmt_date(t["status_date"]), t["batch"]]
+        if args.long:
+            row += [t.get(k) for k in extra]
+        rows.append(row)
+    table(rows, None if args.no_header else headers + (extra if args.long else []), args.long, out)
+    return 0
+
+
+def _task_relaunch(server: Server, args: Any, out) -> int:
+    for tid in _task_ids(server, args):
+        res = server.task_relaunch(tid)
+        if res.get("already_queued"):
+            print("This task is already in queue", file=out)
+    return 0
+
+
+def _latest_execution(server: Server, task_id: int) -> dict:
+    exs = server.client.executions(task_id)
+    if not exs:
+        raise NotFound(f"No execution for this task {task_id}")
+    return max(exs, key=lambda e: e["execution_id"])
+
+
+def _task_output(server: Server, args: Any, out) -> int:
+    for tid in _task_ids(server, args):
+        ex = _latest_execution(server, tid)
+        stdout, stderr = server.client.output_text(tid, ex["attempt"])
+        if args.output:
+            out.write(stdout)
+        elif args.error:
+            out.write(stderr)
+        else:
+            table([[stdout, stderr]], ["output", "error"], True, out)
+    return 0
+
+
+def _task_update(server: Server, args: Any, out) -> int:
+    reqs = None
+    if args.requirements is not None:
+        reqs = [int(x) for x in args.requirements.replace(",", " ").split()]
+    for tid in _task_ids(server, args):
+        server.task_update(tid, command=args.command, name=args.new_name, status=args.status, batch=args.batch,
+                           container=args.docker, container_options=args.option, input=args.input,
+                           output=args.output, resource=args.resource, required_task_ids=reqs, retry=args.retry,
+                           run_timeout=args.run_timeout, download_timeout=args.download_timeout)
+    return 0
+
+
+def _task_delete(server: Server, args: Any, out) -> int:
+    for tid in _task_ids(server, args):
+        server.task_delete(tid)
+    return 0
+
+
+def _task_signal(server: Server, args: Any, out) -> int:
+    for tid in _task_ids(server, args):
+        server.task_signal(tid, args.signal)
+    return 0
+
+
+# --- batches -----------------------------------------------------------------------------------
+def _batch_list(server: Server, args: Any, out) -> int:
+    rows = [[b["batch"], b["pending"], b["accepted"], b["running"], b["failed"], b["succeeded"], b["workers"],
+             "paused" if b["paused"] else ""] for b in server.batches()]
+    table(rows, None if args.no_header else
+          ["batch", "pending", "accepted", "running", "failed", "succeeded", "workers", "state"], False, out)
+    return 0
+
+
+def _batch_stop(server: Server, args: Any, out) -> int:
+    for name in args.name:
+        server.batch_stop(name, args.signal or 0)
+    return 0
+
+
+def _batch_go(server: Server, args: Any, out) -> int:
+    for name in args.name:
+        server.batch_go(name, args.signal or 0)
+    return 0
+
+
+def _batch_delete(server: Server, args: Any, out) -> int:
+    for name in args.name:
+        server.batch_delete(name)
+    return 0
+
+
+def _batch_relaunch(server: Server, args: Any, out) -> int:
+    for name in args.name:
+        res = server.batch_relaunch_failed(name)
+        print(f"{name}: {len(res['relaunched'])} failed task(s) relaunched", file=out)
+    return 0
+
+
+# --- executions --------------------------------------------------------------------------------
+def _executions_for(server: Server, args: Any) -> list[dict]:
+    c = server.client
+    if getattr(args, "execution_id", None) is not None:
+        exs = [c.execution(args.execution_id)]
+    elif args.id is not None or args.name is not None:
+        exs = [e for tid in _task_ids(server, args) for e in c.executions(tid)]
+    else:
+        exs = c.executions()
+    if getattr(args, "batch", None):
+        ids = set(c.task_ids(batch=args.batch))
+        exs = [e for e in exs if e["task_id"] in ids]
+    if args.status:
+        exs = [e for e in exs if e["status"] == args.status]
+    exs.sort(key=lambda e: e["execution_id"], reverse=True)
+    return exs
+
+
+def _execution_list(server: Server, args: Any, out) -> int:
+    exs = _executions_for(server, args)[: args.limit]
+    task_cmd = {}
+    headers = ["execution_id", "task_id", "worker_id", "status", "command", "creation_date", "modification_date",
+               "latest"]
+    rows = []
+    for e in exs:
+        cmd = e["command"] or task_cmd.setdefault(e["task_id"], server.client.task(e["task_id"])["command"])
+        row = [e["execution_id"], e["task_id"], e["worker_id"], e["status"], cmd, fmt_date(e["creation_date"]),
+               fmt_date(e["modification_date"]), e["latest"]]
+        if args.long:
+            so, se = server.client.output_text(e["task_id"], e["attempt"])
+            row += [so[-50:], se[-50:], e["output_files"]]
+        rows.append(row)
+    table(rows, None if args.no_header else headers + (["output", "error", "output_files"] if args.long else []),
+          args.long, out)
+    return 0
+
+
+def _execution_output(server: Server, args: Any, out) -> int:
+    exs = _executions_for(server, args)
+    if args.relative is not None:
+        idx = -args.relative
+        exs = exs[idx: idx + 1] if 0 <= idx < len(exs) else []
+    exs = exs[: args.limit]
+    if not exs:
+        raise NotFound("no execution matches")
+    cols = args.columns.split(",") if args.columns else (["output"] if args.output else
+                                                          ["error"] if args.error else ["output", "error"])
+    rows = []
+    for e in exs:
+        so, se = server.client.output_text(e["task_id"], e["attempt"])
+        data = {**e, "output": so, "error": se}
+        unknown = [c for c in cols if c not in data]
+        if unknown:
+            raise BadInput(f"unknown column(s): {', '.join(unknown)}")
+        rows.append([data[c] for c in cols])
+    if len(cols) == 1 and args.no_header:
+        for r in rows:
+            out.write(str(r[0]))
+        return 0
+    table(rows, None if args.no_header else cols, True, out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return run(PROG, lambda: dispatch(args), debug=args.debug or None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

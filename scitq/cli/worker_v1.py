@@ -1,0 +1,58 @@
+"""Provides `scitq-worker` (v1: `scitq-worker [-n NAME] [-s STATUS] [-b BATCH] SERVER CONCURRENCY`) and the worker runner."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+from scitq.cli.common import ArgParser, run
+from scitq.connection import check, connect, resolve_url
+from scitq.errors import BadInput
+from scitq.settings import settings
+
+__all__ = ["main", "run_worker"]
+
+PROG = "scitq-worker"
+
+
+def run_worker(server: str | None, *, name: str | None, batch: str | None, concurrency: int, prefetch: int,
+               status: str = "running", verbose: bool = False) -> int:
+    from scitq.worker.agent import Agent
+
+    if concurrency < 0 or prefetch < 0:
+        raise BadInput("concurrency and prefetch cannot be negative")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    cfg = settings()
+    r = connect(resolve_url(server), timeout=30)
+    check(r)
+    agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status)
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        agent.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    agent.run()
+    logging.getLogger("scitq.worker").info("worker %s stopped", agent.name)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = ArgParser(prog=PROG, description="Run a scitq worker on this machine (v1 command line).")
+    p.add_argument("-n", "--name", help="worker name (default: the host name)")
+    p.add_argument("-s", "--status", default="running", choices=["running", "paused"], help="initial status")
+    p.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
+    p.add_argument("-a", "--autoclean", type=float, default=90, help="disk %% above which old failed work dirs go")
+    p.add_argument("-f", "--flavor", help="flavor label (kept for v1 scripts)")
+    p.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
+    p.add_argument("server", help="scitq server: host or redis:// URL")
+    p.add_argument("concurrency", type=int, help="tasks run at once")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
+    return run(PROG, lambda: run_worker(args.server, name=args.name, batch=args.batch,
+                                        concurrency=args.concurrency, prefetch=args.prefetch, status=args.status))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
