@@ -67,7 +67,7 @@ def demo(tasks: int = 48, concurrency: int = 4, keep: bool = False) -> int:
         specs, expected = [], {}
         for i in range(tasks - 1):
             n = 1000 + 997 * i
-            specs.append({"command": f"seq 1 {n} | awk '{{s += $1 * $1}} END {{print s}}'; sleep 0.{i % 5 + 2}",
+            specs.append({"command": f"seq 1 {n} | awk '{{s += $1 * $1}} END {{printf \"%.0f\\n\", s}}'; sleep 0.{i % 5 + 2}",
                           "shell": True, "name": f"squares-{i + 1}", "batch": "demo"})
             expected[f"squares-{i + 1}"] = str(n * (n + 1) * (2 * n + 1) // 6)
         marker = home / "flaky.marker"
