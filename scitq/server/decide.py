@@ -29,6 +29,8 @@ from scitq.settings import DEFAULT_BATCH, TASK_STATUS
 __all__ = ["Decider", "Effect", "SUBMIT_STATUSES"]
 
 SUBMIT_STATUSES = ("pending", "waiting", "paused", "debug")
+# assigned/accepted/running come from workers' reports; a user sets any other status (v1 allowed any).
+USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
 SIGNALS_ALLOWED = (0, 2, 3, 9, 15, 18, 19, 20)
 
 
@@ -63,6 +65,13 @@ def check_batch_name(batch: str) -> str:
     if not batch or "/" in batch or len(batch) > 200 or any(ch.isspace() for ch in batch):
         raise BadInput(f"bad batch name {batch!r}: it must be non-empty, without '/' or spaces")
     return batch
+
+
+def check_user_status(status: str) -> None:
+    if status not in TASK_STATUS:
+        raise BadInput(f"status {status!r} is not one of {', '.join(TASK_STATUS)}")
+    if status not in USER_STATUSES:
+        raise BadInput(f"status {status!r} is set by the workers; set one of {', '.join(USER_STATUSES)}")
 
 
 class Decider:
@@ -160,8 +169,8 @@ class Decider:
             raise BadInput(f"bad change to task {t.task_id}: {exc}") from None
         changes = {k: v for k, v in msgspec.structs.asdict(ch).items() if k in cmd.changes}
         status = changes.pop("status", None)
-        if status is not None and status not in TASK_STATUS:
-            raise BadInput(f"status {status!r} is not one of {', '.join(TASK_STATUS)}")
+        if status is not None:
+            check_user_status(status)
         if "batch" in changes:
             changes["batch"] = check_batch_name(changes["batch"] or DEFAULT_BATCH)
         for req in changes.get("required_task_ids") or []:
@@ -217,8 +226,7 @@ class Decider:
 
     def cmd_task_set_status(self, cmd: c.SetStatus) -> dict:
         t = self._task(cmd.task_id)
-        if cmd.status not in TASK_STATUS:
-            raise BadInput(f"status {cmd.status!r} is not one of {', '.join(TASK_STATUS)}")
+        check_user_status(cmd.status)
         self._set_status(t, cmd.status, cmd.retry)
         return {"task_id": t.task_id, "status": t.status}
 
