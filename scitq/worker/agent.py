@@ -121,6 +121,7 @@ class Agent:
 
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
+        self.r.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
         res = send_command(self.r, "worker.register", {
             "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
             "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
