@@ -7,8 +7,6 @@ import time
 import uuid
 from typing import Any
 
-import redis
-
 from scitq import keys
 from scitq.errors import BadInput, Conflict, NotFound, ScitqError, Unreachable
 
@@ -27,27 +25,25 @@ def send_command(r: redis.Redis, cmd: str, data: dict[str, Any] | str, *, wait: 
                  timeout: float = 60.0, idempotency_key: str | None = None) -> Any:
     """Append a command to `scitq:inbox`; with `wait`, block for the server's answer and return its result.
 
+    Redis connection errors propagate as redis exceptions (callers decide: retry, or Unreachable).
     The command is acknowledged (durable) once the XADD returns. Retrying with the same
     `idempotency_key` applies it once. A refusal raises the matching ScitqError subclass.
     """
     cid = new_id()
     payload = data if isinstance(data, str) else json.dumps(data)
     fields = {"cmd": cmd, "id": cid, "idem": idempotency_key or cid, "data": payload, "reply": "1" if wait else "0"}
-    try:
-        r.xadd(keys.INBOX, fields)
-        if not wait:
-            return None
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise Unreachable(f"the scitq server did not answer {cmd} within {timeout:.0f}s",
-                                  hint="is `scitq server` running? the command stays queued and will be applied when it is")
-            got = r.blpop([keys.reply(cid)], timeout=max(1, min(5, int(left))))
-            if got is not None:
-                break
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise Unreachable(f"cannot reach Redis: {exc}") from None
+    r.xadd(keys.INBOX, fields)
+    if not wait:
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise Unreachable(f"the scitq server did not answer {cmd} within {timeout:.0f}s",
+                              hint="is `scitq server` running? the command stays queued and will be applied when it is")
+        got = r.blpop([keys.reply(cid)], timeout=max(1, min(5, int(left))))
+        if got is not None:
+            break
     answer = json.loads(got[1])
     if answer.get("ok"):
         return answer.get("result")

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Iterator
 import redis
 
 from scitq import keys
-from scitq.connection import check, connect, resolve_url
+from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import NotFound, Unreachable
 from scitq.inbox import send_command
 from scitq.projections.views import decode_batch, decode_execution, decode_task, decode_worker
@@ -24,7 +24,7 @@ def _wrap(fn):
         try:
             return fn(self, *a, **kw)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise Unreachable(f"cannot reach Redis: {exc}",
+            raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}",
                               hint="is `scitq server` running? check SCITQ_SERVER / -s") from None
     inner.__name__ = fn.__name__
     inner.__doc__ = fn.__doc__
