@@ -28,6 +28,16 @@ LOCK_TTL = 10
 BATCH = 1000
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class AlreadyRunning(ScitqError):
     exit_code = 4
 
@@ -67,6 +77,13 @@ class ControlPlane:
     def acquire(self, wait: float = LOCK_TTL + 2) -> None:
         deadline = time.monotonic() + wait
         while not self.r.set(keys.SERVER_LOCK, self.instance, nx=True, ex=LOCK_TTL):
+            holder = self.r.get(keys.SERVER_LOCK) or ""
+            host, _, rest = holder.partition(":")
+            pid = rest.partition(":")[0]
+            if host == os.uname().nodename and pid.isdigit() and not _pid_alive(int(pid)):
+                log.info("the previous server (%s) is dead: taking over its lock", holder)
+                self.r.delete(keys.SERVER_LOCK)
+                continue
             if time.monotonic() > deadline:
                 holder = self.r.get(keys.SERVER_LOCK)
                 raise AlreadyRunning(f"another scitq server is running on this Redis ({holder})")

@@ -1,0 +1,1 @@
+"""Provides the command lines: scitq, scitq-launch, scitq-manage, scitq-worker, scitq-fetch."""

@@ -1,0 +1,1 @@
+"""Provides cloud providers and recruiters (OpenStack/OVH, Azure, local, docker)."""
