@@ -37,6 +37,7 @@ def add_parser(sub: Any) -> None:
     r = verbs.add_parser("rebuild", help="replay the ledger into fresh views (and compare with --verify)")
     r.add_argument("--verify", action="store_true", help="report whether the stored views equal the replay")
     verbs.add_parser("rejected", help="inputs set aside (malformed commands or worker reports), with reasons")
+    verbs.add_parser("check", help="check every task's events form a valid path (and no result was accepted twice)")
 
 
 def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
@@ -107,6 +108,13 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
         return 0
     if args.verb == "rebuild":
         return _rebuild(client, args.verify, out)
+    if args.verb == "check":
+        from scitq.projections.check import check_ledger
+        rep = check_ledger(client.r)
+        print(rep.summary(), file=out)
+        for p in rep.problems[:50]:
+            print(f"  {p}", file=out)
+        return 0 if rep.ok else 1
     raise BadInput(f"unknown verb {args.verb!r}")
 
 

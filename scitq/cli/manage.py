@@ -42,8 +42,9 @@ def build_parser(prog: str = PROG) -> ArgParser:
     common_list(sp, status_choices=["running", "paused", "offline", "failed", "evicted"])
     sp.add_argument("-b", "--batch")
     for verb in ("update", "delete"):
-        sp = w.add_parser(verb, help=f"{verb} a worker")
-        g = sp.add_mutually_exclusive_group(required=True)
+        sp = w.add_parser(verb, help=f"{verb} a worker" + (
+            " (without -i/-n: every worker of the batch given with -b)" if verb == "update" else ""))
+        g = sp.add_mutually_exclusive_group(required=verb == "delete")
         g.add_argument("-i", "--id", type=int, help="worker id")
         g.add_argument("-n", "--name", help="worker name")
         if verb == "update":
@@ -200,6 +201,16 @@ def _worker_list(server: Server, args: Any, out) -> int:
 
 
 def _worker_update(server: Server, args: Any, out) -> int:
+    if args.id is None and args.name is None:
+        if not args.batch:
+            raise BadInput("say which worker: -i ID, -n NAME, or -b BATCH for every worker of a batch")
+        targets = [w["worker_id"] for w in server.client.workers() if w["batch"] == args.batch]
+        if not targets:
+            raise NotFound(f"no worker in batch {args.batch!r}")
+        for wid in targets:
+            server.worker_update(wid, concurrency=args.concurrency, prefetch=args.prefetch, status=args.status)
+        print(f"{len(targets)} worker(s) of batch {args.batch} updated", file=out)
+        return 0
     server.worker_update(_worker_id(server, args), concurrency=args.concurrency, prefetch=args.prefetch,
                          status=args.status, batch=args.batch)
     return 0

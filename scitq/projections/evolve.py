@@ -173,7 +173,9 @@ def _requeued(state: State, e: TaskRequeued) -> None:
 def _status_set(state: State, e: TaskStatusSet) -> None:
     t = state.tasks[e.task_id]
     _unqueue(state, t)
-    if t.status in ("assigned", "accepted", "running") or t.worker:
+    keeps_worker = e.status in ("paused", "assigned", "accepted", "running") and t.worker is not None \
+        and (e.status != "paused" or t.status in ("assigned", "accepted", "running"))
+    if not keeps_worker and (t.status in ("assigned", "accepted", "running", "paused") or t.worker):
         _release_holder(state, t)
     if e.retry is not None:
         t.retry = e.retry
@@ -264,7 +266,9 @@ def _claimed(state: State, e: ExecutionClaimed) -> None:
 def _accepted(state: State, e: ExecutionAccepted) -> None:
     ex = state.executions[e.execution_id]
     _exec_status(state, ex, "accepted", e.ts)
-    _set_status(state, state.tasks[e.task_id], "accepted", e.ts)
+    t = state.tasks[e.task_id]
+    if t.status != "paused":
+        _set_status(state, t, "accepted", e.ts)
 
 
 @_on(ExecutionStarted)
@@ -274,7 +278,9 @@ def _started(state: State, e: ExecutionStarted) -> None:
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
     ex.start_date = e.ts
     _exec_status(state, ex, "running", e.ts)
-    _set_status(state, state.tasks[e.task_id], "running", e.ts)
+    t = state.tasks[e.task_id]
+    if t.status != "paused":
+        _set_status(state, t, "running", e.ts)
 
 
 @_on(ExecutionOutputOpened)

@@ -206,7 +206,39 @@ class Decider:
             self.emit(ee.ExecutionRefused(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
                                           reason=reason, failed=failed and ex.status == "running"))
 
+    def _live_execution(self, t: Task):
+        ex = self.state.current_execution(t)
+        if t.worker and ex is not None and ex.worker == t.worker and ex.status in ("pending", "accepted", "running"):
+            return ex
+        return None
+
+    def _pause_task(self, t: Task) -> None:
+        """v1 pause: a running task gets SIGTSTP and keeps its worker; a waiting one just waits."""
+        ex = self._live_execution(t)
+        if ex is not None and ex.status == "running":
+            self.control(t.worker, "signal", task=t.task_id, attempt=ex.attempt, signal=20)
+        self.emit(et.TaskStatusSet(task_id=t.task_id, batch=t.batch, status="paused", previous=t.status))
+
+    def _resume_task(self, t: Task) -> None:
+        ex = self._live_execution(t)
+        if ex is None:
+            self.emit(et.TaskStatusSet(task_id=t.task_id, batch=t.batch, status="pending", previous=t.status))
+            return
+        if ex.status == "running":
+            self.control(t.worker, "signal", task=t.task_id, attempt=ex.attempt, signal=18)
+            status = "running"
+        else:
+            status = "accepted" if ex.status == "accepted" else "assigned"
+        self.emit(et.TaskStatusSet(task_id=t.task_id, batch=t.batch, status=status, previous="paused"))
+
     def _set_status(self, t: Task, status: str, retry: int | None) -> None:
+        if status == "paused":
+            if t.status not in ("paused", "succeeded", "failed"):
+                self._pause_task(t)
+            return
+        if t.status == "paused" and status in ("pending", "running") and retry is None:
+            self._resume_task(t)
+            return
         if status == "failed" and (retry if retry is not None else t.retry) > 0:
             status, retry = "pending", (retry if retry is not None else t.retry) - 1
         if status == t.status and retry is None:
@@ -257,6 +289,11 @@ class Decider:
         if not b.paused:
             self.emit(eb.BatchPaused(batch=cmd.batch, signal=cmd.signal))
         withdrawn = self._withdraw_queued(cmd.batch, "batch paused")
+        if cmd.signal in (19, 20):   # v1 "complete pause": running tasks are paused too
+            running = [t for t in self.state.tasks.values() if t.batch == cmd.batch and t.status == "running"]
+            for t in running:
+                self._pause_task(t)
+            return {"batch": cmd.batch, "signalled": len(running), "withdrawn": withdrawn}
         return {"batch": cmd.batch, "signalled": self._signal_batch(cmd.batch, cmd.signal), "withdrawn": withdrawn}
 
     def _withdraw_queued(self, batch: str, reason: str) -> int:
@@ -272,6 +309,11 @@ class Decider:
             raise BadInput(f"signal {cmd.signal} is not one of 0, 18")
         if self.state.batches[cmd.batch].paused:
             self.emit(eb.BatchResumed(batch=cmd.batch, signal=cmd.signal))
+        if cmd.signal == 18:
+            paused = [t for t in self.state.tasks.values() if t.batch == cmd.batch and t.status == "paused"
+                      and self._live_execution(t) is not None]
+            for t in paused:
+                self._resume_task(t)
         return {"batch": cmd.batch, "signalled": self._signal_batch(cmd.batch, cmd.signal)}
 
     def cmd_batch_delete(self, cmd: c.BatchCmd) -> dict:
@@ -371,7 +413,8 @@ class Decider:
                 self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
 
     def _mine(self, w: Worker, t: Task, f: c.Fact) -> bool:
-        return t.attempt == f.attempt and t.worker == w.name and t.status in ACTIVE_TASK_STATUS
+        return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUS
+                                                                  or t.status == "paused")
 
     def fact_claimed(self, w: Worker, t: Task, f: c.Claimed) -> str | None:
         if self._mine(w, t, f):
@@ -385,7 +428,8 @@ class Decider:
     def fact_accepted(self, w: Worker, t: Task, f: c.Accepted) -> str | None:
         if not self._mine(w, t, f):
             return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
-        if t.status == "assigned":
+        ex = self.state.current_execution(t)
+        if ex is not None and ex.status == "pending":
             self.emit(ee.ExecutionAccepted(execution_id=t.execution_id, task_id=t.task_id, batch=t.batch,
                                            worker=w.name))
         return None
@@ -393,8 +437,11 @@ class Decider:
     def fact_started(self, w: Worker, t: Task, f: c.Started) -> str | None:
         if not self._mine(w, t, f):
             return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
-        if t.status == "running":
+        ex = self.state.current_execution(t)
+        if ex is not None and ex.status == "running":
             return None
+        if t.status == "paused":   # paused while it was starting: stop it at once
+            self.control(w.name, "signal", task=t.task_id, attempt=f.attempt, signal=20)
         eid = t.execution_id
         self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
                                       command=f.command, container=f.container,

@@ -23,7 +23,7 @@ AUTOMATIC = {
     ("pending", "assigned"), ("assigned", "accepted"), ("assigned", "running"), ("accepted", "running"),
     ("running", "succeeded"), ("running", "failed"), ("running", "pending"), ("assigned", "pending"),
     ("accepted", "pending"), ("waiting", "pending"), ("pending", "failed"), ("assigned", "failed"),
-    ("accepted", "failed"),
+    ("accepted", "failed"), ("paused", "succeeded"), ("paused", "failed"), ("paused", "pending"),
 }
 
 
@@ -82,7 +82,8 @@ class Lifecycle(RuleBasedStateMachine):
         self.log.extend(events)
 
     def held(self, worker):
-        return [t for t in self.state.tasks.values() if t.worker == worker and t.status in ACTIVE_TASK_STATUS]
+        return [t for t in self.state.tasks.values() if t.worker == worker
+                and (t.status in ACTIVE_TASK_STATUS or t.status == "paused")]
 
     # --- rules ------------------------------------------------------------------------------
     @rule(n=st.integers(1, 3), retry=st.integers(0, 2), batch=st.sampled_from(["Default", "b2"]),
@@ -115,7 +116,8 @@ class Lifecycle(RuleBasedStateMachine):
             return
         t = data.draw(st.sampled_from(sorted(mine, key=lambda t: t.task_id)))
         attempt = t.attempt - 1 if stale and t.attempt > 1 else t.attempt
-        if t.status in ("assigned", "accepted"):
+        ex = self.state.current_execution(t)
+        if ex is not None and ex.status in ("pending", "accepted"):
             f = c.Started(task_id=t.task_id, attempt=attempt, command=t.command)
             self.fact(w, "started", f)
         else:
@@ -145,9 +147,9 @@ class Lifecycle(RuleBasedStateMachine):
         tid = data.draw(st.sampled_from(sorted(self.state.tasks)))
         self.cmd(cmd, c.UpdateTask(task_id=tid, changes={"command": "echo edited"}))
 
-    @rule(batch=st.sampled_from(["Default", "b2"]), go=st.booleans())
-    def pause_or_go(self, batch, go):
-        self.cmd("batch.go" if go else "batch.stop", c.BatchCmd(batch=batch))
+    @rule(batch=st.sampled_from(["Default", "b2"]), go=st.booleans(), signal=st.sampled_from([0, 20]))
+    def pause_or_go(self, batch, go, signal):
+        self.cmd("batch.go" if go else "batch.stop", c.BatchCmd(batch=batch, signal=18 if go and signal else signal))
 
     @rule(w=st.sampled_from(["w1", "w2"]))
     def worker_lost(self, w):
@@ -179,9 +181,9 @@ class Lifecycle(RuleBasedStateMachine):
         for w in self.state.workers.values():
             for tid in w.held:
                 t = self.state.tasks[tid]
-                assert t.worker == w.name and t.status in ACTIVE_TASK_STATUS
+                assert t.worker == w.name and (t.status in ACTIVE_TASK_STATUS or t.status == "paused")
         for t in self.state.tasks.values():
-            if t.status in ACTIVE_TASK_STATUS:
+            if t.status in ACTIVE_TASK_STATUS or (t.status == "paused" and t.worker):
                 w = self.state.worker_by_name(t.worker)
                 assert w is not None and t.task_id in w.held
             assert not (t.queued and t.status != "pending")
