@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from scitq.api.client import Client
 from scitq.errors import BadInput, NotFound, Unreachable
+from scitq.inbox import new_id
 from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
 
 __all__ = ["Server", "shell_wrap"]
@@ -70,6 +71,11 @@ class Server:
                 time.sleep(delay)
                 delay = min(delay * 2, float(self.get_timeout))
 
+    def _command(self, cmd: str, data: dict[str, Any]) -> Any:
+        """Send a command, retried through outages under one idempotency key (applied once)."""
+        key = new_id()
+        return self._retry(lambda: self.client.command(cmd, data, idempotency_key=key))
+
     def _out(self, obj: Any) -> Any:
         if isinstance(obj, list):
             return [self._out(o) for o in obj]
@@ -116,13 +122,15 @@ class Server:
         """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`."""
         spec = self._spec(command, name, status, batch, input, output, container, container_options, resource,
                           required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid)
-        (task_id,) = self._retry(lambda: self.client.submit([spec]))
+        key = new_id()   # a retry after a lost answer must not queue the task twice
+        (task_id,) = self._retry(lambda: self.client.submit([spec], idempotency_key=key))
         return self.task_get(task_id)
 
     def task_create_many(self, tasks: list[dict[str, Any]]) -> list[int]:
         """Queue many tasks at once (each dict takes `task_create`'s arguments); returns their ids in order."""
         specs = [self._spec(**t) for t in tasks]
-        return self._retry(lambda: self.client.submit(specs))
+        key = new_id()
+        return self._retry(lambda: self.client.submit(specs, idempotency_key=key))
 
     def task_get(self, id: int) -> Any:
         return self._out(self._task_public(self._retry(lambda: self.client.task(int(id)))))
@@ -149,17 +157,17 @@ class Server:
                                      ("download_timeout", download_timeout), ("run_timeout", run_timeout),
                                      ("use_cache", use_cache)) if v is not None}
         _check_uris(changes)
-        self._retry(lambda: self.client.command("task.update", {"task_id": int(id), "changes": changes}))
+        self._command("task.update", {"task_id": int(id), "changes": changes})
         return self.task_get(id)
 
     def task_delete(self, id: int) -> Any:
-        return self._retry(lambda: self.client.command("task.delete", {"task_ids": [int(id)]}))
+        return self._command("task.delete", {"task_ids": [int(id)]})
 
     def task_relaunch(self, id: int) -> Any:
-        return self._retry(lambda: self.client.command("task.relaunch", {"task_ids": [int(id)]}))
+        return self._command("task.relaunch", {"task_ids": [int(id)]})
 
     def task_signal(self, id: int, signal: int) -> Any:
-        return self._retry(lambda: self.client.command("task.signal", {"task_id": int(id), "signal": int(signal)}))
+        return self._command("task.signal", {"task_id": int(id), "signal": int(signal)})
 
     def task_status(self, task_id_list: list[int]) -> list[str | None]:
         return self._retry(lambda: self.client.statuses([int(getattr(t, "task_id", t)) for t in task_id_list]))
@@ -237,16 +245,16 @@ class Server:
         return self._out(self._retry(fetch))
 
     def batch_stop(self, batch: str, signal: int = 0) -> Any:
-        return self._retry(lambda: self.client.command("batch.stop", {"batch": batch, "signal": int(signal)}))
+        return self._command("batch.stop", {"batch": batch, "signal": int(signal)})
 
     def batch_go(self, batch: str, signal: int = 0) -> Any:
-        return self._retry(lambda: self.client.command("batch.go", {"batch": batch, "signal": int(signal)}))
+        return self._command("batch.go", {"batch": batch, "signal": int(signal)})
 
     def batch_delete(self, batch: str) -> Any:
-        return self._retry(lambda: self.client.command("batch.delete", {"batch": batch}))
+        return self._command("batch.delete", {"batch": batch})
 
     def batch_relaunch_failed(self, batch: str) -> Any:
-        return self._retry(lambda: self.client.command("batch.relaunch_failed", {"batch": batch}))
+        return self._command("batch.relaunch_failed", {"batch": batch})
 
     # --- workers ----------------------------------------------------------------------------------
     def workers(self, **filters: Any) -> Any:
@@ -273,10 +281,10 @@ class Server:
                            ("batch", batch)):
             if value is not None:
                 data[key] = value
-        return self._retry(lambda: self.client.command("worker.update", data))
+        return self._command("worker.update", data)
 
     def worker_delete(self, id: int) -> Any:
-        return self._retry(lambda: self.client.command("worker.delete", {"worker_id": int(id)}))
+        return self._command("worker.delete", {"worker_id": int(id)})
 
     # --- join ---------------------------------------------------------------------------------------
     def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:

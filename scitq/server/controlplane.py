@@ -78,6 +78,9 @@ class ControlPlane:
         deadline = time.monotonic() + wait
         while not self.r.set(keys.SERVER_LOCK, self.instance, nx=True, ex=LOCK_TTL):
             holder = self.r.get(keys.SERVER_LOCK) or ""
+            if holder == self.instance:   # our own lock, come back with Redis's data
+                self.r.set(keys.SERVER_LOCK, self.instance, ex=LOCK_TTL)
+                return
             host, _, rest = holder.partition(":")
             pid = rest.partition(":")[0]
             if host == os.uname().nodename and pid.isdigit() and not _pid_alive(int(pid)):
