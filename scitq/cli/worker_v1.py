@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
 
 from scitq.cli.common import ArgParser, run
 from scitq.connection import check, connect, resolve_url
-from scitq.errors import BadInput
+from scitq.errors import BadInput, Unreachable
 from scitq.settings import settings
 
 __all__ = ["main", "run_worker"]
@@ -26,7 +27,15 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     cfg = settings()
     r = connect(resolve_url(server), timeout=30)
-    check(r)
+    delay = 1.0
+    while True:   # a worker outlives Redis outages, including one at its start
+        try:
+            check(r)
+            break
+        except Unreachable as exc:
+            logging.getLogger("scitq.worker").warning("%s; retrying in %.0fs", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
     agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status)
 
     def on_signal(signum, frame):  # noqa: ARG001
