@@ -116,3 +116,74 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60, input: str | None = None):
     """Run a console script as a real process; returns CompletedProcess (text)."""
     return subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout, input=input)
+
+
+class CuttableProxy:
+    """A TCP proxy on 127.0.0.1 in front of Valkey whose link can be cut (connections dropped and refused)."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.open = True
+        self.conns: list = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.open:
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b) -> None:
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        import socket
+        self.open = False
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                    c.close()
+                except OSError:
+                    pass
+            self.conns.clear()
+
+    def restore(self) -> None:
+        self.open = True
+
+    def close(self) -> None:
+        self.cut()
+        self.sock.close()
