@@ -239,7 +239,7 @@ class Server:
                         n += (b.get("assigned") or 0)
                     row[s] = n or None
                 row["workers"] = ",".join(w["name"] for w in workers if w["batch"] == b["batch"])
-                row["paused"] = bool(b.get("paused"))
+                row["paused"] = bool(b.get("batch_paused"))
                 out.append(row)
             return out
         return self._out(self._retry(fetch))

@@ -78,7 +78,8 @@ def worker_hash(w: Worker) -> dict[str, str]:
 
 
 def batch_hash(b: Batch) -> dict[str, str]:
-    out = {"batch": b.name, "creation_date": repr(b.creation_date), "paused": "1" if b.paused else "0",
+    # the pause flag is `batch_paused`: `paused` is the count of paused tasks, like every status
+    out = {"batch": b.name, "creation_date": repr(b.creation_date), "batch_paused": "1" if b.paused else "0",
            "queued": str(b.queued)}
     for status in TASK_STATUS:
         out[status] = str(b.counts.get(status, 0))
@@ -90,7 +91,7 @@ _TYPES: dict[str, Callable[[str], Any]] = {
     "download_timeout": _INT, "run_timeout": _INT, "uid": _INT, "gid": _INT, "deliveries": _INT,
     "return_code": _INT, "concurrency": _INT, "prefetch": _INT, "held": _INT, "queued": _INT,
     "creation_date": _FLOAT, "modification_date": _FLOAT, "status_date": _FLOAT, "start_date": _FLOAT,
-    "use_cache": _bool, "latest": _bool, "paused": _bool, "required_task_ids": _list_int,
+    "use_cache": _bool, "latest": _bool, "batch_paused": _bool, "required_task_ids": _list_int,
 }
 for _s in TASK_STATUS:
     _TYPES.setdefault(_s, _INT)
@@ -121,4 +122,4 @@ def decode_worker(h: dict[str, str]) -> dict[str, Any]:
 
 
 def decode_batch(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, ("batch", "creation_date", "paused", "queued", *TASK_STATUS))
+    return _decode(h, ("batch", "creation_date", "batch_paused", "queued", *TASK_STATUS))

@@ -180,7 +180,7 @@ class Agent:
                      spooled=self.spool.backlog())
         pipe.hset(keys.worker_stats(self.name), mapping={k: str(v) for k, v in stats.items()})
         pipe.hgetall(keys.worker_view(self.worker_id))
-        pipe.hget(keys.batch_view(self.batch), "paused")
+        pipe.hget(keys.batch_view(self.batch), "batch_paused")
         _, _, view, paused = pipe.execute()
         if not view or view.get("name") != self.name:
             log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
@@ -193,7 +193,7 @@ class Agent:
         if new_batch != self.batch:
             self.batch = new_batch
             self._ensure_group()
-            paused = self.r.hget(keys.batch_view(self.batch), "paused")
+            paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
         self.concurrency = int(view.get("concurrency", self.concurrency))
         self.prefetch = int(view.get("prefetch", self.prefetch))
         self.status = view.get("status", self.status)

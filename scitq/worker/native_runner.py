@@ -63,6 +63,10 @@ class NativeProcess:
         return rc
 
     def send_signal(self, signum: int) -> None:
+        # The task's process group has no terminal: the kernel drops SIGTSTP sent to such an
+        # (orphaned) group, so a pause is delivered as SIGSTOP, which cannot be ignored.
+        if signum == signal.SIGTSTP:
+            signum = signal.SIGSTOP
         try:
             os.killpg(self.popen.pid, signum)
         except ProcessLookupError:
