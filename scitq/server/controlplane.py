@@ -281,7 +281,7 @@ class ControlPlane:
                 continue
             mark = (len(self.decider.events), len(self.decider.effects))
             try:
-                self.decider.fact(name, tag, fact)  # type: ignore[arg-type]
+                self.decider.fact(name, tag, fact, inc)  # type: ignore[arg-type]
             except Exception as exc:  # a bug: set the report aside rather than loop on it
                 log.exception("report %s (%s) from %s crashed the handler", tag, eid, name)
                 self._undo(mark, force=True)

@@ -396,7 +396,7 @@ class Decider:
         return {"worker_id": w.worker_id}
 
     # --- facts from workers -------------------------------------------------------------------
-    def fact(self, worker_name: str, tag: str, f: c.Fact) -> None:
+    def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
         reason = None
@@ -404,6 +404,14 @@ class Decider:
             reason = "unknown worker"
         elif t is None:
             reason = "unknown or deleted task"
+        elif incarnation and w.incarnation and incarnation != w.incarnation:
+            # sent by a previous run of this worker (its spool, replayed after a restart): the
+            # current run does not hold that attempt, so it cannot be trusted with it
+            if tag == "claimed" and t.queued and t.attempt == f.attempt and t.status == "pending":
+                self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
+                                          reason="claimed by a previous run of the worker", worker=worker_name))
+                return
+            reason = "report from a previous run of the worker"
         if reason is None:
             reason = getattr(self, "fact_" + tag)(w, t, f)
         if reason:

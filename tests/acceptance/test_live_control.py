@@ -86,7 +86,8 @@ def test_deleting_a_worker_requeues_its_unfinished_tasks(procs, env, r):
     t = s.task_create("sleep 20")
     wait_for(lambda: s.task_get(t["task_id"])["status"] == "running", what="the task to run")
     w.terminate()
-    w.send_signal(15)                       # stop it at once, then delete it: its task must come back
+    time.sleep(0.5)
+    w.send_signal(15)                       # twice: stop it at once, then delete it: its task must come back
     w.wait(20)
     (wk,) = [x for x in s.workers() if x["name"] == "w-doomed"]
     s.worker_delete(wk["worker_id"])
