@@ -47,12 +47,40 @@ class Client:
     def command(self, cmd: str, data: dict[str, Any], *, wait: bool = True, idempotency_key: str | None = None) -> Any:
         return send_command(self.r, cmd, data, wait=wait, timeout=self.timeout, idempotency_key=idempotency_key)
 
+    @_wrap
     def submit(self, specs: list[dict[str, Any]], idempotency_key: str | None = None) -> list[int]:
-        """Submit many tasks: one inbox command (and one ledger MULTI) per chunk of SUBMIT_CHUNK."""
-        ids: list[int] = []
+        """Submit many tasks: one inbox command (and one ledger MULTI) per chunk of SUBMIT_CHUNK.
+
+        All chunks are sent in one pipeline, then their answers are collected, so the server works
+        on one chunk while the next ones travel.
+        """
+        import json
+        from scitq.inbox import ERROR_KINDS, new_id
+        from scitq.errors import ScitqError
+        if len(specs) <= SUBMIT_CHUNK:
+            return self.command("task.submit", {"tasks": specs}, idempotency_key=idempotency_key)["task_ids"]
+        cids = []
+        pipe = self.r.pipeline(transaction=False)
         for i in range(0, len(specs), SUBMIT_CHUNK):
-            key = f"{idempotency_key}:{i}" if idempotency_key else None
-            ids += self.command("task.submit", {"tasks": specs[i:i + SUBMIT_CHUNK]}, idempotency_key=key)["task_ids"]
+            cid = new_id()
+            cids.append(cid)
+            idem = f"{idempotency_key}:{i}" if idempotency_key else cid
+            pipe.xadd(keys.INBOX, {"cmd": "task.submit", "id": cid, "idem": idem, "reply": "1",
+                                   "data": json.dumps({"tasks": specs[i:i + SUBMIT_CHUNK]})})
+        pipe.execute()
+        ids: list[int] = []
+        deadline = time.monotonic() + self.timeout
+        for cid in cids:
+            got = None
+            while got is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unreachable(f"the scitq server did not answer task.submit within {self.timeout:.0f}s")
+                got = self.r.blpop([keys.reply(cid)], timeout=max(1, min(5, int(left))))
+            answer = json.loads(got[1])
+            if not answer.get("ok"):
+                raise ERROR_KINDS.get(answer.get("kind", "error"), ScitqError)(answer.get("error", "refused"))
+            ids += answer["result"]["task_ids"]
         return ids
 
     def submit_async(self, specs: list[dict[str, Any]]) -> list[str]:

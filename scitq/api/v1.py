@@ -328,11 +328,23 @@ class Server:
         return counts
 
 
-def _check_uris(spec: dict[str, Any]) -> None:
-    """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
+def _uri_checker() -> Any:
     try:
         from scitq.io import check_uri  # type: ignore[attr-defined]
     except ImportError:
+        return None
+    return check_uri
+
+
+_CHECK_URI: list[Any] = []
+
+
+def _check_uris(spec: dict[str, Any]) -> None:
+    """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
+    if not _CHECK_URI:
+        _CHECK_URI.append(_uri_checker())
+    check_uri = _CHECK_URI[0]
+    if check_uri is None:
         return
     for key in ("input", "resource", "output"):
         value = spec.get(key)

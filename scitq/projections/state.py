@@ -111,6 +111,7 @@ class State:
     dirty_batches: set[str] = field(default_factory=set)
     indexed_tasks: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)
     indexed_workers: dict[int, str] = field(default_factory=dict)
+    indexed_executions: set[int] = field(default_factory=set)
 
     # --- helpers used by evolve -------------------------------------------------------------
     def batch(self, name: str, ts: float) -> Batch:

@@ -57,10 +57,13 @@ def write_dirty(state: State, pipe: Any) -> None:
         pipe.delete(vkey)
         if ex is None:
             pipe.zrem(keys.EXECUTIONS_ALL, eid)
+            state.indexed_executions.discard(eid)
             continue
         pipe.hset(vkey, mapping=execution_hash(ex))
-        pipe.zadd(keys.EXECUTIONS_ALL, {eid: eid})
-        pipe.zadd(keys.executions_of_task(ex.task_id), {eid: eid})
+        if eid not in state.indexed_executions:
+            pipe.zadd(keys.EXECUTIONS_ALL, {eid: eid})
+            pipe.zadd(keys.executions_of_task(ex.task_id), {eid: eid})
+            state.indexed_executions.add(eid)
     for wid in state.dirty_workers:
         w = state.workers.get(wid)
         vkey = keys.worker_view(wid)

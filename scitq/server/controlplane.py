@@ -106,6 +106,7 @@ class ControlPlane:
             self.state.indexed_tasks[tid] = (t.status, t.batch, t.name)
         for wid, w in self.state.workers.items():
             self.state.indexed_workers[wid] = w.name
+        self.state.indexed_executions.update(self.state.executions)
         clear_dirty(self.state)
         stored = self.r.hgetall(keys.SERVER_CURSOR)
         self.cursors = {keys.INBOX: stored.get(keys.INBOX, "0-0")}
@@ -390,6 +391,7 @@ class ControlPlane:
                 self.state.indexed_tasks[tid] = (t.status, t.batch, t.name)
             for wid, w in self.state.workers.items():
                 self.state.indexed_workers[wid] = w.name
+            self.state.indexed_executions.update(self.state.executions)
             answer = json.dumps({"ok": True, "result": {"summary": report.summary(), "equal": report.equal,
                                                         "differences": report.differences[:50],
                                                         "events": report.events, "seconds": report.seconds}})
