@@ -1,0 +1,1 @@
+"""Provides the ENA/SRA helpers of v1 (`scitq.bio.genetics`)."""
