@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         from scitq.cli.manage import main as manage_main
         return manage_main(args.rest)
     if args.cmd == "fetch":
-        from scitq.cli.fetch import main as fetch_main  # type: ignore[import-not-found]
+        try:
+            from scitq.cli.fetch import main as fetch_main  # type: ignore[import-not-found]
+        except ImportError:
+            print("scitq: error: `scitq fetch` is not part of this build", file=sys.stderr)
+            return 2
         return fetch_main(args.rest)
     if getattr(args, "_manage", None):
         from scitq.cli.manage import main as manage_main

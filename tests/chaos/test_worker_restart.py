@@ -51,6 +51,9 @@ def test_a_second_sigterm_hands_back_running_tasks_at_once(procs, r, fast_env):
     procs.worker("w-after")
     s.join([t], retry=0)
     assert s.executions(task_id=t["task_id"])[-1]["output"] == "quicker\n"
+    rep = check_ledger(r)
+    print(rep.summary())
+    assert rep.ok, rep.problems
 
 
 def test_a_task_that_kills_its_worker_each_time_is_quarantined_not_looped(procs, r, fast_env, monkeypatch):
@@ -77,3 +80,6 @@ def test_a_task_that_kills_its_worker_each_time_is_quarantined_not_looped(procs,
     procs.worker("w-survivor")
     s.join([fine], retry=0)
     assert s.task_get(fine["task_id"])["status"] == "succeeded"
+    rep = check_ledger(r)
+    print(rep.summary())
+    assert rep.ok, rep.problems
