@@ -21,7 +21,8 @@ def write_dirty(state: State, pipe: Any) -> None:
         t = state.tasks.get(tid)
         prev = state.indexed_tasks.get(tid)
         vkey = keys.task_view(tid)
-        pipe.delete(vkey)
+        if prev is not None or t is None:     # a new task has no old fields to drop
+            pipe.delete(vkey)
         if t is None:
             pipe.zrem(keys.TASKS_ALL, tid)
             pipe.delete(keys.executions_of_task(tid))
@@ -54,7 +55,8 @@ def write_dirty(state: State, pipe: Any) -> None:
     for eid in state.dirty_executions:
         ex = state.executions.get(eid)
         vkey = keys.execution_view(eid)
-        pipe.delete(vkey)
+        if eid in state.indexed_executions or ex is None:
+            pipe.delete(vkey)
         if ex is None:
             pipe.zrem(keys.EXECUTIONS_ALL, eid)
             state.indexed_executions.discard(eid)

@@ -81,6 +81,7 @@ class Agent:
         self._stop = threading.Event()
         self._next_heartbeat = 0.0
         self.max_running_seen = 0
+        self._clean_dirs: list[Path] = []
         self.started_count = 0
 
     # --- reporting ----------------------------------------------------------------------------
@@ -328,7 +329,10 @@ class Agent:
         return "start"
 
     def _make_workdir(self, slot: Slot) -> Path:
-        wd = Path(tempfile.mkdtemp(prefix=f"task{slot.task_id}-{slot.attempt}-", dir=self.workdir))
+        with self.lock:
+            if self._clean_dirs:          # an emptied work dir of a succeeded task: no file system work
+                return self._clean_dirs.pop()
+        wd = Path(tempfile.mkdtemp(prefix="task-", dir=self.workdir))
         for sub in ("input", "output", "tmp", "resource"):
             (wd / sub).mkdir()
             os.chmod(wd / sub, 0o777)
@@ -423,7 +427,7 @@ class Agent:
             with slot.lock:
                 slot.state = "done"
             if slot.workdir is not None and (rc == 0 or slot.cancelled):
-                shutil.rmtree(slot.workdir, ignore_errors=True)
+                self._release_workdir(slot.workdir)
             self._forget_done()
             self.wake.set()
             try:
@@ -431,11 +435,33 @@ class Agent:
             except (redis.ConnectionError, redis.TimeoutError):
                 pass
 
+    def _release_workdir(self, wd: Path) -> None:
+        """A succeeded task's work dir goes: kept for the next task when it is empty, else removed."""
+        try:
+            empty = all(not any(os.scandir(wd / sub)) for sub in ("input", "output", "tmp", "resource"))
+        except OSError:
+            empty = False
+        with self.lock:
+            if empty and len(self._clean_dirs) < 2 * (self.concurrency + self.prefetch) + 2:
+                self._clean_dirs.append(wd)
+                return
+        _remove_workdir(wd)
+
     def _docker_runner(self) -> Any:
         if self._docker is None:
             from scitq.worker.docker_runner import DockerRunner
             self._docker = DockerRunner()
         return self._docker
+
+
+def _remove_workdir(wd: Path) -> None:
+    """Remove a work dir: the four empty sub-dirs the cheap way, anything else with rmtree."""
+    try:
+        for sub in ("input", "output", "tmp", "resource"):
+            os.rmdir(wd / sub)
+        os.rmdir(wd)
+    except OSError:
+        shutil.rmtree(wd, ignore_errors=True)
 
 
 class _Cancelled(Exception):

@@ -1,17 +1,24 @@
-"""Provides the native runner: a command in its own process group, its stdout/stderr streamed as they come."""
+"""Provides the native runner: a command in its own process group, its stdout/stderr streamed as they come.
+
+No thread per pipe: output is read with a selector by whoever waits on the process (the worker's
+execution thread), which also bounds how late a chunk can be.
+"""
 
 from __future__ import annotations
 
 import codecs
 import os
+import selectors
 import shlex
 import signal
 import subprocess
-import threading
+import time
 
 from scitq.worker.runner import ExecSpec, OnOutput
 
 __all__ = ["NativeRunner", "NativeProcess", "task_environment"]
+
+EXIT_DRAIN = 2.0   # after the process exits, how long a background child may keep its pipes open
 
 
 def task_environment(spec: ExecSpec) -> dict[str, str]:
@@ -29,38 +36,61 @@ class NativeProcess:
     def __init__(self, popen: subprocess.Popen, on_output: OnOutput) -> None:
         self.popen = popen
         self.ident = str(popen.pid)
-        self.readers = [threading.Thread(target=self._read, args=(popen.stdout, "stdout", on_output), daemon=True),
-                        threading.Thread(target=self._read, args=(popen.stderr, "stderr", on_output), daemon=True)]
-        for t in self.readers:
-            t.start()
+        self.on_output = on_output
+        self.sel = selectors.DefaultSelector()
+        self.decoders = {}
+        for pipe, fd in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
+            os.set_blocking(pipe.fileno(), False)
+            self.sel.register(pipe, selectors.EVENT_READ, fd)
+            self.decoders[fd] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.exited_at: float | None = None
 
-    @staticmethod
-    def _read(pipe, fd: str, on_output: OnOutput) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        raw = pipe.fileno()
-        while True:
-            try:
-                data = os.read(raw, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            text = decoder.decode(data).replace("\x00", "")
-            if text:
-                on_output(fd, text)
-        rest = decoder.decode(b"", final=True)
+    def _close(self, key: selectors.SelectorKey) -> None:
+        self.sel.unregister(key.fileobj)
+        rest = self.decoders[key.data].decode(b"", final=True)
         if rest:
-            on_output(fd, rest)
-        pipe.close()
+            self.on_output(key.data, rest)
+        key.fileobj.close()
+
+    def _pump(self, timeout: float) -> None:
+        for key, _ in self.sel.select(timeout):
+            try:
+                data = os.read(key.fileobj.fileno(), 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self._close(key)
+                continue
+            text = self.decoders[key.data].decode(data).replace("\x00", "")
+            if text:
+                self.on_output(key.data, text)
 
     def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            rc = self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        for t in self.readers:
-            t.join(timeout=2)   # a background child may keep the pipe open: don't wait for it forever
-        return rc
+        """Read output while waiting; the return code once the process ended and its pipes are drained."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            now = time.monotonic()
+            left = 3600.0 if deadline is None else deadline - now
+            rc = self.popen.poll()
+            if rc is not None and self.exited_at is None:
+                self.exited_at = now
+            if not self.sel.get_map():
+                if rc is not None:
+                    return rc
+                try:
+                    return self.popen.wait(max(left, 0))
+                except subprocess.TimeoutExpired:
+                    return None
+            if rc is not None and now - self.exited_at >= EXIT_DRAIN:
+                for key in list(self.sel.get_map().values()):   # a background child holds the pipes
+                    self._close(key)
+                return rc
+            if left <= 0:
+                return None
+            step = min(left, 0.2 if rc is not None else 1.0)
+            self._pump(step)
 
     def send_signal(self, signum: int) -> None:
         # The task's process group has no terminal: the kernel drops SIGTSTP sent to such an

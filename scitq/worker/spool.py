@@ -38,6 +38,7 @@ class Spool:
         self._stop = False
         self._load()
         self.fh = open(self.path, "ab")
+        self.offset_fd = os.open(self.offset_path, os.O_RDWR | os.O_CREAT, 0o600)
         self.thread = threading.Thread(target=self._ship, name="scitq-spool", daemon=True)
 
     def start(self) -> None:
@@ -47,7 +48,7 @@ class Spool:
     def _load(self) -> None:
         offset = 0
         try:
-            offset = int(self.offset_path.read_text() or 0)
+            offset = int(self.offset_path.read_text().strip() or 0)
         except (OSError, ValueError):
             offset = 0
         if not self.path.exists():
@@ -104,13 +105,14 @@ class Spool:
         self.thread.join(timeout=5)
         with self.cond:
             self.fh.close()
+            os.close(self.offset_fd)
 
     # --- shipping ---------------------------------------------------------------------------
     def _ship(self) -> None:
         backoff = 0.2
         offset = 0
         try:
-            offset = int(self.offset_path.read_text() or 0)
+            offset = int(self.offset_path.read_text().strip() or 0)
         except (OSError, ValueError):
             pass
         while True:
@@ -152,5 +154,5 @@ class Spool:
                     self.fh.truncate(0)
                     self.fh.seek(0)
                     offset = 0
-                self.offset_path.write_text(str(offset))
+                os.pwrite(self.offset_fd, str(offset).encode().ljust(20), 0)   # fixed width: no truncation
                 self.cond.notify_all()

@@ -28,7 +28,11 @@ def test_a_task_sees_v1_environment_variables_and_its_own_work_dir(procs, env):
     base = Path(inp).parent
     assert [Path(p).name for p in (inp, out, tmp, res)] == ["input", "output", "tmp", "resource"]
     assert all(Path(p).parent == base for p in (out, tmp, res))
-    assert not base.exists(), "the work dir of a succeeded execution is removed"
+    # a succeeded execution leaves nothing: its work dir is removed, or kept empty for the next task
+    assert not base.exists() or not any(any((base / sub).iterdir()) for sub in ("input", "output", "tmp", "resource"))
+    t2 = s.task_create("echo $TEMP; touch $TEMP/scratch $OUTPUT/result", shell=True)
+    used = Path(finished(s, t2["task_id"])["output"].strip()).parent
+    assert not used.exists(), "a work dir with files in it is removed after success"
 
 
 def test_the_work_dir_of_a_failed_execution_is_kept_for_debugging(procs):
