@@ -15,8 +15,29 @@ from scitq.projections.views import batch_hash, execution_hash, task_hash, worke
 __all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
 
 
+class _Index:
+    """Index changes of one commit, gathered so each index key gets one command."""
+
+    def __init__(self) -> None:
+        self.sadd: dict[str, list[int]] = {}
+        self.srem: dict[str, list[int]] = {}
+        self.zadd: dict[str, dict[int, int]] = {}
+        self.zrem: dict[str, list[int]] = {}
+
+    def flush(self, pipe: Any) -> None:
+        for key, members in self.srem.items():
+            pipe.srem(key, *members)
+        for key, members in self.zrem.items():
+            pipe.zrem(key, *members)
+        for key, members in self.sadd.items():
+            pipe.sadd(key, *members)
+        for key, mapping in self.zadd.items():
+            pipe.zadd(key, mapping)
+
+
 def write_dirty(state: State, pipe: Any) -> None:
     """Queue on `pipe` (inside the caller's MULTI) the view writes for everything marked dirty."""
+    ix = _Index()
     for tid in state.dirty_tasks:
         t = state.tasks.get(tid)
         prev = state.indexed_tasks.get(tid)
@@ -24,33 +45,33 @@ def write_dirty(state: State, pipe: Any) -> None:
         if prev is not None or t is None:     # a new task has no old fields to drop
             pipe.delete(vkey)
         if t is None:
-            pipe.zrem(keys.TASKS_ALL, tid)
+            ix.zrem.setdefault(keys.TASKS_ALL, []).append(tid)
             pipe.delete(keys.executions_of_task(tid))
             if prev:
-                pipe.srem(keys.tasks_by_status(prev[0]), tid)
-                pipe.zrem(keys.tasks_by_batch(prev[1]), tid)
+                ix.srem.setdefault(keys.tasks_by_status(prev[0]), []).append(tid)
+                ix.zrem.setdefault(keys.tasks_by_batch(prev[1]), []).append(tid)
                 if prev[2]:
-                    pipe.srem(keys.tasks_by_name(prev[2]), tid)
+                    ix.srem.setdefault(keys.tasks_by_name(prev[2]), []).append(tid)
             state.indexed_tasks.pop(tid, None)
             continue
         pipe.hset(vkey, mapping=task_hash(t))
         now = (t.status, t.batch, t.name)
         if prev != now:
             if prev is None:
-                pipe.zadd(keys.TASKS_ALL, {tid: tid})
+                ix.zadd.setdefault(keys.TASKS_ALL, {})[tid] = tid
             if prev is None or prev[0] != t.status:
                 if prev:
-                    pipe.srem(keys.tasks_by_status(prev[0]), tid)
-                pipe.sadd(keys.tasks_by_status(t.status), tid)
+                    ix.srem.setdefault(keys.tasks_by_status(prev[0]), []).append(tid)
+                ix.sadd.setdefault(keys.tasks_by_status(t.status), []).append(tid)
             if prev is None or prev[1] != t.batch:
                 if prev:
-                    pipe.zrem(keys.tasks_by_batch(prev[1]), tid)
-                pipe.zadd(keys.tasks_by_batch(t.batch), {tid: tid})
+                    ix.zrem.setdefault(keys.tasks_by_batch(prev[1]), []).append(tid)
+                ix.zadd.setdefault(keys.tasks_by_batch(t.batch), {})[tid] = tid
             if prev is None or prev[2] != t.name:
                 if prev and prev[2]:
-                    pipe.srem(keys.tasks_by_name(prev[2]), tid)
+                    ix.srem.setdefault(keys.tasks_by_name(prev[2]), []).append(tid)
                 if t.name:
-                    pipe.sadd(keys.tasks_by_name(t.name), tid)
+                    ix.sadd.setdefault(keys.tasks_by_name(t.name), []).append(tid)
             state.indexed_tasks[tid] = now
     for eid in state.dirty_executions:
         ex = state.executions.get(eid)
@@ -58,14 +79,15 @@ def write_dirty(state: State, pipe: Any) -> None:
         if eid in state.indexed_executions or ex is None:
             pipe.delete(vkey)
         if ex is None:
-            pipe.zrem(keys.EXECUTIONS_ALL, eid)
+            ix.zrem.setdefault(keys.EXECUTIONS_ALL, []).append(eid)
             state.indexed_executions.discard(eid)
             continue
         pipe.hset(vkey, mapping=execution_hash(ex))
         if eid not in state.indexed_executions:
-            pipe.zadd(keys.EXECUTIONS_ALL, {eid: eid})
-            pipe.zadd(keys.executions_of_task(ex.task_id), {eid: eid})
+            ix.zadd.setdefault(keys.EXECUTIONS_ALL, {})[eid] = eid
+            ix.zadd.setdefault(keys.executions_of_task(ex.task_id), {})[eid] = eid
             state.indexed_executions.add(eid)
+    ix.flush(pipe)
     for wid in state.dirty_workers:
         w = state.workers.get(wid)
         vkey = keys.worker_view(wid)
