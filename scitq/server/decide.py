@@ -562,7 +562,10 @@ class Decider:
                     continue
                 attempt = t.attempt + 1
                 self.emit(et.TaskDispatched(task_id=tid, batch=batch, attempt=attempt))
-                self.effects.append(Effect("queue", batch, {"task": str(tid), "attempt": str(attempt)}))
+                fields = {"task": str(tid), "attempt": str(attempt)}
+                if t.input or t.resource:
+                    fields["data"] = "1"     # the worker fetches it while it waits (prefetch)
+                self.effects.append(Effect("queue", batch, fields))
                 want -= 1
                 sent += 1
         return sent

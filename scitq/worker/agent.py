@@ -26,6 +26,7 @@ from scitq.errors import ScitqError
 from scitq.events.commands import encode
 from scitq.inbox import send_command
 from scitq.settings import DEFAULT_BATCH, Settings
+from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
 from scitq.worker.native_runner import NativeRunner
 from scitq.worker.runner import ExecSpec, RunningProcess
 from scitq.worker.spool import Spool
@@ -48,6 +49,10 @@ class Slot:
     proc: RunningProcess | None = None
     workdir: Path | None = None
     cancelled: bool = False
+    has_data: bool = False             # the task has inputs or resources to fetch before it starts
+    inputs_done: str | None = None     # the input list already downloaded (prefetch)
+    preparing: threading.Thread | None = None
+    data_error: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -245,10 +250,15 @@ class Agent:
                 except (KeyError, ValueError):
                     got.append((stream, eid))
                     continue
+                slot = Slot(task_id, attempt, time.time(), has_data=f.get("data") == "1")
                 with self.lock:
-                    self.slots[(task_id, attempt)] = Slot(task_id, attempt, time.time())
+                    self.slots[(task_id, attempt)] = slot
                 self.report("claimed", task_id, attempt)
                 got.append((stream, eid))
+                if slot.has_data:
+                    slot.preparing = threading.Thread(target=self._prefetch, args=(slot,), daemon=True,
+                                                      name=f"scitq-prefetch-{task_id}")
+                    slot.preparing.start()
         if got:
             pipe = self.r.pipeline(transaction=False)
             for stream, eid in got:
@@ -375,7 +385,19 @@ class Agent:
         rc: int | None = None
         timed_out = False
         try:
-            spec.workdir = slot.workdir = self._make_workdir(slot)
+            if slot.preparing is not None:
+                slot.preparing.join()
+            if slot.workdir is None:
+                slot.workdir = self._make_workdir(slot)
+            spec.workdir = slot.workdir
+            try:
+                self._fetch_data(slot, view)
+            except TaskDataError as exc:
+                on_output("stderr", f"{exc}\n")
+                flush()
+                self.report("finished", task_id, attempt, return_code=exc.code)
+                rc = exc.code
+                return
             runner = self._docker_runner() if container else self.runner
             with slot.lock:
                 if slot.cancelled:
@@ -412,9 +434,17 @@ class Agent:
                         pending = bool(buf)
                     if pending and time.monotonic() - last_flush[0] >= flush_every:
                         flush()
+            output_files: list[str] = []
+            if view.get("output") and not slot.cancelled:
+                try:
+                    output_files = push_outputs(slot.workdir / "output", view["output"])
+                except TaskDataError as exc:
+                    on_output("stderr", f"{exc}\n")
+                    rc = exc.code
             flush()
             if not slot.cancelled:
-                self.report("finished", task_id, attempt, return_code=rc, timed_out=timed_out)
+                self.report("finished", task_id, attempt, return_code=rc, timed_out=timed_out,
+                            output_files=output_files)
         except _Cancelled:
             pass
         except Exception as exc:  # the agent itself failed on this task: say so, and give it back
@@ -434,6 +464,39 @@ class Agent:
                 self.start_ready()
             except (redis.ConnectionError, redis.TimeoutError):
                 pass
+
+    def _prefetch(self, slot: Slot) -> None:
+        """Fetch a claimed task's inputs while it waits for a slot (v1: accepted = downloading)."""
+        try:
+            view = self.r.hgetall(keys.task_view(slot.task_id))
+            if not view or int(view.get("attempt", 0)) != slot.attempt or slot.cancelled:
+                return
+            self.report("accepted", slot.task_id, slot.attempt)
+            slot.workdir = self._make_workdir(slot)
+            if view.get("input"):
+                timeout = float(view["download_timeout"]) if view.get("download_timeout") else None
+                fetch_inputs(view["input"], slot.workdir / "input", timeout)
+                slot.inputs_done = view["input"]
+        except TaskDataError as exc:
+            slot.data_error = exc       # reported when the task would start (inputs may be edited meanwhile)
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - never kill the agent over one task's data
+            log.exception("task %s: prefetch failed", slot.task_id)
+            slot.data_error = TaskDataError(-1001, f"input download failed: {exc}")
+
+    def _fetch_data(self, slot: Slot, view: dict[str, str]) -> None:
+        """At start: the inputs current now (downloaded again if edited since the prefetch), the resources."""
+        wd = slot.workdir
+        assert wd is not None
+        inputs = view.get("input") or ""
+        if inputs and (slot.inputs_done != inputs or slot.data_error is not None):
+            if slot.inputs_done is None and slot.data_error is None and not slot.has_data:
+                self.report("accepted", slot.task_id, slot.attempt)
+            timeout = float(view["download_timeout"]) if view.get("download_timeout") else None
+            fetch_inputs(inputs, wd / "input", timeout)
+        if view.get("resource"):
+            fetch_resources(view["resource"], self.workdir / "resources", wd / "resource")
 
     def _release_workdir(self, wd: Path) -> None:
         """A succeeded task's work dir goes: kept for the next task when it is empty, else removed."""

@@ -71,6 +71,15 @@ def _moot(exc: derrors.APIError) -> bool:
     return exc.status_code == 404 or any(s in text for s in ("is not running", "is not paused", "already paused"))
 
 
+def _open_to_any_user(workdir: Path) -> None:
+    """A container run with `-u uid` must write its /output and /tmp and read /input (v1: chmod 777)."""
+    for sub in ("input", "output", "tmp"):
+        try:
+            os.chmod(workdir / sub, 0o777)
+        except OSError:
+            pass
+
+
 class DockerProcess:
     """A task's container: its output read by two threads (stdout, stderr), its exit awaited by a third."""
 
@@ -306,7 +315,10 @@ class DockerRunner:
             command = shlex.split(spec.command) or None        # no command: the image's own CMD
         except ValueError as exc:
             raise BadInput(f"task {spec.task_id}: command {spec.command!r}: {exc}") from None
-        kwargs = self._container_kwargs(spec, parse_container_options(spec.container_options))
+        options = parse_container_options(spec.container_options)
+        if "user" in options:
+            _open_to_any_user(Path(spec.workdir))
+        kwargs = self._container_kwargs(spec, options)
         self.ensure_image(spec.container)
         try:
             container = self.api.create_container(spec.container, command, **kwargs)
@@ -334,7 +346,7 @@ class DockerRunner:
                        "RESOURCE": "/resource", **spec.env, **options.pop("environment", {})}
         labels = {**options.pop("labels", {}), LABEL_TASK: str(spec.task_id), LABEL_ATTEMPT: str(spec.attempt),
                   LABEL_WORKER: self.worker}
-        create_keys = ("user", "working_dir", "entrypoint", "hostname", "runtime")
+        create_keys = ("user", "working_dir", "entrypoint", "hostname")
         create = {k: options.pop(k) for k in create_keys if k in options}
         if "network_mode" not in options:
             mode = self._network_mode()
