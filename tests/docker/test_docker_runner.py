@@ -3,7 +3,6 @@ signals, re-attaching after a worker restart, container bookkeeping and image pu
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -105,6 +104,30 @@ def test_container_options_user_workdir_entrypoint_and_extra_volume_apply(runner
     assert runner.start(spec, out).wait(30) != 0
     assert out.text() == "65534\n/output\nshared data\n"
     assert "Read-only file system" in out.text("stderr")
+
+
+def test_a_container_run_as_another_user_can_write_its_output_and_tmp(runner, busybox_image, tmp_path):
+    spec = make_spec(tmp_path, "sh -c 'cat /input/in.txt > /output/out.txt && touch /tmp/t'", busybox_image,
+                     options="-u 65534:65534")
+    (spec.workdir / "input" / "in.txt").write_text("readable\n")
+    out = Output()
+    assert runner.start(spec, out).wait(30) == 0, out.text("stderr")
+    assert (spec.workdir / "output" / "out.txt").read_text() == "readable\n"
+    assert (spec.workdir / "output" / "out.txt").stat().st_uid == 65534
+
+
+def test_limits_and_privileges_reach_the_engine(runner, busybox_image, tmp_path, docker_client):
+    spec = make_spec(tmp_path, "sh -c 'exit 1'", busybox_image,
+                     options="--shm-size 64m --init --runtime runc --cpus 1 -m 256m "
+                             "--ulimit nofile=512:1024 --add-host db:10.1.2.3 -l team=bio")
+    proc = runner.start(spec, Output())
+    assert proc.wait(30) == 1        # kept: failed
+    info = docker_client.api.inspect_container(proc.ident)
+    host = info["HostConfig"]
+    assert host["ShmSize"] == 64 * 2**20 and host["Init"] and host["Runtime"] == "runc"
+    assert host["NanoCpus"] == 10**9 and host["Memory"] == 256 * 2**20 and host["ExtraHosts"] == ["db:10.1.2.3"]
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 512, "Hard": 1024}]
+    assert info["Config"]["Labels"]["team"] == "bio"
 
 
 def test_unknown_options_are_refused_before_any_container_is_made(runner, busybox_image, tmp_path, docker_client):
