@@ -15,14 +15,14 @@ def test_no_options_give_no_arguments():
 
 def test_the_usual_options_become_sdk_arguments():
     got = parse_container_options("--gpus all -u 1000:1000 -e A=1 --env B='two words' -v /data:/data:ro "
-                                  "--network host -w /work --entrypoint /bin/sh --shm-size 2g --privileged")
+                                  "--network host -w /analysis --entrypoint /bin/sh --shm-size 2g --privileged")
     assert got == {
         "device_requests": [{"driver": "", "count": -1, "device_ids": [], "capabilities": [["gpu"]], "options": {}}],
         "user": "1000:1000",
         "environment": {"A": "1", "B": "two words"},
         "volumes": ["/data:/data:ro"],
         "network_mode": "host",
-        "working_dir": "/work",
+        "working_dir": "/analysis",
         "entrypoint": "/bin/sh",
         "shm_size": "2g",
         "privileged": True,
