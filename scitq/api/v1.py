@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from scitq.api.client import Client
+from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, NotFound, Unreachable
 from scitq.inbox import new_id
 from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
@@ -98,6 +99,8 @@ class Server:
             raise BadInput("command must be a non-empty string")
         if container_options and not container:
             raise BadInput("Do not set Docker options if you do not specify a docker.")
+        if container_options:
+            parse_container_options(container_options)
         spec: dict[str, Any] = {"command": shell_wrap(command, shell)}
         for key, value in (("name", name), ("status", status), ("batch", batch), ("input", _join(input)),
                            ("output", output), ("container", container),

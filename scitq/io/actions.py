@@ -39,7 +39,8 @@ def apply_action(action: str | None, files: list[Path]) -> list[Path]:
             else:
                 raise NoRetry(f"unknown action {action!r}")
         except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError, subprocess.CalledProcessError) as exc:
-            raise NoRetry(f"{action} of {path.name} failed: {exc}") from None
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(":")
+            raise NoRetry(f"{action} of {path.name} failed: {first}") from None
     return out
 
 

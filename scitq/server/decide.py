@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from scitq import keys
+from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound
 from scitq.events import base
 from scitq.events import batch as eb
@@ -139,6 +140,11 @@ class Decider:
                     raise BadInput(f"{where}required task {req} does not exist")
             if spec.container_options and not spec.container:
                 raise BadInput(f"{where}container_options given without a container")
+            if spec.container_options:
+                try:
+                    parse_container_options(spec.container_options)
+                except BadInput as exc:
+                    raise BadInput(f"{where}{exc.message}", exc.hint) from None
             if not spec.command.strip():
                 raise BadInput(f"{where}empty command")
             tid = next_id + len(prepared)
@@ -179,6 +185,8 @@ class Decider:
         if changes and t.status in ("running", "succeeded", "failed") and status != "pending":
             raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started can be edited",
                            hint="relaunch it with the change (status pending) to run it again")
+        if changes.get("container_options"):
+            parse_container_options(changes["container_options"])
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
         if "batch" in changes and changes["batch"] not in self.state.batches:
             self.emit(eb.BatchCreated(batch=changes["batch"]))
@@ -351,6 +359,10 @@ class Decider:
                     t = self.state.tasks.get(tid)
                     if t is not None and (tid, t.attempt) not in held:
                         self._requeue(t, "worker restarted without it")
+                for tid, attempt in sorted(held):   # re-attached, but superseded meanwhile: stop it
+                    t = self.state.tasks.get(tid)
+                    if t is None or tid not in w.held or t.attempt != attempt:
+                        self.control(w.name, "cancel", task=tid, attempt=attempt)
             # v1: a worker coming back adopts the server's concurrency/prefetch/batch
             status = cmd.status if w.status in ("offline", "running", "paused") else w.status
             self.emit(ew.WorkerRegistered(worker_id=w.worker_id, worker=w.name, hostname=cmd.hostname,
@@ -411,7 +423,9 @@ class Decider:
                 self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
                                           reason="claimed by a previous run of the worker", worker=worker_name))
                 return
-            reason = "report from a previous run of the worker"
+            self.emit(ee.ReportRejected(worker=worker_name, fact=tag, task_id=f.task_id, attempt=f.attempt,
+                                        reason="report from a previous run of the worker"))
+            return
         if reason is None:
             reason = getattr(self, "fact_" + tag)(w, t, f)
         if reason:

@@ -107,6 +107,7 @@ class Agent:
 
     def run(self) -> None:
         self.spool.start()
+        self.reattach()
         try:
             while not self._stop.is_set():
                 try:
@@ -124,6 +125,64 @@ class Agent:
     def stop_now(self) -> None:
         self._stop.set()
         self.wake.set()
+
+    def reattach(self) -> None:
+        """v1 recovery: containers this worker started before a restart are followed again, not lost."""
+        try:
+            runner = self._docker_runner()
+            containers = runner.running_containers()
+        except Exception as exc:  # noqa: BLE001 - no Docker engine here: nothing to re-attach
+            log.debug("no container to re-attach (%s)", exc)
+            return
+        for c in containers:
+            try:
+                task_id, attempt = int(c["task_id"]), int(c["attempt"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            try:
+                view = self.r.hgetall(keys.task_view(task_id))
+            except (redis.ConnectionError, redis.TimeoutError):
+                view = None
+            if view is not None and (int(view.get("attempt", 0) or 0) != attempt
+                                     or view.get("worker") != self.name
+                                     or view.get("status") not in ("assigned", "accepted", "running", "paused")):
+                if c.get("status") in ("running", "paused"):
+                    log.info("container %s of superseded task %s attempt %s: killing it", c["id"][:12],
+                             task_id, attempt)
+                    try:
+                        runner.remove(c["id"])
+                    except Exception:  # noqa: BLE001
+                        pass
+                continue
+            if c.get("status") not in ("running", "paused") and view is None:
+                continue
+            slot = Slot(task_id, attempt, time.time(), state="running")
+            slot.workdir = self._container_workdir(runner, c["id"])
+            stream = keys.output(task_id, attempt)
+            since = None
+            try:
+                last = self.r.xrevrange(stream, count=1)
+                if last:
+                    since = int(last[0][0].split("-")[0]) / 1000.0
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass
+            with self.lock:
+                self.slots[(task_id, attempt)] = slot
+            log.info("re-attached to container %s (task %s attempt %s)", c["id"][:12], task_id, attempt)
+            threading.Thread(target=self._execute, args=(slot, view or {}),
+                             kwargs={"reattach": (runner, c["id"], since)}, daemon=True,
+                             name=f"scitq-task-{task_id}").start()
+
+    @staticmethod
+    def _container_workdir(runner: Any, container_id: str) -> Path | None:
+        try:
+            mounts = runner.client.containers.get(container_id).attrs.get("Mounts", [])
+        except Exception:  # noqa: BLE001
+            return None
+        for m in mounts:
+            if m.get("Destination") == "/output":
+                return Path(m["Source"]).parent
+        return None
 
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
@@ -348,7 +407,7 @@ class Agent:
             os.chmod(wd / sub, 0o777)
         return wd
 
-    def _execute(self, slot: Slot, view: dict[str, str]) -> None:
+    def _execute(self, slot: Slot, view: dict[str, str], reattach: tuple | None = None) -> None:
         task_id, attempt = slot.task_id, slot.attempt
         stream = keys.output(task_id, attempt)
         buf: list[tuple[str, str]] = []
@@ -385,6 +444,15 @@ class Agent:
         rc: int | None = None
         timed_out = False
         try:
+            if reattach is not None:
+                runner, cid, since = reattach
+                slot.proc = proc = runner.reattach(cid, on_output, since=since)
+                if view and view.get("status") != "running":   # its start was never reported
+                    self.report("started", task_id, attempt, command=command, container=container,
+                                container_options=view.get("container_options"), input=view.get("input"),
+                                output=view.get("output"), resource=view.get("resource"), pid=proc.ident)
+                rc = self._follow(slot, proc, view, on_output, flush, buf, buf_lock, last_flush)
+                return
             if slot.preparing is not None:
                 slot.preparing.join()
             if slot.workdir is None:
@@ -417,34 +485,11 @@ class Agent:
                         pid=proc.ident if proc else None)
             if proc is None:
                 rc = 127
+                flush()
+                if not slot.cancelled:
+                    self.report("finished", task_id, attempt, return_code=rc)
             else:
-                started = time.monotonic()
-                while rc is None:
-                    step = flush_every
-                    if run_timeout:
-                        left = started + run_timeout - time.monotonic()
-                        if left <= 0 and not timed_out:
-                            timed_out = True
-                            on_output("stderr", f"scitq: run timeout of {run_timeout}s reached, killing\n")
-                            proc.kill()
-                            left = 5
-                        step = min(step, max(left, 0.05))
-                    rc = proc.wait(step)
-                    with buf_lock:
-                        pending = bool(buf)
-                    if pending and time.monotonic() - last_flush[0] >= flush_every:
-                        flush()
-            output_files: list[str] = []
-            if view.get("output") and not slot.cancelled:
-                try:
-                    output_files = push_outputs(slot.workdir / "output", view["output"])
-                except TaskDataError as exc:
-                    on_output("stderr", f"{exc}\n")
-                    rc = exc.code
-            flush()
-            if not slot.cancelled:
-                self.report("finished", task_id, attempt, return_code=rc, timed_out=timed_out,
-                            output_files=output_files)
+                rc = self._follow(slot, proc, view, on_output, flush, buf, buf_lock, last_flush)
         except _Cancelled:
             pass
         except Exception as exc:  # the agent itself failed on this task: say so, and give it back
@@ -464,6 +509,43 @@ class Agent:
                 self.start_ready()
             except (redis.ConnectionError, redis.TimeoutError):
                 pass
+
+    def _follow(self, slot: Slot, proc: RunningProcess, view: dict[str, str], on_output, flush, buf, buf_lock,
+                last_flush) -> int:
+        """Wait for a started (or re-attached) process: output, run timeout, outputs upload, final report."""
+        task_id, attempt = slot.task_id, slot.attempt
+        flush_every = self.cfg.output_flush
+        run_timeout = int(view["run_timeout"]) if view.get("run_timeout") else None
+        rc: int | None = None
+        timed_out = False
+        started = time.monotonic()
+        while rc is None:
+            step = flush_every
+            if run_timeout:
+                left = started + run_timeout - time.monotonic()
+                if left <= 0 and not timed_out:
+                    timed_out = True
+                    on_output("stderr", f"scitq: run timeout of {run_timeout}s reached, killing\n")
+                    proc.kill()
+                    left = 5
+                step = min(step, max(left, 0.05))
+            rc = proc.wait(step)
+            with buf_lock:
+                pending = bool(buf)
+            if pending and time.monotonic() - last_flush[0] >= flush_every:
+                flush()
+        output_files: list[str] = []
+        if view.get("output") and not slot.cancelled and slot.workdir is not None:
+            try:
+                output_files = push_outputs(slot.workdir / "output", view["output"])
+            except TaskDataError as exc:
+                on_output("stderr", f"{exc}\n")
+                rc = exc.code
+        flush()
+        if not slot.cancelled:
+            self.report("finished", task_id, attempt, return_code=rc, timed_out=timed_out,
+                        output_files=output_files)
+        return rc
 
     def _prefetch(self, slot: Slot) -> None:
         """Fetch a claimed task's inputs while it waits for a slot (v1: accepted = downloading)."""
@@ -513,7 +595,7 @@ class Agent:
     def _docker_runner(self) -> Any:
         if self._docker is None:
             from scitq.worker.docker_runner import DockerRunner
-            self._docker = DockerRunner()
+            self._docker = DockerRunner(worker=self.name)
         return self._docker
 
 

@@ -30,7 +30,7 @@ from docker.auth import AuthConfig, decode_auth, load_config, resolve_index_name
 from docker.utils import parse_repository_tag
 
 from scitq.errors import BadInput, NotFound, ScitqError
-from scitq.worker.docker_options import parse_container_options
+from scitq.container_options import parse_container_options
 from scitq.worker.runner import ExecSpec, OnOutput
 
 __all__ = ["DockerRunner", "DockerProcess", "DockerError", "ImageUnavailable", "parse_container_options",

@@ -199,8 +199,13 @@ class FtpStore(FsspecStore):
     def fs(self) -> Any:   # a fresh connection each time it is asked for
         from fsspec.implementations.ftp import FTPFileSystem
 
-        return FTPFileSystem(host=self.host, port=self.port, username=self.user, password=self.password,
-                             timeout=io_settings().timeout, skip_instance_cache=True, use_listings_cache=False)
+        try:
+            return FTPFileSystem(host=self.host, port=self.port, username=self.user, password=self.password,
+                                 timeout=io_settings().timeout, skip_instance_cache=True, use_listings_cache=False)
+        except ftplib.error_perm as exc:
+            if str(exc).startswith("530"):
+                raise PermissionError(f"ftp://{self.host}:{self.port}: login as {self.user!r} refused") from None
+            raise
 
     def path_of(self, uri: URI) -> str:
         path = urllib.parse.urlsplit(f"ftp://{uri.resource}").path or "/"
