@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scitq.errors import BadInput
-from scitq.worker.docker_options import parse_container_options
+from scitq.container_options import parse_container_options
 
 
 def test_no_options_give_no_arguments():
