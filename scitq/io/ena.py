@@ -204,9 +204,9 @@ def fetch_run(uri: URI, dest: Path, watch: Watch) -> list[Path]:
             except Exception as exc:
                 errors.append(f"{method}: {describe(exc)}")
         if not errors:
-            raise NoRetry(f"{uri}: no download method available")
+            raise NoRetry("no download method available")
         final = all("no file" in e or "lists no" in e or "needs fasterq-dump" in e for e in errors)
-        message = f"{uri}: " + "; ".join(errors)
+        message = "; ".join(errors)
         raise NoRetry(message) if final else ConnectionError(message)
 
     return retrying(attempt, what=f"download of {uri}", public=True, cancelled=lambda: watch.cancelled)

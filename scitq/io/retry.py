@@ -19,6 +19,9 @@ T = TypeVar("T")
 FINAL: tuple[type[BaseException], ...] = (BadInput, NoRetry, FileNotFoundError, PermissionError,
                                            IsADirectoryError, NotADirectoryError)
 
+# exceptions whose message says enough without their class name
+_PLAIN = (ConnectionError, ConnectionRefusedError, ConnectionResetError, TimeoutError, OSError, PermissionError)
+
 sleep: Callable[[float], None] = time.sleep   # replaced by tests that must not wait
 
 
@@ -29,7 +32,7 @@ def describe(exc: BaseException) -> str:
         what = exc.filename if getattr(exc, "filename", None) else (text if text not in ("", "None") else "")
         return f"not found: {what}" if what else "not found"
     name = type(exc).__name__
-    if text and getattr(exc, "message", None) == text:
+    if text and (getattr(exc, "message", None) == text or type(exc) in _PLAIN):
         return text
     return f"{name}: {text}" if text else name
 

@@ -143,6 +143,7 @@ class FtpServer:
         auth.add_user("alice", "s3cret", str(self.user_root), perm="elradfmwMT")
         handler = type("Handler", (FTPHandler,), {"authorizer": auth, "passive_ports": None})
         handler.log_prefix = ""
+        handler.auth_failed_timeout = 0
         self.server = ThreadedFTPServer(("127.0.0.1", 0), handler)
         self.port = self.server.address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
