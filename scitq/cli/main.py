@@ -36,6 +36,8 @@ def build_parser() -> ArgParser:
     w.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
     w.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
     w.add_argument("-S", "--status", default="running", choices=["running", "paused"])
+    w.add_argument("-a", "--autoclean", type=float, help="disk use %% above which the oldest failed work dirs go "
+                                                          "(default 90, SCITQ_AUTOCLEAN)")
     w.add_argument("-v", "--verbose", action="store_true")
 
     d = sub.add_parser("demo", help="start a private server and worker, run a real batch, show progress, stop")
@@ -103,7 +105,8 @@ def _dispatch(args) -> int:
     if args.cmd == "worker":
         from scitq.cli.worker_v1 import run_worker
         return run_worker(args.server, name=args.name, batch=args.batch, concurrency=args.concurrency,
-                          prefetch=args.prefetch, status=args.status, verbose=args.verbose)
+                          prefetch=args.prefetch, status=args.status, verbose=args.verbose,
+                          autoclean=args.autoclean)
     if args.cmd == "demo":
         from scitq.cli.demo import demo
         return demo(tasks=args.tasks, concurrency=args.concurrency, keep=args.keep)

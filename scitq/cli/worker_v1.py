@@ -18,7 +18,7 @@ PROG = "scitq-worker"
 
 
 def run_worker(server: str | None, *, name: str | None, batch: str | None, concurrency: int, prefetch: int,
-               status: str = "running", verbose: bool = False) -> int:
+               status: str = "running", verbose: bool = False, autoclean: float | None = None) -> int:
     from scitq.worker.agent import Agent
 
     if concurrency < 0 or prefetch < 0:
@@ -36,7 +36,8 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
             logging.getLogger("scitq.worker").warning("%s; retrying in %.0fs", exc, delay)
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
-    agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status)
+    agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status,
+                  autoclean=autoclean)
 
     def on_signal(signum, frame):  # noqa: ARG001
         agent.request_stop()
@@ -53,14 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", "--name", help="worker name (default: the host name)")
     p.add_argument("-s", "--status", default="running", choices=["running", "paused"], help="initial status")
     p.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
-    p.add_argument("-a", "--autoclean", type=float, default=90, help="disk %% above which old failed work dirs go")
+    p.add_argument("-a", "--autoclean", type=float, default=None,
+                   help="disk use %% above which the oldest failed work dirs are removed (default 90)")
     p.add_argument("-f", "--flavor", help="flavor label (kept for v1 scripts)")
     p.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
     p.add_argument("server", help="scitq server: host or redis:// URL")
     p.add_argument("concurrency", type=int, help="tasks run at once")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     return run(PROG, lambda: run_worker(args.server, name=args.name, batch=args.batch,
-                                        concurrency=args.concurrency, prefetch=args.prefetch, status=args.status))
+                                        concurrency=args.concurrency, prefetch=args.prefetch, status=args.status,
+                                        autoclean=args.autoclean))
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ class Slot:
 
 class Agent:
     def __init__(self, r: redis.Redis, cfg: Settings, *, name: str | None = None, batch: str | None = None,
-                 concurrency: int = 1, prefetch: int = 0, status: str = "running") -> None:
+                 concurrency: int = 1, prefetch: int = 0, status: str = "running",
+                 autoclean: float | None = None) -> None:
         self.r = r
         self.cfg = cfg
         self.name = name or socket.gethostname().split(".")[0]
@@ -87,6 +88,8 @@ class Agent:
         self._next_heartbeat = 0.0
         self.max_running_seen = 0
         self._clean_dirs: list[Path] = []
+        self.autoclean = cfg.autoclean if autoclean is None else autoclean
+        self._next_autoclean = time.monotonic() + cfg.autoclean_interval
         self.started_count = 0
 
     # --- reporting ----------------------------------------------------------------------------
@@ -218,6 +221,9 @@ class Agent:
             self.heartbeat()
             self._next_heartbeat = now + self.cfg.heartbeat_interval
         self.read_orders()
+        if now >= self._next_autoclean:
+            self._next_autoclean = now + self.cfg.autoclean_interval
+            self.clean_disk()
         if self.stopping:
             self._wind_down()
             return
@@ -579,6 +585,28 @@ class Agent:
             fetch_inputs(inputs, wd / "input", timeout)
         if view.get("resource"):
             fetch_resources(view["resource"], self.workdir / "resources", wd / "resource")
+
+    def clean_disk(self) -> list[Path]:
+        """v1 autoclean: past the disk threshold, the oldest failed work dirs go (and their kept containers)."""
+        from scitq.io import autoclean
+        with self.lock:
+            in_use = {s.workdir for s in self.slots.values() if s.workdir is not None} | set(self._clean_dirs)
+            in_use.add(self.workdir / "resources")
+        try:
+            removed = autoclean(self.workdir, self.autoclean, in_use)
+        except OSError as exc:
+            log.warning("autoclean failed: %s", exc)
+            return []
+        if removed and self._docker is not None:
+            gone = {p.resolve() for p in removed}
+            try:
+                for c in self._docker.running_containers():
+                    wd = self._container_workdir(self._docker, c["id"])
+                    if c.get("status") not in ("running", "paused") and wd is not None and wd.resolve() in gone:
+                        self._docker.remove(c["id"])
+            except Exception as exc:  # noqa: BLE001
+                log.warning("autoclean: could not remove kept containers: %s", exc)
+        return removed
 
     def _release_workdir(self, wd: Path) -> None:
         """A succeeded task's work dir goes: kept for the next task when it is empty, else removed."""

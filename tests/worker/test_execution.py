@@ -112,3 +112,13 @@ def test_worker_list_shows_heartbeat_load_and_memory(procs, env):
     assert header.split() == ["worker_id", "name", "status", "concurrency", "creation_date", "last_contact_date",
                               "batch", "load", "memory"]
     assert "w-stats" in row and "running" in row and "/" in row
+
+
+def test_past_the_disk_threshold_the_worker_removes_old_failed_work_dirs(procs):
+    procs.server()
+    procs.worker("w-clean", extra_env={"SCITQ_AUTOCLEAN": "0", "SCITQ_AUTOCLEAN_INTERVAL": "0.5"})
+    s = Server()
+    t = s.task_create("echo $OUTPUT; exit 1", shell=True)
+    ex = finished(s, t["task_id"])
+    kept = Path(ex["output"].strip()).parent
+    wait_for(lambda: not kept.exists(), timeout=20, what="autoclean to remove the failed work dir")
