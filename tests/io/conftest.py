@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
@@ -207,6 +208,11 @@ class HttpServer:
                     self.path = self.path[len("/slow"):]
                 return super().do_GET()
 
+            def do_HEAD(self):
+                if self.path.startswith("/slow/"):
+                    self.path = self.path[len("/slow"):]
+                return super().do_HEAD()
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -240,11 +246,22 @@ def free_closed_url() -> str:
     return f"http://127.0.0.1:{free_port()}/nothing.txt"
 
 
+def checkout_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child process importing scitq from this checkout."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+
 def fetch_cli(*args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None,
               timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `scitq-fetch` as a real process (the module entry point of this checkout)."""
     return subprocess.run([sys.executable, "-m", "scitq.cli.fetch", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+                          env=checkout_env(env), cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture
+def child_env():
+    return checkout_env()
 
 
 @pytest.fixture
