@@ -162,7 +162,7 @@ def _sra(run: str, dest: Path, watch: Watch, filter_r1: bool) -> list[Path]:
 
 def _methods(uri: URI) -> list[str]:
     opts = set(uri.opts)
-    forced = [m for m in ("aspera", "ftp", "sra") if m in opts]
+    forced: list[str] = [m for m in ("aspera", "ftp", "sra") if m in opts]
     if forced:
         return forced
     order = ["aspera", "ftp"] + (["sra"] if uri.proto == "run+fastq" and "ena" not in opts else [])

@@ -104,8 +104,12 @@ class Watch:
             def __init__(self) -> None:
                 super().__init__()
                 self._seen = 0
+                self._sized = False
 
             def call(self, *args: Any, **kwargs: Any) -> None:
+                if self.size and not self._sized:
+                    self._sized = True
+                    watch.expect(self.size)
                 delta = (self.value or 0) - self._seen
                 self._seen = self.value or 0
                 watch.advance(max(delta, 0))

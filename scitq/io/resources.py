@@ -102,12 +102,13 @@ class ResourceCache:
             return None, None
         store = open_store(u)
         path = store.path_of(u)
-        if u.is_dir:
+        entry = None if u.is_dir else retrying(lambda: store.info(path), what=f"info on {u.base}",
+                                               public=store.public)
+        if entry is None or entry.type == "dir":
             entries = retrying(lambda: store.list(path, recursive=True), what=f"listing of {u.base}",
                                public=store.public)
             dates = [e.modification_date for e in entries if e.modification_date]
             return (max(dates).isoformat() if dates else None), sum(e.size for e in entries)
-        entry = retrying(lambda: store.info(path), what=f"info on {u.base}", public=store.public)
         date = entry.modification_date.isoformat() if entry.modification_date else None
         return date, entry.size
 
@@ -142,12 +143,12 @@ class ResourceCache:
                 raise
             raise DownloadError(f"download of resource {uri}: {describe(exc)}") from None
         record = self.state().get(uri)
-        if self._fresh(record, date, size) and self._present(record):
+        if record and self._fresh(record, date, size) and self._present(record):
             return self.files / record["path"]
         key = hashlib.sha1(uri.encode()).hexdigest()
         with _flock(self.locks / f"{key}.lock"):
             record = self.state().get(uri)   # someone may have done it while we waited
-            if self._fresh(record, date, size) and self._present(record):
+            if record and self._fresh(record, date, size) and self._present(record):
                 return self.files / record["path"]
             return self._download(uri, u, date, size, watch)
 

@@ -54,8 +54,11 @@ def download_inputs(uris: list[str], dest: Path, timeout: float | None = None, *
             watch.cancel("timed out")
             names = ", ".join(str(futures[f]) for f in pending)
             raise DownloadError(f"download of inputs timed out after {timeout:g} s: {names}")
-        errors = [f"{futures[f]}: {describe(f.exception())}" if not isinstance(f.exception(), ScitqError)
-                  else str(f.exception()) for f in futures if f.exception() is not None]
+        errors: list[str] = []
+        for fut, u in futures.items():
+            failure = fut.exception()
+            if failure is not None:
+                errors.append(str(failure) if isinstance(failure, ScitqError) else f"{u}: {describe(failure)}")
         if errors:
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise DownloadError(errors[0] + more)
@@ -90,12 +93,12 @@ def upload_outputs(src: Path, output_uri: str, *, parallel: int = UPLOAD_PARALLE
                        for rel, path in sorted(remaining.items())}
             wait(futures)
         for fut, rel in futures.items():
-            exc = fut.exception()
-            if exc is None:
+            failure = fut.exception()
+            if failure is None:
                 uploaded.append(rel)
                 remaining.pop(rel)
             else:
-                last_error = f"{rel}: {describe(exc)}"
+                last_error = f"{rel}: {describe(failure)}"
         if not remaining:
             break
         if round_ < rounds:

@@ -12,6 +12,7 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -261,7 +262,7 @@ def sync(src: str | URI, dst: str | URI, include: Sequence[str] | None = None, *
                     _put_file(d_store, local, target, watch, f"upload of {e.rel_name}")
             return e.rel_name
 
-        done, errors = _pool([(lambda e=e: one(e)) for e in todo], parallel, watch)
+        done, errors = _pool([partial(one, e) for e in todo], parallel, watch)
         if errors:
             raise TransferError(f"sync of {s} to {d}: {len(errors)} of {len(todo)} file(s) failed: {errors[0]}")
         return sorted(done)
@@ -289,7 +290,7 @@ def delete(uri: str | URI, include: Sequence[str] | None = None, dryrun: bool = 
             retrying(lambda: store.remove(e.path), what=f"delete of {e.name}")
             return e.name
 
-        done, errors = _pool([(lambda e=e: one(e)) for e in entries], parallel, watch)
+        done, errors = _pool([partial(one, e) for e in entries], parallel, watch)
         if errors:
             raise TransferError(f"delete of {u}: {len(errors)} of {len(entries)} file(s) failed: {errors[0]}")
         return sorted(done)

@@ -83,13 +83,12 @@ def parse_uri(uri: str) -> URI:
         raise BadInput("empty URI", hint="expected <proto>://<resource> or a local path")
     if uri != uri.strip() or any(c.isspace() for c in uri):
         raise BadInput(f"{uri!r}: a URI cannot contain spaces (separate several URIs with spaces)")
-    body, sep, action = uri.partition("|")
+    body, sep, tail = uri.partition("|")
+    action: str | None = None
     if sep:
-        if "|" in action:
+        if "|" in tail:
             raise BadInput(f"{uri!r}: only one action is allowed after '|'")
-        action = _check_action(uri, action)
-    else:
-        action = None
+        action = _check_action(uri, tail)
     if "://" not in body:
         if ":" in body.split("/", 1)[0]:
             head, _, tail = body.partition(":")

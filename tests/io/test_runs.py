@@ -76,7 +76,8 @@ def test_run_submitted_uses_the_submitted_files(ena, tmp_path):
 
 def test_an_empty_ena_answer_falls_back_to_sra_which_says_what_it_needs(ena, http_server, tmp_path, monkeypatch):
     http_server.routes["/ena/portal/api/filereport?accession=SRR000006&"] = (200, b"[]", "application/json")
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")      # no fasterq-dump
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))      # no fasterq-dump
     with pytest.raises(TransferError) as err:
         get("run+fastq://SRR000006", f"{tmp_path}/")
     assert "fasterq-dump" in str(err.value)
@@ -112,6 +113,7 @@ def test_the_sra_method_downloads_the_run_and_dumps_gzipped_fastq(ena, http_serv
 
 def test_unreachable_ena_goes_to_sra(monkeypatch, dead_url, tmp_path):
     monkeypatch.setenv("SCITQ_ENA_URL", dead_url)
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(TransferError, match="sra"):
         get("run+fastq://SRR000008", f"{tmp_path}/")

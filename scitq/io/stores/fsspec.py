@@ -120,7 +120,6 @@ class FsspecStore:
         self.fs.get_file(path.rstrip("/"), local, callback=watch.callback())
 
     def upload(self, local: str, path: str, watch: Watch) -> None:
-        watch.expect(os.path.getsize(local))
         self.fs.put_file(local, path, callback=watch.callback())
 
     def remove(self, path: str) -> None:
