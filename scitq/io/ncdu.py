@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -34,7 +33,3 @@ def ncdu_export(root_name: str, entries: list[Entry]) -> list[Any]:
 
     meta = {"progname": "scitq-fetch", "progver": "2", "timestamp": int(time.time())}
     return [1, 0, meta, render(root_name, tree)]
-
-
-def dumps(export: list[Any]) -> str:
-    return json.dumps(export)
