@@ -79,7 +79,7 @@ def _body(args) -> int:
         dest = args.dest if args.dest is not None else os.getcwd() + "/"
         watch = Watch.for_terminal()
         done = fetch.copy(args.src, dest, watch=watch, process=args.process)
-        watch.finish() if watch.stream else None
+        watch.finish()
         for item in done if args.verbose else []:
             print(item)
         return 0
@@ -90,7 +90,7 @@ def _body(args) -> int:
     if args.verb == "sync":
         watch = Watch.for_terminal()
         done = fetch.sync(args.src, args.dest, args.include or None, process=args.process, watch=watch)
-        watch.finish() if watch.stream else None
+        watch.finish()
         for rel in done if args.verbose else []:
             print(rel)
         return 0
