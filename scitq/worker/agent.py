@@ -547,6 +547,7 @@ class Agent:
             except TaskDataError as exc:
                 on_output("stderr", f"{exc}\n")
                 rc = exc.code
+                output_files = exc.uploaded
         flush()
         if not slot.cancelled:
             self.report("finished", task_id, attempt, return_code=rc, timed_out=timed_out,

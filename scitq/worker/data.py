@@ -16,9 +16,10 @@ UPLOAD_FAILED = -1000
 
 
 class TaskDataError(Exception):
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, uploaded: list[str] | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.uploaded = uploaded or []   # what made it before an upload failed
 
 
 def _io():
@@ -57,4 +58,5 @@ def push_outputs(src: Path, uri: str) -> list[str]:
     try:
         return list(io.upload_outputs(src, uri))
     except Exception as exc:  # noqa: BLE001
-        raise TaskDataError(UPLOAD_FAILED, f"output upload failed: {exc}") from None
+        raise TaskDataError(UPLOAD_FAILED, f"output upload failed: {exc}",
+                            list(getattr(exc, "uploaded", []) or [])) from None

@@ -85,3 +85,14 @@ def test_inputs_from_s3_and_azure_and_outputs_back_to_s3(procs, bucket, containe
     for i in range(3):
         body = s3.get_object(Bucket=bucket, Key=f"out/{i}/joined.txt")["Body"].read()
         assert body == b"from-s3\nfrom-azure\n"
+
+
+def test_an_output_that_cannot_be_uploaded_fails_the_task_with_minus_1000(procs, tmp_path):
+    quick = {k: os.environ[k] for k in os.environ if k.startswith("SCITQ_IO_")}
+    procs.server()
+    procs.worker("dw", extra_env=quick)
+    s = Server()
+    t = s.task_create("echo result > $OUTPUT/r.txt", shell=True, output="ftp://127.0.0.1:1/out/")
+    ex = done(s, t["task_id"])
+    assert ex["status"] == "failed" and ex["return_code"] == -1000
+    assert "output upload failed" in ex["error"]
