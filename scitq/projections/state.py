@@ -113,6 +113,14 @@ class State:
     indexed_workers: dict[int, str] = field(default_factory=dict)
     indexed_executions: set[int] = field(default_factory=set)
 
+    def mark_indexed(self) -> None:
+        """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
+        self.indexed_tasks = {tid: (t.status, t.batch, t.name) for tid, t in self.tasks.items()}
+        self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
+        self.indexed_executions = set(self.executions)
+        for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches):
+            dirty.clear()
+
     # --- helpers used by evolve -------------------------------------------------------------
     def batch(self, name: str, ts: float) -> Batch:
         b = self.batches.get(name)

@@ -16,7 +16,7 @@ from scitq.errors import BadInput, ScitqError
 from scitq.events import commands as c
 from scitq.events.codec import event_fields
 from scitq.projections.state import State
-from scitq.projections.store import clear_dirty, dump_views, rebuild, replay, write_dirty
+from scitq.projections.store import rebuild, replay, write_dirty
 from scitq.server.decide import Decider, Effect
 from scitq.settings import Settings
 
@@ -102,12 +102,7 @@ class ControlPlane:
             log.warning("views at %s but ledger at %s: rebuilding views", checkpoint, self.state.last_event_id)
             _, self.state = rebuild(self.r, verify=False)
             self.decider = Decider(self.state, self.cfg.max_deliveries)
-        for tid, t in self.state.tasks.items():
-            self.state.indexed_tasks[tid] = (t.status, t.batch, t.name)
-        for wid, w in self.state.workers.items():
-            self.state.indexed_workers[wid] = w.name
-        self.state.indexed_executions.update(self.state.executions)
-        clear_dirty(self.state)
+        self.state.mark_indexed()
         stored = self.r.hgetall(keys.SERVER_CURSOR)
         self.cursors = {keys.INBOX: stored.get(keys.INBOX, "0-0")}
         for w in self.state.workers.values():
@@ -386,12 +381,7 @@ class ControlPlane:
             cmd = c.decode_command(tag, data)
             report, state = rebuild(self.r, verify=cmd.verify)  # type: ignore[attr-defined]
             self.state = state
-            self.decider = Decider(self.state, self.cfg.max_deliveries)
-            for tid, t in self.state.tasks.items():
-                self.state.indexed_tasks[tid] = (t.status, t.batch, t.name)
-            for wid, w in self.state.workers.items():
-                self.state.indexed_workers[wid] = w.name
-            self.state.indexed_executions.update(self.state.executions)
+            self.decider = Decider(self.state, self.cfg.max_deliveries)   # rebuild left it indexed
             answer = json.dumps({"ok": True, "result": {"summary": report.summary(), "equal": report.equal,
                                                         "differences": report.differences[:50],
                                                         "events": report.events, "seconds": report.seconds}})
@@ -401,7 +391,3 @@ class ControlPlane:
         pipe.lpush(keys.reply(cid), answer)
         pipe.expire(keys.reply(cid), 600)
         pipe.execute()
-
-
-def views_snapshot(r: redis.Redis) -> dict[str, Any]:
-    return dump_views(r)
