@@ -128,6 +128,7 @@ def _updated(state: State, e: TaskUpdated) -> None:
             setattr(t, key, value)
     t.modification_date = e.ts
     state.dirty_tasks.add(t.task_id)
+    state.rewrite_tasks.add(t.task_id)     # an edit may empty a field: the view is rewritten whole
 
 
 @_on(TaskDeleted)

@@ -109,16 +109,18 @@ class State:
     dirty_executions: set[int] = field(default_factory=set)
     dirty_workers: set[int] = field(default_factory=set)
     dirty_batches: set[str] = field(default_factory=set)
-    indexed_tasks: dict[int, tuple[str, str, str | None]] = field(default_factory=dict)
+    indexed_tasks: dict[int, tuple[str, str, str | None, bool]] = field(default_factory=dict)
+    rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
     indexed_executions: set[int] = field(default_factory=set)
 
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
-        self.indexed_tasks = {tid: (t.status, t.batch, t.name) for tid, t in self.tasks.items()}
+        self.indexed_tasks = {tid: (t.status, t.batch, t.name, t.worker is not None) for tid, t in self.tasks.items()}
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
         self.indexed_executions = set(self.executions)
-        for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches):
+        for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,
+                      self.rewrite_tasks):
             dirty.clear()
 
     # --- helpers used by evolve -------------------------------------------------------------

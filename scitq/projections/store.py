@@ -42,9 +42,8 @@ def write_dirty(state: State, pipe: Any) -> None:
         t = state.tasks.get(tid)
         prev = state.indexed_tasks.get(tid)
         vkey = keys.task_view(tid)
-        if prev is not None or t is None:     # a new task has no old fields to drop
-            pipe.delete(vkey)
         if t is None:
+            pipe.delete(vkey)
             ix.zrem.setdefault(keys.TASKS_ALL, []).append(tid)
             pipe.delete(keys.executions_of_task(tid))
             if prev:
@@ -53,9 +52,16 @@ def write_dirty(state: State, pipe: Any) -> None:
                 if prev[2]:
                     ix.srem.setdefault(keys.tasks_by_name(prev[2]), []).append(tid)
             state.indexed_tasks.pop(tid, None)
+            state.rewrite_tasks.discard(tid)
             continue
+        # Fields only appear, except `worker` (released) and what a user edit empties: those cases
+        # drop the old fields; otherwise one HSET updates the view in place.
+        if tid in state.rewrite_tasks:
+            pipe.delete(vkey)
+        elif prev is not None and prev[3] and t.worker is None:
+            pipe.hdel(vkey, "worker")
         pipe.hset(vkey, mapping=task_hash(t))
-        now = (t.status, t.batch, t.name)
+        now = (t.status, t.batch, t.name, t.worker is not None)
         if prev != now:
             if prev is None:
                 ix.zadd.setdefault(keys.TASKS_ALL, {})[tid] = tid
@@ -73,12 +79,12 @@ def write_dirty(state: State, pipe: Any) -> None:
                 if t.name:
                     ix.sadd.setdefault(keys.tasks_by_name(t.name), []).append(tid)
             state.indexed_tasks[tid] = now
+    state.rewrite_tasks.clear()
     for eid in state.dirty_executions:
         ex = state.executions.get(eid)
         vkey = keys.execution_view(eid)
-        if eid in state.indexed_executions or ex is None:
-            pipe.delete(vkey)
         if ex is None:
+            pipe.delete(vkey)
             ix.zrem.setdefault(keys.EXECUTIONS_ALL, []).append(eid)
             state.indexed_executions.discard(eid)
             continue
