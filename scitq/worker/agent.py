@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,8 @@ class Agent:
         self._next_heartbeat = 0.0
         self.max_running_seen = 0
         self._clean_dirs: list[Path] = []
+        # executions run on reused threads (starting a thread per task costs more than the task `true`)
+        self.pool = ThreadPoolExecutor(max_workers=1024, thread_name_prefix="scitq-task")
         self.autoclean = cfg.autoclean if autoclean is None else autoclean
         self._next_autoclean = time.monotonic() + cfg.autoclean_interval
         self.started_count = 0
@@ -384,8 +387,7 @@ class Agent:
                 slot.state = "done"
                 self._forget_done()
                 continue
-            threading.Thread(target=self._execute, args=(slot, view), daemon=True,
-                             name=f"scitq-task-{slot.task_id}").start()
+            self.pool.submit(self._execute, slot, view)
 
     def _startable(self, slot: Slot, view: dict[str, str]) -> str:
         if not view or slot.cancelled:
