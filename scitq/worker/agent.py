@@ -87,13 +87,11 @@ class Agent:
         self.stopping = 0              # 1: graceful (finish running, hand back the rest), 2: now
         self._stop = threading.Event()
         self._next_heartbeat = 0.0
-        self.max_running_seen = 0
         self._clean_dirs: list[Path] = []
         # executions run on reused threads (starting a thread per task costs more than the task `true`)
         self.pool = ThreadPoolExecutor(max_workers=1024, thread_name_prefix="scitq-task")
         self.autoclean = cfg.autoclean if autoclean is None else autoclean
         self._next_autoclean = time.monotonic() + cfg.autoclean_interval
-        self.started_count = 0
 
     # --- reporting ----------------------------------------------------------------------------
     def report(self, fact: str, task_id: int, attempt: int, **data: Any) -> None:
@@ -448,9 +446,7 @@ class Agent:
         spec = ExecSpec(task_id=task_id, attempt=attempt, command=command, workdir=Path("."),
                         cpu=max(1, (os.cpu_count() or 1) // max(1, self.concurrency)), container=container,
                         container_options=view.get("container_options") or "")
-        run_timeout = int(view["run_timeout"]) if view.get("run_timeout") else None
         rc: int | None = None
-        timed_out = False
         try:
             if reattach is not None:
                 runner, cid, since = reattach
@@ -484,9 +480,6 @@ class Agent:
                     proc = None
                     on_output("stderr", f"{type(exc).__name__}: {exc}\n")
                 slot.state = "running"
-            with self.lock:
-                self.started_count += 1
-                self.max_running_seen = max(self.max_running_seen, self.running_count())
             self.report("started", task_id, attempt, command=command, container=container,
                         container_options=view.get("container_options"), input=view.get("input"),
                         output=view.get("output"), resource=view.get("resource"),
