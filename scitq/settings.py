@@ -40,6 +40,8 @@ class Settings(BaseModel):
     base_workdir: Path | None = Field(None, description="BASE_WORKDIR / SCITQ_WORKDIR: worker work dirs (default SCITQ_HOME/work)")
     autoclean: float = Field(90.0, description="SCITQ_AUTOCLEAN: disk use (%) above which a worker removes its oldest failed work dirs (v1 -a)")
     autoclean_interval: float = Field(30.0, description="SCITQ_AUTOCLEAN_INTERVAL: how often a worker checks its disk")
+    docker_auth: str | None = Field(None, description='SCITQ_DOCKER_AUTH: registry credentials as JSON, '
+                                    '{"host:port": {"username": "...", "password": "..."}} (else ~/.docker/config.json)')
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
 
     @classmethod

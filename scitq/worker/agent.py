@@ -618,8 +618,15 @@ class Agent:
 
     def _docker_runner(self) -> Any:
         if self._docker is None:
+            import json
+
             from scitq.worker.docker_runner import DockerRunner
-            self._docker = DockerRunner(worker=self.name)
+            try:
+                auth = json.loads(self.cfg.docker_auth) if self.cfg.docker_auth else None
+            except ValueError:
+                log.error("SCITQ_DOCKER_AUTH is not valid JSON: ignored")
+                auth = None
+            self._docker = DockerRunner(worker=self.name, registry_auth=auth)
         return self._docker
 
 

@@ -101,3 +101,21 @@ def test_a_worker_killed_while_its_container_runs_reattaches_after_restart(denv,
     assert exs[0]["return_code"] == 3
     assert "before" in exs[0]["output"] and "after" in exs[0]["output"]
     assert check_ledger(r).ok
+
+
+def test_a_worker_pulls_a_private_image_with_credentials_from_its_settings(denv, registry, docker_client, tmp_path):
+    import json
+    from dockerd import build_busybox_image
+    local = build_busybox_image(docker_client, "scitq-test/private-w:1", files={"hello.txt": b"private\n"})
+    remote = registry.push(docker_client, local, "scitq/private-w:1")
+    for tag in (remote, local):
+        docker_client.api.remove_image(tag, force=True)
+    denv.server()
+    denv.worker("dw-auth", extra_env={"SCITQ_DOCKER_AUTH": json.dumps({registry.address: registry.auth}),
+                                      "DOCKER_CONFIG": str(tmp_path / "no-docker-config")})
+    s = Server()
+    t = s.task_create("cat /hello.txt", container=remote)
+    s.join([t], retry=0)
+    ex = s.executions(task_id=t["task_id"])[-1]
+    assert ex["status"] == "succeeded" and ex["output"] == "private\n", ex["error"]
+    docker_client.api.remove_image(remote, force=True)
