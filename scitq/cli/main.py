@@ -12,6 +12,7 @@ __all__ = ["main"]
 
 PROG = "scitq"
 MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker"}
+PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers"}
 
 
 def build_parser() -> ArgParser:
@@ -49,7 +50,7 @@ def build_parser() -> ArgParser:
     events_cli.add_parser(sub)
 
     for ours, theirs in MANAGE_OBJECTS.items():
-        sp = sub.add_parser(ours, help=f"{theirs}s: same verbs as `scitq-manage {theirs}`",
+        sp = sub.add_parser(ours, help=f"{PLURALS[theirs]}: same verbs as `scitq-manage {theirs}`",
                             parents=[], add_help=True)
         sp.set_defaults(_manage=theirs)
         sp.add_argument("-s", "--server", help="host or redis:// URL")
