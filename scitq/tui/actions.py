@@ -1,0 +1,87 @@
+"""Provides `Actions`: every change the dashboard can ask for, as inbox commands answered by the server.
+
+Each method returns the server's answer or raises the server's `ScitqError` (one line, shown as a
+notification). The dashboard calls them from worker threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scitq.api.client import Client
+
+__all__ = ["Actions", "PAUSE_CHOICES", "GO_CHOICES", "SIGNAL_CHOICES"]
+
+# (label, signal) offered when pausing or resuming a batch (v1: pause "Only batch" / "Both", stop, break)
+PAUSE_CHOICES = [
+    ("Pause: start nothing new, running tasks go on", 0),
+    ("Pause and stop running tasks (SIGSTOP, they stay paused)", 19),
+    ("Pause and terminate running tasks (SIGTERM)", 15),
+    ("Pause and kill running tasks (SIGKILL)", 9),
+]
+GO_CHOICES = [
+    ("Go: start new tasks again", 0),
+    ("Go and continue paused tasks (SIGCONT)", 18),
+]
+SIGNAL_CHOICES = [
+    ("term  SIGTERM (15)", 15),
+    ("kill  SIGKILL (9)", 9),
+    ("stop  SIGSTOP (19)", 19),
+    ("cont  SIGCONT (18)", 18),
+    ("int   SIGINT (2)", 2),
+    ("quit  SIGQUIT (3)", 3),
+    ("tstp  SIGTSTP (20)", 20),
+]
+
+
+class Actions:
+    """Commands to the server; `read_only` refuses them all (the dashboard also hides them)."""
+
+    def __init__(self, client: Client, read_only: bool = False) -> None:
+        self.client = client
+        self.read_only = read_only
+
+    def _send(self, cmd: str, data: dict[str, Any]) -> Any:
+        if self.read_only:
+            from scitq.errors import Conflict
+            raise Conflict("the dashboard is read-only")
+        return self.client.command(cmd, data)
+
+    # --- workers -----------------------------------------------------------------------------------
+    def worker_update(self, worker_id: int, **changes: Any) -> Any:
+        return self._send("worker.update", {"worker_id": int(worker_id), **changes})
+
+    def worker_delete(self, worker_id: int) -> Any:
+        return self._send("worker.delete", {"worker_id": int(worker_id)})
+
+    # --- batches -----------------------------------------------------------------------------------
+    def batch_stop(self, batch: str, signal: int = 0) -> Any:
+        return self._send("batch.stop", {"batch": batch, "signal": int(signal)})
+
+    def batch_go(self, batch: str, signal: int = 0) -> Any:
+        return self._send("batch.go", {"batch": batch, "signal": int(signal)})
+
+    def batch_relaunch_failed(self, batch: str) -> Any:
+        return self._send("batch.relaunch_failed", {"batch": batch})
+
+    def batch_delete(self, batch: str) -> Any:
+        return self._send("batch.delete", {"batch": batch})
+
+    # --- tasks -------------------------------------------------------------------------------------
+    def task_edit(self, task_id: int, command: str) -> Any:
+        return self._send("task.update", {"task_id": int(task_id), "changes": {"command": command}})
+
+    def task_relaunch(self, task_id: int) -> Any:
+        return self._send("task.relaunch", {"task_ids": [int(task_id)]})
+
+    def task_pause(self, task_id: int) -> Any:
+        return self._send("task.set_status", {"task_id": int(task_id), "status": "paused"})
+
+    def task_resume(self, task_id: int) -> Any:
+        return self._send("task.set_status", {"task_id": int(task_id), "status": "pending"})
+
+    def task_delete(self, task_id: int) -> Any:
+        return self._send("task.delete", {"task_ids": [int(task_id)]})
+
+    def task_signal(self, task_id: int, signal: int) -> Any:
+        return self._send("task.signal", {"task_id": int(task_id), "signal": int(signal)})

@@ -1,0 +1,1 @@
+"""Provides the dashboard's screens: workers, batches, tasks, one task in detail, events."""

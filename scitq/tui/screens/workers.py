@@ -1,0 +1,225 @@
+"""Provides the Workers screen: every worker with its settings, load and tasks; pause, tune, move, delete."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widget import Widget
+
+from scitq.tui.format import ago, worker_status_text
+from scitq.tui.modals import Confirm, Prompt
+from scitq.tui.screens.base import LiveScreen
+from scitq.tui.table import Column, Row, VirtualTable
+from scitq.tui.touch import Touched
+
+__all__ = ["WorkersScreen"]
+
+COLUMNS = [
+    Column("sel", " ", 1), Column("name", "Worker", 16), Column("status", "Status", 10),
+    Column("batch", "Batch", 14), Column("concurrency", "Conc", 4, "right"), Column("prefetch", "Pref", 4, "right"),
+    Column("load", "CPU% / io", 13), Column("memory", "Mem%", 5, "right"), Column("disk", "Disk%", 5, "right"),
+    Column("loadavg", "Load 1/5/15", 14), Column("accepted", "Acc", 4, "right"),
+    Column("running", "Run", 4, "right"), Column("succeeded", "Done", 6, "right"),
+    Column("failed", "Fail", 5, "right"), Column("contact", "Last contact", 0),
+]
+ACTIONS = {"pause", "concurrency", "prefetch", "move", "delete"}
+STATS_EVERY = 2.0
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{v:.0f}"
+
+
+class WorkersScreen(LiveScreen):
+    """Workers, sorted by batch then name (v1). Space selects; actions apply to the selection or the cursor."""
+
+    MODE = "workers"
+    TITLE_TEXT = "Workers"
+    BINDINGS = [
+        Binding("space", "toggle", "Select"),
+        Binding("a", "select_all", "All"),
+        Binding("p", "pause", "Pause/resume"),
+        Binding("plus,equals_sign", "concurrency(1)", "Conc+", key_display="+"),
+        Binding("minus", "concurrency(-1)", "Conc−", key_display="-"),
+        Binding("right_square_bracket", "prefetch(1)", "Pref+", key_display="]"),
+        Binding("left_square_bracket", "prefetch(-1)", "Pref−", key_display="["),
+        Binding("m", "move", "Move"),
+        Binding("d,delete", "delete", "Delete", key_display="d"),
+    ]
+    HELP = [("enter", "this worker's tasks"),
+            ("", "load, memory, disk and last contact are heartbeats (every few seconds), not events")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = VirtualTable(COLUMNS, empty="no worker yet: start one with `scitq worker`", id="workers")
+        self.worker_rows: list[dict[str, Any]] = []
+        self.counts: dict[str, dict[str, int]] | None = None
+
+    def body(self) -> Iterable[Widget]:
+        yield self.table
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.table.focus()
+        self.set_interval(STATS_EVERY, self._tick)
+        self.run_worker(self._load_index, thread=True, group="exec-index", exit_on_error=False)
+
+    def _load_index(self) -> None:
+        try:
+            if self.dash.exec_index.load():
+                self._call(self.touch, Touched(workers={"(counts)"}))
+        except Exception:
+            pass   # offline: counts come with the next load attempt (on reconnection)
+
+    def _tick(self) -> None:
+        if self.is_current and not self.dash.offline:
+            self.touch(Touched(workers={"(stats)"}))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTIONS and self.dash.read_only:
+            return False
+        return True
+
+    # --- refresh ---------------------------------------------------------------------------------
+    def on_ledger(self, touched: Touched) -> None:
+        if touched.workers or touched.executions or touched.worker_set or touched.everything or touched.tasks:
+            self.touch(touched)
+
+    def fetch(self, touched: Touched, request: Any) -> Any:
+        index = self.dash.exec_index
+        if touched.executions:
+            index.refresh(touched.executions)
+        if touched.everything and not index.loaded and not index.loading:
+            self.run_worker(self._load_index, thread=True, group="exec-index", exit_on_error=False)
+        workers = self.dash.source.workers()
+        totals: dict[str, int] = {}
+        if touched.everything or touched.tasks or touched.batches:
+            for b in self.dash.source.batches():
+                for s in ("pending", "assigned", "accepted", "running", "failed", "succeeded"):
+                    totals[s] = totals.get(s, 0) + (b.get(s) or 0)
+        counts = {w["name"]: index.of(w["name"]) for w in workers} if index.loaded else None
+        return workers, counts, totals
+
+    def apply(self, touched: Touched, request: Any, data: Any) -> None:
+        workers, counts, totals = data
+        workers.sort(key=lambda w: (w.get("batch") or "", w.get("name") or ""))
+        self.worker_rows = workers
+        self.counts = counts
+        names = {w["name"] for w in workers}
+        self.table.selected &= names
+        key = self.table.current_key
+        self.table.set_rows(self._row(w) for w in workers)
+        if key is not None:
+            self.table.move_to_key(key)
+        if totals:
+            info = Text()
+            for s, style in (("pending", "grey70"), ("assigned", "cyan"), ("accepted", "bright_cyan"),
+                             ("running", "yellow"), ("failed", "red"), ("succeeded", "green")):
+                info.append(f"{s.capitalize()} ", style=style)
+                info.append(f"{totals.get(s, 0):,}  ", style="bold")
+            self.bar.say(info)
+
+    def _row(self, w: dict[str, Any]) -> Row:
+        counts = None if self.counts is None else self.counts.get(w["name"], {})
+        def c(status: str) -> str:
+            return "…" if counts is None else str(counts.get(status, 0))
+        clock = self.dash.clock
+        return Row(w["name"], [
+            Text("✓", style="bold green") if w["name"] in self.table.selected else "",
+            Text(w["name"], style="bold"), worker_status_text(w.get("status")), w.get("batch") or "",
+            str(w.get("concurrency", "")), str(w.get("prefetch", "")), w.get("load") or "",
+            _pct(w.get("memory")), _pct(w.get("disk")), w.get("loadavg") or "",
+            c("accepted"), c("running"), Text(c("succeeded"), style="green"), Text(c("failed"), style="red"),
+            ago(clock, w.get("last_contact_date")),
+        ])
+
+    def _redraw(self) -> None:
+        key = self.table.current_key
+        self.table.set_rows(self._row(w) for w in self.worker_rows)
+        if key is not None:
+            self.table.move_to_key(key)
+
+    # --- selection and actions ------------------------------------------------------------------
+    def targets(self) -> list[dict[str, Any]]:
+        chosen = self.table.selected or ({self.table.current_key} if self.table.current_key else set())
+        return [w for w in self.worker_rows if w["name"] in chosen]
+
+    def action_toggle(self) -> None:
+        key = self.table.current_key
+        if key is None:
+            return
+        self.table.selected ^= {key}
+        self._redraw()
+        self.table.action_cursor(1)
+
+    def action_select_all(self) -> None:
+        names = {w["name"] for w in self.worker_rows}
+        self.table.selected = set() if self.table.selected >= names else names
+        self._redraw()
+
+    def action_pause(self) -> None:
+        ws = self.targets()
+        if not ws:
+            return
+        status = "running" if all(w.get("status") == "paused" for w in ws) else "paused"
+        for w in ws:
+            self.dash.act(f"worker {w['name']} {'resumed' if status == 'running' else 'paused'}",
+                          self.dash.actions.worker_update, w["worker_id"], status=status)
+
+    def action_concurrency(self, step: int) -> None:
+        for w in self.targets():
+            value = max(0, int(w.get("concurrency") or 0) + step)
+            w["concurrency"] = value
+            self.dash.act("", self.dash.actions.worker_update, w["worker_id"], concurrency=value)
+        self._redraw()
+
+    def action_prefetch(self, step: int) -> None:
+        for w in self.targets():
+            value = max(0, int(w.get("prefetch") or 0) + step)
+            w["prefetch"] = value
+            self.dash.act("", self.dash.actions.worker_update, w["worker_id"], prefetch=value)
+        self._redraw()
+
+    def action_move(self) -> None:
+        ws = self.targets()
+        if not ws:
+            return
+        names = ", ".join(w["name"] for w in ws)
+        batches = sorted({w.get("batch") or "" for w in self.worker_rows} | set(self._batch_names()))
+
+        def done(batch: str | None) -> None:
+            if batch is None:
+                return
+            for w in ws:
+                self.dash.act(f"worker {w['name']} moved to {batch or 'Default'}",
+                              self.dash.actions.worker_update, w["worker_id"], batch=batch)
+        self.app.push_screen(Prompt(f"Move {names} to batch:", ws[0].get("batch") or "", batches,
+                                    placeholder="batch name (empty: Default)"), done)
+
+    def _batch_names(self) -> list[str]:
+        other = self.dash.screen_of("batches")
+        return [b["batch"] for b in getattr(other, "batches", [])] if other else []
+
+    def action_delete(self) -> None:
+        ws = self.targets()
+        if not ws:
+            return
+        names = ", ".join(w["name"] for w in ws)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                for w in ws:
+                    self.dash.act(f"worker {w['name']} deleted", self.dash.actions.worker_delete, w["worker_id"])
+                self.table.selected -= {w["name"] for w in ws}
+        self.app.push_screen(Confirm(f"Delete worker {names}? Its running tasks go back to the queue.",
+                                     yes="Delete"), done)
+
+    async def action_tasks(self) -> None:
+        key = self.table.current_key
+        if key is not None:
+            await self.dash.show_tasks(worker=str(key), batch=None, status=None)
+
+    async def on_virtual_table_chosen(self, event: VirtualTable.Chosen) -> None:
+        await self.action_tasks()
