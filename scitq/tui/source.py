@@ -211,10 +211,19 @@ class Source:
 
 
 def _tail(chunks: list[Entry], width: int = 200) -> tuple[str, str] | None:
-    """The last non-empty line of the latest output chunks, and its fd."""
+    """The last non-empty line written (newest chunks first; a line may span chunks), and its fd."""
+    if not chunks:
+        return None
+    fd = chunks[0][1].get("fd", "stdout")
+    text = ""
     for _eid, f in chunks:
-        text = f.get("text", "")
-        for line in reversed(text.splitlines()):
-            if line.strip():
-                return f.get("fd", "stdout"), line.strip()[-width:]
+        if f.get("fd", "stdout") != fd:
+            break
+        text = f.get("text", "") + text
+        if "\n" in text.rstrip("\n"):
+            break
+    for line in reversed(text.splitlines()):
+        line = line.rsplit("\r", 1)[-1].strip()
+        if line:
+            return fd, line[-width:]
     return None

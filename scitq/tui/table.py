@@ -58,7 +58,7 @@ class VirtualTable(ScrollView, can_focus=True):
     """
 
     DEFAULT_CSS = """
-    VirtualTable { height: 1fr; background: $surface; scrollbar-gutter: stable; }
+    VirtualTable { height: 1fr; background: $surface; scrollbar-gutter: stable; overflow-x: hidden; }
     VirtualTable > .vtable--header { text-style: bold; background: $panel; color: $text; }
     VirtualTable > .vtable--cursor { background: $panel-lighten-1; }
     VirtualTable:focus > .vtable--cursor { background: $accent 50%; }
@@ -172,7 +172,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _set_count(self, count: int) -> None:
         self.count = count
-        self.virtual_size = Size(max(sum(self._widths) + len(self._widths), self.size.width), count + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, count + 1)   # columns always fit
         if self.cursor >= count:
             self.cursor = max(0, count - 1)
 
@@ -207,15 +207,19 @@ class VirtualTable(ScrollView, can_focus=True):
         self.call_after_refresh(self._check_window)
 
     def watch_cursor(self, old: int, new: int) -> None:
-        top, end = self.visible_range()
-        height = max(1, self.size.height - 1)
-        if new < top:
-            self.scroll_to(y=new, animate=False, immediate=True)
-        elif new >= top + height:
-            self.scroll_to(y=new - height + 1, animate=False, immediate=True)
+        self._show_cursor()
+        self.call_after_refresh(self._show_cursor)    # again once a new row count is laid out
         self.refresh()
         row = self.rows.get(new)
         self.post_message(self.Highlighted(self, new, row.key if row else None))
+
+    def _show_cursor(self) -> None:
+        top, _end = self.visible_range()
+        height = max(1, self.size.height - 1)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False, immediate=True)
 
     # --- keys and mouse ----------------------------------------------------------------------------
     def action_cursor(self, step: int) -> None:

@@ -61,6 +61,7 @@ class TaskDetail(LiveScreen):
         self.shown_attempt: int | None = -1      # -1: nothing shown yet
         self.generation = 0
         self.history: dict[str, dict[str, str]] = {}
+        self.info_rows: list[tuple[str, str]] = []       # what the top panel shows, as plain text
         self.info = Static(id="task-info")
         self.exec_table = VirtualTable(EXEC_COLUMNS, empty="not run yet", id="executions")
         self.history_table = VirtualTable(HISTORY_COLUMNS, empty="reading the ledger…", id="history")
@@ -119,7 +120,8 @@ class TaskDetail(LiveScreen):
     def _draw_info(self) -> None:
         t = self.t
         if t is None:
-            self.info.update(Text(f"no task {self.task_id}: it was deleted", style="bold red"))
+            self.info_rows = [("", f"no task {self.task_id}: it was deleted")]
+            self.info.update(Text(self.info_rows[0][1], style="bold red"))
             return
         clock = self.dash.clock
         head = Text()
@@ -132,33 +134,35 @@ class TaskDetail(LiveScreen):
         if t.get("worker"):
             head.append(f"  on {t['worker']}")
         head.append(f"  attempt {t.get('attempt') or 0}  retries left {t.get('retry') or 0}", style="dim")
-        grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(style="bold", width=11, no_wrap=True)
-        grid.add_column(ratio=1)
-        grid.add_row("", head)
-        grid.add_row("Command", Text(t.get("command") or ""))
+        rows: list[tuple[str, Text]] = [("", head), ("Command", Text(t.get("command") or ""))]
         latest = self.executions[-1] if self.executions else None
         frozen = latest.get("command") if latest else None
         if frozen is None:
-            grid.add_row("At start", Text("(not started yet: an edit applies)", style="dim"))
+            rows.append(("At start", Text("(not started yet: an edit applies)", style="dim")))
         elif frozen == t.get("command"):
-            grid.add_row("At start", Text("same as above", style="dim"))
+            rows.append(("At start", Text("same as above", style="dim")))
         else:
-            grid.add_row("At start", Text(frozen, style="yellow"))
+            rows.append(("At start", Text(frozen, style="yellow")))
         if t.get("container"):
-            grid.add_row("Container", f"{t['container']} {t.get('container_options') or ''}".strip())
+            rows.append(("Container", Text(f"{t['container']} {t.get('container_options') or ''}".strip())))
         for label, key in (("Input", "input"), ("Output", "output"), ("Resource", "resource")):
             if t.get(key):
-                grid.add_row(label, Text(str(t[key])))
+                rows.append((label, Text(str(t[key]))))
         if t.get("required_task_ids"):
-            grid.add_row("Requires", ", ".join(str(x) for x in t["required_task_ids"]))
-        times = [f"created {clock.date(t.get('creation_date'))}", f"{t.get('status')} since "
-                 f"{clock.date(t.get('status_date'))}"]
+            rows.append(("Requires", Text(", ".join(str(x) for x in t["required_task_ids"]))))
+        times = [f"created {clock.date(t.get('creation_date'))}",
+                 f"{t.get('status')} since {clock.date(t.get('status_date'))}"]
         if t.get("run_timeout"):
             times.append(f"run timeout {t['run_timeout']}s")
         if t.get("download_timeout"):
             times.append(f"download timeout {t['download_timeout']}s")
-        grid.add_row("Dates", Text(" · ".join(times), style="dim"))
+        rows.append(("Dates", Text(" · ".join(times), style="dim")))
+        grid = Table.grid(padding=(0, 1), expand=True)
+        grid.add_column(style="bold", width=11, no_wrap=True)
+        grid.add_column(ratio=1)
+        for label, text in rows:
+            grid.add_row(label, text)
+        self.info_rows = [(label, text.plain) for label, text in rows]
         self.info.update(grid)
 
     def _exec_row(self, e: dict[str, Any], now: float) -> Row:

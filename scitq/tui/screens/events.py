@@ -133,6 +133,7 @@ class EventsScreen(LiveScreen):
 
     def _refilter(self) -> None:
         self.shown = self.older + [e for e in self.entries if self.filter.match(e[1])]
+        self.table.empty = "no event matches this filter" if self.filter else "no event yet"
         self.table.reset(len(self.shown))
         self.table.cursor = max(0, len(self.shown) - 1)
         self._say()

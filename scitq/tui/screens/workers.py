@@ -24,7 +24,7 @@ COLUMNS = [
     Column("running", "Run", 4, "right"), Column("succeeded", "Done", 6, "right"),
     Column("failed", "Fail", 5, "right"), Column("contact", "Last contact", 0),
 ]
-ACTIONS = {"pause", "concurrency", "prefetch", "move", "delete"}
+ACTIONS = {"toggle", "select_all", "pause", "concurrency", "prefetch", "move", "delete"}
 STATS_EVERY = 2.0
 
 

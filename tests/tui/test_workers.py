@@ -1,0 +1,80 @@
+"""Workers screen: keys pressed in the dashboard change real workers (checked through the API and the ledger)."""
+
+from __future__ import annotations
+
+from helpers import wait_for
+from tui.kit import ledger_types, run, settle, until
+
+
+def _worker(s, name):
+    return next((w for w in s.workers() if w["name"] == name), None)
+
+
+def test_selected_workers_are_paused_resumed_tuned_and_moved_with_single_keys(server, procs, dashboard):
+    procs.worker("w1", concurrency=2, prefetch=0, batch="a")
+    procs.worker("w2", concurrency=2, prefetch=0, batch="a")
+    wait_for(lambda: _worker(server, "w1") and _worker(server, "w2"), what="two workers registered")
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: len(screen.table.rows) == 2, what="both workers listed")
+            assert screen.table.current_key == "w1"
+            # Given both workers selected (space selects and moves down), When `p`, Then both are paused
+            await pilot.press("space", "space")
+            assert screen.table.selected == {"w1", "w2"}
+            await pilot.press("p")
+            await until(pilot, lambda: {_worker(server, n)["status"] for n in ("w1", "w2")} == {"paused"},
+                        what="both paused")
+            await until(pilot, lambda: all("paused" in str(r.cells[2]) for r in screen.table.rows.values()),
+                        what="the screen to show them paused")
+            await pilot.press("p")
+            await until(pilot, lambda: {_worker(server, n)["status"] for n in ("w1", "w2")} == {"running"},
+                        what="both running again")
+            # Only w2 selected: concurrency +1 +1 -1, prefetch +1
+            await pilot.press("a")                       # all -> none
+            assert screen.table.selected == set()
+            await pilot.press("down")
+            assert screen.table.current_key == "w2"
+            await pilot.press("plus", "plus", "minus", "right_square_bracket")
+            await until(pilot, lambda: (_worker(server, "w2")["concurrency"], _worker(server, "w2")["prefetch"])
+                        == (3, 1), what="w2 at concurrency 3, prefetch 1")
+            assert _worker(server, "w1")["concurrency"] == 2
+            await pilot.press("left_square_bracket", "left_square_bracket")     # never below 0
+            await until(pilot, lambda: _worker(server, "w2")["prefetch"] == 0, what="prefetch back to 0")
+            # Move w2 to batch b2 (a prompt, enter submits)
+            await pilot.press("m")
+            await until(pilot, lambda: app.screen.__class__.__name__ == "Prompt", what="the batch prompt")
+            await pilot.press("ctrl+a", "ctrl+k", *"b2", "enter")
+            await until(pilot, lambda: _worker(server, "w2")["batch"] == "b2", what="w2 moved to b2")
+            await until(pilot, lambda: any(str(r.cells[3]) == "b2" for r in screen.table.rows.values()),
+                        what="the screen to show it")
+            assert _worker(server, "w1")["batch"] == "a"
+    run(scenario)
+
+
+def test_deleting_a_worker_asks_first(server, redis_url, r, dashboard):
+    """The worker is registered by command, without a process: a real one would register again at once."""
+    server.client.command("worker.register", {"name": "old", "concurrency": 1})
+    server.client.command("worker.register", {"name": "keep", "concurrency": 1})
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: len(screen.table.rows) == 2, what="two workers")
+            # sorted by batch then name: keep, old
+            await pilot.press("down")
+            assert screen.table.current_key == "old"
+            await pilot.press("d")
+            await until(pilot, lambda: app.screen.__class__.__name__ == "Confirm", what="the confirmation")
+            await pilot.press("n")
+            await settle(pilot)
+            assert _worker(server, "old") is not None
+            await pilot.press("d", "y")
+            await until(pilot, lambda: _worker(server, "old") is None, what="the worker deleted")
+            assert "worker.deleted" in ledger_types(r)
+            await until(pilot, lambda: [row.key for row in screen.table.rows.values()] == ["keep"],
+                        what="the screen to drop it")
+    run(scenario)
