@@ -31,6 +31,8 @@ __all__ = ["Dashboard"]
 
 log = logging.getLogger(__name__)
 THROUGHPUT_WINDOW = 60.0
+FEED_GATHER = 0.04       # seconds the ledger follower lets a burst of events gather
+FEED_COUNT = 5000        # entries handed over at most at once
 
 
 class Dashboard(App[int]):
@@ -95,6 +97,10 @@ class Dashboard(App[int]):
                     self.last_event = self.source.last_event_id()
                     self._seed_throughput()
                 entries = self.source.read_events(self.last_event, block_ms=400)
+                if entries and len(entries) < FEED_COUNT:
+                    # gather a burst: one hand-over to the UI per FEED_GATHER seconds at most
+                    time.sleep(FEED_GATHER)
+                    entries += self.source.read_events(entries[-1][0], block_ms=None, count=FEED_COUNT)
                 if not connected:
                     connected, delay = True, 0.25
                     if not self._to_ui(self._online):
@@ -222,7 +228,7 @@ class Dashboard(App[int]):
             seen.add((id(active.node), b.action))
             row = (b.key_display or self.get_key_display(b), b.description)
             (everywhere if active.node is self else mine).append(row)
-        sections = [(getattr(screen, "TITLE_TEXT", "This screen"), mine + list(getattr(screen, "HELP", [])))]
+        sections = [(getattr(screen, "TITLE_TEXT", "This screen"), mine + list(getattr(screen, "KEY_NOTES", [])))]
         sections.append(("Everywhere", everywhere + [("↑ ↓ PgUp PgDn Home End", "move in a table"),
                                                      ("enter", "open the line under the cursor"),
                                                      ("tab / shift+tab", "next / previous field")]))

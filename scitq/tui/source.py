@@ -58,7 +58,7 @@ class Source:
         self.url = url
         self.where = describe(url)
         self.client = Client(url=url, timeout=timeout)
-        self.r = self.client.r
+        self.r: Any = self.client.r          # decode_responses=True: every reply is str
 
     # --- liveness --------------------------------------------------------------------------------
     @_reads
@@ -76,7 +76,8 @@ class Source:
         return last[0][0] if last else "0-0"
 
     @_reads
-    def read_events(self, after: str, block_ms: int = 500, count: int = 2000) -> list[Entry]:
+    def read_events(self, after: str, block_ms: int | None = 500, count: int = 2000) -> list[Entry]:
+        """Entries after `after`; waits up to `block_ms` for the first one (None: does not wait)."""
         resp = self.r.xread({keys.EVENTS: after}, count=count, block=block_ms) or []
         return [e for _stream, entries in resp for e in entries]
 
@@ -203,6 +204,11 @@ class Source:
     def output(self, task_id: int, attempt: int, after: str = "-", count: int = 5000) -> list[Entry]:
         low = "-" if after in ("-", "0-0") else f"({after}"
         return self.r.xrange(keys.output(task_id, attempt), min=low, max="+", count=count)
+
+    @_reads
+    def output_text(self, task_id: int, attempt: int) -> tuple[str, str]:
+        """The whole stdout and stderr of one attempt."""
+        return self.client.output_text(task_id, attempt)
 
     @_reads
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:

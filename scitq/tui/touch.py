@@ -19,23 +19,27 @@ class Touched:
 
     tasks: set[int] = field(default_factory=set)
     executions: set[int] = field(default_factory=set)
-    workers: set[str] = field(default_factory=set)
+    workers: set[str] = field(default_factory=set)         # named by any entry (executions included)
+    worker_changes: set[str] = field(default_factory=set)  # with an event of their own (worker.*)
     batches: set[str] = field(default_factory=set)
     membership: bool = False        # tasks appeared, disappeared or changed batch
     worker_set: bool = False        # a worker appeared or disappeared
+    heartbeat: bool = False         # not an event: time to read the workers' load figures again
     finished: list[tuple[float, str]] = field(default_factory=list)   # (time, batch) of ended tasks
     entries: list[Entry] = field(default_factory=list)
     everything: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.everything or self.tasks or self.executions or self.workers or self.batches
-                    or self.membership or self.entries)
+                    or self.membership or self.entries or self.heartbeat)
 
     def merge(self, other: "Touched", entries: bool = True) -> None:
         """Add `other` to this set (`entries=False`: only the ids, for screens that do not list entries)."""
         self.tasks |= other.tasks
         self.executions |= other.executions
         self.workers |= other.workers
+        self.worker_changes |= other.worker_changes
+        self.heartbeat |= other.heartbeat
         self.batches |= other.batches
         self.membership |= other.membership
         self.worker_set |= other.worker_set
@@ -62,8 +66,10 @@ class Touched:
                 t.workers.add(f["worker"])
             if kind in _MEMBERSHIP:
                 t.membership = True
-            if kind.startswith("worker.registered") or kind == "worker.deleted":
-                t.worker_set = True
+            if kind.startswith("worker."):
+                t.worker_changes.add(f.get("worker", ""))
+                if kind in ("worker.registered", "worker.deleted"):
+                    t.worker_set = True
             if kind.startswith("execution.") or kind in FINISH_TYPES or kind == "task.updated":
                 data = event_data(f)
                 ex = data.get("execution_id")

@@ -9,11 +9,17 @@ from tui.kit import cursor_to, run, settle, until
 TICKER = "for i in 1 2 3 4 5 6; do echo out$i; echo err$i >&2; sleep 0.4; done"
 
 
+def eid_of(server, tid: int) -> int:
+    return server.executions(task_id=tid)[-1]["execution_id"]
+
+
 def _lines(view) -> list[tuple[str, str]]:
     return list(view.lines)
 
 
-def test_the_output_of_the_running_attempt_follows_as_it_is_written(server, procs, dashboard):
+def test_the_output_of_the_running_attempt_follows_as_it_is_written(server, procs, dashboard, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
     procs.worker("w1", concurrency=1, batch="live")
     t = server.task_create(TICKER, shell=True, batch="live", name="ticker")
     tid = t["task_id"]
@@ -42,7 +48,13 @@ def test_the_output_of_the_running_attempt_follows_as_it_is_written(server, proc
             await until(pilot, lambda: "succeeded" in str(detail.exec_table.rows[0].cells[3]), what="exec row")
             assert str(detail.exec_table.rows[0].cells[2]) == "w1"
             assert str(detail.exec_table.rows[0].cells[6]) == "0"
+            # o saves both streams under v1's names
+            eid = int(str(detail.exec_table.rows[0].cells[0]))
+            await pilot.press("o")
+            await until(pilot, lambda: (tmp_path / f"output-err-{tid}-execution-{eid}.txt").exists(), what="saved")
     run(scenario)
+    assert (tmp_path / f"output-std-{tid}-execution-{eid_of(server, tid)}.txt").read_text().split() == \
+        [f"out{i}" for i in range(1, 7)]
 
 
 def test_the_detail_shows_the_command_as_run_when_it_was_changed_since(server, procs, dashboard):

@@ -9,7 +9,7 @@ accumulates, and refreshes when it is shown again.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from rich.text import Text
 from textual import events
@@ -90,9 +90,10 @@ class Banner(Static):
 class LiveScreen(Screen):
     """Base of the dashboard's screens: a bar, a banner, the body, the footer; refreshes coalesced."""
 
-    MODE = ""
-    COALESCE = 0.08         # seconds a burst of events may gather before one refresh
-    HELP: list[tuple[str, str]] = []    # extra lines for the help dialog
+    MODE: ClassVar[str] = ""
+    TITLE_TEXT: ClassVar[str] = ""
+    COALESCE: ClassVar[float] = 0.05          # seconds a burst of events may gather before one refresh
+    KEY_NOTES: ClassVar[list[tuple[str, str]]] = []   # extra lines for the help dialog
 
     def __init__(self) -> None:
         super().__init__()

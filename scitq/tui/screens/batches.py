@@ -38,7 +38,7 @@ class BatchesScreen(LiveScreen):
         Binding("r", "relaunch", "Relaunch failed"),
         Binding("d,delete", "delete", "Delete", key_display="d"),
     ]
-    HELP = [("enter", "the batch's tasks"),
+    KEY_NOTES = [("enter", "the batch's tasks"),
             ("", "Done/min: tasks that ended (succeeded or failed) over the last minute")]
 
     def __init__(self) -> None:
@@ -67,7 +67,7 @@ class BatchesScreen(LiveScreen):
 
     def fetch(self, touched: Touched, request: Any) -> Any:
         workers = None
-        if touched.everything or touched.worker_set or touched.workers or not self.workers_of:
+        if touched.everything or touched.worker_set or touched.worker_changes or not self.workers_of:
             workers = self.dash.source.workers()
         return self.dash.source.batches(), workers
 

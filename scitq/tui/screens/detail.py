@@ -3,6 +3,7 @@ and the live output of an attempt (stream `output:<task>:<attempt>`, followed wi
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Iterable
 
@@ -30,7 +31,7 @@ EXEC_COLUMNS = [Column("id", "Exec", 5, "right"), Column("attempt", "Att", 3, "r
                 Column("worker", "Worker", 12), Column("status", "Status", 9), Column("start", "Started", 8),
                 Column("runtime", "Runtime", 8, "right"), Column("rc", "Ret", 5, "right"), Column("pid", "Pid", 0)]
 HISTORY_COLUMNS = [Column("time", "Time", 12), Column("type", "Event", 22), Column("what", "Details", 0)]
-ACTIONS = {"edit", "relaunch", "pause", "delete", "signal"}
+ACTIONS = {"edit", "relaunch", "pause", "delete", "signal"}     # hidden when read-only (saving output is not)
 SCAN_CHUNK = 10_000
 BACKLOG_CHUNK = 2000
 
@@ -49,8 +50,11 @@ class TaskDetail(LiveScreen):
         Binding("d,delete", "delete", "Delete", key_display="d"),
         Binding("a", "attempt", "Attempt"),
         Binding("f", "follow", "Follow"),
+        Binding("o", "save", "Save output"),
     ]
-    HELP = [("", "output: stdout in the normal colour, stderr in red; `f` jumps to the end and follows it")]
+    KEY_NOTES = [("", "output: stdout in the normal colour, stderr in red with a bar; `f` jumps to the end and follows"),
+            ("", "o writes the attempt's stdout and stderr to output-std-<task>-execution-<exec>.txt and "
+                 "output-err-… in the current directory (v1's download)")]
 
     def __init__(self, task_id: int) -> None:
         super().__init__()
@@ -273,6 +277,22 @@ class TaskDetail(LiveScreen):
         nxt = attempts[(attempts.index(current) + 1) % len(attempts)]
         self.attempt = None if nxt == attempts[-1] else nxt
         self._follow(nxt)
+
+    def action_save(self) -> None:
+        ex = next((e for e in self.executions if e["attempt"] == self.shown_attempt), None)
+        if ex is None:
+            self.notify("nothing to save: the task has not run yet", severity="warning", markup=False)
+            return
+        tid, eid, attempt = self.task_id, ex["execution_id"], ex["attempt"]
+
+        def save() -> list[str]:
+            out, err = self.dash.source.output_text(tid, attempt)
+            names = [f"output-std-{tid}-execution-{eid}.txt", f"output-err-{tid}-execution-{eid}.txt"]
+            for name, text in zip(names, (out, err)):
+                with open(name, "w") as fh:
+                    fh.write(text)
+            return names
+        self.dash.act(f"saved output-std-{tid}-execution-{eid}.txt and output-err-… in {os.getcwd()}", save)
 
     def action_follow(self) -> None:
         self.output.follow = True

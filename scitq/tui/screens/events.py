@@ -67,7 +67,7 @@ class EventsScreen(LiveScreen):
         Binding("f", "follow", "Follow"),
         Binding("escape", "to_table", "Back to list", show=False),
     ]
-    HELP = [("enter", "the task of the event, in detail"),
+    KEY_NOTES = [("enter", "the task of the event, in detail"),
             ("", "type filter: a prefix (task. or worker.offline); the others: exact values")]
 
     def __init__(self) -> None:

@@ -100,7 +100,7 @@ class TasksScreen(LiveScreen):
         Binding("d,delete", "delete", "Delete", key_display="d"),
         Binding("escape", "to_table", "Back to list", show=False),
     ]
-    HELP = [("enter", "the task in detail (live output, executions, history)"),
+    KEY_NOTES = [("enter", "the task in detail (live output, executions, history)"),
             ("", "a text filter or a sort other than by id reads every task once, in the background")]
 
     def __init__(self) -> None:
@@ -183,9 +183,11 @@ class TasksScreen(LiveScreen):
         if self._syncing:
             return
         value = None if event.value is Select.NULL else str(event.value)
-        field = "batch" if event.select.id == "batch" else "status"
-        if getattr(self.query_, field) != value:
-            self.query_ = replace(self.query_, **{field: value})
+        if event.select.id == "batch" and self.query_.batch != value:
+            self.query_ = replace(self.query_, batch=value)
+            self._requery()
+        elif event.select.id == "status" and self.query_.status != value:
+            self.query_ = replace(self.query_, status=value)
             self._requery()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -292,10 +294,10 @@ class TasksScreen(LiveScreen):
         if q.status is None:
             key = keys.tasks_by_batch(q.batch) if q.batch is not None else keys.TASKS_ALL
             return Plan(q, count=source.zcount(key), zkey=key)
-        ids = source.status_ids([q.status])
+        found = source.status_ids([q.status])
         if q.batch is not None:
-            ids &= set(source.all_ids(keys.tasks_by_batch(q.batch)))
-        ordered = sorted(ids, reverse=q.desc)
+            found &= set(source.all_ids(keys.tasks_by_batch(q.batch)))
+        ordered = sorted(found, reverse=q.desc)
         return Plan(q, count=len(ordered), ids=ordered)
 
     def apply(self, touched: Touched, req: Any, data: Any) -> None:
@@ -359,7 +361,7 @@ class TasksScreen(LiveScreen):
     def _tick(self) -> None:
         """Running tasks' runtimes move on: redraw those rows (nothing is read)."""
         for i, row in list(self.table.rows.items()):
-            t = self.raw.get(row.key)  # type: ignore[arg-type]
+            t = self.raw.get(int(row.key))  # type: ignore[call-overload]
             if t is not None and t.get("status") == "running":
                 self.table.rows[i] = self._row(t)
         self.table.refresh()
@@ -367,7 +369,7 @@ class TasksScreen(LiveScreen):
     # --- actions -----------------------------------------------------------------------------------
     def current(self) -> dict[str, Any] | None:
         key = self.table.current_key
-        return self.raw.get(key) if key is not None else None  # type: ignore[arg-type]
+        return self.raw.get(int(key)) if key is not None else None  # type: ignore[call-overload]
 
     def action_edit(self) -> None:
         t = self.current()
@@ -421,4 +423,4 @@ class TasksScreen(LiveScreen):
     def on_virtual_table_chosen(self, event: VirtualTable.Chosen) -> None:
         if event.key is not None:
             from scitq.tui.screens.detail import TaskDetail
-            self.app.push_screen(TaskDetail(int(event.key)))  # type: ignore[arg-type]
+            self.app.push_screen(TaskDetail(int(event.key)))  # type: ignore[call-overload]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
 
-from scitq.tui.format import ago, worker_status_text
+from scitq.tui.format import STATUS_STYLE, ago, worker_status_text
 from scitq.tui.modals import Confirm, Prompt
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.table import Column, Row, VirtualTable
@@ -24,8 +25,9 @@ COLUMNS = [
     Column("running", "Run", 4, "right"), Column("succeeded", "Done", 6, "right"),
     Column("failed", "Fail", 5, "right"), Column("contact", "Last contact", 0),
 ]
-ACTIONS = {"toggle", "select_all", "pause", "concurrency", "prefetch", "move", "delete"}
-STATS_EVERY = 2.0
+ACTIONS = {"mark", "mark_all", "pause", "concurrency", "prefetch", "move", "delete"}
+STATS_EVERY = 2.0        # seconds between two reads of the heartbeats (load, memory, disk, last contact)
+TOTALS_EVERY = 0.5       # the task totals in the bar follow events at most this often
 
 
 def _pct(v: Any) -> str:
@@ -38,8 +40,8 @@ class WorkersScreen(LiveScreen):
     MODE = "workers"
     TITLE_TEXT = "Workers"
     BINDINGS = [
-        Binding("space", "toggle", "Select"),
-        Binding("a", "select_all", "All"),
+        Binding("space", "mark", "Select"),
+        Binding("a", "mark_all", "All"),
         Binding("p", "pause", "Pause/resume"),
         Binding("plus,equals_sign", "concurrency(1)", "Conc+", key_display="+"),
         Binding("minus", "concurrency(-1)", "Conc−", key_display="-"),
@@ -48,7 +50,7 @@ class WorkersScreen(LiveScreen):
         Binding("m", "move", "Move"),
         Binding("d,delete", "delete", "Delete", key_display="d"),
     ]
-    HELP = [("enter", "this worker's tasks"),
+    KEY_NOTES = [("enter", "this worker's tasks"),
             ("", "load, memory, disk and last contact are heartbeats (every few seconds), not events")]
 
     def __init__(self) -> None:
@@ -56,6 +58,8 @@ class WorkersScreen(LiveScreen):
         self.table = VirtualTable(COLUMNS, empty="no worker yet: start one with `scitq worker`", id="workers")
         self.worker_rows: list[dict[str, Any]] = []
         self.counts: dict[str, dict[str, int]] | None = None
+        self._totals_at = 0.0
+        self._totals_due = False
 
     def body(self) -> Iterable[Widget]:
         yield self.table
@@ -69,13 +73,13 @@ class WorkersScreen(LiveScreen):
     def _load_index(self) -> None:
         try:
             if self.dash.exec_index.load():
-                self._call(self.touch, Touched(workers={"(counts)"}))
+                self._call(self.touch, Touched(heartbeat=True))
         except Exception:
             pass   # offline: counts come with the next load attempt (on reconnection)
 
     def _tick(self) -> None:
         if self.is_current and not self.dash.offline:
-            self.touch(Touched(workers={"(stats)"}))
+            self.touch(Touched(heartbeat=True))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ACTIONS and self.dash.read_only:
@@ -84,8 +88,19 @@ class WorkersScreen(LiveScreen):
 
     # --- refresh ---------------------------------------------------------------------------------
     def on_ledger(self, touched: Touched) -> None:
-        if touched.workers or touched.executions or touched.worker_set or touched.everything or touched.tasks:
+        if touched.executions or touched.worker_changes or touched.everything or touched.tasks:
             self.touch(touched)
+
+    def prepare(self, touched: Touched) -> Any:
+        now = time.monotonic()
+        totals = bool(touched.everything or self._totals_due and now - self._totals_at > TOTALS_EVERY
+                      or touched.tasks and now - self._totals_at > TOTALS_EVERY)
+        if totals:
+            self._totals_at, self._totals_due = now, False
+        elif touched.tasks and not self._totals_due:
+            self._totals_due = True                      # read them once the burst is over
+            self.set_timer(TOTALS_EVERY, self.kick)
+        return {"totals": totals}
 
     def fetch(self, touched: Touched, request: Any) -> Any:
         index = self.dash.exec_index
@@ -93,31 +108,31 @@ class WorkersScreen(LiveScreen):
             index.refresh(touched.executions)
         if touched.everything and not index.loaded and not index.loading:
             self.run_worker(self._load_index, thread=True, group="exec-index", exit_on_error=False)
-        workers = self.dash.source.workers()
+        views = (touched.everything or touched.heartbeat or touched.worker_changes or touched.worker_set
+                 or not self.worker_rows)
+        workers = self.dash.source.workers() if views else None
         totals: dict[str, int] = {}
-        if touched.everything or touched.tasks or touched.batches:
+        if request["totals"]:
             for b in self.dash.source.batches():
                 for s in ("pending", "assigned", "accepted", "running", "failed", "succeeded"):
                     totals[s] = totals.get(s, 0) + (b.get(s) or 0)
-        counts = {w["name"]: index.of(w["name"]) for w in workers} if index.loaded else None
+        names = [w["name"] for w in (workers if workers is not None else self.worker_rows)]
+        counts = {n: index.of(n) for n in names} if index.loaded else None
         return workers, counts, totals
 
     def apply(self, touched: Touched, request: Any, data: Any) -> None:
         workers, counts, totals = data
-        workers.sort(key=lambda w: (w.get("batch") or "", w.get("name") or ""))
-        self.worker_rows = workers
+        if workers is not None:
+            workers.sort(key=lambda w: (w.get("batch") or "", w.get("name") or ""))
+            self.worker_rows = workers
         self.counts = counts
-        names = {w["name"] for w in workers}
-        self.table.selected &= names
-        key = self.table.current_key
-        self.table.set_rows(self._row(w) for w in workers)
-        if key is not None:
-            self.table.move_to_key(key)
+        self.table.selected &= {w["name"] for w in self.worker_rows}
+        self._redraw()
         if totals:
             info = Text()
             for s, style in (("pending", "grey70"), ("assigned", "cyan"), ("accepted", "bright_cyan"),
                              ("running", "yellow"), ("failed", "red"), ("succeeded", "green")):
-                info.append(f"{s.capitalize()} ", style=style)
+                info.append(f"{s.capitalize()} ", style=STATUS_STYLE.get(s, style))
                 info.append(f"{totals.get(s, 0):,}  ", style="bold")
             self.bar.say(info)
 
@@ -131,7 +146,8 @@ class WorkersScreen(LiveScreen):
             Text(w["name"], style="bold"), worker_status_text(w.get("status")), w.get("batch") or "",
             str(w.get("concurrency", "")), str(w.get("prefetch", "")), w.get("load") or "",
             _pct(w.get("memory")), _pct(w.get("disk")), w.get("loadavg") or "",
-            c("accepted"), c("running"), Text(c("succeeded"), style="green"), Text(c("failed"), style="red"),
+            c("accepted"), c("running"), Text(c("succeeded"), style=STATUS_STYLE["succeeded"]),
+            Text(c("failed"), style=STATUS_STYLE["failed"]),
             ago(clock, w.get("last_contact_date")),
         ])
 
@@ -146,7 +162,7 @@ class WorkersScreen(LiveScreen):
         chosen = self.table.selected or ({self.table.current_key} if self.table.current_key else set())
         return [w for w in self.worker_rows if w["name"] in chosen]
 
-    def action_toggle(self) -> None:
+    def action_mark(self) -> None:
         key = self.table.current_key
         if key is None:
             return
@@ -154,7 +170,7 @@ class WorkersScreen(LiveScreen):
         self._redraw()
         self.table.action_cursor(1)
 
-    def action_select_all(self) -> None:
+    def action_mark_all(self) -> None:
         names = {w["name"] for w in self.worker_rows}
         self.table.selected = set() if self.table.selected >= names else names
         self._redraw()
