@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tui.kit import settle
 
 SIZE = (160, 40)
@@ -62,3 +64,27 @@ def test_the_command_editor_is_a_modal(snap_compare, seeded, dashboard):
 
 def test_the_batch_pause_offers_the_signals(snap_compare, seeded, dashboard):
     assert snap_compare(dashboard(seeded, frozen=True), terminal_size=SIZE, run_before=_after("b", "down", "p"))
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOTS = Path(__file__).resolve().parent / "__snapshots__" / "test_snapshots"
+DOC_IMAGES = {
+    "tui-workers.svg": test_the_workers_screen_lists_each_worker_with_its_settings_load_and_tasks,
+    "tui-batches.svg": test_the_batches_screen_shows_progress_per_batch,
+    "tui-batch-pause.svg": test_the_batch_pause_offers_the_signals,
+    "tui-tasks.svg": test_the_tasks_screen_lists_tasks_newest_first,
+    "tui-tasks-filtered.svg": test_the_tasks_screen_filtered_by_status_and_sorted_by_name,
+    "tui-edit-command.svg": test_the_command_editor_is_a_modal,
+    "tui-task-detail.svg": test_the_task_detail_shows_commands_executions_history_and_output,
+    "tui-events.svg": test_the_events_screen_tails_the_ledger,
+    "tui-help.svg": test_the_help_lists_the_keys_of_the_screen,
+}
+
+
+def test_the_screenshots_in_the_docs_are_the_current_snapshots():
+    """docs/tui.md shows these snapshots: after `--snapshot-update`, copy them to docs/img/ again."""
+    guide = (ROOT / "docs" / "tui.md").read_text()
+    for image, test in DOC_IMAGES.items():
+        snapshot = (SNAPSHOTS / f"{test.__name__}.svg").read_bytes()
+        assert (ROOT / "docs" / "img" / image).read_bytes() == snapshot, f"docs/img/{image} is out of date"
+        assert f"img/{image}" in guide, f"docs/tui.md does not show {image}"
