@@ -106,6 +106,31 @@ async def until(pilot: Any, predicate: Callable[[], Any], what: str, timeout: fl
         await asyncio.sleep(step)
 
 
+class Tmux:
+    """One private tmux server (its own socket name), removed with its socket file by `close`."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.sock = f"scitq-bench-{secrets.token_hex(4)}"
+        self.env = env
+        self.path = ""
+
+    def __call__(self, *a: str) -> str:
+        return subprocess.run(["tmux", "-L", self.sock, *a], env=self.env, capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def start(self, command: str) -> None:
+        self("new-session", "-d", "-s", "tui", "-x", "160", "-y", "50", command)
+        self.path = self.path or self("display-message", "-p", "#{socket_path}").strip()
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "tui")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], env=self.env, capture_output=True)
+        if self.path:
+            Path(self.path).unlink(missing_ok=True)
+
+
 def summary(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
@@ -164,32 +189,24 @@ class Bench:
         if shutil.which("tmux") is None:
             self.res["startup_terminal"] = {"skipped": "tmux is not installed"}
             return
-        sock = f"scitq-bench-{secrets.token_hex(4)}"
-
-        def tmux(*a: str) -> str:
-            return subprocess.run(["tmux", "-L", sock, *a], env=self.env, capture_output=True, text=True,
-                                  timeout=10).stdout
-
-        def screen() -> str:
-            return tmux("capture-pane", "-p", "-t", "tui")
+        tmux = Tmux(self.env)
         runs = []
         try:
             for _ in range(self.args.repeat):
                 t0 = time.perf_counter()
-                tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "50",
-                     f"{sys.executable} -m scitq.cli.main tui -s '{self.url}'")
-                wait_until(lambda: f"Pending {self.args.tasks:,}" in screen(), 30, "the first screen", 0.01)
+                tmux.start(f"{sys.executable} -m scitq.cli.main tui -s '{self.url}'")
+                wait_until(lambda: f"Pending {self.args.tasks:,}" in tmux.screen(), 30, "the first screen", 0.01)
                 first = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 tmux("send-keys", "-t", "tui", "t")
-                wait_until(lambda: f"{self.args.tasks:,} task(s)" in screen()
-                           and f" s{self.args.tasks - 1:06d} " in screen(), 30, "the tasks page", 0.01)
+                wait_until(lambda: f"{self.args.tasks:,} task(s)" in tmux.screen()
+                           and f" s{self.args.tasks - 1:06d} " in tmux.screen(), 30, "the tasks page", 0.01)
                 tasks = time.perf_counter() - t1
                 runs.append((first, tasks))
                 tmux("send-keys", "-t", "tui", "q")
                 wait_until(lambda: "tui" not in tmux("list-sessions"), 10, "the dashboard to quit")
         finally:
-            subprocess.run(["tmux", "-L", sock, "kill-server"], env=self.env, capture_output=True)
+            tmux.close()
         self.res["startup_terminal"] = {
             "process_to_first_screen_s": summary([a for a, _ in runs]),
             "key_t_to_tasks_page_s": summary([b for _, b in runs]),
@@ -200,20 +217,15 @@ class Bench:
         if shutil.which("tmux") is None:
             return
         from scitq.settings import TASK_STATUS
-        sock = f"scitq-bench-{secrets.token_hex(4)}"
-
-        def tmux(*a: str) -> str:
-            return subprocess.run(["tmux", "-L", sock, *a], env=self.env, capture_output=True, text=True,
-                                  timeout=10).stdout
+        tmux = Tmux(self.env)
 
         def filters() -> str:
-            lines = tmux("capture-pane", "-p", "-t", "tui").splitlines()
+            lines = tmux.screen().splitlines()
             return lines[2] if len(lines) > 2 else ""
         out = []
         try:
-            tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "50",
-                 f"{sys.executable} -m scitq.cli.main tui -s '{self.url}'")
-            wait_until(lambda: "Workers" in tmux("capture-pane", "-p", "-t", "tui"), 30, "the dashboard")
+            tmux.start(f"{sys.executable} -m scitq.cli.main tui -s '{self.url}'")
+            wait_until(lambda: "Workers" in tmux.screen(), 30, "the dashboard")
             tmux("send-keys", "-t", "tui", "t")
             wait_until(lambda: "all statuses" in filters(), 30, "the tasks screen")
             for status in TASK_STATUS[:min(rounds, len(TASK_STATUS))]:
@@ -223,7 +235,7 @@ class Bench:
                 out.append(time.perf_counter() - t0)
             tmux("send-keys", "-t", "tui", "q")
         finally:
-            subprocess.run(["tmux", "-L", sock, "kill-server"], env=self.env, capture_output=True)
+            tmux.close()
         self.res.setdefault(label, {})["terminal_key_to_screen_s"] = summary(out)
 
     # --- 3-5. in-process ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -25,9 +26,11 @@ def test_pausing_a_batch_from_the_terminal(server, redis_url, env):
     def screen() -> str:
         return tmux("capture-pane", "-p", "-t", "tui")
 
+    socket_path = ""
     try:
         tmux("new-session", "-d", "-s", "tui", "-x", "160", "-y", "50",
              f"{sys.executable} -m scitq.cli.main tui -s '{redis_url}'")
+        socket_path = tmux("display-message", "-p", "#{socket_path}").strip()
         wait_for(lambda: "Workers" in screen() and "server up" in screen(), timeout=20, what="the dashboard")
         tmux("send-keys", "-t", "tui", "b")
         wait_for(lambda: "tmux-batch" in screen(), what="the batch on screen")
@@ -41,3 +44,5 @@ def test_pausing_a_batch_from_the_terminal(server, redis_url, env):
         wait_for(lambda: "tui" not in tmux("list-sessions"), timeout=10, what="the dashboard to quit")
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], env=env, capture_output=True)
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)

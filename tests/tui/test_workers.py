@@ -51,6 +51,11 @@ def test_selected_workers_are_paused_resumed_tuned_and_moved_with_single_keys(se
             await until(pilot, lambda: any(str(r.cells[3]) == "b2" for r in screen.table.rows.values()),
                         what="the screen to show it")
             assert _worker(server, "w1")["batch"] == "a"
+            # enter: the worker's tasks
+            await until(pilot, lambda: screen.table.current_key == "w2", what="the cursor on w2")
+            await pilot.press("enter")
+            await until(pilot, lambda: app.screen.__class__.__name__ == "TasksScreen"
+                        and app.screen.query_.worker == "w2", what="the tasks of w2")
     run(scenario)
 
 
