@@ -12,7 +12,7 @@ from rich.text import Text
 
 __all__ = [
     "Clock", "STATUS_STYLE", "WORKER_STYLE", "status_text", "worker_status_text", "duration", "ago",
-    "progress_bar", "event_summary", "event_data", "event_time", "entry_key", "SIGNALS",
+    "progress_bar", "event_summary", "event_data", "event_time", "entry_key",
 ]
 
 # v1 colours: worker running=blue, paused=yellow, offline=grey, failed=red; job succeeded=green,
@@ -36,10 +36,6 @@ WORKER_STYLE: dict[str, str] = {
     "failed": "#ef5350",
     "evicted": "#ef5350",
 }
-
-# the signals a user may send from the dashboard: name -> number (as the server expects)
-SIGNALS: dict[str, int] = {"term": 15, "kill": 9, "stop": 19, "cont": 18, "int": 2, "quit": 3, "tstp": 20}
-
 
 @dataclass
 class Clock:

@@ -42,15 +42,6 @@ def _reads(fn: F) -> F:
     return inner  # type: ignore[return-value]
 
 
-def _num(v: str | None, conv: Callable[[str], Any] = float) -> Any:
-    if v is None or v == "":
-        return None
-    try:
-        return conv(v)
-    except ValueError:
-        return None
-
-
 class Source:
     """Reads for the dashboard over one Redis client (thread-safe: redis-py pools connections)."""
 
@@ -61,10 +52,6 @@ class Source:
         self.r: Any = self.client.r          # decode_responses=True: every reply is str
 
     # --- liveness --------------------------------------------------------------------------------
-    @_reads
-    def ping(self) -> None:
-        self.r.ping()
-
     @_reads
     def server_alive(self) -> bool:
         return bool(self.r.exists(keys.SERVER_ALIVE))
@@ -96,18 +83,6 @@ class Source:
     @_reads
     def workers(self) -> list[dict[str, Any]]:
         return self.client.workers()
-
-    @_reads
-    def worker_stats(self, names: list[str]) -> dict[str, dict[str, Any]]:
-        pipe = self.r.pipeline(transaction=False)
-        for n in names:
-            pipe.hgetall(keys.worker_stats(n))
-        out = {}
-        for n, st in zip(names, pipe.execute()):
-            out[n] = {"load": st.get("load"), "memory": _num(st.get("memory")), "disk": _num(st.get("disk")),
-                      "loadavg": st.get("loadavg"), "last_contact_date": _num(st.get("last_contact")),
-                      "running": _num(st.get("running"), int) or 0}
-        return out
 
     @_reads
     def batches(self) -> list[dict[str, Any]]:

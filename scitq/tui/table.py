@@ -154,10 +154,6 @@ class VirtualTable(ScrollView, can_focus=True):
         row = self.row()
         return row.key if row else None
 
-    def keys_on_screen(self) -> list[Hashable]:
-        start, end = self.visible_range()
-        return [self.rows[i].key for i in range(start, end) if i in self.rows]
-
     def move_to_key(self, key: Hashable) -> bool:
         for i, row in self.rows.items():
             if row.key == key:

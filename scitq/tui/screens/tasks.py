@@ -1,13 +1,12 @@
 """Provides the Tasks screen: 100,000 tasks filtered, sorted and paged; edit, relaunch, pause, delete, signal.
 
-Sorted by id with at most a batch filter, the list is the index zset itself: its size is one ZCARD
-and a page is one ZRANGE plus one pipeline. A status filter intersects the status set. A text or
-worker filter, or another sort column, uses the in-memory `TaskIndex` (loaded in the background).
+Which ids, in which order, is `scitq.tui.query`; the screen reads the rows of the visible window
+(one pipeline) and refreshes the rows that events touch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Iterable
 
 from rich.text import Text
@@ -16,17 +15,17 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select
 
-from scitq import keys
 from scitq.settings import TASK_STATUS
 from scitq.tui.actions import SIGNAL_CHOICES
 from scitq.tui.format import duration, status_text
 from scitq.tui.index import SORT_KEYS
 from scitq.tui.modals import Choose, Confirm, EditCommand
+from scitq.tui.query import Plan, Query, make_plan
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.table import Column, Row, VirtualTable
 from scitq.tui.touch import Touched
 
-__all__ = ["TasksScreen", "Query", "Plan", "task_row_cells"]
+__all__ = ["TasksScreen", "task_row_cells"]
 
 COLUMNS = [
     Column("id", "Id", 7, "right"), Column("name", "Name", 14), Column("status", "Status", 9),
@@ -36,37 +35,6 @@ COLUMNS = [
 ]
 ACTIONS = {"edit", "relaunch", "pause", "delete", "signal"}
 MARGIN = 30          # rows read beyond the visible window, so scrolling a little reads nothing
-
-
-@dataclass(frozen=True)
-class Query:
-    batch: str | None = None
-    status: str | None = None
-    text: str = ""
-    worker: str | None = None
-    sort: str = "id"
-    desc: bool = True
-
-    @property
-    def needs_index(self) -> bool:
-        return bool(self.text or self.worker or self.sort != "id")
-
-
-@dataclass
-class Plan:
-    """How to list the tasks of a query: a zset read by rank, or a list of ids, or not yet (indexing)."""
-    query: Query
-    count: int = 0
-    zkey: str | None = None
-    ids: list[int] | None = None
-    indexing: tuple[int, int] | None = None
-
-    def ids_between(self, source: Any, start: int, end: int) -> list[int]:
-        if end <= start:
-            return []
-        if self.zkey is not None:
-            return source.zids(self.zkey, start, end - 1, self.query.desc)
-        return (self.ids or [])[start:end]
 
 
 def task_row_cells(t: dict[str, Any], now: float, clock: Any) -> list[str | Text]:
@@ -285,20 +253,7 @@ class TasksScreen(LiveScreen):
         return plan, start, [rows.get(t) or {"task_id": t, "status": "deleted"} for t in ids], batches
 
     def make_plan(self, q: Query) -> Plan:
-        source, index = self.dash.source, self.dash.task_index
-        if q.needs_index:
-            if not index.loaded:
-                return Plan(q, indexing=(index.done, index.total))
-            ids = index.query(q.batch, q.status, q.text, q.worker, q.sort, q.desc)
-            return Plan(q, count=len(ids), ids=ids)
-        if q.status is None:
-            key = keys.tasks_by_batch(q.batch) if q.batch is not None else keys.TASKS_ALL
-            return Plan(q, count=source.zcount(key), zkey=key)
-        found = source.status_ids([q.status])
-        if q.batch is not None:
-            found &= set(source.all_ids(keys.tasks_by_batch(q.batch)))
-        ordered = sorted(found, reverse=q.desc)
-        return Plan(q, count=len(ordered), ids=ordered)
+        return make_plan(self.dash.source, self.dash.task_index, q)
 
     def apply(self, touched: Touched, req: Any, data: Any) -> None:
         plan, start, rows, batches = data
