@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Iterable, Iterator
 
@@ -195,6 +196,9 @@ class Client:
             w["loadavg"] = st.get("loadavg")
             w["last_contact_date"] = float(st["last_contact"]) if st.get("last_contact") else None
             w["running"] = int(st["running"]) if st.get("running") else 0
+            for k in IO_FIELDS:
+                w[k] = int(st[k]) if st.get(k, "").isdigit() else None
+            w["stats"] = _v1_stats(w)
         return ws
 
     @_wrap
@@ -233,3 +237,22 @@ class Client:
             if time.monotonic() > deadline:
                 raise Unreachable("no scitq server answers on this Redis")
             time.sleep(0.1)
+
+
+IO_FIELDS = ("disk_read", "disk_write", "disk_read_total", "disk_write_total", "net_recv", "net_sent",
+             "net_recv_total", "net_sent_total")
+
+
+def _v1_stats(w: dict[str, Any]) -> str | None:
+    """v1's `stats` JSON string of a worker: load, disk usage/speed/counter, network speed/counter."""
+    if w.get("disk_read") is None:
+        return None
+    mb, gb = 1e6, 1e9
+    return json.dumps({
+        "load": w.get("loadavg") or "",
+        "disk": {"speed": f"{w['disk_read'] / mb:.1f}/{w['disk_write'] / mb:.1f} Mb/s",
+                 "usage": [f"/:{w['disk']}"] if w.get("disk") is not None else [],
+                 "counter": f"{(w['disk_read_total'] or 0) / gb:.1f}/{(w['disk_write_total'] or 0) / gb:.1f} Gb"},
+        "network": {"speed": f"{w['net_sent'] / mb:.1f}/{w['net_recv'] / mb:.1f} Mb/s",
+                    "counter": f"{(w['net_sent_total'] or 0) / gb:.1f}/{(w['net_recv_total'] or 0) / gb:.1f} Gb"},
+    })

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from scitq.api.client import Client
 from scitq.container_options import parse_container_options
-from scitq.errors import BadInput, NotFound, Unreachable
+from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
 from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
 
@@ -288,6 +288,23 @@ class Server:
 
     def worker_delete(self, id: int) -> Any:
         return self._command("worker.delete", {"worker_id": int(id)})
+
+    def worker_create_signal(self, id: int, execution_id: int | None, signal: int) -> Any:
+        """v1: a signal for one execution of the worker, or (execution_id None) for the worker itself:
+        -1 clean its unused work dirs, -2 restart it, -3 forget its resource cache."""
+        if execution_id is None:
+            return self._command("worker.signal", {"worker_id": int(id), "signal": int(signal)})
+        ex = self._retry(lambda: self.client.execution(int(execution_id)))
+        task = self._retry(lambda: self.client.task(int(ex["task_id"])))
+        if int(task.get("attempt") or 0) != int(ex["attempt"]):
+            raise Conflict(f"execution {execution_id} is not the current attempt of task {ex['task_id']}: "
+                           f"no process to signal")
+        return self._command("task.signal", {"task_id": int(ex["task_id"]), "signal": int(signal)})
+
+    def worker_signals(self, id: int) -> list:
+        """v1's signal mailbox, read by workers. Workers here receive their orders on their own stream
+        (scitq:worker:<name>:control) as soon as they are given, so the mailbox is always empty."""
+        return []
 
     # --- join ---------------------------------------------------------------------------------------
     def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:

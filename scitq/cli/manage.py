@@ -53,6 +53,13 @@ def build_parser(prog: str = PROG) -> ArgParser:
             sp.add_argument("-C", "--concurrency", type=int)
             sp.add_argument("-p", "--prefetch", type=int)
             sp.add_argument("-f", "--flavor", help="(kept for v1 scripts, not used yet)")
+    for verb, what in (("clean", "remove every work dir the worker is not using (kept failed tasks' dirs)"),
+                       ("restart", "restart the worker once its running tasks end (same program, same options)"),
+                       ("reset-resources", "make the worker forget its cached resources")):
+        sp = w.add_parser(verb, help=what)
+        g = sp.add_mutually_exclusive_group(required=True)
+        g.add_argument("-i", "--id", type=int, help="worker id")
+        g.add_argument("-n", "--name", help="worker name")
     w.add_parser("deploy", help="deploy cloud workers (not in this version)")
 
     # task
@@ -166,7 +173,7 @@ def dispatch(args: Any, out=sys.stdout) -> int:
     server = Server(args.server, persistent=False)
     server.client.timeout = args.timeout
     server.client.ping()
-    return globals()[f"_{args.object}_{args.verb}"](server, args, out)
+    return globals()[f"_{args.object}_{args.verb.replace('-', '_')}"](server, args, out)
 
 
 # --- workers -----------------------------------------------------------------------------------
@@ -219,6 +226,25 @@ def _worker_update(server: Server, args: Any, out) -> int:
 def _worker_delete(server: Server, args: Any, out) -> int:
     server.worker_delete(_worker_id(server, args))
     return 0
+
+
+def _worker_signal(server: Server, args: Any, signal: int, what: str, out) -> int:
+    wid = _worker_id(server, args)
+    server.worker_create_signal(wid, None, signal)
+    print(f"worker {args.name or wid}: {what}", file=out)
+    return 0
+
+
+def _worker_clean(server: Server, args: Any, out) -> int:
+    return _worker_signal(server, args, -1, "cleaning its unused work dirs", out)
+
+
+def _worker_restart(server: Server, args: Any, out) -> int:
+    return _worker_signal(server, args, -2, "restarting once its running tasks end", out)
+
+
+def _worker_reset_resources(server: Server, args: Any, out) -> int:
+    return _worker_signal(server, args, -3, "forgetting its cached resources", out)
 
 
 # --- tasks -------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -37,7 +38,7 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
     agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status,
-                  autoclean=autoclean)
+                  autoclean=autoclean, restartable=True)
 
     def on_signal(signum, frame):  # noqa: ARG001
         agent.request_stop()
@@ -45,8 +46,21 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     agent.run()
+    if agent.restart_requested and not agent.stopping:
+        _restart(agent.name)
     logging.getLogger("scitq.worker").info("worker %s stopped", agent.name)
     return 0
+
+
+def _restart(name: str) -> None:
+    """v1's restart signal: the same program, with the same arguments, in the same process (new code
+    on disk is picked up). Its tasks all ended before this point, so nothing is lost."""
+    argv = [sys.executable, *getattr(sys, "orig_argv", [sys.executable, *sys.argv])[1:]]
+    logging.getLogger("scitq.worker").info("worker %s restarting: %s", name, " ".join(argv))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,6 +98,11 @@ class WorkerId(Cmd, kw_only=True, forbid_unknown_fields=True):
     worker_id: int
 
 
+class SignalWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
+    worker_id: int
+    signal: int
+
+
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
 
@@ -116,6 +121,7 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "worker.register": RegisterWorker,
     "worker.update": UpdateWorker,
     "worker.delete": WorkerId,
+    "worker.signal": SignalWorker,
     "admin.rebuild": Rebuild,
 }
 

@@ -7,7 +7,11 @@ from scitq.events.base import Event
 __all__ = [
     "WorkerRegistered", "WorkerOnline", "WorkerOffline", "WorkerLost", "WorkerPaused", "WorkerResumed",
     "WorkerDeleted", "WorkerConcurrencyChanged", "WorkerPrefetchChanged", "WorkerBatchChanged",
+    "WorkerSignalled",
 ]
+
+# v1's worker-level signals: -1 clean unused work dirs, -2 restart the worker, -3 forget the resource cache
+WORKER_SIGNALS = {-1: "clean", -2: "restart", -3: "reset resources"}
 
 
 class WorkerRegistered(Event, tag="worker.registered", kw_only=True):
@@ -70,3 +74,10 @@ class WorkerBatchChanged(Event, tag="worker.batch_changed", kw_only=True):
     worker_id: int
     worker: str
     batch: str
+
+
+class WorkerSignalled(Event, tag="worker.signalled", kw_only=True):
+    """A user asked the worker to clean its unused work dirs (-1), restart (-2) or forget its resources (-3)."""
+    worker_id: int
+    worker: str
+    signal: int

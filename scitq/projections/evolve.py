@@ -16,7 +16,7 @@ from scitq.events.task import (
 )
 from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
-    WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed,
+    WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled,
 )
 from scitq.projections.state import Execution, State, Task, Worker
 
@@ -358,6 +358,11 @@ def _worker_deleted(state: State, e: WorkerDeleted) -> None:
     if w is not None:
         state.worker_ids.pop(w.name, None)
         state.dirty_workers.add(e.worker_id)
+
+
+@_on(WorkerSignalled)
+def _worker_signalled(state: State, e: WorkerSignalled) -> None:
+    pass                                # an order to the worker, kept for the audit: no view changes
 
 
 @_on(WorkerConcurrencyChanged)

@@ -407,6 +407,15 @@ class Decider:
         self.emit(ew.WorkerDeleted(worker_id=w.worker_id, worker=w.name))
         return {"worker_id": w.worker_id}
 
+    def cmd_worker_signal(self, cmd: c.SignalWorker) -> dict:
+        w = self._worker(cmd.worker_id)
+        if cmd.signal not in ew.WORKER_SIGNALS:
+            raise BadInput(f"worker signal {cmd.signal} is not one of -1 (clean), -2 (restart), "
+                           f"-3 (reset resources)")
+        self.control(w.name, "worker", signal=cmd.signal)
+        self.emit(ew.WorkerSignalled(worker_id=w.worker_id, worker=w.name, signal=cmd.signal))
+        return {"worker_id": w.worker_id, "signal": cmd.signal}
+
     # --- facts from workers -------------------------------------------------------------------
     def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
         w = self.state.worker_by_name(worker_name)

@@ -60,7 +60,7 @@ class Slot:
 class Agent:
     def __init__(self, r: redis.Redis, cfg: Settings, *, name: str | None = None, batch: str | None = None,
                  concurrency: int = 1, prefetch: int = 0, status: str = "running",
-                 autoclean: float | None = None) -> None:
+                 autoclean: float | None = None, restartable: bool = False) -> None:
         self.r = r
         self.cfg = cfg
         self.name = name or socket.gethostname().split(".")[0]
@@ -85,6 +85,8 @@ class Agent:
         self.batch_paused = False
         self.connected = False
         self.stopping = 0              # 1: graceful (finish running, hand back the rest), 2: now
+        self.restartable = restartable  # a process of its own, which may re-execute itself (order -2)
+        self.restart_requested = False  # -2 received: claim nothing more, finish what is held, then stop
         self._stop = threading.Event()
         self._next_heartbeat = 0.0
         self._clean_dirs: list[Path] = []
@@ -229,6 +231,15 @@ class Agent:
             self._wind_down()
             return
         self.start_ready()
+        if self.restart_requested:
+            self._forget_done()
+            if self.held_count() == 0:
+                log.info("worker %s: nothing left to run, restarting", self.name)
+                self._stop.set()
+            else:
+                self.wake.wait(0.2)
+                self.wake.clear()
+            return
         room = self.concurrency + self.prefetch - self.held_count()
         if room > 0 and self.status == "running" and not self.batch_paused:
             self.claim(room, block_ms=100)
@@ -281,6 +292,9 @@ class Agent:
                 self.order(f)
 
     def order(self, f: dict[str, str]) -> None:
+        if f.get("op") == "worker":
+            self.worker_order(f.get("signal", ""))
+            return
         try:
             key = (int(f.get("task", 0)), int(f.get("attempt", 0)))
         except ValueError:
@@ -304,6 +318,36 @@ class Agent:
             except (ValueError, OSError) as exc:
                 log.warning("task %s: cannot send signal %s: %s", key[0], f.get("signal"), exc)
         self._forget_done()
+
+    def worker_order(self, signal: str) -> None:
+        """v1's worker-level signals: -1 clean unused work dirs, -2 restart, -3 forget the resource cache."""
+        if signal == "-1":
+            log.info("worker %s: cleaning every unused work dir (order from the server)", self.name)
+            self.pool.submit(self._clean_all)
+        elif signal == "-2":
+            if not self.restartable:
+                log.warning("worker %s: restart ordered, but this worker runs inside another program: ignored",
+                            self.name)
+                return
+            log.info("worker %s: restart ordered: claiming nothing more, restarting once %d held tasks end",
+                     self.name, self.held_count())
+            self.restart_requested = True
+        elif signal == "-3":
+            log.info("worker %s: forgetting every cached resource (order from the server)", self.name)
+            self.pool.submit(self._reset_resources)
+        else:
+            log.warning("worker %s: unknown worker order %r ignored", self.name, signal)
+
+    def _clean_all(self) -> None:
+        removed = self.clean_disk(threshold=0.0)
+        log.info("worker %s: clean removed %d work dirs", self.name, len(removed))
+
+    def _reset_resources(self) -> None:
+        from scitq.io import ResourceCache
+        try:
+            ResourceCache(self.workdir / "resources").reset()
+        except OSError as exc:
+            log.warning("worker %s: resource reset failed: %s", self.name, exc)
 
     def claim(self, room: int, block_ms: int) -> None:
         resp = self.r.xreadgroup(keys.QUEUE_GROUP, self.name, {keys.queue(self.batch): ">"}, count=room,
@@ -582,14 +626,15 @@ class Agent:
         if view.get("resource"):
             fetch_resources(view["resource"], self.workdir / "resources", wd / "resource")
 
-    def clean_disk(self) -> list[Path]:
-        """v1 autoclean: past the disk threshold, the oldest failed work dirs go (and their kept containers)."""
+    def clean_disk(self, threshold: float | None = None) -> list[Path]:
+        """v1 autoclean: past the disk threshold, the oldest failed work dirs go (and their kept containers).
+        A threshold of 0 removes every work dir no task uses (v1's clean signal)."""
         from scitq.io import autoclean
         with self.lock:
             in_use = {s.workdir for s in self.slots.values() if s.workdir is not None} | set(self._clean_dirs)
             in_use.add(self.workdir / "resources")
         try:
-            removed = autoclean(self.workdir, self.autoclean, in_use)
+            removed = autoclean(self.workdir, self.autoclean if threshold is None else threshold, in_use)
         except OSError as exc:
             log.warning("autoclean failed: %s", exc)
             return []
