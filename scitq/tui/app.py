@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 from scitq.errors import ScitqError, Unreachable
 from scitq.tui.actions import Actions
 from scitq.tui.format import Clock, event_data, event_time
-from scitq.tui.index import ExecutionIndex, TaskIndex
+from scitq.tui.index import DurationIndex, ExecutionIndex, TaskIndex
 from scitq.tui.modals import Help
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.screens.batches import BatchesScreen
@@ -66,6 +66,7 @@ class Dashboard(App[int]):
         self.actions = Actions(self.source.client, read_only=read_only)
         self.task_index = TaskIndex(self.source)
         self.exec_index = ExecutionIndex(self.source)
+        self.durations = DurationIndex(self.source)
         self.live: set[LiveScreen] = set()
         self.finishes: deque[tuple[float, str]] = deque(maxlen=100_000)
         self.last_event: str | None = None

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from rich.text import Text
 
 __all__ = [
-    "Clock", "STATUS_STYLE", "WORKER_STYLE", "status_text", "worker_status_text", "duration", "ago",
+    "Clock", "STATUS_STYLE", "WORKER_STYLE", "status_text", "worker_status_text", "duration", "ago", "spread",
     "progress_bar", "event_summary", "event_data", "event_time", "entry_key",
 ]
 
@@ -83,6 +83,20 @@ def duration(seconds: float | None) -> str:
     if seconds < 86400:
         return f"{seconds / 3600:.1f}h"
     return f"{seconds / 86400:.1f}d"
+
+
+def spread(average: float, low: float, high: float) -> str:
+    """An average runtime and its range in the average's unit: `48s [45-52]`, `2.1m [0.3-5.0]`."""
+    for unit, size in (("s", 1), ("m", 60), ("h", 3600), ("d", 86400)):
+        if average < 60 * size or unit == "d":
+            break
+    digits = 0 if unit == "s" else 1
+
+    def n(x: float) -> str:
+        return f"{x / size:.{digits}f}"
+    if n(low) == n(high):
+        return f"{n(average)}{unit}"
+    return f"{n(average)}{unit} [{n(low)}-{n(high)}]"
 
 
 def ago(clock: Clock, ts: float | None) -> str:

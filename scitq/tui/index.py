@@ -1,4 +1,5 @@
-"""Provides the in-memory indexes the views do not hold: tasks by text/worker (sorting), executions per worker.
+"""Provides the in-memory indexes the views do not hold: tasks by text/worker (sorting), executions per
+worker, runtimes of the ended tasks per batch.
 
 Both load in chunks from a worker thread after the dashboard is up (never from the ledger), and stay
 current by re-reading only the ids a burst of events touched.
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass
 from typing import Callable
 
 from scitq import keys
 from scitq.settings import TASK_STATUS
 from scitq.tui.source import Source
 
-__all__ = ["TaskIndex", "ExecutionIndex", "SORT_KEYS", "CHUNK"]
+__all__ = ["TaskIndex", "ExecutionIndex", "DurationIndex", "Spread", "SORT_KEYS", "CHUNK"]
 
 CHUNK = 2000
 SORT_KEYS = ("id", "name", "status", "batch", "worker")
@@ -55,8 +57,8 @@ class _Loaded:
             with self.lock:
                 self.loaded = True
                 late, self._late = sorted(self._late), set()
-            if late:
-                self._fetch(late)
+            for i in range(0, len(late), CHUNK):
+                self._fetch(late[i:i + CHUNK])
             return True
         finally:
             self.loading = False
@@ -69,7 +71,9 @@ class _Loaded:
             if not self.loaded:
                 self._late |= ids
                 return
-        self._fetch(sorted(ids))
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), CHUNK):
+            self._fetch(ordered[i:i + CHUNK])
 
 
 class TaskIndex(_Loaded):
@@ -146,3 +150,62 @@ class ExecutionIndex(_Loaded):
     def of(self, worker: str) -> dict[str, int]:
         with self.lock:
             return dict(self.counts.get(worker, {}))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Runtimes of some executions: how many, their average, shortest and longest (seconds)."""
+    count: int
+    average: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> "Spread":
+        return cls(len(seconds), sum(seconds) / len(seconds), min(seconds), max(seconds))
+
+
+class DurationIndex(_Loaded):
+    """Runtime of the latest execution of every succeeded or failed task, by batch (v1's average [min - max]).
+
+    Loads the ended tasks (the two status sets, then two pipelines per chunk); afterwards only the
+    tasks events touched are read again, and only the batches they are in are summed again.
+    """
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(source)
+        self.rows: dict[int, tuple[str, str, float]] = {}            # task -> (batch, status, seconds)
+        self.by_batch: dict[str, dict[int, tuple[str, float]]] = {}   # batch -> task -> (status, seconds)
+        self._spreads: dict[str, dict[str, Spread]] = {}
+        self._dirty: set[str] = set()
+
+    def _ids(self) -> list[int]:
+        return sorted(self.source.status_ids(["succeeded", "failed"]))
+
+    def _fetch(self, ids: list[int]) -> None:
+        got = self.source.ended_runtimes(ids)
+        with self.lock:
+            for tid, row in got.items():
+                old = self.rows.pop(tid, None)
+                if old is not None:
+                    self.by_batch.get(old[0], {}).pop(tid, None)
+                    self._dirty.add(old[0])
+                if row is not None:
+                    self.rows[tid] = row
+                    self.by_batch.setdefault(row[0], {})[tid] = (row[1], row[2])
+                    self._dirty.add(row[0])
+
+    def spreads(self) -> dict[str, dict[str, Spread]]:
+        """batch -> status ("succeeded", "failed") -> Spread, for the batches with ended tasks."""
+        with self.lock:
+            dirty, self._dirty = self._dirty, set()
+            for batch in dirty:
+                per: dict[str, list[float]] = {}
+                for status, seconds in self.by_batch.get(batch, {}).values():
+                    per.setdefault(status, []).append(seconds)
+                if per:
+                    self._spreads[batch] = {s: Spread.of(v) for s, v in per.items()}
+                else:
+                    self._spreads.pop(batch, None)
+                    self.by_batch.pop(batch, None)
+            return dict(self._spreads)

@@ -26,6 +26,7 @@ TASK_ROW_FIELDS = ("task_id", "name", "status", "batch", "worker", "attempt", "e
                    "status_date", "creation_date")
 EXEC_ROW_FIELDS = ("status", "creation_date", "start_date", "modification_date", "return_code")
 ACTION_TIMEOUT = 15.0
+ENDED = ("succeeded", "failed")
 
 
 def _reads(fn: F) -> F:
@@ -149,6 +150,28 @@ class Source:
         for t in ids:
             pipe.hmget(keys.task_view(t), "name", "status", "batch", "worker", "command")
         return pipe.execute()
+
+    @_reads
+    def ended_runtimes(self, ids: list[int]) -> dict[int, tuple[str, str, float] | None]:
+        """batch, status and runtime of the latest execution of each task that ended (None: not ended)."""
+        pipe = self.r.pipeline(transaction=False)
+        for t in ids:
+            pipe.hmget(keys.task_view(t), "batch", "status", "execution_id")
+        out: dict[int, tuple[str, str, float] | None] = {}
+        ended = []
+        for t, (batch, status, eid) in zip(ids, pipe.execute()):
+            out[t] = None
+            if status in ENDED and eid:
+                ended.append((t, batch or "", status, int(eid)))
+        if not ended:
+            return out
+        pipe = self.r.pipeline(transaction=False)
+        for _t, _b, _s, eid in ended:
+            pipe.hmget(keys.execution_view(eid), "status", "start_date", "creation_date", "modification_date")
+        for (t, batch, status, _e), (ex_status, start, created, end) in zip(ended, pipe.execute()):
+            if ex_status in ENDED and end and (start or created):
+                out[t] = (batch, status, max(0.0, float(end) - float(start or created)))
+        return out
 
     @_reads
     def execution_ids(self) -> list[int]:

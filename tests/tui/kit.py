@@ -56,7 +56,7 @@ async def settle(pilot: Any, timeout: float = 15.0) -> None:
     while calm < 4:
         await pilot.pause(0.05)
         busy = any(s.busy for s in app.live)
-        loading = any(w.group in ("exec-index", "task-index", "history", "events-scan") and not w.is_finished
+        loading = any(w.group in ("exec-index", "task-index", "durations", "history", "events-scan") and not w.is_finished
                       for w in app.workers)
         calm = 0 if (busy or loading) else calm + 1
         if time.monotonic() > deadline:

@@ -113,3 +113,25 @@ def test_enter_on_a_batch_lists_its_tasks(server, dashboard):
             await until(pilot, lambda: app.screen.plan.count == 3 and app.screen.query_.batch == "q",
                         what="the tasks of q only")
     run(scenario)
+
+
+def test_the_duration_column_shows_the_runtimes_of_ended_tasks_as_they_end(server, procs, dashboard):
+    """Average [min-max] of the succeeded tasks' runtimes, then ✗ and the failed ones' average."""
+    procs.worker("w1", concurrency=2, batch="timed")
+    server.task_create_many([{"command": "sleep 1", "batch": "timed"}, {"command": "sleep 3", "batch": "timed"}])
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.press("b")
+            screen = app.screen
+            await until(pilot, lambda: screen.table.current_key == "timed", what="the batch listed")
+
+            def duration() -> str:
+                row = screen.table.row()
+                return str(row.cells[13]) if row else ""
+            await until(pilot, lambda: duration() == "2s [1-3]", timeout=30, what="2s [1-3] for the two sleeps")
+            # When a task fails, Then its runtime comes after ✗ (read again within a few seconds)
+            server.task_create_many([{"command": "false", "batch": "timed"}])
+            await until(pilot, lambda: duration() == "2s [1-3] ✗0s", timeout=30, what="the failure's runtime")
+    run(scenario)

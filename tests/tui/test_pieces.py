@@ -8,8 +8,9 @@ import sys
 from rich.text import Text
 from textual.app import App
 
-from scitq.tui.format import duration, progress_bar
-from scitq.tui.index import ExecutionIndex, TaskIndex
+from scitq import keys
+from scitq.tui.format import duration, progress_bar, spread
+from scitq.tui.index import DurationIndex, ExecutionIndex, Spread, TaskIndex
 from scitq.tui.output import OutputView
 from scitq.tui.source import Source
 from scitq.tui.touch import Touched
@@ -69,8 +70,22 @@ def test_the_task_index_filters_by_text_and_worker_and_sorts_by_column(seeded):
     assert executions.of("node01") == {"succeeded": 1, "failed": 1, "running": 1, "accepted": 1}
 
 
+def test_the_duration_index_sums_the_latest_runtimes_per_batch_and_status(seeded, r):
+    durations = DurationIndex(Source(seeded))
+    assert durations.load()
+    # qc: tasks 1 and 2 ran 45 s and 52 s, task 3 failed after 59 s; nothing else ended
+    assert durations.spreads() == {"qc": {"succeeded": Spread(2, 48.5, 45.0, 52.0),
+                                          "failed": Spread(1, 59.0, 59.0, 59.0)}}
+    # When task 3 is pending again (relaunched) and read again, Then it no longer counts
+    r.hset(keys.task_view(3), "status", "pending")
+    durations.refresh({3})
+    assert durations.spreads() == {"qc": {"succeeded": Spread(2, 48.5, 45.0, 52.0)}}
+
+
 def test_formats():
     assert [duration(x) for x in (5, 90, 5400, 172800)] == ["5s", "1.5min", "1.5h", "2.0d"]
+    assert spread(48.5, 45, 52) == "48s [45-52]" and spread(126, 18, 300) == "2.1m [0.3-5.0]"
+    assert spread(45000, 360, 144000) == "12.5h [0.1-40.0]" and spread(3, 3, 3) == "3s"
     bar = progress_bar({"succeeded": 5, "failed": 5, "pending": 10}, width=20)
     assert isinstance(bar, Text) and bar.plain.endswith(" 50%") and bar.plain.count("█") == 10
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Iterable
 
 from rich.text import Text
@@ -9,7 +10,8 @@ from textual.binding import Binding
 from textual.widget import Widget
 
 from scitq.tui.actions import GO_CHOICES, PAUSE_CHOICES
-from scitq.tui.format import STATUS_STYLE, progress_bar
+from scitq.tui.format import STATUS_STYLE, progress_bar, spread
+from scitq.tui.index import Spread
 from scitq.tui.modals import Choose, Confirm
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.table import Column, Row, VirtualTable
@@ -20,11 +22,12 @@ __all__ = ["BatchesScreen"]
 COUNTED = ("waiting", "pending", "assigned", "accepted", "running", "paused", "failed", "succeeded")
 _SHORT = {"waiting": "Wait", "pending": "Pend", "assigned": "Asgn", "accepted": "Acc", "running": "Run",
           "paused": "Paus", "failed": "Fail", "succeeded": "Done"}
-COLUMNS = [Column("batch", "Batch", 16), Column("state", "State", 8), Column("progress", "Progress", 25)]
-COLUMNS += [Column(s, _SHORT[s], 7, "right") for s in COUNTED]
-COLUMNS += [Column("total", "Total", 8, "right"), Column("rate", "Done/min", 8, "right"),
-            Column("workers", "Workers", 0)]
+COLUMNS = [Column("batch", "Batch", 16), Column("state", "State", 8), Column("progress", "Progress", 21)]
+COLUMNS += [Column(s, _SHORT[s], 6, "right") for s in COUNTED]
+COLUMNS += [Column("total", "Total", 7, "right"), Column("rate", "Done/min", 8, "right"),
+            Column("duration", "Duration", 20), Column("workers", "Workers", 0)]
 ACTIONS = {"pause", "go", "relaunch", "delete"}
+DURATIONS_EVERY = 3.0    # seconds: the runtimes of the tasks that ended are read again at most this often
 
 
 class BatchesScreen(LiveScreen):
@@ -39,13 +42,19 @@ class BatchesScreen(LiveScreen):
         Binding("d,delete", "delete", "Delete", key_display="d"),
     ]
     KEY_NOTES = [("enter", "the batch's tasks"),
-            ("", "Done/min: tasks that ended (succeeded or failed) over the last minute")]
+            ("", "Done/min: tasks that ended (succeeded or failed) over the last minute"),
+            ("", "Duration: runtime of the succeeded tasks' latest execution, average [min-max]; "
+                 "after ✗, the failed ones'")]
 
     def __init__(self) -> None:
         super().__init__()
         self.table = VirtualTable(COLUMNS, empty="no batch yet: tasks create them", id="batches")
         self.batches: list[dict[str, Any]] = []
         self.workers_of: dict[str, list[str]] = {}
+        self.spreads: dict[str, dict[str, Spread]] = {}
+        self._ended: set[int] = set()         # tasks whose runtime may have changed (read every few seconds)
+        self._ended_at = 0.0
+        self._ended_due = False
 
     def body(self) -> Iterable[Widget]:
         yield self.table
@@ -62,17 +71,49 @@ class BatchesScreen(LiveScreen):
 
     # --- refresh ---------------------------------------------------------------------------------
     def on_ledger(self, touched: Touched) -> None:
+        self._ended |= touched.tasks
         if touched.batches or touched.membership or touched.worker_set or touched.everything:
             self.touch(touched)
+
+    def prepare(self, touched: Touched) -> Any:
+        durations = self.dash.durations
+        now = time.monotonic()
+        ended: set[int] = set()
+        if self._ended and durations.loaded:
+            if now - self._ended_at >= DURATIONS_EVERY:
+                ended, self._ended, self._ended_at = self._ended, set(), now
+            elif not self._ended_due:
+                self._ended_due = True              # after the pause, one read for the whole burst
+                self.set_timer(max(0.05, DURATIONS_EVERY - (now - self._ended_at)), self._durations_due)
+        return {"ended": ended}
+
+    def _durations_due(self) -> None:
+        self._ended_due = False
+        self.kick()
+
+    def _load_durations(self) -> None:
+        try:
+            if self.dash.durations.load():
+                self._call(self.kick)
+        except Exception:
+            pass   # offline: the next refresh tries again
 
     def fetch(self, touched: Touched, request: Any) -> Any:
         workers = None
         if touched.everything or touched.worker_set or touched.worker_changes or not self.workers_of:
             workers = self.dash.source.workers()
-        return self.dash.source.batches(), workers
+        durations = self.dash.durations
+        durations.refresh(request["ended"])
+        spreads = durations.spreads() if durations.loaded else None
+        return self.dash.source.batches(), workers, spreads
 
     def apply(self, touched: Touched, request: Any, data: Any) -> None:
-        batches, workers = data
+        batches, workers, spreads = data
+        if spreads is not None:
+            self.spreads = spreads
+        elif not (self.dash.durations.loading or self.dash.durations.loaded):
+            # once the batches are on screen: read the runtimes of every ended task, in the background
+            self.run_worker(self._load_durations, thread=True, group="durations", exit_on_error=False)
         if workers is not None:
             self.workers_of = {}
             for w in sorted(workers, key=lambda w: w["name"]):
@@ -96,9 +137,24 @@ class BatchesScreen(LiveScreen):
         return Row(name, [
             Text(name, style="bold"),
             Text("paused", style="bold #fdd835") if paused else Text("running", style="#42a5f5"),
-            progress_bar(b, 19), *counts, f"{total:,}", f"{rate:,.0f}" if rate else "·",
-            ", ".join(self.workers_of.get(name, [])),
+            progress_bar(b, 15), *counts, f"{total:,}", f"{rate:,.0f}" if rate else "·",
+            self._duration(b), ", ".join(self.workers_of.get(name, [])),
         ])
+
+    def _duration(self, b: dict[str, Any]) -> Text:
+        ended = int(b.get("succeeded") or 0) + int(b.get("failed") or 0)
+        if not self.dash.durations.loaded:
+            return Text("…" if ended else "", style="dim")
+        got = self.spreads.get(b["batch"], {})
+        out = Text()
+        ok, failed = got.get("succeeded"), got.get("failed")
+        if ok is not None:
+            out.append(spread(ok.average, ok.low, ok.high))
+        if failed is not None:
+            out.append(" ✗" if ok is not None else "✗", style="red")
+            out.append(spread(failed.average, failed.low, failed.high) if ok is None else
+                       spread(failed.average, failed.average, failed.average), style="red")
+        return out
 
     # --- actions ---------------------------------------------------------------------------------
     def _current(self) -> str | None:
