@@ -8,14 +8,15 @@ is, the plan says how far it got).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from scitq import keys
 from scitq.tui.index import TaskIndex
 from scitq.tui.source import Source
 
-__all__ = ["Query", "Plan", "make_plan"]
+__all__ = ["Query", "Plan", "make_plan", "query_ids"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,15 @@ def make_plan(source: Source, index: TaskIndex, q: Query) -> Plan:
         found &= set(source.all_ids(keys.tasks_by_batch(q.batch)))
     ordered = sorted(found, reverse=q.desc)
     return Plan(q, count=len(ordered), ids=ordered)
+
+
+def query_ids(source: Source, index: TaskIndex, q: Query, cancelled: Callable[[], bool] = lambda: False) -> list[int]:
+    """Every id `q` selects, in its order (worker thread: loads the index first if `q` needs it)."""
+    plan = make_plan(source, index, q)
+    while plan.indexing is not None:
+        if cancelled():
+            return []
+        if not index.load(cancelled):      # being loaded by the list meanwhile
+            time.sleep(0.1)
+        plan = make_plan(source, index, q)
+    return plan.ids_between(source, 0, plan.count)

@@ -209,6 +209,37 @@ class Source:
         return self.client.output_text(task_id, attempt)
 
     @_reads
+    def attempts_of(self, task_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
+        """(execution id, attempt) of every execution of each task, oldest first."""
+        pipe = self.r.pipeline(transaction=False)
+        for t in task_ids:
+            pipe.zrange(keys.executions_of_task(t), 0, -1)
+        eids = {t: [int(e) for e in got] for t, got in zip(task_ids, pipe.execute())}
+        pipe = self.r.pipeline(transaction=False)
+        for t in task_ids:
+            for e in eids[t]:
+                pipe.hget(keys.execution_view(e), "attempt")
+        attempts = iter(pipe.execute())
+        out: dict[int, list[tuple[int, int]]] = {}
+        for t in task_ids:
+            out[t] = [(e, int(a)) for e in eids[t] if (a := next(attempts)) is not None]
+        return out
+
+    @_reads
+    def output_texts(self, attempts: list[tuple[int, int]]) -> list[tuple[str, str]]:
+        """The whole stdout and stderr of each (task, attempt), in one pipeline."""
+        pipe = self.r.pipeline(transaction=False)
+        for t, a in attempts:
+            pipe.xrange(keys.output(t, a))
+        texts = []
+        for entries in pipe.execute():
+            out, err = [], []
+            for _eid, f in entries:
+                (err if f.get("fd") == "stderr" else out).append(f.get("text", ""))
+            texts.append(("".join(out), "".join(err)))
+        return texts
+
+    @_reads
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
         resp = self.r.xread({keys.output(task_id, attempt): after}, count=1000, block=block_ms) or []
         return [e for _s, entries in resp for e in entries]

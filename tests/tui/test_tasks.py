@@ -164,3 +164,41 @@ def test_a_long_list_is_paged_only_the_visible_rows_are_read(server, dashboard):
             key = screen.table.current_key
             assert key == n - screen.table.cursor
     run(scenario)
+
+
+def test_z_zips_the_output_of_every_execution_of_the_filtered_tasks(seeded, dashboard, tmp_path, monkeypatch):
+    """v1's Download all, on the fixed data set, in read-only mode (it changes nothing on the server)."""
+    import zipfile
+
+    from tui.kit import OUTPUT
+    monkeypatch.chdir(tmp_path)
+    zipped = tmp_path / "scitq_outputs.zip"
+
+    async def scenario():
+        app = dashboard(seeded, read_only=True)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await pilot.press("t")
+            screen = app.screen
+            await settle(pilot)
+            # Given the tasks of batch qc (three tasks, one execution each), When `z`
+            screen.set_filter(batch="qc")
+            await until(pilot, lambda: screen.plan.count == 3, what="the tasks of qc")
+            await pilot.press("z")
+            await until(pilot, lambda: any("3 task(s)" in n for n in notifications(app)), what="the zip written")
+            assert str(zipped) in notifications(app)[-1]
+            with zipfile.ZipFile(zipped) as zf:
+                assert sorted(zf.namelist()) == sorted(
+                    f"output-{t}/output-{fd}-{t}-execution-{t}.txt" for t in (1, 2, 3) for fd in ("std", "err"))
+                assert zf.read("output-1/output-std-1-execution-1.txt").decode() == "".join(
+                    text for fd, text in OUTPUT[(1, 1)] if fd == "stdout")
+                assert "SequenceFormatException" in zf.read("output-3/output-err-3-execution-3.txt").decode()
+                assert zf.read("output-2/output-err-2-execution-2.txt") == b""
+            # A text filter (read through the task index): tasks named or running `s1`; only 1 and 4 ran
+            screen.set_filter(batch=None, text="s1")
+            await pilot.press("z")
+            await until(pilot, lambda: screen.zipping is None and "1 execution(s)" not in notifications(app)[-1]
+                        and "2 execution(s) of 2 task(s)" in notifications(app)[-1], what="the second zip")
+            with zipfile.ZipFile(zipped) as zf:
+                assert {n.split("/")[0] for n in zf.namelist()} == {"output-1", "output-4"}
+            assert not (tmp_path / "scitq_outputs.zip.part").exists()
+    run(scenario)

@@ -111,7 +111,7 @@ class LiveScreen(Screen):
         yield self.bar
         yield Banner()
         yield from self.body()
-        yield Footer()
+        yield Footer(compact=True)
 
     def body(self) -> Iterable[Widget]:
         return []

@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 
 from scitq.errors import ScitqError
 from scitq.tui.actions import SIGNAL_CHOICES
+from scitq.tui.download import output_names, save_attempt
 from scitq.tui.format import (STATUS_STYLE, duration, entry_key, event_data, event_summary, event_time,
                               status_text)
 from scitq.tui.modals import Choose, Confirm, EditCommand
@@ -285,14 +286,9 @@ class TaskDetail(LiveScreen):
             return
         tid, eid, attempt = self.task_id, ex["execution_id"], ex["attempt"]
 
-        def save() -> list[str]:
-            out, err = self.dash.source.output_text(tid, attempt)
-            names = [f"output-std-{tid}-execution-{eid}.txt", f"output-err-{tid}-execution-{eid}.txt"]
-            for name, text in zip(names, (out, err)):
-                with open(name, "w") as fh:
-                    fh.write(text)
-            return names
-        self.dash.act(f"saved output-std-{tid}-execution-{eid}.txt and output-err-… in {os.getcwd()}", save)
+        std, _err = output_names(tid, eid)
+        self.dash.act(f"saved {std} and output-err-… in {os.getcwd()}", save_attempt, self.dash.source, tid, eid,
+                      attempt)
 
     def action_follow(self) -> None:
         self.output.follow = True

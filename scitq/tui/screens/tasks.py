@@ -6,6 +6,7 @@ Which ids, in which order, is `scitq.tui.query`; the screen reads the rows of th
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any, Iterable
 
@@ -14,13 +15,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Label, Select
+from textual.worker import get_current_worker
 
+from scitq.errors import ScitqError
 from scitq.settings import TASK_STATUS
 from scitq.tui.actions import SIGNAL_CHOICES
+from scitq.tui.download import ZIP_NAME, zip_outputs
 from scitq.tui.format import duration, status_text
 from scitq.tui.index import SORT_KEYS
 from scitq.tui.modals import Choose, Confirm, EditCommand
-from scitq.tui.query import Plan, Query, make_plan
+from scitq.tui.query import Plan, Query, make_plan, query_ids
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.table import Column, Row, VirtualTable
 from scitq.tui.touch import Touched
@@ -61,6 +65,7 @@ class TasksScreen(LiveScreen):
         Binding("o", "sort", "Sort"),
         Binding("O", "reverse", "Reverse", key_display="O"),
         Binding("x", "clear", "Clear"),
+        Binding("z", "download", "Zip all"),
         Binding("c", "edit", "Edit"),
         Binding("r", "relaunch", "Relaunch"),
         Binding("p", "pause", "Pause"),
@@ -69,7 +74,9 @@ class TasksScreen(LiveScreen):
         Binding("escape", "to_table", "Back to list", show=False),
     ]
     KEY_NOTES = [("enter", "the task in detail (live output, executions, history)"),
-            ("", "a text filter or a sort other than by id reads every task once, in the background")]
+            ("", "a text filter or a sort other than by id reads every task once, in the background"),
+            ("", f"z writes {ZIP_NAME} in the current directory: every execution's stdout and stderr of every "
+                 "task the filters select (v1's Download all)")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -86,6 +93,7 @@ class TasksScreen(LiveScreen):
         self.table = VirtualTable(COLUMNS, empty="no task matches", id="tasks")
         self._search_timer: Any = None
         self._syncing = False
+        self.zipping: tuple[int, int] | None = None      # (tasks done, tasks) while `z` writes the zip
 
     def body(self) -> Iterable[Widget]:
         with Horizontal(id="filters"):
@@ -132,6 +140,7 @@ class TasksScreen(LiveScreen):
 
     def _end_sync(self) -> None:
         self._syncing = False
+        self.zipping: tuple[int, int] | None = None      # (tasks done, tasks) while `z` writes the zip
 
     _batch_options: list[str] = []
 
@@ -307,6 +316,8 @@ class TasksScreen(LiveScreen):
         if q.worker:
             parts.append(f"worker={q.worker}")
         parts.append(f"sort {q.sort} {'↓' if q.desc else '↑'}")
+        if self.zipping is not None:
+            parts.append(f"zip {self.zipping[0]:,}/{self.zipping[1]:,}")
         self.info.update(" · ".join(parts))
         self.table.header_marks = {q.sort if q.sort != "id" else "id": " ↓" if q.desc else " ↑"}
 
@@ -374,6 +385,42 @@ class TasksScreen(LiveScreen):
                 self.dash.act(f"task {tid} deleted", self.dash.actions.task_delete, tid)
         label = f"task_{tid}" + (f" ({t['name']})" if t.get("name") else "")
         self.app.push_screen(Confirm(f"Are you sure you want to delete {label}?", yes="Delete"), done)
+
+    def action_download(self) -> None:
+        """Every execution's output of every task the filters select, zipped (v1's Download all)."""
+        if self.zipping is not None:
+            self.notify(f"{ZIP_NAME} is being written already", severity="warning", markup=False)
+            return
+        q = self.query_
+        path = os.path.join(os.getcwd(), ZIP_NAME)
+        self.zipping = (0, self.plan.count)
+        self._say()
+        self.notify(f"writing {path}…", timeout=3, markup=False)
+        self.run_worker(lambda: self._zip_in_thread(q, path), thread=True, group="zip", exit_on_error=False)
+
+    def _zip_in_thread(self, q: Query, path: str) -> None:
+        try:
+            me = get_current_worker()
+            ids = query_ids(self.dash.source, self.dash.task_index, q, cancelled=lambda: me.is_cancelled)
+            if me.is_cancelled:
+                return
+            tasks, executions = zip_outputs(self.dash.source, ids, path,
+                                            progress=lambda done, total: self._call(self._zip_progress, done, total))
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, (ScitqError, OSError)) else f"{type(exc).__name__}: {exc}"
+            self._call(self._zip_done, f"{ZIP_NAME} not written: {message}", "error")
+            return
+        self._call(self._zip_done, f"{path}: the output of {executions:,} execution(s) of {tasks:,} task(s)",
+                   "information")
+
+    def _zip_progress(self, done: int, total: int) -> None:
+        self.zipping = (done, total)
+        self._say()
+
+    def _zip_done(self, message: str, severity: str) -> None:
+        self.zipping = None
+        self._say()
+        self.notify(message, severity=severity, timeout=8, markup=False)  # type: ignore[arg-type]
 
     def on_virtual_table_chosen(self, event: VirtualTable.Chosen) -> None:
         if event.key is not None:
