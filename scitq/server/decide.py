@@ -412,6 +412,8 @@ class Decider:
         if cmd.signal not in ew.WORKER_SIGNALS:
             raise BadInput(f"worker signal {cmd.signal} is not one of -1 (clean), -2 (restart), "
                            f"-3 (reset resources)")
+        if w.status == "offline":
+            raise Conflict(f"worker {w.name} is offline: it would not see the order")
         self.control(w.name, "worker", signal=cmd.signal)
         self.emit(ew.WorkerSignalled(worker_id=w.worker_id, worker=w.name, signal=cmd.signal))
         return {"worker_id": w.worker_id, "signal": cmd.signal}

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import run_cli, wait_for
 from scitq.api.client import Client
-from scitq.errors import BadInput, NotFound
+from scitq.errors import BadInput, Conflict, NotFound
 from scitq.lib import Server
 
 
@@ -127,3 +127,16 @@ def test_manage_worker_clean_restart_and_errors(procs, env):
     res = run_cli("scitq-manage", "worker", "restart", "-n", "nobody", env=env)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "nobody" in res.stderr
     assert [e["signal"] for e in events_of("worker.signalled")] == [-1, -3]
+
+
+def test_an_offline_worker_is_not_given_orders_it_would_never_see(procs):
+    procs.server()
+    w = procs.worker("w1")
+    s = Server()
+    wid = worker_id("w1")
+    w.kill()
+    w.wait()
+    wait_for(lambda: s.worker_get(wid)["status"] == "offline", what="the worker to go offline")
+    with pytest.raises(Conflict, match="worker w1 is offline"):
+        s.worker_create_signal(wid, None, -2)
+    assert events_of("worker.signalled") == []
