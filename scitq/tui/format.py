@@ -11,7 +11,7 @@ from typing import Any, Callable
 from rich.text import Text
 
 __all__ = [
-    "Clock", "STATUS_STYLE", "WORKER_STYLE", "status_text", "worker_status_text", "duration", "ago", "spread",
+    "Clock", "STATUS_STYLE", "WORKER_STYLE", "status_text", "worker_status_text", "duration", "ago", "spread", "size",
     "progress_bar", "event_summary", "event_data", "event_time", "entry_key",
 ]
 
@@ -97,6 +97,21 @@ def spread(average: float, low: float, high: float) -> str:
     if n(low) == n(high):
         return f"{n(average)}{unit}"
     return f"{n(average)}{unit} [{n(low)}-{n(high)}]"
+
+
+def size(value: Any) -> str:
+    """A byte count (or rate) in short decimal units: `0`, `340k`, `1.2M`, `12G` ("" when unknown)."""
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if n != n or n < 0:          # NaN, or nonsense
+        return ""
+    for unit in ("", "k", "M", "G", "T", "P"):
+        if n < 999.5 or unit == "P":
+            break
+        n /= 1000
+    return f"{n:.0f}{unit}" if n >= 9.95 or not unit else f"{n:.1f}{unit}"
 
 
 def ago(clock: Clock, ts: float | None) -> str:

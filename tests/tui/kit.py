@@ -150,9 +150,15 @@ OUTPUT = {
 }
 STATS = {
     "node01": {"load": "92.5↑ / 1.2", "memory": "61.3", "disk": "47.0", "loadavg": "3.91 3.75 3.60",
-               "last_contact": repr(FIXED_NOW - 1.5), "running": "1"},
+               "last_contact": repr(FIXED_NOW - 1.5), "running": "1",
+               "disk_read": "1234567", "disk_write": "340112", "disk_read_total": "12345678901",
+               "disk_write_total": "4500000000", "net_recv": "52000000", "net_sent": "870",
+               "net_recv_total": "1200000000000", "net_sent_total": "301000000000"},
     "node02": {"load": "0.4 / 0.0", "memory": "12.8", "disk": "22.5", "loadavg": "0.02 0.05 0.01",
-               "last_contact": repr(FIXED_NOW - 2.2), "running": "0"},
+               "last_contact": repr(FIXED_NOW - 2.2), "running": "0",
+               "disk_read": "0", "disk_write": "4096", "disk_read_total": "81920", "disk_write_total": "1048576",
+               "net_recv": "1500", "net_sent": "1200", "net_recv_total": "9000000", "net_sent_total": "2000000"},
+    # an older worker: no disk or network figures
     "gpu01": {"load": "", "memory": "33.0", "disk": "81.9", "loadavg": "0.10 0.20 0.30",
               "last_contact": repr(FIXED_NOW - 412.0), "running": "0"},
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from helpers import wait_for
-from tui.kit import ledger_types, run, settle, until
+from tui.kit import cursor_to, ledger_types, run, settle, until
 
 
 def _worker(s, name):
@@ -82,4 +82,40 @@ def test_deleting_a_worker_asks_first(server, redis_url, r, dashboard):
             assert "worker.deleted" in ledger_types(r)
             await until(pilot, lambda: [row.key for row in screen.table.rows.values()] == ["keep"],
                         what="the screen to drop it")
+    run(scenario)
+
+
+def test_disk_and_network_speeds_show_per_worker_and_totals_under_the_table(seeded, dashboard):
+    """Fixed heartbeats: node01 and node02 report disk and network figures, gpu01 (an older worker) does not."""
+    async def scenario():
+        app = dashboard(seeded, frozen=True)
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: len(screen.table.rows) == 3, what="three workers")
+            cells = {str(r.key): [str(c) for c in r.cells] for r in screen.table.rows.values()}
+            assert cells["node01"][9:11] == ["1.2M/340k", "52M/870"]
+            assert cells["node02"][9:11] == ["0/4.1k", "1.5k/1.2k"]
+            assert cells["gpu01"][9:11] == ["", ""]
+            detail = str(screen.detail.render())
+            assert "disk read 12GB, written 4.5GB" in detail and "received 1.2TB, sent 301GB" in detail
+            await cursor_to(pilot, screen.table, "gpu01")
+            await until(pilot, lambda: "no disk or network figures" in str(screen.detail.render()),
+                        what="the older worker's line")
+    run(scenario)
+
+
+def test_a_running_worker_reports_its_disk_and_network_speeds(server, procs, dashboard):
+    procs.worker("io1", concurrency=1)
+    wait_for(lambda: _worker(server, "io1"), what="the worker registered")
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = app.screen
+
+            def io_cells() -> list[str]:
+                row = screen.table.row()
+                return [str(c) for c in row.cells[9:11]] if row else ["", ""]
+            await until(pilot, lambda: all("/" in c for c in io_cells()), timeout=20, what="the speeds shown")
+            await until(pilot, lambda: "disk read" in str(screen.detail.render()), what="the totals shown")
     run(scenario)

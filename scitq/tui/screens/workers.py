@@ -8,8 +8,9 @@ from typing import Any, Iterable
 from rich.text import Text
 from textual.binding import Binding
 from textual.widget import Widget
+from textual.widgets import Static
 
-from scitq.tui.format import STATUS_STYLE, ago, worker_status_text
+from scitq.tui.format import STATUS_STYLE, ago, size, worker_status_text
 from scitq.tui.modals import Confirm, Prompt
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.table import Column, Row, VirtualTable
@@ -21,6 +22,7 @@ COLUMNS = [
     Column("sel", " ", 1), Column("name", "Worker", 16), Column("status", "Status", 10),
     Column("batch", "Batch", 14), Column("concurrency", "Conc", 4, "right"), Column("prefetch", "Pref", 4, "right"),
     Column("load", "CPU% / io", 13), Column("memory", "Mem%", 5, "right"), Column("disk", "Disk%", 5, "right"),
+    Column("diskio", "Disk R/W", 10, "right"), Column("netio", "Net ↓/↑", 10, "right"),
     Column("loadavg", "Load 1/5/15", 14), Column("accepted", "Acc", 4, "right"),
     Column("running", "Run", 4, "right"), Column("succeeded", "Done", 6, "right"),
     Column("failed", "Fail", 5, "right"), Column("contact", "Last contact", 0),
@@ -32,6 +34,12 @@ TOTALS_EVERY = 0.5       # the task totals in the bar follow events at most this
 
 def _pct(v: Any) -> str:
     return "" if v is None else f"{v:.0f}"
+
+
+def _pair(a: Any, b: Any) -> str:
+    """Two speeds as `1.2M/340k`; blank when the worker does not report them (older workers)."""
+    a, b = size(a), size(b)
+    return f"{a}/{b}" if a and b else ""
 
 
 class WorkersScreen(LiveScreen):
@@ -51,11 +59,15 @@ class WorkersScreen(LiveScreen):
         Binding("d,delete", "delete", "Delete", key_display="d"),
     ]
     KEY_NOTES = [("enter", "this worker's tasks"),
-            ("", "load, memory, disk and last contact are heartbeats (every few seconds), not events")]
+            ("", "load, memory, disk, disk and network speeds and last contact are heartbeats (every few "
+                 "seconds), not events"),
+            ("", "Disk R/W: bytes read/written per second, whole machine; Net ↓/↑: received/sent per second "
+                 "(k, M, G: ×1000); the line under the table gives the cursor's worker's totals")]
 
     def __init__(self) -> None:
         super().__init__()
         self.table = VirtualTable(COLUMNS, empty="no worker yet: start one with `scitq worker`", id="workers")
+        self.detail = Static("", id="worker-detail")
         self.worker_rows: list[dict[str, Any]] = []
         self.counts: dict[str, dict[str, int]] | None = None
         self._totals_at = 0.0
@@ -63,6 +75,7 @@ class WorkersScreen(LiveScreen):
 
     def body(self) -> Iterable[Widget]:
         yield self.table
+        yield self.detail
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -145,7 +158,8 @@ class WorkersScreen(LiveScreen):
             Text("✓", style="bold green") if w["name"] in self.table.selected else "",
             Text(w["name"], style="bold"), worker_status_text(w.get("status")), w.get("batch") or "",
             str(w.get("concurrency", "")), str(w.get("prefetch", "")), w.get("load") or "",
-            _pct(w.get("memory")), _pct(w.get("disk")), w.get("loadavg") or "",
+            _pct(w.get("memory")), _pct(w.get("disk")), _pair(w.get("disk_read"), w.get("disk_write")),
+            _pair(w.get("net_recv"), w.get("net_sent")), w.get("loadavg") or "",
             c("accepted"), c("running"), Text(c("succeeded"), style=STATUS_STYLE["succeeded"]),
             Text(c("failed"), style=STATUS_STYLE["failed"]),
             ago(clock, w.get("last_contact_date")),
@@ -156,6 +170,28 @@ class WorkersScreen(LiveScreen):
         self.table.set_rows(self._row(w) for w in self.worker_rows)
         if key is not None:
             self.table.move_to_key(key)
+        self._describe()
+
+    def on_virtual_table_highlighted(self, event: VirtualTable.Highlighted) -> None:
+        self._describe()
+
+    def _describe(self) -> None:
+        """The line under the table: the cursor's worker's host and its disk and network totals."""
+        key = self.table.current_key
+        w = next((w for w in self.worker_rows if w["name"] == key), None)
+        if w is None:
+            self.detail.update("")
+            return
+        t = Text.assemble((w["name"], "bold"), f" on {w.get('hostname') or '?'}")
+        if w.get("disk_read_total") is None and w.get("net_recv_total") is None:
+            t.append(" · no disk or network figures from this worker", style="dim")
+        else:
+            t.append(f" · disk read {size(w.get('disk_read_total')) or '?'}B, "
+                     f"written {size(w.get('disk_write_total')) or '?'}B"
+                     f" · network received {size(w.get('net_recv_total')) or '?'}B, "
+                     f"sent {size(w.get('net_sent_total')) or '?'}B")
+            t.append(" (since the worker started)", style="dim")
+        self.detail.update(t)
 
     # --- selection and actions ------------------------------------------------------------------
     def targets(self) -> list[dict[str, Any]]:
