@@ -10,7 +10,12 @@ from typing import Any
 
 from scitq.api.client import Client
 
-__all__ = ["Actions", "PAUSE_CHOICES", "GO_CHOICES", "SIGNAL_CHOICES"]
+__all__ = ["Actions", "PAUSE_CHOICES", "GO_CHOICES", "SIGNAL_CHOICES", "CLEAN", "RESTART", "RESET_RESOURCES"]
+
+# orders to a worker (v1's worker signals, `worker.signal`)
+CLEAN = -1               # remove every work directory it is not using (kept ones of failed tasks)
+RESTART = -2             # take nothing new, let running tasks finish, then run again with the same arguments
+RESET_RESOURCES = -3     # forget which resources it already holds
 
 # (label, signal) offered when pausing or resuming a batch (v1: pause "Only batch" / "Both", stop, break)
 PAUSE_CHOICES = [
@@ -53,6 +58,10 @@ class Actions:
 
     def worker_delete(self, worker_id: int) -> Any:
         return self._send("worker.delete", {"worker_id": int(worker_id)})
+
+    def worker_signal(self, worker_id: int, signal: int) -> Any:
+        """An order to the worker itself (v1's signals): CLEAN, RESTART or RESET_RESOURCES."""
+        return self._send("worker.signal", {"worker_id": int(worker_id), "signal": int(signal)})
 
     # --- batches -----------------------------------------------------------------------------------
     def batch_stop(self, batch: str, signal: int = 0) -> Any:

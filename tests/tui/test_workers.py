@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import wait_for
-from tui.kit import cursor_to, ledger_types, run, settle, until
+from tui.kit import cursor_to, ledger_types, notifications, run, settle, until
 
 
 def _worker(s, name):
@@ -118,4 +120,69 @@ def test_a_running_worker_reports_its_disk_and_network_speeds(server, procs, das
                 return [str(c) for c in row.cells[9:11]] if row else ["", ""]
             await until(pilot, lambda: all("/" in c for c in io_cells()), timeout=20, what="the speeds shown")
             await until(pilot, lambda: "disk read" in str(screen.detail.render()), what="the totals shown")
+    run(scenario)
+
+
+def test_clean_and_restart_are_orders_to_the_worker_after_a_confirmation(server, procs, redis_url, dashboard):
+    """Real workers (an offline one is refused the order); what a worker does with it is tested with the worker."""
+    from scitq.api.client import Client
+    procs.worker("n1", concurrency=1)
+    procs.worker("n2", concurrency=1)
+    wait_for(lambda: all((_worker(server, n) or {}).get("status") == "running" for n in ("n1", "n2")),
+             what="two workers running")
+
+    def signalled() -> list[tuple[str, int]]:
+        return [(f["worker"], json.loads(f["data"])["signal"]) for _eid, f in Client(url=redis_url).events()
+                if f["type"] == "worker.signalled"]
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: len(screen.table.rows) == 2, what="two workers")
+            # Given the cursor on n1, When C then n, Then nothing is sent
+            await pilot.press("C")
+            await until(pilot, lambda: app.screen.__class__.__name__ == "Confirm", what="the confirmation")
+            await pilot.press("n")
+            await settle(pilot)
+            assert signalled() == []
+            # When C then y: the clean order (-1) to n1
+            await pilot.press("C", "y")
+            await until(pilot, lambda: signalled() == [("n1", -1)], what="n1 told to clean")
+            # Both selected, When R then y: the restart order (-2) to each
+            await pilot.press("a", "R")
+            await until(pilot, lambda: app.screen.__class__.__name__ == "Confirm", what="the confirmation")
+            assert "workers n1, n2" in str(app.screen.question)
+            await pilot.press("y")
+            await until(pilot, lambda: sorted(signalled()[1:]) == [("n1", -2), ("n2", -2)], what="both restarting")
+    run(scenario)
+
+
+def test_read_only_hides_the_worker_orders(server, dashboard):
+    server.client.command("worker.register", {"name": "ro", "concurrency": 1})
+
+    async def scenario():
+        app = dashboard(read_only=True)
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = app.screen
+            await until(pilot, lambda: len(screen.table.rows) == 1, what="the worker")
+            shown = {b.binding.action for b in screen.active_bindings.values()}
+            assert not {"clean", "restart", "delete"} & shown
+            await pilot.press("C", "R")
+            await settle(pilot)
+            assert app.screen is screen            # no confirmation opened
+    run(scenario)
+
+
+def test_an_order_to_an_offline_worker_is_refused_in_one_line(server, dashboard):
+    """Registered by command, without a process: the server soon sees it offline and refuses orders to it."""
+    server.client.command("worker.register", {"name": "gone", "concurrency": 1})
+    wait_for(lambda: _worker(server, "gone")["status"] == "offline", what="the worker offline")
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            await until(pilot, lambda: len(app.screen.table.rows) == 1, what="the worker")
+            await pilot.press("R", "y")
+            await until(pilot, lambda: any("offline" in n for n in notifications(app)), what="the refusal")
     run(scenario)

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import Static
 
+from scitq.tui.actions import CLEAN, RESTART
 from scitq.tui.format import STATUS_STYLE, ago, size, worker_status_text
 from scitq.tui.modals import Confirm, Prompt
 from scitq.tui.screens.base import LiveScreen
@@ -27,7 +28,7 @@ COLUMNS = [
     Column("running", "Run", 4, "right"), Column("succeeded", "Done", 6, "right"),
     Column("failed", "Fail", 5, "right"), Column("contact", "Last contact", 0),
 ]
-ACTIONS = {"mark", "mark_all", "pause", "concurrency", "prefetch", "move", "delete"}
+ACTIONS = {"mark", "mark_all", "pause", "concurrency", "prefetch", "move", "delete", "clean", "restart"}
 STATS_EVERY = 2.0        # seconds between two reads of the heartbeats (load, memory, disk, last contact)
 TOTALS_EVERY = 0.5       # the task totals in the bar follow events at most this often
 
@@ -57,6 +58,8 @@ class WorkersScreen(LiveScreen):
         Binding("left_square_bracket", "prefetch(-1)", "Pref−", key_display="["),
         Binding("m", "move", "Move"),
         Binding("d,delete", "delete", "Delete", key_display="d"),
+        Binding("C", "clean", "Clean", key_display="C"),
+        Binding("R", "restart", "Restart", key_display="R"),
     ]
     KEY_NOTES = [("enter", "this worker's tasks"),
             ("", "load, memory, disk, disk and network speeds and last contact are heartbeats (every few "
@@ -267,6 +270,28 @@ class WorkersScreen(LiveScreen):
                 self.table.selected -= {w["name"] for w in ws}
         self.app.push_screen(Confirm(f"Delete worker {names}? Its running tasks go back to the queue.",
                                      yes="Delete"), done)
+
+    def action_clean(self) -> None:
+        self._order(CLEAN, "cleaned", "Clean {names}? It removes every work directory it does not use "
+                                      "(the ones kept after failed tasks).", "Clean")
+
+    def action_restart(self) -> None:
+        self._order(RESTART, "restarting", "Restart {names}? It takes no new task, lets its running ones finish, "
+                                           "then starts again with the same arguments.", "Restart")
+
+    def _order(self, signal: int, done: str, question: str, yes: str) -> None:
+        ws = self.targets()
+        if not ws:
+            return
+        names = ", ".join(w["name"] for w in ws)
+
+        def answer(ok: bool | None) -> None:
+            if ok:
+                for w in ws:
+                    self.dash.act(f"worker {w['name']}: {done}", self.dash.actions.worker_signal, w["worker_id"],
+                                  signal)
+        self.app.push_screen(Confirm(question.format(names=f"worker {names}" if len(ws) == 1 else
+                                                     f"workers {names}"), yes=yes), answer)
 
     async def action_tasks(self) -> None:
         key = self.table.current_key
