@@ -233,7 +233,8 @@ class Source:
             pipe.xrange(keys.output(t, a))
         texts = []
         for entries in pipe.execute():
-            out, err = [], []
+            out: list[str] = []
+            err: list[str] = []
             for _eid, f in entries:
                 (err if f.get("fd") == "stderr" else out).append(f.get("text", ""))
             texts.append(("".join(out), "".join(err)))

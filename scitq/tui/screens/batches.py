@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Iterable
 
 from rich.text import Text
@@ -51,10 +50,9 @@ class BatchesScreen(LiveScreen):
         self.table = VirtualTable(COLUMNS, empty="no batch yet: tasks create them", id="batches")
         self.batches: list[dict[str, Any]] = []
         self.workers_of: dict[str, list[str]] = {}
-        self.spreads: dict[str, dict[str, Spread]] = {}
+        self.spreads: dict[str, dict[str, Spread]] | None = None     # None: not read yet
         self._ended: set[int] = set()         # tasks whose runtime may have changed (read every few seconds)
-        self._ended_at = 0.0
-        self._ended_due = False
+        self._reading_ended = False
 
     def body(self) -> Iterable[Widget]:
         yield self.table
@@ -63,6 +61,7 @@ class BatchesScreen(LiveScreen):
         super().on_mount()
         self.table.focus()
         self.set_interval(2.0, self._redraw)
+        self.set_interval(DURATIONS_EVERY, self._read_durations)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ACTIONS and self.dash.read_only:
@@ -75,51 +74,55 @@ class BatchesScreen(LiveScreen):
         if touched.batches or touched.membership or touched.worker_set or touched.everything:
             self.touch(touched)
 
-    def prepare(self, touched: Touched) -> Any:
-        durations = self.dash.durations
-        now = time.monotonic()
-        ended: set[int] = set()
-        if self._ended and durations.loaded:
-            if now - self._ended_at >= DURATIONS_EVERY:
-                ended, self._ended, self._ended_at = self._ended, set(), now
-            elif not self._ended_due:
-                self._ended_due = True              # after the pause, one read for the whole burst
-                self.set_timer(max(0.05, DURATIONS_EVERY - (now - self._ended_at)), self._durations_due)
-        return {"ended": ended}
-
-    def _durations_due(self) -> None:
-        self._ended_due = False
-        self.kick()
-
-    def _load_durations(self) -> None:
-        try:
-            if self.dash.durations.load():
-                self._call(self.kick)
-        except Exception:
-            pass   # offline: the next refresh tries again
-
     def fetch(self, touched: Touched, request: Any) -> Any:
         workers = None
         if touched.everything or touched.worker_set or touched.worker_changes or not self.workers_of:
             workers = self.dash.source.workers()
-        durations = self.dash.durations
-        durations.refresh(request["ended"])
-        spreads = durations.spreads() if durations.loaded else None
-        return self.dash.source.batches(), workers, spreads
+        return self.dash.source.batches(), workers
 
     def apply(self, touched: Touched, request: Any, data: Any) -> None:
-        batches, workers, spreads = data
-        if spreads is not None:
-            self.spreads = spreads
-        elif not (self.dash.durations.loading or self.dash.durations.loaded):
-            # once the batches are on screen: read the runtimes of every ended task, in the background
-            self.run_worker(self._load_durations, thread=True, group="durations", exit_on_error=False)
+        batches, workers = data
+        durations = self.dash.durations
+        if not (durations.loading or durations.loaded or self._reading_ended):
+            # once the batches are on screen: the runtimes of every ended task, in the background
+            self._reading_ended = True
+            self.run_worker(lambda: self._durations_in_thread(set()), thread=True, group="durations",
+                            exit_on_error=False)
         if workers is not None:
             self.workers_of = {}
             for w in sorted(workers, key=lambda w: w["name"]):
                 self.workers_of.setdefault(w.get("batch") or "", []).append(w["name"])
         self.batches = batches
         self._redraw()
+
+    # --- durations: beside the refresh of the counts, so they never delay it ---------------------
+    def _read_durations(self) -> None:
+        """Every few seconds while shown: read again the ended tasks that events touched meanwhile."""
+        durations = self.dash.durations
+        if not self.is_current or self._reading_ended or not durations.loaded or not self._ended:
+            return
+        ended, self._ended = self._ended, set()
+        self._reading_ended = True
+        self.run_worker(lambda: self._durations_in_thread(ended), thread=True, group="durations",
+                        exit_on_error=False)
+
+    def _durations_in_thread(self, ended: set[int]) -> None:
+        durations, spreads = self.dash.durations, None
+        try:
+            durations.load()
+            durations.refresh(ended)
+            spreads = durations.spreads()
+        except Exception:
+            pass                         # offline: these tasks are read with the next ones
+        self._call(self._durations_read, spreads, ended)
+
+    def _durations_read(self, spreads: dict[str, dict[str, Spread]] | None, ended: set[int]) -> None:
+        self._reading_ended = False
+        if spreads is None:
+            self._ended |= ended
+        else:
+            self.spreads = spreads
+            self._redraw()
 
     def _redraw(self) -> None:
         key = self.table.current_key
@@ -143,7 +146,7 @@ class BatchesScreen(LiveScreen):
 
     def _duration(self, b: dict[str, Any]) -> Text:
         ended = int(b.get("succeeded") or 0) + int(b.get("failed") or 0)
-        if not self.dash.durations.loaded:
+        if self.spreads is None:
             return Text("…" if ended else "", style="dim")
         got = self.spreads.get(b["batch"], {})
         out = Text()

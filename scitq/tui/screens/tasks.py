@@ -140,7 +140,6 @@ class TasksScreen(LiveScreen):
 
     def _end_sync(self) -> None:
         self._syncing = False
-        self.zipping: tuple[int, int] | None = None      # (tasks done, tasks) while `z` writes the zip
 
     _batch_options: list[str] = []
 
