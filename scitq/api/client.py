@@ -197,7 +197,7 @@ class Client:
             w["last_contact_date"] = float(st["last_contact"]) if st.get("last_contact") else None
             w["running"] = int(st["running"]) if st.get("running") else 0
             for k in IO_FIELDS:
-                w[k] = int(st[k]) if st.get(k, "").isdigit() else None
+                w[k] = _count(st.get(k))
             w["stats"] = _v1_stats(w)
         return ws
 
@@ -241,6 +241,14 @@ class Client:
 
 IO_FIELDS = ("disk_read", "disk_write", "disk_read_total", "disk_write_total", "net_recv", "net_sent",
              "net_recv_total", "net_sent_total")
+
+
+def _count(value: str | None) -> int | None:
+    """A heartbeat counter (bytes or bytes/s, written as an int or a float); None when absent or garbled."""
+    try:
+        return max(0, round(float(value))) if value else None
+    except ValueError:
+        return None
 
 
 def _v1_stats(w: dict[str, Any]) -> str | None:

@@ -53,3 +53,8 @@ def test_the_heartbeat_carries_the_io_fields_and_v1_stats_json(tmp_path):
                   "disk": {"speed": "2.0/1.0 Mb/s", "usage": ["/:42.0"], "counter": "3.0/0.0 Gb"},
                   "network": {"speed": "0.0/0.5 Mb/s", "counter": "0.0/1.0 Gb"}}
     assert _v1_stats({"disk_read": None}) is None
+
+
+def test_heartbeat_counters_are_read_whether_ints_or_floats_and_garbage_is_blank():
+    from scitq.api.client import _count
+    assert [_count(v) for v in ("1234", "1234.6", "", None, "n/a", "-5")] == [1234, 1235, None, None, None, 0]
