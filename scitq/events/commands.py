@@ -133,7 +133,11 @@ class Fact(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class Claimed(Fact, kw_only=True, forbid_unknown_fields=True):
-    pass
+    """The worker read this attempt's queue entry (`entry`, in the queue of batch `queue`). The server
+    acknowledges the entry when it applies the claim: until then the entry stays pending in the
+    consumer group, so a worker that dies before its claim reaches the server loses nothing."""
+    entry: str = ""
+    queue: str = ""
 
 
 class Accepted(Fact, kw_only=True, forbid_unknown_fields=True):

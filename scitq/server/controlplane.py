@@ -360,6 +360,8 @@ class ControlPlane:
                 pipe.xtrim(keys.queue(e.target), maxlen=0)
             elif e.kind == "control":
                 pipe.xadd(keys.worker_control(e.target), e.fields, maxlen=1000, approximate=True)
+            elif e.kind == "ack":
+                acks.append((keys.queue(e.target), e.fields["id"]))
         for qkey, eid in acks:
             pipe.xack(qkey, keys.QUEUE_GROUP, eid)
             pipe.xdel(qkey, eid)

@@ -37,7 +37,7 @@ SIGNALS_ALLOWED = (0, 2, 3, 9, 15, 18, 19, 20)
 
 @dataclass
 class Effect:
-    """A Redis write besides the ledger: kind in {"queue", "purge", "control"}."""
+    """A Redis write besides the ledger: kind in {"queue", "purge", "control", "ack"}."""
     kind: str
     target: str
     fields: dict[str, str] = field(default_factory=dict)
@@ -420,6 +420,8 @@ class Decider:
 
     # --- facts from workers -------------------------------------------------------------------
     def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
+        if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
+            self.effects.append(Effect("ack", f.queue, {"id": f.entry}))
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
         reason = None

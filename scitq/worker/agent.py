@@ -352,29 +352,28 @@ class Agent:
     def claim(self, room: int, block_ms: int) -> None:
         resp = self.r.xreadgroup(keys.QUEUE_GROUP, self.name, {keys.queue(self.batch): ">"}, count=room,
                                  block=block_ms)
-        got = []
+        got = 0
         for stream, entries in resp or []:
             for eid, f in entries:
                 try:
                     task_id, attempt = int(f["task"]), int(f["attempt"])
                 except (KeyError, ValueError):
-                    got.append((stream, eid))
+                    log.warning("worker %s: unreadable queue entry %s dropped: %r", self.name, eid, f)
+                    self.r.xack(stream, keys.QUEUE_GROUP, eid)
+                    self.r.xdel(stream, eid)
                     continue
                 slot = Slot(task_id, attempt, time.time(), has_data=f.get("data") == "1")
                 with self.lock:
                     self.slots[(task_id, attempt)] = slot
-                self.report("claimed", task_id, attempt)
-                got.append((stream, eid))
+                # the server acknowledges the entry when it applies this claim (not us: if we die
+                # before the claim leaves the spool, the entry stays pending and is given again)
+                self.report("claimed", task_id, attempt, entry=eid, queue=self.batch)
+                got += 1
                 if slot.has_data:
                     slot.preparing = threading.Thread(target=self._prefetch, args=(slot,), daemon=True,
                                                       name=f"scitq-prefetch-{task_id}")
                     slot.preparing.start()
         if got:
-            pipe = self.r.pipeline(transaction=False)
-            for stream, eid in got:
-                pipe.xack(stream, keys.QUEUE_GROUP, eid)
-                pipe.xdel(stream, eid)
-            pipe.execute()
             self.start_ready()
 
     def _wind_down(self) -> None:
