@@ -9,6 +9,7 @@ from scitq import __version__
 from scitq.api.v1 import Server
 from scitq.cli.common import ArgParser, fmt_date, run, table
 from scitq.errors import BadInput, NotFound
+from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 
 __all__ = ["main", "build_parser"]
@@ -236,15 +237,15 @@ def _worker_signal(server: Server, args: Any, signal: int, what: str, out) -> in
 
 
 def _worker_clean(server: Server, args: Any, out) -> int:
-    return _worker_signal(server, args, -1, "cleaning its unused work dirs", out)
+    return _worker_signal(server, args, CLEAN, "cleaning its unused work dirs", out)
 
 
 def _worker_restart(server: Server, args: Any, out) -> int:
-    return _worker_signal(server, args, -2, "restarting once its running tasks end", out)
+    return _worker_signal(server, args, RESTART, "restarting once its running tasks end", out)
 
 
 def _worker_reset_resources(server: Server, args: Any, out) -> int:
-    return _worker_signal(server, args, -3, "forgetting its cached resources", out)
+    return _worker_signal(server, args, RESET_RESOURCES, "forgetting its cached resources", out)
 
 
 # --- tasks -------------------------------------------------------------------------------------

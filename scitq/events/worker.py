@@ -10,8 +10,11 @@ __all__ = [
     "WorkerSignalled",
 ]
 
-# v1's worker-level signals: -1 clean unused work dirs, -2 restart the worker, -3 forget the resource cache
-WORKER_SIGNALS = {-1: "clean", -2: "restart", -3: "reset resources"}
+# v1's worker-level signals (`worker.signal`): not Unix signals, orders to the worker itself
+CLEAN = -1               # remove every work dir no task uses (the kept dirs of failed tasks)
+RESTART = -2             # claim nothing more, let held tasks end, then run again with the same arguments
+RESET_RESOURCES = -3     # forget the resource cache
+WORKER_SIGNALS = {CLEAN: "clean", RESTART: "restart", RESET_RESOURCES: "reset resources"}
 
 
 class WorkerRegistered(Event, tag="worker.registered", kw_only=True):

@@ -361,7 +361,8 @@ class ControlPlane:
             elif e.kind == "control":
                 pipe.xadd(keys.worker_control(e.target), e.fields, maxlen=1000, approximate=True)
             elif e.kind == "ack":
-                acks.append((keys.queue(e.target), e.fields["id"]))
+                pipe.xack(keys.queue(e.target), keys.QUEUE_GROUP, e.fields["id"])
+                pipe.xdel(keys.queue(e.target), e.fields["id"])
         for qkey, eid in acks:
             pipe.xack(qkey, keys.QUEUE_GROUP, eid)
             pipe.xdel(qkey, eid)

@@ -9,13 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from scitq.api.client import Client
+from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 
 __all__ = ["Actions", "PAUSE_CHOICES", "GO_CHOICES", "SIGNAL_CHOICES", "CLEAN", "RESTART", "RESET_RESOURCES"]
-
-# orders to a worker (v1's worker signals, `worker.signal`)
-CLEAN = -1               # remove every work directory it is not using (kept ones of failed tasks)
-RESTART = -2             # take nothing new, let running tasks finish, then run again with the same arguments
-RESET_RESOURCES = -3     # forget which resources it already holds
 
 # (label, signal) offered when pausing or resuming a batch (v1: pause "Only batch" / "Both", stop, break)
 PAUSE_CHOICES = [

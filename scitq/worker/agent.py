@@ -25,6 +25,7 @@ import redis
 from scitq import keys
 from scitq.errors import ScitqError
 from scitq.events.commands import encode
+from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.inbox import send_command
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
@@ -319,12 +320,16 @@ class Agent:
                 log.warning("task %s: cannot send signal %s: %s", key[0], f.get("signal"), exc)
         self._forget_done()
 
-    def worker_order(self, signal: str) -> None:
+    def worker_order(self, value: str) -> None:
         """v1's worker-level signals: -1 clean unused work dirs, -2 restart, -3 forget the resource cache."""
-        if signal == "-1":
+        try:
+            signal = int(value)
+        except ValueError:
+            signal = 0
+        if signal == CLEAN:
             log.info("worker %s: cleaning every unused work dir (order from the server)", self.name)
             self.pool.submit(self._clean_all)
-        elif signal == "-2":
+        elif signal == RESTART:
             if not self.restartable:
                 log.warning("worker %s: restart ordered, but this worker runs inside another program: ignored",
                             self.name)
@@ -332,11 +337,11 @@ class Agent:
             log.info("worker %s: restart ordered: claiming nothing more, restarting once %d held tasks end",
                      self.name, self.held_count())
             self.restart_requested = True
-        elif signal == "-3":
+        elif signal == RESET_RESOURCES:
             log.info("worker %s: forgetting every cached resource (order from the server)", self.name)
             self.pool.submit(self._reset_resources)
         else:
-            log.warning("worker %s: unknown worker order %r ignored", self.name, signal)
+            log.warning("worker %s: unknown worker order %r ignored", self.name, value)
 
     def _clean_all(self) -> None:
         removed = self.clean_disk(threshold=0.0)
