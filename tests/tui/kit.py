@@ -198,6 +198,20 @@ async def cursor_to(pilot: Any, table: Any, key: Any, limit: int = 200) -> None:
     raise AssertionError(f"could not put the cursor on {key!r}")
 
 
+async def to_task(pilot: Any, app: Any, task_id: int) -> None:
+    """The Tasks screen, its cursor on this task."""
+    await pilot.press("t")
+    await cursor_to(pilot, app.screen.table, task_id)
+
+
+async def open_detail(pilot: Any, app: Any, task_id: int) -> Any:
+    """The detail screen of this task, opened from the Tasks screen."""
+    await to_task(pilot, app, task_id)
+    await pilot.press("enter")
+    await until(pilot, lambda: app.screen.__class__.__name__ == "TaskDetail", what="the detail")
+    return app.screen
+
+
 def ledger_types(r: Any, task: int | None = None) -> list[str]:
     """Types of the ledger entries (of one task), oldest first."""
     return [f["type"] for _eid, f in r.xrange(keys.EVENTS) if task is None or f.get("task") == str(task)]

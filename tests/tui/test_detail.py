@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import wait_for
 from scitq.errors import NotFound
-from tui.kit import cursor_to, run, settle, until
+from tui.kit import open_detail, run, settle, until
 
 TICKER = "for i in 1 2 3 4 5 6; do echo out$i; echo err$i >&2; sleep 0.4; done"
 
@@ -28,11 +28,7 @@ def test_the_output_of_the_running_attempt_follows_as_it_is_written(server, proc
     async def scenario():
         app = dashboard()
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("t")
-            await cursor_to(pilot, app.screen.table, tid)
-            await pilot.press("enter")
-            detail = app.screen
-            await until(pilot, lambda: detail.__class__.__name__ == "TaskDetail", what="the detail")
+            detail = await open_detail(pilot, app, tid)
             # lines come while the task runs (it ends after ~2.4 s)
             await until(pilot, lambda: ("stdout", "out2") in _lines(detail.output), what="out2")
             assert server.task_get(tid)["status"] == "running"
@@ -68,10 +64,7 @@ def test_the_detail_shows_the_command_as_run_when_it_was_changed_since(server, p
     async def scenario():
         app = dashboard()
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("t")
-            await cursor_to(pilot, app.screen.table, tid)
-            await pilot.press("enter")
-            detail = app.screen
+            detail = await open_detail(pilot, app, tid)
             await until(pilot, lambda: detail.t is not None and detail.executions, what="the task read")
             await settle(pilot)
             info = dict(detail.info_rows)
@@ -97,10 +90,7 @@ def test_escape_goes_back_and_a_deleted_task_says_so(server, dashboard):
     async def scenario():
         app = dashboard()
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("t")
-            await cursor_to(pilot, app.screen.table, tid)
-            await pilot.press("enter")
-            detail = app.screen
+            detail = await open_detail(pilot, app, tid)
             await until(pilot, lambda: detail.t is not None, what="the task read")
             server.task_delete(tid)
             await until(pilot, lambda: detail.t is None, what="the deletion seen")

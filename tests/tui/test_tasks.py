@@ -5,7 +5,7 @@ from __future__ import annotations
 from helpers import wait_for
 from scitq import keys
 from scitq.errors import NotFound
-from tui.kit import cursor_to, ledger_types, notifications, run, settle, until
+from tui.kit import cursor_to, ledger_types, notifications, run, settle, to_task, until
 
 
 def _screen_ids(screen) -> list[int]:
@@ -18,8 +18,7 @@ def test_the_command_of_a_task_not_yet_started_is_edited_in_a_modal(server, dash
     async def scenario():
         app = dashboard()
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("t")
-            await cursor_to(pilot, app.screen.table, a)
+            await to_task(pilot, app, a)
             await pilot.press("c")
             await until(pilot, lambda: app.screen.__class__.__name__ == "EditCommand", what="the editor")
             await pilot.press(*" && echo fast", "ctrl+s")
@@ -41,8 +40,7 @@ def test_editing_a_running_task_shows_the_servers_refusal_in_one_line(server, pr
     async def scenario():
         app = dashboard()
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("t")
-            await cursor_to(pilot, app.screen.table, tid)
+            await to_task(pilot, app, tid)
             await pilot.press("c", *"; echo late", "ctrl+s")
             await until(pilot, lambda: any("not yet started" in n for n in notifications(app)),
                         what="the refusal")
@@ -96,8 +94,7 @@ def test_a_signal_is_sent_to_the_running_task(server, procs, r, dashboard):
     async def scenario():
         app = dashboard()
         async with app.run_test(size=(160, 40)) as pilot:
-            await pilot.press("t")
-            await cursor_to(pilot, app.screen.table, tid)
+            await to_task(pilot, app, tid)
             await pilot.press("k")
             await until(pilot, lambda: app.screen.__class__.__name__ == "Choose", what="the signals")
             await pilot.press("down", "enter")                   # kill
