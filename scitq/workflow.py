@@ -59,7 +59,15 @@ def _warn_once(owner: Any, key: str, message: str) -> None:
     said = owner.__dict__.setdefault("_warned", set())
     if key not in said:
         said.add(key)
-        warnings.warn(message, WorkflowWarning, stacklevel=4)
+        warnings.warn(message, WorkflowWarning, stacklevel=_caller_level())
+
+
+def _caller_level() -> int:
+    """The stack level of the first frame outside this module (so a warning names the user's line)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("scitq.workflow"):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _as_text(value: Any) -> str | None:
@@ -268,7 +276,8 @@ class Workflow:
                                     'region are set')
         if max_step_workers and max_workflow_workers and max_step_workers > max_workflow_workers:
             warnings.warn(f"Inconsistant settings: max_step_workers ({max_step_workers}) is above "
-                          f"max_workflow_workers ({max_workflow_workers})", WorkflowWarning, stacklevel=2)
+                          f"max_workflow_workers ({max_workflow_workers})", WorkflowWarning,
+                          stacklevel=_caller_level())
         self.name = name
         self.server = server if isinstance(server, Server) else Server(server, style="object")
         self.provider, self.region, self.flavor, self.shell = provider, region, flavor, shell
@@ -444,6 +453,7 @@ class Workflow:
                     release.append(s)
                 elif any(p in ("failed", "blocked") for p in parents):
                     st = "blocked"   # a parent failed for good: this one would wait for ever
+                    by_id[s._task_id] = st      # and so would its own dependants (created later)
             counts[s._batch.shortname][st] = counts[s._batch.shortname].get(st, 0) + 1
             if st not in FINISHED:
                 remaining.append(s)
@@ -660,9 +670,13 @@ _LIVE: "weakref.WeakSet[Workflow]" = weakref.WeakSet()
 
 @atexit.register
 def _send_at_exit() -> None:
-    """A script that ends without run() still gets its tasks sent (v1 sent each at once)."""
+    """A script that ends without run() still gets its tasks sent (v1 sent each at once). At exit,
+    one try only: an unreachable server is said, not waited for."""
     for wf in list(_LIVE):
+        if not wf._unsent:
+            continue
+        wf.server.persistent = False
         try:
             wf._send()
         except Exception as exc:     # noqa: BLE001 - at exit, say it and go on with the others
-            print(f"scitq: workflow {wf.name}: could not send its last tasks: {exc}", file=sys.stderr)
+            print(f"scitq: workflow {wf.name}: {len(wf._unsent)} task(s) not sent: {exc}", file=sys.stderr)

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from scitq import workflow
+
 
 @pytest.fixture
 def server(procs):
     """A real `scitq server` process on this test's database."""
     return procs.server()
+
+
+@pytest.fixture(autouse=True)
+def drop_unsent_steps():
+    """Steps a test left unsent are dropped at its end (else the process would send them at exit,
+    to a database already gone). Sending at exit is tested in a child process."""
+    yield
+    for wf in list(workflow._LIVE):
+        wf._unsent.clear()

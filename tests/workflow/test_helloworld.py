@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
 from scitq.lib import Server
-from scitq.workflow import Workflow
+from scitq.workflow import Workflow, WorkflowWarning
 
 
 def test_the_v1_helloworld_runs_its_ten_steps_in_one_batch_and_clean_writes_their_logs(server, procs, tmp_path,
@@ -14,8 +14,11 @@ def test_the_v1_helloworld_runs_its_ten_steps_in_one_batch_and_clean_writes_thei
     worker is started on the step batch instead of being recycled into it."""
     monkeypatch.chdir(tmp_path)
     procs.worker("w1", concurrency=4, batch="helloworld.echo")
-    wf = Workflow(name=f'helloworld', shell=True, flavor='local')
-    for i in range(10):
+    with pytest.warns(WorkflowWarning, match="start one with `scitq worker -b helloworld.echo`"):
+        wf = Workflow(name=f'helloworld', shell=True, flavor='local')
+        step1 = wf.step(batch='echo', name='echo #0', command='echo Hello world 0!', concurrency=10,
+                        maximum_workers=1)
+    for i in range(1, 10):
         step1 = wf.step(
             batch='echo',
             name=f'echo #{i}',
