@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from scitq import workflow
@@ -20,3 +23,7 @@ def drop_unsent_steps():
     yield
     for wf in list(workflow._LIVE):
         wf._unsent.clear()
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docker"))
+from dockerd import busybox_image, docker_client, dockerd  # noqa: E402,F401  (fixtures of the docker example)
