@@ -513,6 +513,9 @@ class Workflow:
             for k, v in c.items():
                 totals[k] = totals.get(k, 0) + v
         blocked = totals.get("blocked", 0)
+        if remaining and self._quit:
+            print(f"[{self.name}] quit: {len(remaining)} task(s) not finished", flush=True)
+            return totals
         print(f"[{self.name}] all tasks done: {totals.get('succeeded', 0)} succeeded, {totals.get('failed', 0)} "
               f"failed" + (f", {blocked} blocked by a failed parent" if blocked else ""), flush=True)
         return totals
