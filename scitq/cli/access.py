@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -28,6 +29,8 @@ def add_parser(sub: Any) -> None:
     ls.add_argument("--json", action="store_true")
     rv = verbs.add_parser("revoke", help="delete a user (its open connections are closed)")
     rv.add_argument("user", metavar="NAME", help="user name as listed (e.g. worker-node1)")
+    for verb in (a, ls, rv):
+        verb.add_argument("-s", "--server", default=argparse.SUPPRESS, help="admin's redis:// URL")
 
 
 def dispatch(args: Any) -> int:

@@ -131,8 +131,8 @@ def _dispatch(args) -> int:
         if args.listen and args.redis:
             raise BadInput("--listen applies to the embedded Valkey only, not with --redis")
         if args.listen and args.listen not in ("127.0.0.1", "localhost", "::1"):
-            print(f"{PROG} server: warning: the embedded Valkey listens on {args.listen} without TLS: passwords, "
-                  "commands and outputs cross the network unencrypted; for TLS use an external Valkey/Redis "
+            print(f"{PROG} server: warning: the embedded Valkey listens on {args.listen} without TLS: traffic "
+                  "(passwords, commands, outputs) is not encrypted; for TLS use an external Valkey/Redis "
                   "with TLS (`scitq server --redis rediss://...`, see docs/security.md)", file=sys.stderr)
         serve(settings(), args.redis, fsync=args.fsync, port=args.port, listen=args.listen)
         return 0
