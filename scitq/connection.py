@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -117,7 +118,7 @@ def check(client: redis.Redis) -> None:
         raise
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
-            reason = str(exc).split("certificate verify failed:")[-1].strip(" )]") or "not trusted"
+            reason = re.sub(r"\s*\(_ssl\.c:\d+\)\W*$", "", str(exc).split("certificate verify failed:")[-1]).strip()
             raise Refused(f"TLS: the certificate of Redis at {where} is not trusted ({reason})",
                           hint=f"give the CA that signed it with SCITQ_TLS_CA or --tls-ca (now: "
                                f"{kw.get('ssl_ca_certs') or 'the system CAs'})") from None
