@@ -111,10 +111,11 @@ def persist(r: redis.Redis) -> str:
         return f"users are not saved, they last until Redis restarts ({first}; {exc})"
 
 
-def add(r: redis.Redis, role: str, name: str | None = None) -> tuple[str, str, str]:
-    """Create (or reset the password of) a user of `role`; returns (user, password, warning or '')."""
+def add(r: redis.Redis, role: str, name: str | None = None, password: str | None = None) -> tuple[str, str, str]:
+    """Create (or reset the password of) a user of `role` (a generated password unless given);
+    returns (user, password, warning or '')."""
     user = user_name(role, name)
-    password = secrets.token_urlsafe(24)
+    password = password or secrets.token_urlsafe(24)
     set_user(r, user, password, role, name)
     return user, password, persist(r)
 

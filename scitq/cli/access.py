@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -24,6 +25,8 @@ def add_parser(sub: Any) -> None:
                    help="one of " + ", ".join(access.ROLES))
     a.add_argument("name", nargs="?", help="worker name for `worker`; any name for the others")
     a.add_argument("--host", help="host to put in the printed URL (default: the one connected to)")
+    a.add_argument("--password-env", metavar="VAR",
+                   help="take the password from environment variable VAR instead of generating one")
     a.add_argument("--json", action="store_true")
     ls = verbs.add_parser("list", help="every user, its role and whether it is on")
     ls.add_argument("--json", action="store_true")
@@ -40,7 +43,12 @@ def dispatch(args: Any) -> int:
     r = connect(url)
     check(r)
     if args.verb == "add":
-        user, password, warning = access.add(r, args.role, args.name)
+        password = None
+        if args.password_env:
+            password = os.environ.get(args.password_env, "")
+            if not password:
+                raise BadInput(f"--password-env {args.password_env}: that environment variable is empty or unset")
+        user, password, warning = access.add(r, args.role, args.name, password)
         out = access.url_for(url, user, password, host=args.host)
         if args.json:
             print(json.dumps({"user": user, "role": args.role, "url": out}))

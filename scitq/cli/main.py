@@ -25,7 +25,8 @@ def build_parser() -> ArgParser:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     s = sub.add_parser("server", help="run the server (an embedded Valkey unless --redis is given)")
-    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// URL) instead of the embedded Valkey")
+    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// or rediss:// URL, the server role's "
+                                   "user) instead of the embedded Valkey (default $SCITQ_REDIS)")
     s.add_argument("--port", type=int, help="port of the embedded Valkey (default: the last one, or a free one)")
     s.add_argument("--fsync", choices=["always", "everysec"], default="everysec",
                    help="AOF fsync policy of the embedded Valkey (always: no acknowledged write is ever lost)")
@@ -128,13 +129,15 @@ def _dispatch(args) -> int:
         from scitq.settings import settings
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-        if args.listen and args.redis:
+        cfg = settings()
+        redis_url = args.redis or cfg.redis
+        if args.listen and redis_url:
             raise BadInput("--listen applies to the embedded Valkey only, not with --redis")
         if args.listen and args.listen not in ("127.0.0.1", "localhost", "::1"):
             print(f"{PROG} server: warning: the embedded Valkey listens on {args.listen} without TLS: traffic "
                   "(passwords, commands, outputs) is not encrypted; for TLS use an external Valkey/Redis "
                   "with TLS (`scitq server --redis rediss://...`, see docs/security.md)", file=sys.stderr)
-        serve(settings(), args.redis, fsync=args.fsync, port=args.port, listen=args.listen)
+        serve(cfg, redis_url, fsync=args.fsync, port=args.port, listen=args.listen)
         return 0
     if args.cmd == "worker":
         from scitq.cli.worker_v1 import run_worker
