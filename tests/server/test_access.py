@@ -264,3 +264,22 @@ def test_listen_binds_another_address_and_warns_that_traffic_is_not_encrypted(tm
             redis.Redis.from_url(url.replace("@127.0.0.1:", "@127.0.0.2:"), socket_connect_timeout=2).ping()
     finally:
         _stop(plain)
+
+
+def test_the_remote_worker_example_of_the_security_doc_runs_as_written(tmp_path):
+    """Given a running `scitq server`, the sh example of docs/security.md runs without error."""
+    import re
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    block = re.findall(r"```sh\n(.*?)```", doc, re.S)[0]
+    env = _env(tmp_path / "home")
+    server = _start_server(tmp_path, env)
+    try:
+        script = "scitq() { \"$PYTHON\" -m scitq.cli.main \"$@\"; }\nset -e\n" + block + "\necho \"$URL\"\n"
+        res = subprocess.run(["bash", "-c", script], env={**env, "PYTHON": sys.executable}, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert "worker-node1  worker" in res.stdout and "revoked worker-node1" in res.stdout
+        assert res.stdout.strip().splitlines()[-1].startswith("redis://worker-node1:")
+        assert "@server.example.org:" in res.stdout
+    finally:
+        _stop(server)
