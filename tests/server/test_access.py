@@ -283,3 +283,28 @@ def test_the_remote_worker_example_of_the_security_doc_runs_as_written(tmp_path)
         assert "@server.example.org:" in res.stdout
     finally:
         _stop(server)
+
+
+def test_scitq_access_warns_when_redis_cannot_save_its_users(tmp_path):
+    """Given a Valkey with neither an ACL file nor a config file (nothing to save users to), adding a user
+    works and says that it lasts until Redis restarts."""
+    from scitq.server.embedded import free_port, valkey_binary
+    port = free_port()
+    proc = subprocess.Popen([valkey_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = redis.Redis(port=port, decode_responses=True)
+        wait_for(lambda: _pings(r), what="valkey")
+        user, password, warning = access.add(r, "viewer", "bob")
+        assert user == "viewer-bob" and "users are not saved, they last until Redis restarts" in warning
+        assert redis.Redis(port=port, username=user, password=password).get(keys.TASKS_ALL) is None
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _pings(r: redis.Redis) -> bool:
+    try:
+        return bool(r.ping())
+    except redis.ConnectionError:
+        return False
