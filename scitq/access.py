@@ -113,7 +113,11 @@ def persist(r: redis.Redis) -> str:
 
 def add(r: redis.Redis, role: str, name: str | None = None, password: str | None = None) -> tuple[str, str, str]:
     """Create (or reset the password of) a user of `role` (a generated password unless given);
-    returns (user, password, warning or '')."""
+    returns (user, password, warning or ''). The users `admin` and `server` belong to the embedded server:
+    a NAME is required for every role."""
+    if not name or name == role:
+        user_name(role, "x")   # an unknown role is reported first
+        raise BadInput(f"role {role} needs a NAME (e.g. `scitq access add {role} node1`)")
     user = user_name(role, name)
     password = password or secrets.token_urlsafe(24)
     set_user(r, user, password, role, name)
@@ -122,8 +126,8 @@ def add(r: redis.Redis, role: str, name: str | None = None, password: str | None
 
 def revoke(r: redis.Redis, user: str) -> str:
     """Delete a user (its open connections are closed); returns a persistence warning or ''."""
-    if user in ("admin", "default"):
-        raise BadInput(f"refusing to revoke {user!r}: it would lock the operator out")
+    if user in ("admin", "default", "server"):
+        raise BadInput(f"refusing to revoke {user!r}: it would lock the operator or the embedded server out")
     try:
         deleted = r.execute_command("ACL", "DELUSER", user)
     except redis.ResponseError as exc:

@@ -23,7 +23,7 @@ def add_parser(sub: Any) -> None:
     a = verbs.add_parser("add", help="create a user (or give it a new password) and print its connection URL")
     a.add_argument("role", choices=[r for r in access.ROLES], metavar="ROLE",
                    help="one of " + ", ".join(access.ROLES))
-    a.add_argument("name", nargs="?", help="worker name for `worker`; any name for the others")
+    a.add_argument("name", nargs="?", help="the worker's name for `worker`; any name for the others (user ROLE-NAME)")
     a.add_argument("--host", help="host to put in the printed URL (default: the one connected to)")
     a.add_argument("--password-env", metavar="VAR",
                    help="take the password from environment variable VAR instead of generating one")

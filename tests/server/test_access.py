@@ -236,7 +236,9 @@ def test_scitq_access_refuses_bad_input_and_non_admin_credentials_in_one_line(em
     bad = _scitq("access", "revoke", "nobody", env=env)
     assert bad.returncode == 2 and "no user 'nobody'" in bad.stderr
     bad = _scitq("access", "revoke", "admin", env=env)
-    assert bad.returncode == 2 and "lock the operator out" in bad.stderr
+    assert bad.returncode == 2 and "lock the operator or the embedded server out" in bad.stderr
+    bad = _scitq("access", "add", "server", env=env)
+    assert bad.returncode == 2 and "role server needs a NAME" in bad.stderr
     refused = _scitq("access", "list", "-s", embedded.server_url, env=env)
     assert refused.returncode == 3 and "not admin's" in refused.stderr
     for res in (bad, refused):
