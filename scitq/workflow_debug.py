@@ -194,9 +194,13 @@ class _Debugger:
         if self.todo:
             parents = sorted({r for tid in self.todo for r in self.requires[tid]})
             succeeded = {r for r, st in zip(parents, self.server.task_status(parents)) if st == "succeeded"}
+            ready = [tid for tid in self.todo if self.requires[tid] <= succeeded]
+            # dependants wait first: a parent released before them could succeed before they wait
             for tid in self.todo:
-                ready = self.requires[tid] <= succeeded
-                self.server.task_update(tid, status="pending" if ready else "waiting")
+                if tid not in ready:
+                    self.server.task_update(tid, status="waiting")
+            for tid in ready:
+                self.server.task_update(tid, status="pending")
         self.wf.debug = False
         return self.wf.run()
 
