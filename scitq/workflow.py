@@ -27,7 +27,7 @@ from signal import SIGCONT, SIGTSTP
 from typing import Any, Iterable
 
 from scitq import fetch
-from scitq.api.v1 import Server
+from scitq.api.v1 import Server, shell_wrap
 from scitq.errors import ScitqError
 from scitq.path import URI
 
@@ -196,7 +196,9 @@ class Step:
             return getattr(self._batch, name)
         if self._task is not None and name in self._task:
             return self._task[name]
-        if name in ("name", "command", "batch", "input", "output", "container", "container_options",
+        if name == "command":
+            return shell_wrap(self._spec["command"], self._spec.get("shell") or False)
+        if name in ("name", "batch", "input", "output", "container", "container_options",
                     "resource", "retry", "download_timeout", "run_timeout", "use_cache"):
             return self._spec.get(name)
         if name == "status" and self._task is None:

@@ -38,6 +38,7 @@ def test_later_steps_of_a_batch_need_no_batch_settings_and_share_the_first_ones(
     b = w.step(batch="b", command="false")
     assert (b.concurrency, b.prefetch, b.flavor, b.maximum_workers, b.tasks_per_worker) == (3, 1, "local", 1, 3)
     assert (a.name, b.name, b.batch) == ("b #1", "b #2", "w.b")
+    assert wf(shell=True).step(batch="b", command="echo 'hi'", concurrency=1).command == "sh -c 'echo '\"'\"'hi'\"'\"''"
     assert w.previous_step is b
 
 
