@@ -45,11 +45,14 @@ def test_unpause_without_pause_sets_the_paused_workers_of_the_steps_running(serv
     assert wf.run(refresh=5) == {"succeeded": 1}
 
 
-def test_quit_makes_run_return_and_clean_force_deletes_every_step_batch(server, capsys):
+def test_step_clean_deletes_its_task_quit_makes_run_return_and_clean_force_deletes_the_batches(server, capsys):
     warnings.simplefilter("ignore")
     s = Server()
     wf = Workflow(name="qt", flavor="local", max_step_workers=1)
     wf.step(batch="a", command="true", concurrency=1)
+    gone = wf.step(batch="a", command="true")
+    gone.clean()
+    wait_for(lambda: len(s.tasks(batch="qt.a")) == 1, what="Step.clean() to delete its task")
     wf.quit()
     assert wf.run(refresh=5) == {"pending": 1}, "no worker: it would wait, but quit() was called"
     assert "[qt] quit: 1 task(s) not finished" in capsys.readouterr().out
