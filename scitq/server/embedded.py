@@ -40,12 +40,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether Valkey could listen on `port`: bound the way Valkey binds (SO_REUSEADDR), so the
+    connections of a server just stopped, still in TIME_WAIT, do not make the port look taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
         except OSError:
             return False
+
+
+class _PortTaken(Exception):
+    """Valkey could not listen on its port (another program took it meanwhile)."""
 
 
 class EmbeddedValkey:
@@ -71,6 +78,19 @@ class EmbeddedValkey:
         return pw
 
     def start(self, timeout: float = 15.0) -> str:
+        """Start (or adopt) the embedded Valkey on the port it had before, when that port is free."""
+        asked = self.port
+        try:
+            return self._start(timeout)
+        except _PortTaken:
+            if asked is not None:
+                raise ScitqError(f"port {asked} is taken: the embedded Valkey cannot listen on it") from None
+            old, self.port = self.port, free_port()
+            log.warning("port %s is taken: the embedded Valkey moves to port %d "
+                        "(clients following the connection file find it there)", old, self.port)
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         password = self._password()
@@ -85,8 +105,13 @@ class EmbeddedValkey:
                 return self.url
             except redis.RedisError:
                 pass
-            if self.port is None and conn.get("port") and _port_free(int(conn["port"])):
-                self.port = int(conn["port"])
+            if self.port is None and conn.get("port"):
+                if _port_free(int(conn["port"])):
+                    self.port = int(conn["port"])
+                else:
+                    self.port = free_port()
+                    log.warning("port %s is taken: the embedded Valkey moves to port %d "
+                                "(clients following the connection file find it there)", conn["port"], self.port)
         self.port = self.port or free_port()
         conf = self.dir / "valkey.conf"
         conf.write_text("\n".join([
@@ -105,6 +130,8 @@ class EmbeddedValkey:
             "",
         ]))
         os.chmod(conf, 0o600)
+        log_file = self.dir / "valkey.log"
+        log_start = log_file.stat().st_size if log_file.exists() else 0
         self.proc = subprocess.Popen([valkey_binary(), str(conf)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -119,6 +146,8 @@ class EmbeddedValkey:
                 pass
             except redis.ConnectionError:
                 if self.proc.poll() is not None:
+                    if self._log_says_port_taken(log_start):
+                        raise _PortTaken()
                     raise ScitqError(f"the embedded Valkey exited at start (see {self.dir / 'valkey.log'})")
             if time.monotonic() > deadline:
                 raise ScitqError(f"the embedded Valkey did not answer within {timeout:.0f}s")
@@ -127,6 +156,15 @@ class EmbeddedValkey:
                               pid=self.proc.pid)
         log.info("embedded Valkey on 127.0.0.1:%d, data in %s", self.port, self.dir)
         return self.url
+
+    def _log_says_port_taken(self, since: int) -> bool:
+        try:
+            with open(self.dir / "valkey.log", "rb") as fh:
+                fh.seek(since)
+                new = fh.read().decode(errors="replace")
+        except OSError:
+            return False
+        return "Address already in use" in new
 
     def stop(self) -> None:
         """Shut Valkey down cleanly (AOF flushed)."""

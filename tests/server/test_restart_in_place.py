@@ -1,0 +1,196 @@
+"""Restarting the embedded server in place: same port, clients and workers follow, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from helpers import run_cli, wait_for
+from scitq import keys
+from scitq.projections.check import check_ledger
+
+pytestmark = pytest.mark.xdist_group("restart-in-place")
+
+FAST = {"SCITQ_HEARTBEAT_INTERVAL": "0.3", "SCITQ_REAPER_INTERVAL": "0.3", "SCITQ_OUTPUT_FLUSH": "0.5",
+        "SCITQ_OFFLINE_AFTER": "20", "SCITQ_REPLY_TIMEOUT": "30", "PYTHONUNBUFFERED": "1"}
+
+JOINER = textwrap.dedent("""
+    import json, sys
+    from scitq.lib import Server
+    s = Server()
+    tasks = [s.task_create(f"sleep {sys.argv[2]}; echo task-{i}", shell=True, name=f"t{i}")
+             for i in range(int(sys.argv[1]))]
+    print("submitted", len(tasks), flush=True)
+    counts = s.join(tasks, retry=0)
+    print("JOINED " + json.dumps(counts), flush=True)
+""")
+
+
+class Home:
+    """One SCITQ_HOME with an embedded `scitq server`, and the processes that found it there."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.home = tmp / "home"
+        self.env = {k: v for k, v in os.environ.items() if k not in ("SCITQ_SERVER", "SCITQ_REDIS")}
+        self.env.update(FAST, SCITQ_HOME=str(self.home))
+        self.server: subprocess.Popen | None = None
+        self.others: list[subprocess.Popen] = []
+
+    def conn(self) -> dict:
+        return json.loads((self.home / "connection.json").read_text())
+
+    def start_server(self, extra_env: dict[str, str] | None = None, argv: list[str] | None = None) -> int:
+        log = open(self.tmp / "server.log", "ab")
+        argv = argv or [sys.executable, "-m", "scitq.cli.main", "server"]
+        self.server = subprocess.Popen(argv, env={**self.env, **(extra_env or {})}, stdout=log, stderr=log,
+                                       stdin=subprocess.DEVNULL)
+
+        def alive():
+            try:
+                conn = self.conn()
+                r = redis.Redis.from_url(conn["url"], socket_connect_timeout=1)
+                return conn["port"] if r.exists(keys.SERVER_ALIVE) and conn.get("pid") else None
+            except (OSError, ValueError, KeyError, redis.RedisError):
+                return None
+        return wait_for(alive, timeout=30, interval=0.05, what="the server to answer")
+
+    def stop_server(self) -> None:
+        assert self.server is not None
+        self.server.send_signal(signal.SIGTERM)
+        assert self.server.wait(30) == 0
+
+    def spawn(self, *argv: str, log: str) -> subprocess.Popen:
+        fh = open(self.tmp / log, "ab")
+        p = subprocess.Popen(list(argv), env=self.env, stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
+        self.others.append(p)
+        return p
+
+    def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
+        return self.spawn(sys.executable, "-m", "scitq.cli.main", "worker", "-n", name, "-C", str(concurrency),
+                          log=f"worker-{name}.log")
+
+    def joiner(self, n: int, sleep: float) -> subprocess.Popen:
+        return self.spawn(sys.executable, "-c", JOINER, str(n), str(sleep), log="joiner.log")
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.conn()["url"], decode_responses=True)
+
+    def close(self) -> None:
+        for p in self.others:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.others:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if self.server is not None and self.server.poll() is None:
+            self.stop_server()
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = Home(tmp_path)
+    yield h
+    h.close()
+
+
+def executions_per_task(r: redis.Redis) -> dict[str, int]:
+    runs: dict[str, int] = {}
+    for _, f in r.xrange(keys.EVENTS):
+        if f["type"] == "execution.started":
+            runs[f["task"]] = runs.get(f["task"], 0) + 1
+    return runs
+
+
+def test_the_embedded_server_restarted_20_times_keeps_its_port_and_its_worker_and_joining_client(home):
+    restarts, n_tasks = 20, 60
+    port = home.start_server()
+    home.worker("w-loop", concurrency=3)
+    joiner = home.joiner(n_tasks, 0.3)
+    wait_for(lambda: "submitted" in (home.tmp / "joiner.log").read_text(), what="the tasks to be submitted")
+    ports, slowest = [], 0.0
+    for _ in range(restarts):
+        time.sleep(0.3)
+        started = time.monotonic()
+        home.stop_server()
+        ports.append(home.start_server())
+        slowest = max(slowest, time.monotonic() - started)
+    assert joiner.wait(180) == 0, (home.tmp / "joiner.log").read_text()
+    out = (home.tmp / "joiner.log").read_text()
+    counts = json.loads(out.split("JOINED ", 1)[1].splitlines()[0])
+    r = home.redis()
+    runs = executions_per_task(r)
+    lost = n_tasks - counts["succeeded"]
+    changes = sum(1 for p in ports if p != port)
+    print(f"restart loop: {restarts} restarts, port changes = {changes}, tasks lost = {lost}, "
+          f"tasks run twice = {sum(1 for v in runs.values() if v > 1)}, slowest restart {slowest:.1f}s")
+    assert changes == 0 and lost == 0
+    assert slowest < 5
+    assert all(v == 1 for v in runs.values()) and len(runs) == n_tasks
+    assert check_ledger(r).ok
+    worker_log = (home.tmp / "worker-w-loop.log").read_text()
+    assert "Traceback" not in worker_log
+
+
+def test_when_the_port_is_taken_meanwhile_the_server_moves_and_clients_follow_it_saying_so_once(home):
+    old = home.start_server()
+    home.worker("w-follow", concurrency=2)
+    joiner = home.joiner(4, 0.2)
+    wait_for(lambda: "submitted" in (home.tmp / "joiner.log").read_text(), what="the tasks to be submitted")
+    home.stop_server()
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", old))
+    squatter.listen(1)
+    try:
+        new = home.start_server()
+        assert new != old
+        assert "embedded Valkey moves to port" in (home.tmp / "server.log").read_text()
+        assert joiner.wait(120) == 0, (home.tmp / "joiner.log").read_text()
+        late = home.joiner(2, 0)
+        assert late.wait(60) == 0
+        joined = (home.tmp / "joiner.log").read_text()
+        assert joined.count('"succeeded": 4') == 1 and joined.count('"succeeded": 2') == 1
+        assert joined.count("following it to its new address") == 1
+        assert f"127.0.0.1:{new}" in joined
+        worker_log = (home.tmp / "worker-w-follow.log").read_text()
+        assert worker_log.count("following it to its new address") == 1
+    finally:
+        squatter.close()
+
+
+def test_events_tail_follows_the_server_to_its_new_port(home):
+    old = home.start_server()
+    tail = subprocess.Popen([sys.executable, "-m", "scitq.cli.main", "events", "tail"], env=home.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    home.others.append(tail)
+    try:
+        assert run_cli("scitq-launch", "-n", "before", "true", env=home.env).returncode == 0
+        home.stop_server()
+        squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", old))
+        squatter.listen(1)
+        try:
+            assert home.start_server() != old
+            assert run_cli("scitq-launch", "-n", "after-move", "true", env=home.env).returncode == 0
+            time.sleep(3)
+        finally:
+            squatter.close()
+    finally:
+        tail.terminate()
+    out, err = tail.communicate(timeout=20)
+    assert "after-move" in out, out + err
+    assert err.count("following it to its new address") == 1
