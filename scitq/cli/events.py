@@ -14,6 +14,7 @@ from scitq import keys
 from scitq.api.client import Client
 from scitq.connection import describe
 from scitq.errors import BadInput, NotFound, ScitqError
+from scitq.events import EVENT_TYPES, decode_event, event_fields
 from scitq.inbox import send_command
 
 __all__ = ["add_parser", "dispatch", "format_event"]
@@ -45,6 +46,11 @@ def add_parser(sub: Any) -> None:
 
 
 def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
+    if f.get("v") not in (None, str(getattr(EVENT_TYPES.get(f.get("type", "")), "version", f.get("v")))):
+        try:   # an entry of an older version is shown in today's shape (upcast)
+            f = {**f, "data": event_fields(decode_event(f))["data"]}
+        except ScitqError:
+            pass
     try:
         data = json.loads(f.get("data", "{}"))
     except ValueError:

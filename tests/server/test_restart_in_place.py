@@ -194,3 +194,60 @@ def test_events_tail_follows_the_server_to_its_new_port(home):
     out, err = tail.communicate(timeout=20)
     assert "after-move" in out, out + err
     assert err.count("following it to its new address") == 1
+
+
+OLD_SERVER = Path(__file__).parent / "old_server.py"
+
+
+def ledger_count(home: Home, needle: str) -> int:
+    return sum(1 for _, f in home.redis().xrange(keys.EVENTS) if needle in json.dumps(f))
+
+
+def test_a_rolling_upgrade_while_tasks_run_loses_nothing_runs_nothing_twice_and_join_returns(home):
+    """Given tasks running under the previous server version (it writes `worker.signalled` version 1,
+    without `order`), when the server is stopped and the newer one started, then each worker restarted
+    in place with `worker restart` one after the other: the client in join() returns normally, every
+    task ran once and succeeded, and the ledger (old and new entries) replays and checks clean.
+
+    The previous version is this code with `worker.signalled` put back to its version 1 shape in the
+    server process only (tests/server/old_server.py), as the release before the change wrote it."""
+    n_tasks, names = 40, ["w-up-1", "w-up-2"]
+    home.start_server(argv=[sys.executable, str(OLD_SERVER)])
+    workers = {name: home.worker(name, concurrency=2) for name in names}
+    joiner = home.joiner(n_tasks, 0.4)
+    wait_for(lambda: "submitted" in (home.tmp / "joiner.log").read_text(), what="the tasks to be submitted")
+    wait_for(lambda: all("registered" in (home.tmp / f"worker-{n}.log").read_text() for n in names),
+             what="the workers to register")
+    assert run_cli("scitq-manage", "worker", "clean", "-n", names[0], env=home.env).returncode == 0
+    wait_for(lambda: ledger_count(home, '"v": "1", "worker": "w-up-1", "data": "{\\"type\\":\\"worker.signalled'),
+             what="an order written by the old server")
+    running = home.redis()
+
+    # (1) the newer server replaces the old one while tasks run
+    home.stop_server()
+    home.start_server()
+    assert "Traceback" not in (home.tmp / "server.log").read_text()
+
+    # (2) each worker restarted in place, one after the other
+    for name in names:
+        res = run_cli("scitq-manage", "worker", "restart", "-n", name, env=home.env)
+        assert res.returncode == 0, res.stderr
+        log = home.tmp / f"worker-{name}.log"
+        wait_for(lambda: log.read_text().count("registered") >= 2, timeout=60, what=f"{name} to restart")
+        assert workers[name].poll() is None    # the same process, new code (exec in place)
+
+    assert joiner.wait(180) == 0, (home.tmp / "joiner.log").read_text()
+    out = (home.tmp / "joiner.log").read_text()
+    counts = json.loads(out.split("JOINED ", 1)[1].splitlines()[0])
+    assert counts["succeeded"] == n_tasks
+    runs = executions_per_task(running)
+    assert len(runs) == n_tasks and all(v == 1 for v in runs.values()), runs
+    orders = [f for _, f in running.xrange(keys.EVENTS) if f["type"] == "worker.signalled"]
+    assert [f["v"] for f in orders] == ["1", "2", "2"]
+    history = run_cli("scitq", "events", "history", "--worker", names[0], env=home.env)
+    assert history.returncode == 0 and "order=clean" in history.stdout and "order=restart" in history.stdout, \
+        history.stdout
+    verify = run_cli("scitq", "events", "rebuild", "--verify", env=home.env)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    check = run_cli("scitq", "events", "check", env=home.env)
+    assert check.returncode == 0, check.stdout + check.stderr
