@@ -39,9 +39,9 @@ JOINER = textwrap.dedent("""
 class Home:
     """One SCITQ_HOME with an embedded `scitq server`, and the processes that found it there."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, name: str = "home") -> None:
         self.tmp = tmp
-        self.home = tmp / "home"
+        self.home = tmp / name
         self.env = {k: v for k, v in os.environ.items() if k not in ("SCITQ_SERVER", "SCITQ_REDIS")}
         self.env.update(FAST, SCITQ_HOME=str(self.home))
         self.server: subprocess.Popen | None = None
@@ -251,3 +251,69 @@ def test_a_rolling_upgrade_while_tasks_run_loses_nothing_runs_nothing_twice_and_
     assert verify.returncode == 0, verify.stdout + verify.stderr
     check = run_cli("scitq", "events", "check", env=home.env)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def doc_block(name: str) -> str:
+    import re
+    blocks = dict(re.findall(r"```sh ([\w-]+)\n(.*?)```", OPERATIONS.read_text(), re.S))
+    return blocks[name]
+
+
+def test_the_backup_and_move_commands_of_the_operations_doc_work_as_written(home, tmp_path):
+    """Given a running server with a task, when backed up while running (then stopped and backed up
+    again), and restored into another SCITQ_HOME, then the server started there has the task."""
+    home.start_server()
+    assert run_cli("scitq-launch", "-n", "kept", "echo", "moved", env=home.env).returncode == 0
+    for name in ("backup-running", "backup-stopped"):
+        res = subprocess.run(["bash", "-e", "-c", doc_block(name)], env=home.env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        assert (tmp_path / "scitq-backup.tar.gz").stat().st_size > 0
+        if name == "backup-running":
+            assert home.redis().config_get("auto-aof-rewrite-percentage") == {"auto-aof-rewrite-percentage": "100"}
+            home.stop_server()
+    elsewhere = Home(tmp_path, "moved-home")
+    try:
+        res = subprocess.run(["bash", "-e", "-c", doc_block("restore")], env=elsewhere.env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        elsewhere.start_server()
+        listing = run_cli("scitq-manage", "task", "list", env=elsewhere.env)
+        assert "kept" in listing.stdout and "echo moved" in listing.stdout, listing.stdout + listing.stderr
+    finally:
+        elsewhere.close()
+
+
+def test_every_long_lived_client_found_through_scitq_home_follows_the_connection_file(tmp_path, monkeypatch,
+                                                                                     redis_url, caplog):
+    """Given clients made while the connection file names a dead port, when the file is rewritten with the
+    server's new address, then each client's next call reaches it (the typed Client, the v1 Server, the
+    dashboard's source and a worker's connection), and the move is said once per client."""
+    from scitq.api.client import Client
+    from scitq.connection import connect, resolve_url, write_connection_file
+    from scitq.lib import Server
+    from scitq.server.embedded import free_port
+    from scitq.tui.source import Source
+
+    monkeypatch.setenv("SCITQ_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SCITQ_SERVER", raising=False)
+    conn_file = tmp_path / "home" / "connection.json"
+    dead = f"redis://:test-password@127.0.0.1:{free_port()}/{redis_url.rsplit('/', 1)[1]}"
+    write_connection_file(conn_file, dead, embedded=True)
+    client = Client(timeout=5)
+    v1 = Server(persistent=False)
+    source = Source(resolve_url())
+    worker_r = connect(resolve_url(), timeout=30)
+    explicit = connect(redis_url.replace("test-password", "other"))   # an explicit address is kept
+    write_connection_file(conn_file, redis_url, embedded=True)
+    client.ping()
+    assert v1.tasks() == []
+    assert source.server_alive() is False
+    assert worker_r.ping() and worker_r.ping()
+    assert explicit.connection_pool.connection_class is redis.Connection
+    said = [rec.getMessage() for rec in caplog.records if "following it to its new address" in rec.getMessage()]
+    assert len(said) == 4, said
+
