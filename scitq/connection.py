@@ -88,16 +88,15 @@ class Follower:
         self.url = url
         self.lock = threading.Lock()
 
-    def moved(self) -> str | None:
-        """The connection file's URL if it differs from the one in use (and adopt it), else None."""
+    def current(self) -> str:
+        """The server's address now: the connection file is read again; a move is said once."""
         conn = read_connection_file(self.path)
-        if not conn or conn["url"] == self.url:
-            return None
-        with self.lock:
-            if conn["url"] != self.url:
-                log.warning("scitq: the server moved: following it to its new address %s (from %s)",
-                            describe(conn["url"]), describe(self.url))
-                self.url = conn["url"]
+        if conn and conn["url"] != self.url:
+            with self.lock:
+                if conn["url"] != self.url:
+                    log.warning("scitq: the server moved: following it to its new address %s (from %s)",
+                                describe(conn["url"]), describe(self.url))
+                    self.url = conn["url"]
         return self.url
 
 
@@ -106,8 +105,8 @@ class FollowingConnection(redis.Connection):
 
     def __init__(self, *args: object, follower: Follower, **kwargs: object) -> None:
         self.follower = follower
-        self._target = follower.url
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._aim(follower.url)            # the pool's arguments may predate a move
 
     def _aim(self, url: str) -> None:
         parsed = urlparse(url)
@@ -117,17 +116,21 @@ class FollowingConnection(redis.Connection):
         self.password = parsed.password or None
         self._target = url
 
-    def _connect(self):  # type: ignore[no-untyped-def]
+    def connect_check_health(self, *args: object, **kwargs: object) -> None:
+        if self._sock:
+            return
         if self._target != self.follower.url:   # another connection of the pool followed already
             self._aim(self.follower.url)
         try:
-            return super()._connect()
-        except OSError:
-            url = self.follower.moved()
-            if url is None:
+            super().connect_check_health(*args, **kwargs)  # type: ignore[arg-type]
+        except (redis.ConnectionError, redis.TimeoutError):
+            # refused, or something else answers there now (closed, timed out, refused the password)
+            url = self.follower.current()
+            if url == self._target:
                 raise
+            self.disconnect()
             self._aim(url)
-            return super()._connect()
+            super().connect_check_health(*args, **kwargs)  # type: ignore[arg-type]
 
 
 def connect(url: str | None = None, *, server: str | None = None, decode: bool = True,

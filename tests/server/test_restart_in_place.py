@@ -106,6 +106,29 @@ def home(tmp_path):
     h.close()
 
 
+class Squatter:
+    """Another program taking a port: it accepts connections and closes them at once (it is no Redis)."""
+
+    def __init__(self, port: int) -> None:
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def executions_per_task(r: redis.Redis) -> dict[str, int]:
     runs: dict[str, int] = {}
     for _, f in r.xrange(keys.EVENTS):
@@ -150,10 +173,7 @@ def test_when_the_port_is_taken_meanwhile_the_server_moves_and_clients_follow_it
     joiner = home.joiner(4, 0.2)
     wait_for(lambda: "submitted" in (home.tmp / "joiner.log").read_text(), what="the tasks to be submitted")
     home.stop_server()
-    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    squatter.bind(("127.0.0.1", old))
-    squatter.listen(1)
+    squatter = Squatter(old)
     try:
         new = home.start_server()
         assert new != old
@@ -174,25 +194,22 @@ def test_when_the_port_is_taken_meanwhile_the_server_moves_and_clients_follow_it
 def test_events_tail_follows_the_server_to_its_new_port(home):
     old = home.start_server()
     tail = subprocess.Popen([sys.executable, "-m", "scitq.cli.main", "events", "tail"], env=home.env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=open(home.tmp / "tail.out", "w"), stderr=open(home.tmp / "tail.err", "w"))
     home.others.append(tail)
     try:
         assert run_cli("scitq-launch", "-n", "before", "true", env=home.env).returncode == 0
         home.stop_server()
-        squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", old))
-        squatter.listen(1)
+        squatter = Squatter(old)
         try:
             assert home.start_server() != old
             assert run_cli("scitq-launch", "-n", "after-move", "true", env=home.env).returncode == 0
-            time.sleep(3)
+            wait_for(lambda: "after-move" in (home.tmp / "tail.out").read_text(), what="the tail to follow")
         finally:
             squatter.close()
     finally:
         tail.terminate()
-    out, err = tail.communicate(timeout=20)
-    assert "after-move" in out, out + err
+    tail.wait(20)
+    err = (home.tmp / "tail.err").read_text()
     assert err.count("following it to its new address") == 1
 
 
