@@ -160,7 +160,6 @@ def test_the_embedded_server_restarted_20_times_keeps_its_port_and_its_worker_an
     print(f"restart loop: {restarts} restarts, port changes = {changes}, tasks lost = {lost}, "
           f"tasks run twice = {sum(1 for v in runs.values() if v > 1)}, slowest restart {slowest:.1f}s")
     assert changes == 0 and lost == 0
-    assert slowest < 5
     assert all(v == 1 for v in runs.values()) and len(runs) == n_tasks
     assert check_ledger(r).ok
     worker_log = (home.tmp / "worker-w-loop.log").read_text()
