@@ -55,8 +55,11 @@ class OutageLog:
         if self.since is None:
             return
         entries, size = self.spooled()
-        log.info("worker %s: Redis is back after %s; %d spooled entries (%s) being sent", self.worker,
-                 _duration(self.clock() - self.since), entries, _size(size))
+        back = f"worker {self.worker}: Redis is back after {_duration(self.clock() - self.since)}"
+        if entries:
+            log.info("%s; %d spooled entries (%s) being sent", back, entries, _size(size))
+        else:
+            log.info("%s", back)
         self.since = None
 
 
