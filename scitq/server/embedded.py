@@ -189,7 +189,10 @@ class EmbeddedValkey:
         if path.exists():
             kept = [line for line in path.read_text().splitlines()
                     if line.split()[:1] == ["user"] and line.split()[1:2] not in (["admin"], ["default"])]
-        lines = ["user default off", f"user admin on >{password} {' '.join(access.rules('admin'))}", *kept]
+        # The default user stays off (nobody can log in as it), but Valkey replays the AOF's MULTI/EXEC
+        # blocks as that user and checks EXEC against its rules: with none, every transaction in the
+        # AOF is refused at load and a restart comes back empty. So it keeps every right, unusable.
+        lines = ["user default off ~* &* +@all", f"user admin on >{password} {' '.join(access.rules('admin'))}", *kept]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(lines) + "\n")
