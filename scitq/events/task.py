@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from scitq.events.base import Event
+from scitq.events.model import TaskFields, derive
 
 __all__ = [
     "TaskSubmitted", "TaskUpdated", "TaskDeleted", "TaskDispatched", "TaskRequeued", "TaskStatusSet",
@@ -13,24 +14,10 @@ __all__ = [
 ]
 
 
-class TaskSubmitted(Event, tag="task.submitted", kw_only=True):
-    task_id: int
-    batch: str
-    command: str
-    status: str = "pending"
-    name: str | None = None
-    input: str | None = None
-    output: str | None = None
-    container: str | None = None
-    container_options: str | None = None
-    resource: str | None = None
-    required_task_ids: list[int] = []
-    retry: int = 0
-    download_timeout: int | None = None
-    run_timeout: int | None = None
-    use_cache: bool = False
-    uid: int | None = None
-    gid: int | None = None
+TaskSubmitted = derive(
+    "TaskSubmitted", TaskFields, bases=(Event,), tag="task.submitted", module=__name__,
+    head=(("task_id", int), ("batch", str)), tail=(("status", str, "pending"),))
+TaskSubmitted.__doc__ = "A task entered the ledger: its id, batch, first status and every field of `TaskFields`."
 
 
 class TaskUpdated(Event, tag="task.updated", kw_only=True):

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Union
+
+from msgspec import UNSET, UnsetType
+
 from scitq.events.base import Event
+from scitq.events.model import WorkerFields, derive
 
 __all__ = [
     "WorkerRegistered", "WorkerOnline", "WorkerOffline", "WorkerLost", "WorkerPaused", "WorkerResumed",
     "WorkerDeleted", "WorkerConcurrencyChanged", "WorkerPrefetchChanged", "WorkerBatchChanged",
-    "WorkerSignalled",
+    "WorkerSignalled", "WorkerUpdated",
 ]
 
 # v1's worker-level signals (`worker.signal`): not Unix signals, orders to the worker itself
@@ -17,16 +22,11 @@ RESET_RESOURCES = -3     # forget the resource cache
 WORKER_SIGNALS = {CLEAN: "clean", RESTART: "restart", RESET_RESOURCES: "reset resources"}
 
 
-class WorkerRegistered(Event, tag="worker.registered", kw_only=True):
-    worker_id: int
-    worker: str
-    hostname: str = ""
-    concurrency: int
-    prefetch: int = 0
-    batch: str = "Default"
-    status: str = "running"
-    incarnation: str = ""
-    reattached: bool = False
+WorkerRegistered = derive(
+    "WorkerRegistered", WorkerFields, bases=(Event,), tag="worker.registered", module=__name__,
+    head=(("worker_id", int), ("worker", str)),
+    tail=(("status", str, "running"), ("incarnation", str, ""), ("reattached", bool, False)))
+WorkerRegistered.__doc__ = "A worker registered (or came back: `reattached`), with every field of `WorkerFields`."
 
 
 class WorkerOnline(Event, tag="worker.online", kw_only=True):
@@ -84,3 +84,10 @@ class WorkerSignalled(Event, tag="worker.signalled", kw_only=True):
     worker_id: int
     worker: str
     signal: int
+
+
+WorkerUpdated = derive(
+    "WorkerUpdated", WorkerFields, bases=(Event,), tag="worker.updated", module=__name__, mode="unset",
+    head=(("worker_id", int), ("worker", str)), tail=(("name", Union[str, UnsetType], UNSET),))
+WorkerUpdated.__doc__ = ("A user edited a worker's description (hostname, flavor, permanent, task_properties, or "
+                         "its `name`: a rename); only the fields given are in the event.")
