@@ -12,7 +12,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
-from scitq.events.model import Name, NonNeg, Positive, TaskFields, WorkerFields, derive
+from scitq.events.model import LaunchFields, Name, NonNeg, Positive, TaskFields, WorkerFields, derive
 
 __all__ = [
     "TaskSpec", "COMMAND_TYPES", "FACT_TYPES", "decode_command", "decode_fact", "encode",
@@ -125,14 +125,8 @@ class Accepted(Fact, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-class Started(Fact, kw_only=True, forbid_unknown_fields=True):
-    command: str
-    container: str | None = None
-    container_options: str | None = None
-    input: str | None = None
-    output: str | None = None
-    resource: str | None = None
-    pid: str | None = None
+Started = derive("Started", LaunchFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True)
+Started.__doc__ = "The worker started the attempt's process with these `LaunchFields`."
 
 
 class Finished(Fact, kw_only=True, forbid_unknown_fields=True):

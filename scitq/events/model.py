@@ -17,7 +17,7 @@ __all__ = [
     "TaskStatus", "ExecutionStatus", "WorkerStatus", "TASK_STATUSES", "EXECUTION_STATUSES", "WORKER_STATUSES",
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
     "USER_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
-    "NonNeg", "Positive", "Name", "TaskFields", "TASK_FIELDS", "TaskPatch", "WorkerFields", "WORKER_FIELDS",
+    "NonNeg", "Positive", "Name", "TaskFields", "LaunchFields", "LAUNCH_FIELDS", "TASK_FIELDS", "TaskPatch", "WorkerFields", "WORKER_FIELDS",
     "WorkerPatch", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
@@ -71,6 +71,23 @@ class TaskFields(msgspec.Struct, kw_only=True):
 
 
 TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(TaskFields))
+
+
+# --- the execution ---------------------------------------------------------------------------------
+class LaunchFields(msgspec.Struct, kw_only=True):
+    """What an attempt ran: the task's command, container and data as they were when its process started
+    (the worker reports them, the `execution.started` event keeps them)."""
+
+    command: str
+    container: str | None = None
+    container_options: str | None = None
+    input: str | None = None
+    output: str | None = None
+    resource: str | None = None
+    pid: str | None = None
+
+
+LAUNCH_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(LaunchFields))
 
 
 # --- the worker ------------------------------------------------------------------------------------

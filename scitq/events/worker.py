@@ -22,72 +22,62 @@ RESET_RESOURCES = -3     # forget the resource cache
 WORKER_SIGNALS = {CLEAN: "clean", RESTART: "restart", RESET_RESOURCES: "reset resources"}
 
 
+class WorkerEvent(Event, kw_only=True):
+    """Base of the worker aggregate's events: which worker (its id, and its name at the time)."""
+    worker_id: int
+    worker: str
+
+
 WorkerRegistered = derive(
-    "WorkerRegistered", WorkerFields, bases=(Event,), tag="worker.registered", module=__name__,
-    head=(("worker_id", int), ("worker", str)),
+    "WorkerRegistered", WorkerFields, bases=(WorkerEvent,), tag="worker.registered", module=__name__,
     tail=(("status", str, "running"), ("incarnation", str, ""), ("reattached", bool, False)))
 WorkerRegistered.__doc__ = "A worker registered (or came back: `reattached`), with every field of `WorkerFields`."
 
 
-class WorkerOnline(Event, tag="worker.online", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerOnline(WorkerEvent, tag="worker.online", kw_only=True):
+    pass
 
 
-class WorkerOffline(Event, tag="worker.offline", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerOffline(WorkerEvent, tag="worker.offline", kw_only=True):
+    pass
 
 
-class WorkerLost(Event, tag="worker.lost", kw_only=True):
+class WorkerLost(WorkerEvent, tag="worker.lost", kw_only=True):
     """Offline for too long (or restarted without its tasks): its attempts are withdrawn."""
-    worker_id: int
-    worker: str
     reason: str = ""
 
 
-class WorkerPaused(Event, tag="worker.paused", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerPaused(WorkerEvent, tag="worker.paused", kw_only=True):
+    pass
 
 
-class WorkerResumed(Event, tag="worker.running", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerResumed(WorkerEvent, tag="worker.running", kw_only=True):
+    pass
 
 
-class WorkerDeleted(Event, tag="worker.deleted", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerDeleted(WorkerEvent, tag="worker.deleted", kw_only=True):
+    pass
 
 
-class WorkerConcurrencyChanged(Event, tag="worker.concurrency_changed", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerConcurrencyChanged(WorkerEvent, tag="worker.concurrency_changed", kw_only=True):
     concurrency: int
 
 
-class WorkerPrefetchChanged(Event, tag="worker.prefetch_changed", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerPrefetchChanged(WorkerEvent, tag="worker.prefetch_changed", kw_only=True):
     prefetch: int
 
 
-class WorkerBatchChanged(Event, tag="worker.batch_changed", kw_only=True):
-    worker_id: int
-    worker: str
+class WorkerBatchChanged(WorkerEvent, tag="worker.batch_changed", kw_only=True):
     batch: str
 
 
-class WorkerSignalled(Event, tag="worker.signalled", kw_only=True):
+class WorkerSignalled(WorkerEvent, tag="worker.signalled", kw_only=True):
     """A user asked the worker to clean its unused work dirs (-1), restart (-2) or forget its resources (-3)."""
-    worker_id: int
-    worker: str
     signal: int
 
 
 WorkerUpdated = derive(
-    "WorkerUpdated", WorkerFields, bases=(Event,), tag="worker.updated", module=__name__, mode="unset",
-    head=(("worker_id", int), ("worker", str)), tail=(("name", Union[str, UnsetType], UNSET),))
+    "WorkerUpdated", WorkerFields, bases=(WorkerEvent,), tag="worker.updated", module=__name__, mode="unset",
+    tail=(("name", Union[str, UnsetType], UNSET),))
 WorkerUpdated.__doc__ = ("A user edited a worker's description (hostname, flavor, permanent, task_properties, or "
                          "its `name`: a rename); only the fields given are in the event.")

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from scitq import keys
-from scitq.container_options import parse_container_options
+from scitq.checks import check_task_fields
 from scitq.errors import BadInput, Conflict, NotFound
 from scitq.events import base
 from scitq.events import batch as eb
@@ -23,51 +23,29 @@ from scitq.events import execution as ee
 from scitq.events import task as et
 from scitq.events import worker as ew
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, NOT_EDITABLE_STATUSES,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, LAUNCH_FIELDS,
+    NOT_EDITABLE_STATUSES,
     SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES, TaskFields, TaskPatch, WorkerFields,
     filled, patch_changes,
 )
-from scitq.io import check_uri
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
 from scitq.server.round import Effect, Round
 from scitq.settings import DEFAULT_BATCH
 
 __all__ = ["Decider", "Effect", "Round", "SUBMIT_STATUSES", "TASK_SIGNALS", "BATCH_STOP_SIGNALS",
-           "BATCH_GO_SIGNALS", "check_task_fields"]
+           "BATCH_GO_SIGNALS"]
 
 # Unix signals a user may send: to one running task, to the running tasks of a batch it stops
 # (0: none; 19/20 pause them), to the paused tasks of a batch it resumes (18: SIGCONT)
 TASK_SIGNALS = (2, 3, 9, 15, 18, 19, 20)
 BATCH_STOP_SIGNALS = (0, 2, 3, 9, 15, 19, 20)
 BATCH_GO_SIGNALS = (0, 18)
-URI_FIELDS = ("input", "output", "resource")
 
 
 def check_signal(signal: int, allowed: tuple[int, ...], what: str = "signal") -> None:
     if signal not in allowed:
         raise BadInput(f"{what} {signal} is not one of {', '.join(map(str, allowed))}")
-
-
-def check_task_fields(values: dict[str, Any], where: str = "") -> None:
-    """Check what a submission or an edit says about a task (URIs, container options) the same way for
-    every client; BadInput names the field."""
-    for key in URI_FIELDS:
-        value = values.get(key)
-        if not value:
-            continue
-        for uri in str(value).split():
-            try:
-                check_uri(uri)
-            except BadInput as exc:
-                raise BadInput(f"{where}Syntax error : Defect in {key}: {exc.message}", exc.hint) from None
-    if values.get("container_options"):
-        try:
-            parse_container_options(values["container_options"])
-        except BadInput as exc:
-            raise BadInput(f"{where}{exc.message}", exc.hint) from None
-    if "command" in values and not (values["command"] or "").strip():
-        raise BadInput(f"{where}empty command")
 
 
 def check_batch_name(batch: str) -> str:
@@ -517,9 +495,7 @@ class Decider:
             self.control(w.name, "signal", task=t.task_id, attempt=f.attempt, signal=20)
         eid = t.execution_id
         self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
-                                      command=f.command, container=f.container,
-                                      container_options=f.container_options, input=f.input, output=f.output,
-                                      resource=f.resource, pid=f.pid))
+                                      **{name: getattr(f, name) for name in LAUNCH_FIELDS}))
         self.emit(ee.ExecutionOutputOpened(execution_id=eid, task_id=t.task_id, batch=t.batch,
                                            stream=keys.output(t.task_id, f.attempt)))
         return None
