@@ -17,7 +17,7 @@ __all__ = [
     "TaskStatus", "ExecutionStatus", "WorkerStatus", "TASK_STATUSES", "EXECUTION_STATUSES", "WORKER_STATUSES",
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
     "USER_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
-    "NonNeg", "Positive", "Name", "TaskFields", "LaunchFields", "LAUNCH_FIELDS", "TASK_FIELDS", "TaskPatch", "WorkerFields", "WORKER_FIELDS",
+    "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "LaunchFields", "LAUNCH_FIELDS", "TASK_FIELDS", "TaskPatch", "WorkerFields", "WORKER_FIELDS",
     "WorkerPatch", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
@@ -48,19 +48,24 @@ DEFAULT_FLAVOR = "local"
 
 
 # --- the task --------------------------------------------------------------------------------------
-class TaskFields(msgspec.Struct, kw_only=True):
-    """What a user says about a task: given at submission, editable until it starts.
-
-    Add a task field here (with a default); every other shape of the task follows.
-    """
+class RunFields(msgspec.Struct, kw_only=True):
+    """What runs: the command, its container and its data (what a worker reads from a task to run it)."""
 
     command: str                  # not empty (checked where it enters the server)
-    name: str | None = None
     input: str | None = None
     output: str | None = None
     container: str | None = None
     container_options: str | None = None
     resource: str | None = None
+
+
+class TaskFields(RunFields, kw_only=True):
+    """What a user says about a task: given at submission, editable until it starts.
+
+    Add a task field here (with a default); every other shape of the task follows.
+    """
+
+    name: str | None = None
     required_task_ids: list[int] = []
     retry: NonNeg = 0
     download_timeout: NonNeg | None = None
@@ -74,16 +79,10 @@ TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(Task
 
 
 # --- the execution ---------------------------------------------------------------------------------
-class LaunchFields(msgspec.Struct, kw_only=True):
-    """What an attempt ran: the task's command, container and data as they were when its process started
+class LaunchFields(RunFields, kw_only=True):
+    """What an attempt ran: the task's `RunFields` as they were when its process started, and its pid
     (the worker reports them, the `execution.started` event keeps them)."""
 
-    command: str
-    container: str | None = None
-    container_options: str | None = None
-    input: str | None = None
-    output: str | None = None
-    resource: str | None = None
     pid: str | None = None
 
 

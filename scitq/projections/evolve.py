@@ -261,13 +261,17 @@ def _claimed(state: State, e: ExecutionClaimed) -> None:
     _set_status(state, t, "assigned", e.ts)
 
 
+def _progress(state: State, e: ExecutionAccepted | ExecutionStarted, status: str) -> None:
+    ex = state.executions[e.execution_id]
+    _exec_status(state, ex, status, e.ts)
+    t = state.tasks[e.task_id]
+    if t.status != "paused":            # a paused task stays paused while its attempt goes on
+        _set_status(state, t, status, e.ts)
+
+
 @_on(ExecutionAccepted)
 def _accepted(state: State, e: ExecutionAccepted) -> None:
-    ex = state.executions[e.execution_id]
-    _exec_status(state, ex, "accepted", e.ts)
-    t = state.tasks[e.task_id]
-    if t.status != "paused":
-        _set_status(state, t, "accepted", e.ts)
+    _progress(state, e, "accepted")
 
 
 @_on(ExecutionStarted)
@@ -276,10 +280,7 @@ def _started(state: State, e: ExecutionStarted) -> None:
     ex.command, ex.container, ex.container_options = e.command, e.container, e.container_options
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
     ex.start_date = e.ts
-    _exec_status(state, ex, "running", e.ts)
-    t = state.tasks[e.task_id]
-    if t.status != "paused":
-        _set_status(state, t, "running", e.ts)
+    _progress(state, e, "running")
 
 
 @_on(ExecutionOutputOpened)

@@ -467,6 +467,10 @@ class Decider:
         return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUSES
                                                                   or t.status == "paused")
 
+    @staticmethod
+    def _superseded(t: Task, f: c.Fact) -> str:
+        return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+
     def fact_claimed(self, w: Worker, t: Task, f: c.Claimed) -> str | None:
         if self._mine(w, t, f):
             return None  # duplicate report: already applied
@@ -478,7 +482,7 @@ class Decider:
 
     def fact_accepted(self, w: Worker, t: Task, f: c.Accepted) -> str | None:
         if not self._mine(w, t, f):
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         ex = self.state.current_execution(t)
         if ex is not None and ex.status == "pending":
             self.emit(ee.ExecutionAccepted(execution_id=t.execution_id, task_id=t.task_id, batch=t.batch,
@@ -487,7 +491,7 @@ class Decider:
 
     def fact_started(self, w: Worker, t: Task, f: c.Started) -> str | None:
         if not self._mine(w, t, f):
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         ex = self.state.current_execution(t)
         if ex is not None and ex.status == "running":
             return None
@@ -506,7 +510,7 @@ class Decider:
                 and ex.return_code == f.return_code:
             return None  # duplicate
         if not self._mine(w, t, f):
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         assert ex is not None
         if f.timed_out:
             self.emit(et.TaskTimedOut(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id, kind="run"))
@@ -528,7 +532,7 @@ class Decider:
                 self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
                                           reason=f.reason or "handed back", worker=w.name))
                 return None
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         self._requeue(t, f.reason or "handed back by the worker")
         return None
 
