@@ -8,6 +8,7 @@ server compares against (one place each).
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal, Union, get_args
 
 import msgspec
@@ -17,8 +18,9 @@ __all__ = [
     "TaskStatus", "ExecutionStatus", "WorkerStatus", "TASK_STATUSES", "EXECUTION_STATUSES", "WORKER_STATUSES",
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
     "USER_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
-    "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "LaunchFields", "LAUNCH_FIELDS", "TASK_FIELDS", "TaskPatch", "WorkerFields", "WORKER_FIELDS",
-    "WorkerPatch", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
+    "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
+    "LAUNCH_FIELDS", "WorkerFields", "WORKER_FIELDS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled",
+    "patch_changes",
 ]
 
 NonNeg = Annotated[int, msgspec.Meta(ge=0)]
@@ -44,6 +46,7 @@ USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
 NOT_EDITABLE_STATUSES = ("running", "succeeded", "failed")           # edits need a relaunch (status pending)
 USER_WORKER_STATUSES = ("running", "paused")                        # what a user or a worker may set
 
+DEFAULT_BATCH = "Default"
 DEFAULT_FLAVOR = "local"
 
 
@@ -96,7 +99,7 @@ class WorkerFields(msgspec.Struct, kw_only=True):
     hostname: str = ""
     concurrency: NonNeg
     prefetch: NonNeg = 0
-    batch: str = "Default"
+    batch: str = DEFAULT_BATCH
     flavor: str = DEFAULT_FLAVOR
     permanent: bool = True
     task_properties: dict[str, Any] = {}
@@ -116,7 +119,8 @@ def _default(f: msgspec.structs.FieldInfo) -> Any:
 
 
 def derive(name: str, source: type[msgspec.Struct], *, bases: tuple[type, ...] = (msgspec.Struct,),
-           head: tuple[Field, ...] = (), tail: tuple[Field, ...] = (), mode: str = "same",
+           head: tuple[Field, ...] = (), tail: tuple[Field, ...] = (),
+           mode: Literal["same", "nullable", "unset"] = "same",
            module: str | None = None, **config: Any) -> Any:
     """A Struct named `name` with the fields of `source` between `head` and `tail`, typed by `mode`.
 
@@ -139,37 +143,37 @@ def derive(name: str, source: type[msgspec.Struct], *, bases: tuple[type, ...] =
     return msgspec.defstruct(name, fields, bases=bases, module=module or __name__, kw_only=True, **config)
 
 
+@functools.cache
+def _defaults(source: type[msgspec.Struct]) -> tuple[tuple[str, Any, Any], ...]:
+    """(name, default, default factory) of each field of `source` (NODEFAULT where there is none)."""
+    return tuple((f.name, f.default, f.default_factory) for f in msgspec.structs.fields(source))
+
+
+def _or_default(value: Any, default: Any, factory: Any) -> Any:
+    if value is not None and value is not UNSET:
+        return value
+    if factory is not NODEFAULT:
+        return factory()
+    return value if default is NODEFAULT else default
+
+
 def filled(values: Any, source: type[msgspec.Struct]) -> dict[str, Any]:
     """The fields of `source` read from `values` (a derived Struct), null ones replaced by their default."""
-    out: dict[str, Any] = {}
-    for f in msgspec.structs.fields(source):
-        v = getattr(values, f.name)
-        if v is None or v is UNSET:
-            if f.default_factory is not NODEFAULT:
-                v = f.default_factory()
-            elif f.default is not NODEFAULT:
-                v = f.default
-        out[f.name] = v
-    return out
+    return {name: _or_default(getattr(values, name), default, factory) for name, default, factory in _defaults(source)}
 
 
-def patch_changes(patch: Any, source: type[msgspec.Struct], null: str = "default") -> dict[str, Any]:
+def patch_changes(patch: Any, source: type[msgspec.Struct], null: Literal["default", "unset"] = "default") -> dict[str, Any]:
     """The fields a patch gives (UNSET ones left out). A null means the field's default (`null="default"`,
     a task edit: `name=None` clears the name) or "not given" (`null="unset"`, a worker edit)."""
     out: dict[str, Any] = {}
-    for f in msgspec.structs.fields(patch):
-        v = getattr(patch, f.name)
+    for name, _, _ in _defaults(type(patch)):
+        v = getattr(patch, name)
         if v is UNSET or (v is None and null == "unset"):
             continue
-        out[f.name] = v
-    defaults = {f.name: f for f in msgspec.structs.fields(source)}
-    for key, v in list(out.items()):
-        f = defaults.get(key)
-        if v is None and f is not None:
-            if f.default_factory is not NODEFAULT:
-                out[key] = f.default_factory()
-            elif f.default is not NODEFAULT:
-                out[key] = f.default
+        out[name] = v
+    for name, default, factory in _defaults(source):
+        if name in out:
+            out[name] = _or_default(out[name], default, factory)
     return out
 
 
@@ -177,8 +181,3 @@ TaskPatch = derive(
     "TaskPatch", TaskFields, mode="unset", forbid_unknown_fields=True,
     tail=(("batch", Union[str, None, UnsetType], UNSET), ("status", Union[str, None, UnsetType], UNSET)))
 TaskPatch.__doc__ = "An edit of a task: the fields given are changed, the others (UNSET) kept."
-
-WorkerPatch = derive(
-    "WorkerPatch", WorkerFields, mode="unset", forbid_unknown_fields=True,
-    tail=(("name", Union[Name, None, UnsetType], UNSET), ("status", Union[str, None, UnsetType], UNSET)))
-WorkerPatch.__doc__ = "An edit of a worker: the fields given are changed, the others (UNSET) kept."
