@@ -149,6 +149,17 @@ def _defaults(source: type[msgspec.Struct]) -> tuple[tuple[str, Any, Any], ...]:
     return tuple((f.name, f.default, f.default_factory) for f in msgspec.structs.fields(source))
 
 
+@functools.cache
+def _fill_plan(kind: type[msgspec.Struct], source: type[msgspec.Struct]) -> tuple[tuple[str, ...], tuple]:
+    """For `filled`: the fields of `kind` that are not in `source`, and the fields of `source` whose
+    default is not None (a null there must be replaced)."""
+    own = {name for name, _, _ in _defaults(source)}
+    extras = tuple(name for name, _, _ in _defaults(kind) if name not in own)
+    fixes = tuple((name, default, factory) for name, default, factory in _defaults(source)
+                  if factory is not NODEFAULT or (default is not NODEFAULT and default is not None))
+    return extras, fixes
+
+
 def _or_default(value: Any, default: Any, factory: Any) -> Any:
     if value is not None and value is not UNSET:
         return value
@@ -158,8 +169,16 @@ def _or_default(value: Any, default: Any, factory: Any) -> Any:
 
 
 def filled(values: Any, source: type[msgspec.Struct]) -> dict[str, Any]:
-    """The fields of `source` read from `values` (a derived Struct), null ones replaced by their default."""
-    return {name: _or_default(getattr(values, name), default, factory) for name, default, factory in _defaults(source)}
+    """The fields of `source` read from `values` (a Struct derived with mode "nullable"), null ones
+    replaced by their default."""
+    extras, fixes = _fill_plan(type(values), source)
+    out = msgspec.structs.asdict(values)
+    for name in extras:
+        del out[name]
+    for name, default, factory in fixes:
+        if out[name] is None:
+            out[name] = factory() if factory is not NODEFAULT else default
+    return out
 
 
 def patch_changes(patch: Any, source: type[msgspec.Struct], null: Literal["default", "unset"] = "default") -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import msgspec
 from msgspec import UNSET
 
 from scitq.events import base as _base
@@ -84,9 +85,10 @@ def _exec_status(state: State, ex: Execution, status: str, ts: float) -> None:
 # --- tasks -------------------------------------------------------------------------------------
 @_on(TaskSubmitted)
 def _submitted(state: State, e: TaskSubmitted) -> None:
-    t = Task(task_id=e.task_id, batch=e.batch, status=e.status, creation_date=e.ts, modification_date=e.ts,
-             status_date=e.ts, **{name: getattr(e, name) for name in TASK_FIELDS})
-    t.required_task_ids = list(t.required_task_ids)
+    values = msgspec.structs.asdict(e)         # task_id, batch, status and the TaskFields
+    del values["ts"]
+    values["required_task_ids"] = list(e.required_task_ids)
+    t = Task(creation_date=e.ts, modification_date=e.ts, status_date=e.ts, **values)
     state.tasks[t.task_id] = t
     state.next_task_id = max(state.next_task_id, t.task_id + 1)
     b = state.batch(t.batch, e.ts)
