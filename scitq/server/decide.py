@@ -39,7 +39,7 @@ __all__ = ["Decider", "Effect", "Round", "SUBMIT_STATUSES", "TASK_SIGNALS", "BAT
 # Unix signals a user may send: to one running task, to the running tasks of a batch it stops
 # (0: none; 19/20 pause them), to the paused tasks of a batch it resumes (18: SIGCONT)
 TASK_SIGNALS = (2, 3, 9, 15, 18, 19, 20)
-BATCH_STOP_SIGNALS = (0, 2, 3, 9, 15, 19, 20)
+BATCH_STOP_SIGNALS = (0, 3, 9, 15, 19, 20)
 BATCH_GO_SIGNALS = (0, 18)
 
 
