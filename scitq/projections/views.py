@@ -62,6 +62,18 @@ def _fields(cls: type[msgspec.Struct], *, skip: tuple[str, ...] = ()) -> tuple[s
     return tuple(f.name for f in msgspec.structs.fields(cls) if f.name not in skip)
 
 
+def _template(cls: type[msgspec.Struct], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What a view without a field reads as: the field's default when it is a plain value (a view
+    written before the field existed), else None. (A field is missing from a view only when it is
+    None, or when the view predates it.)"""
+    out: dict[str, Any] = {}
+    for f in msgspec.structs.fields(cls):
+        if f.name not in skip:
+            plain = f.default_factory is msgspec.NODEFAULT and isinstance(f.default, (str, int, float, bool))
+            out[f.name] = f.default if plain else None
+    return out
+
+
 def _readers(cls: type[msgspec.Struct]) -> dict[str, Callable[[str], Any]]:
     out = {}
     for f in msgspec.structs.fields(cls):
@@ -87,10 +99,14 @@ def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None
 _TASK_FIELDS = _fields(Task)
 _EXEC_FIELDS = _fields(Execution, skip=("output_files",))      # written space-separated, as v1 showed them
 _WORKER_FIELDS = _fields(Worker, skip=("held",))               # written as a count
+_TASK_EMPTY = dict.fromkeys(_TASK_FIELDS)
+_EXEC_EMPTY = dict.fromkeys(_EXEC_FIELDS + ("output_files",))
+_WORKER_EMPTY = {**_template(Worker, skip=("held",)), "held": None}   # views older than flavor/permanent
 _TASK_READ = _readers(Task)
 _EXEC_READ = {**_readers(Execution), "output_files": str}
 _WORKER_READ = {**_readers(Worker), "held": int}
 # the pause flag is `batch_paused`: `paused` is the count of paused tasks, like every status
+_BATCH_EMPTY = dict.fromkeys(("batch", "creation_date", "batch_paused", "queued", *TASK_STATUSES))
 _BATCH_READ: dict[str, Callable[[str], Any]] = {"creation_date": float, "batch_paused": _bool, "queued": int,
                                                 **{s: int for s in TASK_STATUSES}}
 
@@ -115,8 +131,8 @@ def batch_hash(b: Batch) -> dict[str, str]:
     return out
 
 
-def _decode(h: dict[str, str], fields: tuple[str, ...], readers: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = dict.fromkeys(fields)
+def _decode(h: dict[str, str], empty: dict[str, Any], readers: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    out = dict(empty)
     for key, value in h.items():
         conv = readers.get(key)
         out[key] = conv(value) if conv else value
@@ -124,7 +140,7 @@ def _decode(h: dict[str, str], fields: tuple[str, ...], readers: dict[str, Calla
 
 
 def decode_task(h: dict[str, str]) -> dict[str, Any]:
-    d = _decode(h, _TASK_FIELDS, _TASK_READ)
+    d = _decode(h, _TASK_EMPTY, _TASK_READ)
     d["queued"] = bool(d.get("queued"))
     d["use_cache"] = bool(d.get("use_cache"))
     d["required_task_ids"] = d.get("required_task_ids") or []
@@ -132,12 +148,14 @@ def decode_task(h: dict[str, str]) -> dict[str, Any]:
 
 
 def decode_execution(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _EXEC_FIELDS + ("output_files",), _EXEC_READ)
+    return _decode(h, _EXEC_EMPTY, _EXEC_READ)
 
 
 def decode_worker(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _WORKER_FIELDS + ("held",), _WORKER_READ)
+    d = _decode(h, _WORKER_EMPTY, _WORKER_READ)
+    d["task_properties"] = d.get("task_properties") or {}
+    return d
 
 
 def decode_batch(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, ("batch", "creation_date", "batch_paused", "queued", *TASK_STATUSES), _BATCH_READ)
+    return _decode(h, _BATCH_EMPTY, _BATCH_READ)
