@@ -161,13 +161,18 @@ def _dispatched(state: State, e: TaskDispatched) -> None:
     state.dirty_tasks.add(t.task_id)
 
 
-@_on(TaskRequeued)
-def _requeued(state: State, e: TaskRequeued) -> None:
-    t = state.tasks[e.task_id]
+def _settle(state: State, t: Task, status: str, ts: float) -> None:
+    """The task leaves its queue and its worker (if it had them) for `status`."""
     _unqueue(state, t)
     _release_holder(state, t)
-    _set_status(state, t, "pending", e.ts)
-    state.push_ready(t)
+    _set_status(state, t, status, ts)
+    if status == "pending":
+        state.push_ready(t)
+
+
+@_on(TaskRequeued)
+def _requeued(state: State, e: TaskRequeued) -> None:
+    _settle(state, state.tasks[e.task_id], "pending", e.ts)
 
 
 @_on(TaskStatusSet)
@@ -190,41 +195,31 @@ def _status_set(state: State, e: TaskStatusSet) -> None:
 def _succeeded(state: State, e: TaskSucceeded) -> None:
     t = state.tasks[e.task_id]
     t.deliveries = 0
-    _release_holder(state, t)
-    _set_status(state, t, "succeeded", e.ts)
+    _settle(state, t, "succeeded", e.ts)
 
 
 @_on(TaskFailed)
 def _failed(state: State, e: TaskFailed) -> None:
     t = state.tasks[e.task_id]
     t.deliveries = 0
-    _unqueue(state, t)
-    _release_holder(state, t)
-    _set_status(state, t, "failed", e.ts)
+    _settle(state, t, "failed", e.ts)
 
 
 @_on(TaskQuarantined)
 def _quarantined(state: State, e: TaskQuarantined) -> None:
-    t = state.tasks[e.task_id]
-    _unqueue(state, t)
-    _release_holder(state, t)
-    _set_status(state, t, "failed", e.ts)
+    _settle(state, state.tasks[e.task_id], "failed", e.ts)
 
 
 @_on(TaskRetried)
 def _retried(state: State, e: TaskRetried) -> None:
     t = state.tasks[e.task_id]
     t.retry = e.retry
-    _release_holder(state, t)
-    _set_status(state, t, "pending", e.ts)
-    state.push_ready(t)
+    _settle(state, t, "pending", e.ts)
 
 
 @_on(TaskReleased)
 def _released(state: State, e: TaskReleased) -> None:
-    t = state.tasks[e.task_id]
-    _set_status(state, t, "pending", e.ts)
-    state.push_ready(t)
+    _settle(state, state.tasks[e.task_id], "pending", e.ts)     # a waiting task: no queue, no worker
 
 
 @_on(TaskTimedOut)
