@@ -12,7 +12,7 @@ from scitq import keys
 from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import NotFound, Unreachable
 from scitq.inbox import send_command
-from scitq.projections.views import decode_batch, decode_execution, decode_task, decode_worker
+from scitq.projections.views import decode_batch, decode_execution, decode_recruiter, decode_task, decode_worker
 from scitq.settings import settings
 
 __all__ = ["Client", "SUBMIT_CHUNK"]
@@ -222,6 +222,21 @@ class Client:
         if not h:
             raise NotFound(f"no batch {name!r}")
         return decode_batch(h)
+
+    @_wrap
+    def recruiters(self, batch: str | list[str] | None = None) -> list[dict[str, Any]]:
+        """The recruiters (of `batch`, or of these batches), in (batch, rank) order."""
+        members = []
+        for m in self.r.smembers(keys.RECRUITERS_ALL):
+            name, _, rank = m.rpartition("/")
+            members.append((name, int(rank)))
+        if batch is not None:
+            wanted = {batch} if isinstance(batch, str) else set(batch)
+            members = [m for m in members if m[0] in wanted]
+        pipe = self.r.pipeline(transaction=False)
+        for name, rank in sorted(members):
+            pipe.hgetall(keys.recruiter_view(name, rank))
+        return [decode_recruiter(h) for h in pipe.execute() if h]
 
     @_wrap
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[tuple[str, dict[str, str]]]:
