@@ -45,7 +45,7 @@ class Agent:
 
     def __init__(self, r: redis.Redis, cfg: Settings, *, name: str | None = None, batch: str | None = None,
                  concurrency: int = 1, prefetch: int = 0, status: str = "running",
-                 autoclean: float | None = None, restartable: bool = False) -> None:
+                 autoclean: float | None = None, restartable: bool = False, flavor: str | None = None) -> None:
         self.r = r
         self.cfg = cfg
         self.name = name or socket.gethostname().split(".")[0]
@@ -53,6 +53,7 @@ class Agent:
         self.batch = batch or DEFAULT_BATCH
         self.concurrency = concurrency
         self.prefetch = prefetch
+        self.flavor = flavor            # None: the server's default (local), or what it knows already
         self.status = status
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
@@ -130,7 +131,7 @@ class Agent:
         self.r.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
         res = send_command(self.r, "worker.register", {
             "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
-            "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
+            "prefetch": self.prefetch, "batch": self.batch, "status": self.status, "flavor": self.flavor,
             "incarnation": self.incarnation, "held": held}, timeout=15)
         self.worker_id = res["worker_id"]
         self.concurrency, self.prefetch = res["concurrency"], res["prefetch"]
