@@ -186,3 +186,28 @@ def test_dates_are_datetimes_in_dict_style_as_in_v1s_docs(procs):
     t = s.task_create("true")
     assert all(isinstance(t[k], datetime.datetime) for k in ("creation_date", "modification_date", "status_date"))
     assert f"{t['creation_date']:%Y}" == str(t["creation_date"].year)
+
+
+def test_with_the_server_stopped_an_asynchronous_write_returns_at_once_and_a_synchronous_one_waits(procs, r):
+    """Given Valkey up and the server stopped: v1's default write is queued and returns a lazy answer;
+    a write with asynchronous=False waits for the server, after the writes queued before it."""
+    import threading
+    server = procs.server()
+    s = Server()
+    t = s.task_create("true", batch="held")
+    s.batch_stop("held")
+    server.terminate()
+    server.wait(15)
+    assert not r.exists(keys.SERVER_ALIVE), "a server that stops says so at once"
+    lazy = s.task_update(t["task_id"], name="renamed")
+    assert s.queue_size() == 1 and not lazy.delivered()
+    sync_done = threading.Event()
+    threading.Thread(target=lambda: (s.task_update(t["task_id"], name="final", asynchronous=False),
+                                     sync_done.set()), daemon=True).start()
+    assert not sync_done.wait(2), "a synchronous write waits for the server"
+    procs.server()
+    assert lazy["name"] in ("renamed", "final")
+    assert sync_done.wait(60)
+    assert s.task_get(t["task_id"])["name"] == "final", "the synchronous write came after the queued one"
+    renames = [f for f in events_of(r, "task.updated")]
+    assert len(renames) == 2
