@@ -13,7 +13,7 @@ import redis
 
 from scitq import keys
 from scitq.api.client import Client
-from scitq.api.v1_writes import LazyObject, WriteQueue
+from scitq.api.v1_writes import LazyObject, WriteQueue, resolve
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
@@ -159,7 +159,8 @@ class Server:
             if value is not None:
                 spec[key] = value
         if required_task_ids:
-            spec["required_task_ids"] = [int(getattr(t, "task_id", t) if not isinstance(t, dict) else t["task_id"])
+            # a task still waiting in the write queue is resolved when this one is sent (after it)
+            spec["required_task_ids"] = [t if isinstance(t, LazyObject) and not t.delivered() else _task_id(t)
                                          for t in required_task_ids]
         _check_uris(spec)
         return spec
@@ -174,14 +175,14 @@ class Server:
         """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`."""
         spec = self._spec(command, name, status, batch, input, output, container, container_options, resource,
                           required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid)
-        return self._write(lambda key: self.client.submit([spec], idempotency_key=key)[0], "task_create",
-                           asynchronous, then=self.task_get)
+        return self._write(lambda key: self.client.submit([_resolved(spec)], idempotency_key=key)[0],
+                           "task_create", asynchronous, then=self.task_get)
 
     def task_create_many(self, tasks: list[dict[str, Any]], asynchronous: bool | None = None) -> Any:
         """Queue many tasks at once (each dict takes `task_create`'s arguments); returns their ids in order."""
         specs = [self._spec(**t) for t in tasks]
-        return self._write(lambda key: self.client.submit(specs, idempotency_key=key), "task_create_many",
-                           asynchronous)
+        return self._write(lambda key: self.client.submit([_resolved(s) for s in specs], idempotency_key=key),
+                           "task_create_many", asynchronous)
 
     def task_get(self, id: int) -> Any:
         return self._out(self._task_public(self._retry(lambda: self.client.task(int(id)))))
@@ -222,7 +223,8 @@ class Server:
         return self._command("task.signal", {"task_id": int(id), "signal": int(signal)}, asynchronous)
 
     def task_status(self, task_id_list: list[int]) -> list[str | None]:
-        return self._retry(lambda: self.client.statuses([int(getattr(t, "task_id", t)) for t in task_id_list]))
+        ids = [_task_id(t) for t in task_id_list]
+        return self._retry(lambda: self.client.statuses(ids))
 
     # --- executions -------------------------------------------------------------------------------
     def _execution_out(self, ex: dict[str, Any], no_output: bool = False, trunc: int | None = None) -> dict:
@@ -409,11 +411,12 @@ class Server:
     # --- join ---------------------------------------------------------------------------------------
     def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:
         """Wait for the tasks, relaunching failed ones up to `retry` times (v1 behaviour and messages)."""
-        ids = [int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t)) for t in task_list]
+        task_list = [resolve(t) for t in task_list]   # a task created while the server was away
+        ids = [_task_id(t) for t in task_list]
         names: dict[int, str] = {}
         for t in task_list:
             n = t.get("name") if isinstance(t, dict) else getattr(t, "name", None)
-            tid = int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t))
+            tid = _task_id(t)
             names[tid] = n or str(tid)
         tries: dict[int, int] = {i: 0 for i in ids}
         sleep, done_before = 1.0, -1
@@ -446,6 +449,18 @@ class Server:
         if check and counts["failed"]:
             raise RuntimeError("Could not complete all the tasks...")
         return counts
+
+
+def _task_id(t: Any) -> int:
+    """A task id from an id, a task dict or object (v1 accepts all three), or a LazyObject of one."""
+    t = resolve(t)
+    return int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t))
+
+
+def _resolved(spec: dict[str, Any]) -> dict[str, Any]:
+    if not any(isinstance(t, LazyObject) for t in spec.get("required_task_ids") or ()):
+        return spec
+    return {**spec, "required_task_ids": [_task_id(t) for t in spec["required_task_ids"]]}
 
 
 def _uri_checker() -> Any:

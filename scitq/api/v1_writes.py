@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from scitq.errors import ScitqError, Unreachable
 
-__all__ = ["LazyObject", "WriteQueue", "RETRY_FIRST"]
+__all__ = ["LazyObject", "WriteQueue", "RETRY_FIRST", "resolve"]
 
 RETRY_FIRST = 1.0   # seconds before the first new attempt; then doubled up to put_timeout
 
@@ -87,6 +87,11 @@ class LazyObject:
         if not self._pending.done.is_set():
             return f"<LazyObject: {self._pending.what} waiting for the server>"
         return repr(self._get())
+
+
+def resolve(obj: Any) -> Any:
+    """The value behind a LazyObject (waiting for it), or `obj` itself."""
+    return obj._get() if isinstance(obj, LazyObject) else obj
 
 
 class WriteQueue:

@@ -49,12 +49,13 @@ def outage_writes(own_valkey, own_procs, outage: float) -> None:
     # every write returns while the server and its Valkey are still away (a blocked write never returns)
     fixed = s.task_update(first["task_id"], command="echo one")
     second = s.task_create("echo two", batch="e")
+    after = s.task_create("echo three", batch="e", required_task_ids=[second])
     go = s.batch_go("e")
-    assert s.queue_size() == 3
+    assert s.queue_size() == 4
     assert not fixed.delivered() and not second.delivered() and not go.delivered()
     assert "waiting for the server" in repr(second)
     time.sleep(max(0.0, outage - (time.monotonic() - down)))
-    assert s.queue_size() == 3, "nothing is delivered while Valkey is away"
+    assert s.queue_size() == 4, "nothing is delivered while Valkey is away"
     own_valkey.start()
     own_procs.server()
     back = time.monotonic()
@@ -63,15 +64,17 @@ def outage_writes(own_valkey, own_procs, outage: float) -> None:
     assert task_id == first["task_id"] + 1 and fixed["command"] == "echo one"
     wait_for(lambda: s.queue_size() == 0, what="the last queued write (batch go)")
     assert go["batch"] == "e"
-    wait_for(lambda: s.task_status([first["task_id"], task_id]) == ["succeeded", "succeeded"], timeout=60,
-             what="both tasks")
-    assert [s.executions(task_id=t)[-1]["output"] for t in (first["task_id"], task_id)] == ["one\n", "two\n"]
+    assert after["required_task_ids"] == [task_id]
+    assert s.join([first, second, after], retry=0)["succeeded"] == 3
+    assert [s.executions(task_id=t["task_id"])[-1]["output"] for t in (first, second, after)] == \
+        ["one\n", "two\n", "three\n"]
     r = redis.Redis.from_url(own_valkey.url, decode_responses=True)
     kinds = [f["type"] for _, f in r.xrange(keys.EVENTS)
              if f["type"] in ("task.updated", "task.submitted", "batch.resumed")]
-    assert kinds == ["task.submitted", "task.updated", "task.submitted", "batch.resumed"], "in order, once each"
+    assert kinds == ["task.submitted", "task.updated", "task.submitted", "task.submitted", "batch.resumed"], \
+        "in order, once each"
     assert check_ledger(r).ok
-    print(f"outage={outage:.0f}s queued_writes=3 delivered_after_server_back={delivered:.1f}s")
+    print(f"outage={outage:.0f}s queued_writes=4 delivered_after_server_back={delivered:.1f}s")
 
 
 @pytest.mark.xdist_group("outage")
