@@ -9,11 +9,13 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from scitq.api.client import Client
+from scitq.api.client import HEARTBEAT_FIELDS, Client
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
-from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
+from scitq.io import check_uri
+from scitq.projections.views import decode_worker
+from scitq.settings import TASK_STATUS
 
 __all__ = ["Server", "shell_wrap"]
 
@@ -38,6 +40,10 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None).isoformat()
+
+
+# what a worker of `Server.workers()` carries: its view and the figures of its last heartbeat
+WORKER_FIELDS = set(decode_worker({})) | set(HEARTBEAT_FIELDS)
 
 
 class Server:
@@ -72,10 +78,11 @@ class Server:
                 time.sleep(delay)
                 delay = min(delay * 2, float(self.get_timeout))
 
-    def _command(self, cmd: str, data: dict[str, Any]) -> Any:
-        """Send a command, retried through outages under one idempotency key (applied once)."""
+    def _command(self, send: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Send a command with a typed `Client` method, retried through outages under one idempotency key
+        (applied once)."""
         key = new_id()
-        return self._retry(lambda: self.client.command(cmd, data, idempotency_key=key))
+        return self._retry(lambda: send(*args, idempotency_key=key, **kwargs))
 
     def _out(self, obj: Any) -> Any:
         if isinstance(obj, list):
@@ -160,17 +167,17 @@ class Server:
                                      ("download_timeout", download_timeout), ("run_timeout", run_timeout),
                                      ("use_cache", use_cache)) if v is not None}
         _check_uris(changes)
-        self._command("task.update", {"task_id": int(id), "changes": changes})
+        self._command(self.client.update_task, int(id), **changes)
         return self.task_get(id)
 
     def task_delete(self, id: int) -> Any:
-        return self._command("task.delete", {"task_ids": [int(id)]})
+        return self._command(self.client.delete_tasks, [int(id)])
 
     def task_relaunch(self, id: int) -> Any:
-        return self._command("task.relaunch", {"task_ids": [int(id)]})
+        return self._command(self.client.relaunch_tasks, [int(id)])
 
     def task_signal(self, id: int, signal: int) -> Any:
-        return self._command("task.signal", {"task_id": int(id), "signal": int(signal)})
+        return self._command(self.client.signal_task, int(id), int(signal))
 
     def task_status(self, task_id_list: list[int]) -> list[str | None]:
         return self._retry(lambda: self.client.statuses([int(getattr(t, "task_id", t)) for t in task_id_list]))
@@ -248,19 +255,24 @@ class Server:
         return self._out(self._retry(fetch))
 
     def batch_stop(self, batch: str, signal: int = 0) -> Any:
-        return self._command("batch.stop", {"batch": batch, "signal": int(signal)})
+        return self._command(self.client.stop_batch, batch, int(signal))
 
     def batch_go(self, batch: str, signal: int = 0) -> Any:
-        return self._command("batch.go", {"batch": batch, "signal": int(signal)})
+        return self._command(self.client.go_batch, batch, int(signal))
 
     def batch_delete(self, batch: str) -> Any:
-        return self._command("batch.delete", {"batch": batch})
+        return self._command(self.client.delete_batch, batch)
 
     def batch_relaunch_failed(self, batch: str) -> Any:
-        return self._command("batch.relaunch_failed", {"batch": batch})
+        return self._command(self.client.relaunch_failed, batch)
 
     # --- workers ----------------------------------------------------------------------------------
     def workers(self, **filters: Any) -> Any:
+        """Workers sorted by id, filtered like v1 on any of their fields (a list value means "any of")."""
+        unknown = set(filters) - WORKER_FIELDS
+        if unknown:
+            raise BadInput(f"unknown worker filter(s): {', '.join(sorted(unknown))}")
+
         def fetch():
             ws = self.client.workers()
             for key, value in filters.items():
@@ -279,27 +291,27 @@ class Server:
                       concurrency: int | None = None, status: str | None = None, batch: str | None = None,
                       permanent: bool | None = None, prefetch: int | None = None, flavor: str | None = None,
                       task_properties: Any = None, asynchronous: bool = True) -> Any:
-        data: dict[str, Any] = {"worker_id": int(id)}
+        data: dict[str, Any] = {}
         for key, value in (("concurrency", concurrency), ("prefetch", prefetch), ("status", status),
                            ("batch", batch)):
             if value is not None:
                 data[key] = value
-        return self._command("worker.update", data)
+        return self._command(self.client.update_worker, int(id), **data)
 
     def worker_delete(self, id: int) -> Any:
-        return self._command("worker.delete", {"worker_id": int(id)})
+        return self._command(self.client.delete_worker, int(id))
 
     def worker_create_signal(self, id: int, execution_id: int | None, signal: int) -> Any:
         """v1: a signal for one execution of the worker, or (execution_id None) for the worker itself:
         -1 clean its unused work dirs, -2 restart it, -3 forget its resource cache."""
         if execution_id is None:
-            return self._command("worker.signal", {"worker_id": int(id), "signal": int(signal)})
+            return self._command(self.client.signal_worker, int(id), int(signal))
         ex = self._retry(lambda: self.client.execution(int(execution_id)))
         task = self._retry(lambda: self.client.task(int(ex["task_id"])))
         if int(task.get("attempt") or 0) != int(ex["attempt"]):
             raise Conflict(f"execution {execution_id} is not the current attempt of task {ex['task_id']}: "
                            f"no process to signal")
-        return self._command("task.signal", {"task_id": int(ex["task_id"]), "signal": int(signal)})
+        return self._command(self.client.signal_task, int(ex["task_id"]), int(signal))
 
     def worker_signals(self, id: int) -> list:
         """v1's signal mailbox, read by workers. Workers here receive their orders on their own stream
@@ -348,24 +360,8 @@ class Server:
         return counts
 
 
-def _uri_checker() -> Any:
-    try:
-        from scitq.io import check_uri  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return check_uri
-
-
-_CHECK_URI: list[Any] = []
-
-
 def _check_uris(spec: dict[str, Any]) -> None:
     """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
-    if not _CHECK_URI:
-        _CHECK_URI.append(_uri_checker())
-    check_uri = _CHECK_URI[0]
-    if check_uri is None:
-        return
     for key in ("input", "resource", "output"):
         value = spec.get(key)
         if not value:
@@ -376,6 +372,3 @@ def _check_uris(spec: dict[str, Any]) -> None:
             except BadInput as exc:
                 raise BadInput(f"Syntax error : Defect in {key}: {exc}") from None
 
-
-EXECUTION_STATUS = EXECUTION_STATUS
-DEFAULT_BATCH = DEFAULT_BATCH

@@ -10,7 +10,6 @@ from typing import Any
 from scitq import keys
 from scitq.api.client import Client
 from scitq.errors import BadInput, NotFound, ScitqError
-from scitq.inbox import send_command
 
 __all__ = ["add_parser", "dispatch", "format_event"]
 
@@ -89,18 +88,16 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
             raise NotFound(f"no event for {what} in the ledger")
         return 0
     if args.verb == "tail":
-        last = "0-0" if args.from_start else (client.r.xrevrange(keys.EVENTS, count=1) or [("0-0", {})])[0][0]
+        last = "0-0" if args.from_start else client.last_event_id()
         seen = 0
         while args.count is None or seen < args.count:
-            resp = client.r.xread({keys.EVENTS: last}, count=500, block=1000) or []
-            for _s, entries in resp:
-                for eid, f in entries:
-                    last = eid
-                    if _match(f, args):
-                        print(format_event(eid, f, args.json), file=out, flush=True)
-                        seen += 1
-                        if args.count is not None and seen >= args.count:
-                            return 0
+            for eid, f in client.read_events(last, block_ms=1000, count=500):
+                last = eid
+                if _match(f, args):
+                    print(format_event(eid, f, args.json), file=out, flush=True)
+                    seen += 1
+                    if args.count is not None and seen >= args.count:
+                        return 0
         return 0
     if args.verb == "rejected":
         for eid, f in client.rejected(1000):
@@ -119,8 +116,8 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
 
 
 def _rebuild(client: Client, verify: bool, out) -> int:
-    if client.r.exists(keys.SERVER_ALIVE):
-        res = send_command(client.r, "admin.rebuild", {"verify": verify}, timeout=600)
+    if client.server_alive():
+        res = client.rebuild(verify)
         summary, equal, diffs = res["summary"], res["equal"], res["differences"]
     else:
         from scitq.projections.store import rebuild

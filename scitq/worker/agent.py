@@ -24,9 +24,11 @@ import redis
 
 from scitq import keys
 from scitq.errors import ScitqError
-from scitq.events.commands import encode
+from scitq.events.commands import RegisterWorker, encode
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.inbox import send_command
+from scitq.projections.views import decode_task
+from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
 from scitq.worker.native_runner import NativeRunner
@@ -147,10 +149,10 @@ class Agent:
             except (KeyError, TypeError, ValueError):
                 continue
             try:
-                view = self.r.hgetall(keys.task_view(task_id))
+                view = self._task_view(task_id)
             except (redis.ConnectionError, redis.TimeoutError):
                 view = None
-            if view is not None and (int(view.get("attempt", 0) or 0) != attempt
+            if view is not None and (view.get("attempt") != attempt
                                      or view.get("worker") != self.name
                                      or view.get("status") not in ("assigned", "accepted", "running", "paused")):
                 if c.get("status") in ("running", "paused"):
@@ -194,10 +196,9 @@ class Agent:
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
         self.r.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
-        res = send_command(self.r, "worker.register", {
-            "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
-            "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
-            "incarnation": self.incarnation, "held": held}, timeout=15)
+        res = send_command(self.r, "worker.register", encode(RegisterWorker(
+            name=self.name, hostname=self.hostname, concurrency=self.concurrency, prefetch=self.prefetch,
+            batch=self.batch, status=self.status, incarnation=self.incarnation, held=held)), timeout=15)
         self.worker_id = res["worker_id"]
         self.concurrency, self.prefetch = res["concurrency"], res["prefetch"]
         self.batch, self.status = res["batch"], res["status"]
@@ -209,11 +210,7 @@ class Agent:
                  self.worker_id, self.batch, self.concurrency, self.prefetch)
 
     def _ensure_group(self) -> None:
-        try:
-            self.r.xgroup_create(keys.queue(self.batch), keys.QUEUE_GROUP, id="0-0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_queue_group(self.r, self.batch)
 
     # --- the main loop ------------------------------------------------------------------------
     def tick(self) -> None:
@@ -421,7 +418,7 @@ class Agent:
                 slot = min(held, key=lambda s: (s.claimed_at, s.task_id))
                 slot.state = "starting"
             try:
-                view = self.r.hgetall(keys.task_view(slot.task_id))
+                view = self._task_view(slot.task_id)
             except (redis.ConnectionError, redis.TimeoutError):
                 slot.state = "held"   # cannot confirm: do not start
                 raise
@@ -435,10 +432,15 @@ class Agent:
                 continue
             self.pool.submit(self._execute, slot, view)
 
-    def _startable(self, slot: Slot, view: dict[str, str]) -> str:
+    def _task_view(self, task_id: int) -> dict[str, Any]:
+        """The task's view, decoded ({} when the task is gone); Redis errors propagate."""
+        h = self.r.hgetall(keys.task_view(task_id))
+        return decode_task(h) if h else {}
+
+    def _startable(self, slot: Slot, view: dict[str, Any]) -> str:
         if not view or slot.cancelled:
             return "drop"
-        if int(view.get("attempt", 0)) != slot.attempt:
+        if view["attempt"] != slot.attempt:
             return "drop"
         status = view.get("status")
         if status == "paused":
@@ -447,7 +449,7 @@ class Agent:
             return "drop"
         if status != "pending" and view.get("worker") not in (None, self.name):
             return "drop"
-        if view.get("batch", self.batch) != self.batch:
+        if (view["batch"] or self.batch) != self.batch:
             return "drop"
         return "start"
 
@@ -600,8 +602,8 @@ class Agent:
     def _prefetch(self, slot: Slot) -> None:
         """Fetch a claimed task's inputs while it waits for a slot (v1: accepted = downloading)."""
         try:
-            view = self.r.hgetall(keys.task_view(slot.task_id))
-            if not view or int(view.get("attempt", 0)) != slot.attempt or slot.cancelled:
+            view = self._task_view(slot.task_id)
+            if not view or view["attempt"] != slot.attempt or slot.cancelled:
                 return
             self.report("accepted", slot.task_id, slot.attempt)
             slot.workdir = self._make_workdir(slot)
