@@ -15,7 +15,8 @@ __all__ = ["Touched", "FINISH_TYPES"]
 FINISHED = (et.TaskSucceeded, et.TaskFailed, et.TaskQuarantined)
 FINISH_TYPES = tuple(cls.__struct_config__.tag for cls in FINISHED)
 _MEMBERSHIP = (et.TaskSubmitted, et.TaskDeleted, eb.BatchDeleted, eb.BatchCreated)
-_WORKER_EVENTS = tuple(getattr(ew, name) for name in ew.__all__)
+_WORKER_EVENTS = tuple(cls for name in ew.__all__
+                       if isinstance(cls := getattr(ew, name), type) and issubclass(cls, Event))
 _WORKER_SET = (ew.WorkerRegistered, ew.WorkerDeleted)
 
 

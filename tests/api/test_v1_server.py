@@ -62,6 +62,9 @@ def test_unknown_ids_and_bad_styles_raise_clear_errors(procs):
         s.task_create("x", container_options="--gpus all")
     with pytest.raises(BadInput, match="unknown task filter"):
         s.tasks(colour="red")
+    with pytest.raises(BadInput, match="unknown worker filter"):
+        s.workers(colour="red")
+    assert s.workers(batch="nobody", status=["running", "paused"]) == []
 
 
 def test_a_non_persistent_client_raises_unreachable_at_once(env):
