@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import msgspec
@@ -22,7 +23,7 @@ from scitq.inbox import post_command, send_command, wait_reply
 from scitq.projections.views import decode_batch, decode_execution, decode_task, decode_worker
 from scitq.settings import settings
 
-__all__ = ["Client", "SUBMIT_CHUNK", "make_command", "Entry", "HEARTBEAT_FIELDS"]
+__all__ = ["Client", "SUBMIT_CHUNK", "make_command", "Entry", "EventFilter", "HEARTBEAT_FIELDS"]
 
 SUBMIT_CHUNK = 2000
 Entry = tuple[str, dict[str, str]]          # a stream entry: (id, fields)
@@ -65,6 +66,29 @@ def _submit_payload(specs: Sequence[c.TaskSpec | Mapping[str, Any]]) -> bytes:
             s = make_command("task.submit", {"tasks": [s]}).tasks[0]  # type: ignore[attr-defined]
         tasks.append({k: v for k, v in msgspec.structs.asdict(s).items() if v is not None})
     return _ENC.encode({"tasks": tasks})
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which ledger entries a reader wants: type prefix (`task.`, `worker.offline`), task, batch, worker."""
+    type: str = ""
+    batch: str = ""
+    task: str = ""
+    worker: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.type or self.batch or self.task or self.worker)
+
+    def match(self, f: dict[str, str]) -> bool:
+        if self.type and not f.get("type", "").startswith(self.type):
+            return False
+        if self.batch and f.get("batch") != self.batch:
+            return False
+        if self.task and f.get("task") != self.task:
+            return False
+        if self.worker and f.get("worker") != self.worker:
+            return False
+        return True
 
 
 class Client:
@@ -181,10 +205,13 @@ class Client:
     # --- reads: tasks ---------------------------------------------------------------------------
     @_wrap
     def task(self, task_id: int) -> dict[str, Any]:
-        h = self.r.hgetall(keys.task_view(task_id))
+        return self._view(keys.task_view(task_id), decode_task, f"no task {task_id}")
+
+    def _view(self, key: str, decode: Any, missing: str) -> dict[str, Any]:
+        h = self.r.hgetall(key)
         if not h:
-            raise NotFound(f"no task {task_id}")
-        return decode_task(h)
+            raise NotFound(missing)
+        return decode(h)
 
     def _hashes(self, view_key, ids: Iterable[int]) -> Iterator[dict[str, str]]:
         ids = list(ids)
@@ -278,10 +305,7 @@ class Client:
 
     @_wrap
     def execution(self, execution_id: int) -> dict[str, Any]:
-        h = self.r.hgetall(keys.execution_view(execution_id))
-        if not h:
-            raise NotFound(f"no execution {execution_id}")
-        return decode_execution(h)
+        return self._view(keys.execution_view(execution_id), decode_execution, f"no execution {execution_id}")
 
     @_wrap
     def execution_fields(self, execution_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
@@ -383,10 +407,7 @@ class Client:
 
     @_wrap
     def batch(self, name: str) -> dict[str, Any]:
-        h = self.r.hgetall(keys.batch_view(name))
-        if not h:
-            raise NotFound(f"no batch {name!r}")
-        return decode_batch(h)
+        return self._view(keys.batch_view(name), decode_batch, f"no batch {name!r}")
 
     # --- reads: the ledger and the server ----------------------------------------------------------
     @_wrap

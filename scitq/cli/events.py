@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from scitq import keys
-from scitq.api.client import Client
+from scitq.api.client import Client, EventFilter
 from scitq.errors import BadInput, NotFound, ScitqError
 
 __all__ = ["add_parser", "dispatch", "format_event"]
@@ -61,25 +61,18 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def _match(f: dict[str, str], args: Any) -> bool:
-    if getattr(args, "type", None) and not f.get("type", "").startswith(args.type):
-        return False
-    if args.task is not None and f.get("task") != str(args.task):
-        return False
-    if args.batch and f.get("batch") != args.batch:
-        return False
-    if args.worker and f.get("worker") != args.worker:
-        return False
-    return True
+def _filter(args: Any) -> EventFilter:
+    return EventFilter(type=getattr(args, "type", None) or "", batch=args.batch or "",
+                       task="" if args.task is None else str(args.task), worker=args.worker or "")
 
 
 def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
     if not args.verb:
         raise BadInput("a verb is needed: history, tail, rebuild or rejected")
     if args.verb == "history":
-        n = 0
+        n, wanted = 0, _filter(args)
         for eid, f in client.events():
-            if _match(f, args):
+            if wanted.match(f):
                 print(format_event(eid, f, args.json), file=out)
                 n += 1
         if n == 0:
@@ -89,11 +82,11 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
         return 0
     if args.verb == "tail":
         last = "0-0" if args.from_start else client.last_event_id()
-        seen = 0
+        seen, wanted = 0, _filter(args)
         while args.count is None or seen < args.count:
             for eid, f in client.read_events(last, block_ms=1000, count=500):
                 last = eid
-                if _match(f, args):
+                if wanted.match(f):
                     print(format_event(eid, f, args.json), file=out, flush=True)
                     seen += 1
                     if args.count is not None and seen >= args.count:
