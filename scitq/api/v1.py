@@ -315,7 +315,9 @@ class Server:
 
     def worker_signals(self, id: int) -> list:
         """v1's signal mailbox, read by workers. Workers here receive their orders on their own stream
-        (scitq:worker:<name>:control) as soon as they are given, so the mailbox is always empty."""
+        (scitq:worker:<name>:control) as soon as they are given, so the mailbox of a known worker is always
+        empty (an unknown `id` raises NotFound)."""
+        self.worker_get(id)
         return []
 
     # --- join ---------------------------------------------------------------------------------------
