@@ -27,7 +27,7 @@ from scitq.errors import ScitqError
 from scitq.events.commands import RegisterWorker, encode
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.inbox import send_command
-from scitq.projections.views import decode_task
+from scitq.projections.views import decode_task, decode_worker
 from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
@@ -262,22 +262,23 @@ class Agent:
         pipe.hset(keys.worker_stats(self.name), mapping={k: str(v) for k, v in stats.items()})
         pipe.hgetall(keys.worker_view(self.worker_id))
         pipe.hget(keys.batch_view(self.batch), "batch_paused")
-        _, _, view, paused = pipe.execute()
-        if not view or view.get("name") != self.name:
+        _, _, h, paused = pipe.execute()
+        view = decode_worker(h) if h else {}
+        if not view or view["name"] != self.name:
             log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
             self.worker_id = None
             self.status = "paused"
             self.incarnation = uuid.uuid4().hex[:12]
             self.register()
             return
-        new_batch = view.get("batch", self.batch)
+        new_batch = view["batch"] or self.batch
         if new_batch != self.batch:
             self.batch = new_batch
             self._ensure_group()
             paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
-        self.concurrency = int(view.get("concurrency", self.concurrency))
-        self.prefetch = int(view.get("prefetch", self.prefetch))
-        self.status = view.get("status", self.status)
+        self.concurrency = self.concurrency if view["concurrency"] is None else view["concurrency"]
+        self.prefetch = self.prefetch if view["prefetch"] is None else view["prefetch"]
+        self.status = view["status"] or self.status
         if self.status == "offline":      # we are alive: the server will see it at its next check
             self.status = "running"
         self.batch_paused = paused == "1"
