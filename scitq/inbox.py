@@ -19,7 +19,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def post_command(r: Any, cmd: str, payload: str | bytes, *, wait: bool = True, idempotency_key: str | None = None) -> str:
+def post_command(r: Any, cmd: str, payload: str, *, wait: bool = True, idempotency_key: str | None = None) -> str:
     """Append one command to `scitq:inbox` (on `r`, a client or a pipeline); returns its id (the reply key's).
 
     `payload` is the command's JSON. Retrying with the same `idempotency_key` applies it once.

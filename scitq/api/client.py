@@ -46,26 +46,21 @@ def _wrap(fn):
 
 def make_command(tag: str, fields: Mapping[str, Any]) -> c.Cmd:
     """The command Struct `tag` with these fields, checked as the server checks it (BadInput naming the field)."""
-    cls = c.COMMAND_TYPES.get(tag)
-    if cls is None:
-        raise BadInput(f"unknown command {tag!r}")
-    try:
-        return msgspec.convert(dict(fields), cls)
-    except msgspec.ValidationError as exc:
-        raise BadInput(f"bad command {tag}: {exc}") from None
+    return c.decode_command(tag, _ENC.encode(fields).decode())
 
 
-def _submit_payload(specs: Sequence[c.TaskSpec | Mapping[str, Any]]) -> bytes:
-    """The JSON of one `task.submit` command, every spec checked first (the server checks them again)."""
-    if all(isinstance(s, Mapping) for s in specs):
-        make_command("task.submit", {"tasks": specs})
-        return _ENC.encode({"tasks": specs})
-    tasks = []
-    for s in specs:
-        if isinstance(s, Mapping):
-            s = make_command("task.submit", {"tasks": [s]}).tasks[0]  # type: ignore[attr-defined]
-        tasks.append({k: v for k, v in msgspec.structs.asdict(s).items() if v is not None})
-    return _ENC.encode({"tasks": tasks})
+def _checked_json(tag: str, fields: Mapping[str, Any]) -> str:
+    """The JSON of command `tag` with these fields, after the server's own decoder accepted it."""
+    text = _ENC.encode(fields).decode()
+    c.decode_command(tag, text)
+    return text
+
+
+def _submit_json(specs: Sequence[c.TaskSpec | Mapping[str, Any]]) -> str:
+    """The JSON of one `task.submit` command (TaskSpecs sent without their null fields), checked first."""
+    tasks = [s if isinstance(s, Mapping) else {k: v for k, v in msgspec.structs.asdict(s).items() if v is not None}
+             for s in specs]
+    return _checked_json("task.submit", {"tasks": tasks})
 
 
 @dataclass(frozen=True)
@@ -115,13 +110,15 @@ class Client:
         return send_command(self.r, tag, c.encode(cmd), wait=wait, timeout=timeout or self.timeout,
                             idempotency_key=idempotency_key)
 
+    @_wrap
     def command(self, tag: str, data: Mapping[str, Any], *, wait: bool = True,
                 idempotency_key: str | None = None) -> Any:
-        """Send command `tag` from plain fields (checked first); prefer the typed methods below."""
-        return self.send(tag, make_command(tag, data), wait=wait, idempotency_key=idempotency_key)
+        """Send command `tag` from plain fields (checked first, sent as given); prefer the typed methods below."""
+        return send_command(self.r, tag, _checked_json(tag, data), wait=wait, timeout=self.timeout,
+                            idempotency_key=idempotency_key)
 
     def _do(self, tag: str, idempotency_key: str | None, **fields: Any) -> Any:
-        return self.send(tag, make_command(tag, fields), idempotency_key=idempotency_key)
+        return self.command(tag, fields, idempotency_key=idempotency_key)
 
     @_wrap
     def submit(self, specs: Sequence[c.TaskSpec | Mapping[str, Any]], idempotency_key: str | None = None) -> list[int]:
@@ -131,7 +128,7 @@ class Client:
         then sent in one pipeline, then their answers are collected, so the server works on one
         chunk while the next ones travel.
         """
-        payloads = [_submit_payload(specs[i:i + SUBMIT_CHUNK]) for i in range(0, len(specs), SUBMIT_CHUNK)]
+        payloads = [_submit_json(specs[i:i + SUBMIT_CHUNK]) for i in range(0, len(specs), SUBMIT_CHUNK)]
         if not payloads:
             raise BadInput("no task given")
         pipe = self.r.pipeline(transaction=False)
@@ -149,7 +146,7 @@ class Client:
     def submit_async(self, specs: Sequence[c.TaskSpec | Mapping[str, Any]]) -> list[str]:
         """Pipeline many submit commands without waiting for their answers; returns their command ids."""
         pipe = self.r.pipeline(transaction=False)
-        cids = [post_command(pipe, "task.submit", _submit_payload(specs[i:i + SUBMIT_CHUNK]))
+        cids = [post_command(pipe, "task.submit", _submit_json(specs[i:i + SUBMIT_CHUNK]))
                 for i in range(0, len(specs), SUBMIT_CHUNK)]
         pipe.execute()
         return cids
