@@ -36,6 +36,9 @@ def _wrap(fn):
             return fn(self, *a, **kw)
         except redis.AuthenticationError as exc:
             raise Refused(f"Redis at {describe(self.url).split('://')[-1]} refused us: {exc}") from None
+        except redis.exceptions.NoPermissionError as exc:    # an ACL refusal: the credential's role
+            raise Refused(f"Redis refused: {str(exc).splitlines()[0]}",
+                          hint="this credential's role does not allow it; see docs/security.md") from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}",
                               hint="is `scitq server` running? check SCITQ_SERVER / -s") from None
