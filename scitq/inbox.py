@@ -10,9 +10,9 @@ from typing import Any
 import redis
 
 from scitq import keys
-from scitq.errors import ERROR_KINDS, Unreachable, error_of_kind
+from scitq.errors import Unreachable, error_of_kind
 
-__all__ = ["send_command", "post_command", "wait_reply", "new_id", "ERROR_KINDS"]
+__all__ = ["send_command", "post_command", "wait_reply", "new_id"]
 
 
 def new_id() -> str:
