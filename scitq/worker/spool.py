@@ -33,6 +33,7 @@ class Spool:
         self.cond = threading.Condition()
         self.pending: deque[tuple[int, str, str, dict[str, str]]] = deque()   # (size, stream, id, fields)
         self.last: dict[str, tuple[int, int]] = {}
+        self.pending_bytes = 0
         self.connected = True
         self.sent = 0
         self._stop = False
@@ -63,6 +64,7 @@ class Spool:
                 except ValueError:
                     continue
                 self.pending.append((len(line), stream, eid, fields))
+                self.pending_bytes += len(line)
                 ms, _, n = eid.partition("-")
                 self.last[stream] = max(self.last.get(stream, (0, 0)), (int(ms), int(n)))
         if self.pending:
@@ -84,11 +86,17 @@ class Spool:
             self.fh.write(line)
             self.fh.flush()
             self.pending.append((len(line), stream, eid, fields))
+            self.pending_bytes += len(line)
             self.cond.notify()
 
     def backlog(self) -> int:
         with self.cond:
             return len(self.pending)
+
+    def backlog_size(self) -> tuple[int, int]:
+        """Entries waiting to be sent, and their size on disk in bytes."""
+        with self.cond:
+            return len(self.pending), self.pending_bytes
 
     def drain(self, timeout: float) -> bool:
         """Wait until everything is sent (True) or `timeout` passes (False)."""
@@ -147,6 +155,7 @@ class Spool:
             with self.cond:
                 for _ in batch:
                     size, *_ = self.pending.popleft()
+                    self.pending_bytes -= size
                     offset += size
                 self.sent += len(batch)
                 if not self.pending:
