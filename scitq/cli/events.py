@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
 from scitq import keys
 from scitq.api.client import Client, EventFilter
-from scitq.errors import BadInput, NotFound, ScitqError
+from scitq.connection import describe
+from scitq.errors import BadInput, NotFound, ScitqError, Unreachable
+from scitq.events import EVENT_TYPES, decode_event, event_fields
 
 __all__ = ["add_parser", "dispatch", "format_event"]
 
@@ -40,6 +43,11 @@ def add_parser(sub: Any) -> None:
 
 
 def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
+    if f.get("v") not in (None, str(getattr(EVENT_TYPES.get(f.get("type", "")), "version", f.get("v")))):
+        try:   # an entry of an older version is shown in today's shape (upcast)
+            f = {**f, "data": event_fields(decode_event(f))["data"]}
+        except ScitqError:
+            pass
     try:
         data = json.loads(f.get("data", "{}"))
     except ValueError:
@@ -82,9 +90,19 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
         return 0
     if args.verb == "tail":
         last = "0-0" if args.from_start else client.last_event_id()
-        seen, wanted = 0, _filter(args)
+        seen, away, wanted = 0, False, _filter(args)
         while args.count is None or seen < args.count:
-            for eid, f in client.read_events(last, block_ms=1000, count=500):
+            try:
+                entries = client.read_events(last, block_ms=1000, count=500)
+            except Unreachable as exc:
+                # the server restarts or moves: wait for it (the connection follows SCITQ_HOME's file)
+                if not away:
+                    print(f"scitq: {describe(client.url)} unreachable ({exc}); waiting for it", file=sys.stderr)
+                away = True
+                time.sleep(1)
+                continue
+            away = False
+            for eid, f in entries:
                 last = eid
                 if wanted.match(f):
                     print(format_event(eid, f, args.json), file=out, flush=True)
