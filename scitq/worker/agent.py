@@ -75,7 +75,8 @@ class Agent:
         self.home = cfg.home / "workers" / self.name
         self.workdir = cfg.workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.spool = Spool(self.home / "spool", r)
+        self.spool = Spool(self.home / "spool", r, fsync=cfg.spool_fsync, fsync_interval=cfg.spool_fsync_interval,
+                           memory=cfg.spool_memory)
         self.runner = NativeRunner()
         self._docker: Any = None
         self.slots: dict[tuple[int, int], Slot] = {}
