@@ -6,7 +6,7 @@ import logging
 import sys
 
 from scitq import __version__
-from scitq.cli.common import ArgParser, run
+from scitq.cli.common import ArgParser, redact_logs, run
 
 __all__ = ["main"]
 
@@ -101,6 +101,7 @@ def _dispatch(args) -> int:
         from scitq.settings import settings
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        redact_logs()
         serve(settings(), args.redis, fsync=args.fsync, port=args.port)
         return 0
     if args.cmd == "worker":
