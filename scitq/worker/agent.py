@@ -30,6 +30,7 @@ from scitq.inbox import send_command
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
 from scitq.worker.native_runner import NativeRunner
+from scitq.worker.orphans import ProcessRecords
 from scitq.worker.runner import ExecSpec, RunningProcess
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
@@ -77,7 +78,7 @@ class Agent:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.spool = Spool(self.home / "spool", r, fsync=cfg.spool_fsync, fsync_interval=cfg.spool_fsync_interval,
                            memory=cfg.spool_memory)
-        self.runner = NativeRunner()
+        self.runner = NativeRunner(records=ProcessRecords(self.home / "procs"))
         self._docker: Any = None
         self.slots: dict[tuple[int, int], Slot] = {}
         self.lock = threading.RLock()
@@ -114,6 +115,7 @@ class Agent:
         self.wake.set()
 
     def run(self) -> None:
+        self.runner.records.kill_leftovers()     # native tasks a killed predecessor left running
         self.spool.start()
         self.reattach()
         try:
