@@ -29,6 +29,7 @@ from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.inbox import send_command
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
+from scitq.worker.identity import NameClaim
 from scitq.worker.native_runner import NativeRunner
 from scitq.worker.orphans import ProcessRecords
 from scitq.worker.runner import ExecSpec, RunningProcess
@@ -74,6 +75,8 @@ class Agent:
         self.incarnation = uuid.uuid4().hex[:12]
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
+        self.name_claim = NameClaim(r, self.name, self.home, cfg.offline_after)
+        self.name_claim.lock_home()      # one live worker per name and home: the spool below is its own
         self.workdir = cfg.workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.spool = Spool(self.home / "spool", r, fsync=cfg.spool_fsync, fsync_interval=cfg.spool_fsync_interval,
@@ -196,7 +199,7 @@ class Agent:
 
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
-        self.r.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
+        self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
         res = send_command(self.r, "worker.register", {
             "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
             "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
@@ -261,14 +264,19 @@ class Agent:
 
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
-        pipe.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
+        pipe.set(keys.worker_alive(self.name), self.name_claim.value(self.incarnation),
+                 ex=max(1, int(self.cfg.offline_after)), get=True)
         stats = collect_stats(self.workdir)
         stats.update(last_contact=repr(time.time()), running=self.running_count(), held=self.held_count(),
                      spooled=self.spool.backlog())
         pipe.hset(keys.worker_stats(self.name), mapping={k: str(v) for k, v in stats.items()})
         pipe.hgetall(keys.worker_view(self.worker_id))
         pipe.hget(keys.batch_view(self.batch), "batch_paused")
-        _, _, view, paused = pipe.execute()
+        previous, _, view, paused = pipe.execute()
+        if not self.name_claim.is_ours(previous) and not self.stopping:
+            log.error("worker %s: another live worker took this name while this one was unreachable (%s): "
+                      "stopping after the running tasks", self.name, previous)
+            self.request_stop()
         if not view or view.get("name") != self.name:
             log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
             self.worker_id = None
