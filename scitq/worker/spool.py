@@ -165,7 +165,8 @@ class Spool:
         return True
 
     def _retry_disk(self) -> None:
-        """Once the back-off has passed, move the entries kept in memory to the file, in order (lock held)."""
+        """Once the back-off has passed, move the entries kept in memory to the file, in order (lock held;
+        called by the shipper only, which is also the only one taking entries out of `unwritten`)."""
         if self.disk_ok or time.monotonic() < self.disk_retry_at:
             return
         if not self.unwritten:
@@ -183,7 +184,6 @@ class Spool:
         fields = {k: str(v) for k, v in fields.items()}
         with self.cond:
             eid = self._next_id(stream)
-            self._retry_disk()
             if self.disk_ok and not self.unwritten:
                 line = _line(stream, eid, fields)
                 if self._write(line):
@@ -227,6 +227,7 @@ class Spool:
             self._sync()
             os.close(self.fd)
             os.close(self.offset_fd)
+            self.fd = self.offset_fd = -1      # a late append fails (kept in memory), never writes elsewhere
 
     def _sync(self) -> None:
         if self.dirty and self.fsync != "none":

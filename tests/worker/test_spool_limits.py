@@ -73,7 +73,9 @@ def test_entries_the_disk_refuses_are_kept_in_memory_and_sent_in_order_after_the
         spool.append("scitq:test:o", {"n": i})           # never raises
     assert len(spool.unwritten) == 3 and spool.backlog() == 4
     full[0] = False
-    spool.disk_retry_at = 0                              # the back-off has passed
+    with spool.cond:                                     # the back-off has passed: the shipper tries again
+        spool.disk_retry_at = 0
+        spool._retry_disk()
     spool.append("scitq:test:o", {"n": 4})
     monkeypatch.undo()
     assert not spool.unwritten, "the entries kept in memory went to the file first, in order"
