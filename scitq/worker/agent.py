@@ -81,7 +81,8 @@ class Agent:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.spool = Spool(self.home / "spool", r, fsync=cfg.spool_fsync, fsync_interval=cfg.spool_fsync_interval,
                            memory=cfg.spool_memory)
-        self.runner = NativeRunner(records=ProcessRecords(self.home / "procs"))
+        self.process_records = ProcessRecords(self.home / "procs")
+        self.runner = NativeRunner(records=self.process_records)
         self._docker: Any = None
         self.slots: dict[tuple[int, int], Slot] = {}
         self.lock = threading.RLock()
@@ -118,7 +119,7 @@ class Agent:
         self.wake.set()
 
     def run(self) -> None:
-        self.runner.records.kill_leftovers()     # native tasks a killed predecessor left running
+        self.process_records.kill_leftovers()     # native tasks a killed predecessor left running
         self.spool.start()
         self.reattach()
         try:
