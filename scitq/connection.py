@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -70,12 +72,36 @@ def describe(url: str) -> str:
     return f"{parsed.scheme}://{host}:{parsed.port or 6379}"
 
 
+def tls_options(url: str, cfg: Settings | None = None) -> dict:
+    """redis-py TLS arguments for a rediss:// URL from SCITQ_TLS_* (CA, client certificate, no-verify)."""
+    if not url.startswith("rediss://"):
+        return {}
+    cfg = cfg or current_settings()
+    opts: dict = {}
+    for name, value in (("ssl_ca_certs", cfg.tls_ca), ("ssl_certfile", cfg.tls_cert), ("ssl_keyfile", cfg.tls_key)):
+        if value:
+            if not os.path.isfile(value):
+                raise BadInput(f"TLS file {value!r} does not exist (SCITQ_TLS_CA / SCITQ_TLS_CERT / SCITQ_TLS_KEY)")
+            opts[name] = value
+    if cfg.tls_no_verify:
+        if not _warned_no_verify:
+            _warned_no_verify.append(url)
+            logging.getLogger("scitq").warning(
+                "TLS certificate of %s is NOT verified (SCITQ_TLS_NO_VERIFY): anyone on the path can pose as "
+                "the server; give the CA with SCITQ_TLS_CA / --tls-ca instead", describe(url))
+        opts.update(ssl_cert_reqs="none", ssl_check_hostname=False)
+    return opts
+
+
+_warned_no_verify: list[str] = []
+
+
 def connect(url: str | None = None, *, server: str | None = None, decode: bool = True,
             timeout: float | None = 10.0) -> redis.Redis:
     """A redis client for `url` (or the resolved server); the connection is opened lazily."""
     url = url or resolve_url(server)
     return redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=5,
-                                socket_timeout=timeout, health_check_interval=30)
+                                socket_timeout=timeout, health_check_interval=30, **tls_options(url))
 
 
 def check(client: redis.Redis) -> None:
@@ -91,5 +117,13 @@ def check(client: redis.Redis) -> None:
             raise Refused(f"Redis at {where} refused us: {exc}") from None
         raise
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+            reason = re.sub(r"\s*\(_ssl\.c:\d+\)\W*$", "", str(exc).split("certificate verify failed:")[-1]).strip()
+            raise Refused(f"TLS: the certificate of Redis at {where} is not trusted ({reason})",
+                          hint=f"give the CA that signed it with SCITQ_TLS_CA or --tls-ca (now: "
+                               f"{kw.get('ssl_ca_certs') or 'the system CAs'})") from None
+        if "SSL" in str(exc) or "ssl" in type(exc).__name__.lower():
+            raise Refused(f"TLS with Redis at {where} failed: {str(exc).splitlines()[0]}",
+                          hint="check the rediss:// URL and SCITQ_TLS_* settings") from None
         raise Unreachable(f"cannot reach Redis at {where}: {exc}",
                           hint="is `scitq server` running? check SCITQ_SERVER / -s") from None

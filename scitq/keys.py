@@ -106,3 +106,21 @@ def executions_of_task(task_id: int) -> str:
 def view_patterns() -> list[str]:
     """Glob patterns covering every projection key (used by rebuild to drop them)."""
     return [f"{PREFIX}:view:*"]
+
+
+# --- key patterns for access control (ACL users per role, see scitq/access.py) ---------------------
+def glob_escape(text: str) -> str:
+    """`text` with the glob characters of Redis patterns escaped, so it matches only itself."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+ALL_PATTERN = f"{PREFIX}:*"                        # every scitq key
+VIEW_PATTERN = f"{PREFIX}:view:*"                  # every projection key (same as view_patterns())
+QUEUE_PATTERN = queue("*")                         # every batch's queue stream
+REPLY_PATTERN = reply("*")                         # every reply list
+OUTPUT_PATTERN = f"{PREFIX}:output:*"              # every output stream (see output())
+
+
+def worker_pattern(name: str) -> str:
+    """Every key of worker `name` alone: its outbox, alive, stats and control keys (see worker_outbox())."""
+    return worker_outbox(glob_escape(name)).rsplit(":", 1)[0] + ":*"

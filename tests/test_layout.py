@@ -33,15 +33,33 @@ def test_import_layers_hold():
 def test_compose_stack_has_valkey_server_and_worker_wired_together():
     doc = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = doc["services"]
-    assert set(services) >= {"valkey", "server", "worker"}
-    assert "--appendonly" in services["valkey"]["command"]
-    assert services["server"]["command"][:3] == ["scitq", "server", "--redis"]
-    assert "@valkey:6379" in services["server"]["command"][3]
-    assert services["worker"]["command"][:2] == ["scitq", "worker"]
-    assert services["server"]["depends_on"]["valkey"]["condition"] == "service_healthy"
+    assert set(services) >= {"valkey", "access", "server", "worker"}
+    valkey_cmd = " ".join(services["valkey"]["command"])
+    assert "--appendonly yes" in valkey_cmd and "--aclfile /data/users.acl" in valkey_cmd
+    assert "user default off" in valkey_cmd
+    assert services["server"]["command"][:2] == ["scitq", "server"]
+    assert services["server"]["environment"]["SCITQ_REDIS"].startswith("redis://server-compose:")
+    assert "@valkey:6379" in services["server"]["environment"]["SCITQ_REDIS"]
+    assert services["worker"]["command"][:4] == ["scitq", "worker", "--name", "compose-worker"]
+    assert services["worker"]["environment"]["SCITQ_SERVER"].startswith("redis://worker-compose-worker:")
+    assert services["access"]["depends_on"]["valkey"]["condition"] == "service_healthy"
+    assert services["server"]["depends_on"]["access"]["condition"] == "service_completed_successfully"
     assert "server" in services["worker"]["depends_on"]
     for name in ("server", "worker"):
         assert "valkey:6379" in services[name]["environment"]["SCITQ_SERVER"]
+
+
+def test_compose_puts_no_password_on_a_command_line():
+    """Passwords reach Valkey through its ACL file and scitq through the environment, never through argv
+    (visible to every user of the machine in `ps`): no command interpolates a variable at deploy time."""
+    doc = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    for name, service in doc["services"].items():
+        command = service.get("command", [])
+        command = " ".join(command) if isinstance(command, list) else command
+        health = " ".join(service.get("healthcheck", {}).get("test", []))
+        for text in (command, health):
+            assert "PASSWORD}" not in text and "PASSWORD:?" not in text, (name, text)
+            assert "requirepass" not in text and " -a " not in text, (name, text)
     assert set(doc["volumes"]) == {"valkey-data", "worker-data"}
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         res = subprocess.run(["docker", "compose", "-f", str(ROOT / "compose.yaml"), "config", "-q"],

@@ -53,6 +53,12 @@ def run(prog: str, body: Callable[[], int | None], debug: bool | None = None) ->
     except KeyboardInterrupt:
         print(file=sys.stderr)
         return 130
+    except Exception as exc:
+        if type(exc).__name__ != "NoPermissionError" or debug:   # redis' ACL refusal: the credential's role
+            raise
+        print(f"{prog}: error: Redis refused: {str(exc).splitlines()[0]} (this credential's role does not "
+              "allow it; see docs/security.md)", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         return 0
 

@@ -7,6 +7,7 @@ import sys
 
 from scitq import __version__
 from scitq.cli.common import ArgParser, redact_logs, run
+from scitq.errors import BadInput
 
 __all__ = ["main"]
 
@@ -24,10 +25,14 @@ def build_parser() -> ArgParser:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     s = sub.add_parser("server", help="run the server (an embedded Valkey unless --redis is given)")
-    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// URL) instead of the embedded Valkey")
+    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// or rediss:// URL, the server role's "
+                                   "user) instead of the embedded Valkey (default $SCITQ_REDIS)")
     s.add_argument("--port", type=int, help="port of the embedded Valkey (default: the last one, or a free one)")
     s.add_argument("--fsync", choices=["always", "everysec"], default="everysec",
                    help="AOF fsync policy of the embedded Valkey (always: no acknowledged write is ever lost)")
+    s.add_argument("--listen", metavar="ADDR",
+                   help="also bind the embedded Valkey to ADDR (default: 127.0.0.1 only); it has no TLS")
+    _tls_options(s)
     s.add_argument("-v", "--verbose", action="store_true")
 
     w = sub.add_parser("worker", help="run a worker on this machine")
@@ -39,7 +44,11 @@ def build_parser() -> ArgParser:
     w.add_argument("-S", "--status", default="running", choices=["running", "paused"])
     w.add_argument("-a", "--autoclean", type=float, help="disk use %% above which the oldest failed work dirs go "
                                                           "(default 90, SCITQ_AUTOCLEAN)")
+    _tls_options(w)
     w.add_argument("-v", "--verbose", action="store_true")
+
+    from scitq.cli import access as access_cli
+    access_cli.add_parser(sub)
 
     d = sub.add_parser("demo", help="start a private server and worker, run a real batch, show progress, stop")
     d.add_argument("--tasks", type=int, default=48, help="how many tasks (default 48)")
@@ -66,6 +75,24 @@ def build_parser() -> ArgParser:
     tp.add_argument("-s", "--server")
     tp.add_argument("--read-only", action="store_true")
     return p
+
+
+def _tls_options(p) -> None:
+    p.add_argument("--tls-ca", metavar="FILE", help="CA certificate checking a rediss:// server (SCITQ_TLS_CA)")
+    p.add_argument("--tls-cert", metavar="FILE", help="client certificate for rediss:// (SCITQ_TLS_CERT)")
+    p.add_argument("--tls-key", metavar="FILE", help="key of the client certificate (SCITQ_TLS_KEY)")
+    p.add_argument("--tls-no-verify", action="store_true",
+                   help="do not check the server's certificate (insecure; SCITQ_TLS_NO_VERIFY=1)")
+
+
+def _apply_tls_options(args) -> None:
+    """TLS options become the SCITQ_TLS_* environment, read by every connection of this process."""
+    import os
+    for opt, env in (("tls_ca", "SCITQ_TLS_CA"), ("tls_cert", "SCITQ_TLS_CERT"), ("tls_key", "SCITQ_TLS_KEY")):
+        if getattr(args, opt, None):
+            os.environ[env] = getattr(args, opt)
+    if getattr(args, "tls_no_verify", False):
+        os.environ["SCITQ_TLS_NO_VERIFY"] = "1"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,19 +123,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
+    _apply_tls_options(args)
     if args.cmd == "server":
         from scitq.server import serve
         from scitq.settings import settings
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
         redact_logs()
-        serve(settings(), args.redis, fsync=args.fsync, port=args.port)
+        cfg = settings()
+        redis_url = args.redis or cfg.redis
+        if args.listen and redis_url:
+            raise BadInput("--listen applies to the embedded Valkey only, not with --redis")
+        if args.listen and args.listen not in ("127.0.0.1", "localhost", "::1"):
+            print(f"{PROG} server: warning: the embedded Valkey listens on {args.listen} without TLS: traffic "
+                  "(passwords, commands, outputs) is not encrypted; for TLS use an external Valkey/Redis "
+                  "with TLS (`scitq server --redis rediss://...`, see docs/security.md)", file=sys.stderr)
+        serve(cfg, redis_url, fsync=args.fsync, port=args.port, listen=args.listen)
         return 0
     if args.cmd == "worker":
         from scitq.cli.worker_v1 import run_worker
         return run_worker(args.server, name=args.name, batch=args.batch, concurrency=args.concurrency,
                           prefetch=args.prefetch, status=args.status, verbose=args.verbose,
                           autoclean=args.autoclean)
+    if args.cmd == "access":
+        from scitq.cli import access as access_cli
+        return access_cli.dispatch(args)
     if args.cmd == "demo":
         from scitq.cli.demo import demo
         return demo(tasks=args.tasks, concurrency=args.concurrency, keep=args.keep)

@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 
+from scitq import access
 from scitq.cli.common import ArgParser, redact_logs, run
 from scitq.connection import check, connect, resolve_url
 from scitq.errors import BadInput, Unreachable
@@ -28,7 +29,15 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     redact_logs()
     cfg = settings()
-    r = connect(resolve_url(server), timeout=30)
+    url = resolve_url(server)
+    user = access.credential_user(url)
+    if user.startswith("worker-"):   # a worker's own user names the worker
+        if name is None:
+            name = user[len("worker-"):]
+        elif user != f"worker-{name}":
+            raise BadInput(f"worker name {name!r} does not match the credential's user {user!r}",
+                           hint=f"start it as `-n {user[len('worker-'):]}`, or `scitq access add worker {name}`")
+    r = connect(url, timeout=30)
     delay = 1.0
     while True:   # a worker outlives Redis outages, including one at its start
         try:
@@ -38,6 +47,7 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
             logging.getLogger("scitq.worker").warning("%s; retrying in %.0fs", exc, delay)
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
+    access.ensure_worker_credential(r, user)
     agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status,
                   autoclean=autoclean, restartable=True)
 

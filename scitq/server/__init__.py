@@ -17,12 +17,14 @@ log = logging.getLogger("scitq.server")
 
 
 def serve(cfg: Settings, redis_url: str | None = None, *, fsync: str = "everysec", port: int | None = None,
-          ready: threading.Event | None = None, keep_valkey: bool = False) -> None:
-    """Run until SIGINT/SIGTERM. Without `redis_url`, own an embedded Valkey (stopped at exit)."""
+          ready: threading.Event | None = None, keep_valkey: bool = False, listen: str | None = None) -> None:
+    """Run until SIGINT/SIGTERM. Without `redis_url`, own an embedded Valkey (stopped at exit), and
+    connect to it as the `server` user (the connection file gets admin's URL)."""
     embedded = None
     if redis_url is None:
-        embedded = EmbeddedValkey(cfg, port=port, fsync=fsync)
-        redis_url = embedded.start()
+        embedded = EmbeddedValkey(cfg, port=port, fsync=fsync, listen=listen)
+        embedded.start()
+        redis_url = embedded.server_url
     r = connect(redis_url, timeout=30)
     check(r)
     plane = ControlPlane(r, cfg)

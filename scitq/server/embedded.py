@@ -1,4 +1,4 @@
-"""Provides the embedded Valkey: started on 127.0.0.1 with a generated password and AOF in SCITQ_HOME."""
+"""Provides the embedded Valkey: started on 127.0.0.1 with ACL users (admin, server) and AOF in SCITQ_HOME."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import redis
 
+from scitq import access
 from scitq.connection import read_connection_file, write_connection_file
 from scitq.errors import ScitqError
 from scitq.settings import Settings
@@ -51,17 +52,20 @@ def _port_free(port: int, host: str = "127.0.0.1") -> bool:
 class EmbeddedValkey:
     """A Valkey server owned by `scitq server`: data in SCITQ_HOME/valkey, connection file in SCITQ_HOME."""
 
-    def __init__(self, cfg: Settings, port: int | None = None, fsync: str = "everysec") -> None:
+    def __init__(self, cfg: Settings, port: int | None = None, fsync: str = "everysec",
+                 listen: str | None = None) -> None:
         self.cfg = cfg
         self.dir = cfg.home / "valkey"
         self.port = port
         self.fsync = fsync
         self.proc: subprocess.Popen | None = None
-        self.url = ""
+        self.url = ""          # admin's URL (the operator's; written to the connection file)
+        self.server_url = ""   # the server role's URL (what the control plane connects with)
+        self.listen = listen
         self.adopted = False
 
-    def _password(self) -> str:
-        path = self.dir / "password"
+    def _password(self, filename: str = "password") -> str:
+        path = self.dir / filename
         if path.exists():
             return path.read_text().strip()
         pw = secrets.token_urlsafe(24)
@@ -74,6 +78,7 @@ class EmbeddedValkey:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         password = self._password()
+        server_password = self._password("server.password")
         conn = read_connection_file(self.cfg.connection_file)
         if conn and conn.get("embedded"):
             # A Valkey of ours may still run (the server was killed): adopt it rather than start a second one.
@@ -82,17 +87,19 @@ class EmbeddedValkey:
                 r.ping()
                 self.url, self.adopted = conn["url"], True
                 log.info("using the embedded Valkey already running on port %s", conn.get("port"))
+                self._server_user(r, server_password)
                 return self.url
             except redis.RedisError:
                 pass
             if self.port is None and conn.get("port") and _port_free(int(conn["port"])):
                 self.port = int(conn["port"])
         self.port = self.port or free_port()
+        self._write_acl_file(password)
         conf = self.dir / "valkey.conf"
         conf.write_text("\n".join([
-            "bind 127.0.0.1",
+            f"bind {self._bind()}",
             f"port {self.port}",
-            f"requirepass {password}",
+            f"aclfile {self.dir / 'users.acl'}",
             f"dir {self.dir}",
             "appendonly yes",
             f"appendfsync {self.fsync}",
@@ -108,7 +115,7 @@ class EmbeddedValkey:
         self.proc = subprocess.Popen([valkey_binary(), str(conf)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
-        self.url = f"redis://:{password}@127.0.0.1:{self.port}/0"
+        self.url = f"redis://admin:{password}@127.0.0.1:{self.port}/0"
         r = redis.Redis.from_url(self.url, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
         while True:
@@ -123,10 +130,40 @@ class EmbeddedValkey:
             if time.monotonic() > deadline:
                 raise ScitqError(f"the embedded Valkey did not answer within {timeout:.0f}s")
             time.sleep(0.05)
+        self._server_user(r, server_password)
         write_connection_file(self.cfg.connection_file, self.url, embedded=True, port=self.port,
                               pid=self.proc.pid)
-        log.info("embedded Valkey on 127.0.0.1:%d, data in %s", self.port, self.dir)
+        log.info("embedded Valkey on %s:%d, data in %s", self._bind(), self.port, self.dir)
         return self.url
+
+    def _bind(self) -> str:
+        if not self.listen or self.listen in ("127.0.0.1", "localhost"):
+            return "127.0.0.1"
+        if self.listen in ("*", "0.0.0.0", "::"):
+            return "* -::*"
+        return f"127.0.0.1 {self.listen}"
+
+    def _write_acl_file(self, password: str) -> None:
+        """users.acl: the default user off and admin with the password file's password; the users added
+        since (`scitq access add`, saved there by ACL SAVE) are kept."""
+        path = self.dir / "users.acl"
+        kept = []
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines()
+                    if line.split()[:1] == ["user"] and line.split()[1:2] not in (["admin"], ["default"])]
+        lines = ["user default off", f"user admin on >{password} {' '.join(access.rules('admin'))}", *kept]
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(lines) + "\n")
+
+    def _server_user(self, admin: redis.Redis, password: str) -> None:
+        """(Re)create the server role's user with today's rules, saved in users.acl."""
+        access.set_user(admin, "server", password, "server")
+        access.persist(admin)
+        acl_file = self.dir / "users.acl"
+        if acl_file.exists():
+            os.chmod(acl_file, 0o600)
+        self.server_url = access.url_for(self.url, "server", password)
 
     def stop(self) -> None:
         """Shut Valkey down cleanly (AOF flushed)."""

@@ -28,7 +28,7 @@ def test_the_embedded_server_starts_answers_local_clients_stops_cleanly_and_resu
         conn_file = home / "connection.json"
         wait_for(conn_file.exists, what="the connection file")
         conn = json.loads(conn_file.read_text())
-        assert conn["url"].startswith("redis://:") and "@127.0.0.1:" in conn["url"]
+        assert conn["url"].startswith("redis://admin:") and "@127.0.0.1:" in conn["url"]
         assert oct(conn_file.stat().st_mode & 0o777) == "0o600"
         assert "appendonly yes" in (home / "valkey" / "valkey.conf").read_text()
         res = wait_for(lambda: (lambda r: r if r.returncode == 0 else None)(
