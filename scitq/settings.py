@@ -44,6 +44,8 @@ class Settings(BaseModel):
     base_workdir: Path | None = Field(None, description="BASE_WORKDIR / SCITQ_WORKDIR: worker work dirs (default SCITQ_HOME/work)")
     autoclean: float = Field(90.0, description="SCITQ_AUTOCLEAN: disk use (%) above which a worker removes its oldest failed work dirs (v1 -a)")
     autoclean_interval: float = Field(30.0, description="SCITQ_AUTOCLEAN_INTERVAL: how often a worker checks its disk")
+    outage_log_first: float = Field(10.0, description="SCITQ_OUTAGE_LOG_FIRST: while Redis is unreachable, a worker's first summary line comes after this, then the gap doubles")
+    outage_log_interval: float = Field(300.0, description="SCITQ_OUTAGE_LOG_INTERVAL: while Redis is unreachable, a worker logs a summary (spooled entries and bytes) at most this often")
     docker_auth: str | None = Field(None, description='SCITQ_DOCKER_AUTH: registry credentials as JSON, '
                                     '{"host:port": {"username": "...", "password": "..."}} (else ~/.docker/config.json)')
     spool_fsync: str = Field("batch", pattern="^(entry|batch|none)$",

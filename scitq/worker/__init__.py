@@ -1,1 +1,1 @@
-"""Provides the worker: the agent, its disk spool and the native and Docker runners."""
+"""Provides the worker: the agent (the coordinator), the attempt runner and its parts, the disk spool, the runners."""

@@ -201,6 +201,12 @@ class Spool:
         with self.cond:
             return self.on_disk + len(self.unwritten)
 
+    def backlog_size(self) -> tuple[int, int]:
+        """Entries waiting to be sent, and their size in bytes (in the file, or in memory when the disk refused)."""
+        with self.cond:
+            kept = sum(len(_line(s, e, f)) for _, s, e, f in self.unwritten)
+            return self.on_disk + len(self.unwritten), self.file_end - self.offset + kept
+
     def in_memory(self) -> int:
         """Bytes of entries held in RAM (the window plus what the disk refused)."""
         with self.cond:

@@ -1,0 +1,208 @@
+"""Provides the attempt runner: one held attempt from its data to its final report (prefetch, start, follow)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import redis
+
+from scitq import keys
+from scitq.errors import ScitqError
+from scitq.settings import Settings
+from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
+from scitq.worker.engines import Engines
+from scitq.worker.output import OutputBuffer
+from scitq.worker.reporter import Reporter
+from scitq.worker.runner import ExecSpec, RunningProcess
+from scitq.worker.slot import Slot, read_task
+from scitq.worker.spool import Spool
+from scitq.worker.workdirs import WorkDirs
+
+__all__ = ["AttemptRunner", "AGENT_FAILED", "START_FAILED"]
+
+log = logging.getLogger("scitq.worker")
+
+START_FAILED = 127     # the command or image could not be started
+AGENT_FAILED = -1002   # the worker itself failed on this attempt
+
+
+class AttemptRunner:
+    """Runs attempts handed over by the agent, each on a thread of the agent's; `on_done(slot)` after each."""
+
+    def __init__(self, r: redis.Redis, cfg: Settings, reporter: Reporter, spool: Spool, workdirs: WorkDirs,
+                 engines: Engines, *, cpu: Callable[[], int], keep_clean: Callable[[], int],
+                 on_done: Callable[[Slot], None]) -> None:
+        self.r = r
+        self.cfg = cfg
+        self.reporter = reporter
+        self.spool = spool
+        self.workdirs = workdirs
+        self.engines = engines
+        self.cpu = cpu                  # the CPU variable of a task: the machine's CPUs over the concurrency
+        self.keep_clean = keep_clean    # how many emptied work dirs to keep for reuse
+        self.on_done = on_done
+
+    # --- before the start -----------------------------------------------------------------------
+    def prefetch(self, slot: Slot) -> None:
+        """Fetch a claimed task's inputs while it waits for a slot (v1: accepted = downloading)."""
+        try:
+            view = read_task(self.r, slot.task_id)
+            if view is None or view["attempt"] != slot.attempt or slot.cancelled:
+                return
+            slot.accepted = True
+            self.reporter.report("accepted", slot.task_id, slot.attempt)
+            slot.workdir = self.workdirs.make()
+            if view["input"]:
+                fetch_inputs(view["input"], slot.workdir / "input", _timeout(view))
+                slot.inputs_done = view["input"]
+        except TaskDataError as exc:
+            slot.data_error = exc       # reported when the task would start (inputs may be edited meanwhile)
+        except (redis.ConnectionError, redis.TimeoutError):
+            pass
+        except Exception as exc:  # noqa: BLE001 - never kill the agent over one task's data
+            log.exception("task %s: prefetch failed", slot.task_id)
+            slot.data_error = TaskDataError(-1001, f"input download failed: {exc}")
+
+    def _fetch_data(self, slot: Slot, view: dict[str, Any]) -> None:
+        """At start: the inputs current now (downloaded again if edited since the prefetch), the resources."""
+        wd = slot.workdir
+        assert wd is not None
+        inputs = view["input"] or ""
+        if inputs and (slot.inputs_done != inputs or slot.data_error is not None):
+            if not slot.accepted:
+                slot.accepted = True
+                self.reporter.report("accepted", slot.task_id, slot.attempt)
+            fetch_inputs(inputs, wd / "input", _timeout(view))
+        if view["resource"]:
+            fetch_resources(view["resource"], self.workdirs.resources, wd / "resource")
+
+    # --- one attempt ----------------------------------------------------------------------------
+    def run(self, slot: Slot, view: dict[str, Any]) -> None:
+        """Start a held attempt confirmed against `view` (its task now), follow it to its end."""
+        out = OutputBuffer(self.spool, keys.output(slot.task_id, slot.attempt), self.cfg.output_flush)
+        rc: int | None = None
+        try:
+            if slot.preparing is not None:
+                slot.preparing.join()
+            if slot.workdir is None:
+                slot.workdir = self.workdirs.make()
+            try:
+                self._fetch_data(slot, view)
+            except TaskDataError as exc:
+                out.write("stderr", f"{exc}\n")
+                rc = exc.code
+                self._finish(slot, out, rc)
+                return
+            proc = self._start(slot, view, out)
+            rc = self._follow(slot, view, proc, out, announce=True)
+        except _Cancelled:
+            pass
+        except Exception as exc:  # the agent itself failed on this task: say so, and give it back
+            rc = self._crashed(slot, out, exc)
+        finally:
+            self._end(slot, rc)
+
+    def follow_container(self, slot: Slot, view: dict[str, Any] | None, runner: Any, container_id: str,
+                         since: float | None) -> None:
+        """Follow a container started by an earlier run of this worker (`view`: None if it could not be read)."""
+        out = OutputBuffer(self.spool, keys.output(slot.task_id, slot.attempt), self.cfg.output_flush)
+        rc: int | None = None
+        try:
+            slot.proc = proc = runner.reattach(container_id, out.write, since=since)
+            announce = view is not None and view["status"] != "running"   # its start was never reported
+            rc = self._follow(slot, view or {}, proc, out, announce=announce)
+        except Exception as exc:  # noqa: BLE001
+            rc = self._crashed(slot, out, exc)
+        finally:
+            self._end(slot, rc)
+
+    def _start(self, slot: Slot, view: dict[str, Any], out: OutputBuffer) -> RunningProcess | None:
+        """The process of the attempt, or None when it could not start (the reason is in its stderr)."""
+        assert slot.workdir is not None
+        container = view["container"] or None
+        spec = ExecSpec(task_id=slot.task_id, attempt=slot.attempt, command=view["command"] or "",
+                        workdir=slot.workdir, cpu=self.cpu(), container=container,
+                        container_options=view["container_options"] or "")
+        runner = self.engines.for_container(container)
+        with slot.lock:
+            if slot.cancelled:
+                raise _Cancelled()
+            try:
+                slot.proc = proc = runner.start(spec, out.write)
+            except (FileNotFoundError, PermissionError, ValueError, ScitqError) as exc:
+                proc = None
+                out.write("stderr", f"{type(exc).__name__}: {exc}\n")
+            slot.state = "running"
+        return proc
+
+    def _follow(self, slot: Slot, view: dict[str, Any], proc: RunningProcess | None, out: OutputBuffer,
+                announce: bool) -> int:
+        """Report the start (once), wait for the process (run timeout), upload outputs, report the end."""
+        if announce:
+            self.reporter.report("started", slot.task_id, slot.attempt, command=view.get("command") or "",
+                                 container=view.get("container") or None,
+                                 container_options=view.get("container_options"), input=view.get("input"),
+                                 output=view.get("output"), resource=view.get("resource"),
+                                 pid=proc.ident if proc else None)
+        if proc is None:
+            return self._finish(slot, out, START_FAILED)
+        rc, timed_out = self._wait(proc, view.get("run_timeout") or None, out)
+        output_files: list[str] = []
+        if view.get("output") and not slot.cancelled and slot.workdir is not None:
+            try:
+                output_files = push_outputs(slot.workdir / "output", view["output"])
+            except TaskDataError as exc:
+                out.write("stderr", f"{exc}\n")
+                rc = exc.code
+                output_files = exc.uploaded
+        return self._finish(slot, out, rc, timed_out=timed_out, output_files=output_files)
+
+    def _wait(self, proc: RunningProcess, run_timeout: int | None, out: OutputBuffer) -> tuple[int, bool]:
+        """The return code, the process killed past `run_timeout` seconds; output sent on time meanwhile."""
+        rc: int | None = None
+        timed_out = False
+        started = time.monotonic()
+        while rc is None:
+            step = out.every
+            if run_timeout:
+                left = started + run_timeout - time.monotonic()
+                if left <= 0 and not timed_out:
+                    timed_out = True
+                    out.write("stderr", f"scitq: run timeout of {run_timeout}s reached, killing\n")
+                    proc.kill()
+                    left = 5
+                step = min(step, max(left, 0.05))
+            rc = proc.wait(step)
+            out.flush_if_due()
+        return rc, timed_out
+
+    # --- the end --------------------------------------------------------------------------------
+    def _finish(self, slot: Slot, out: OutputBuffer, rc: int, **extra: Any) -> int:
+        out.flush()
+        if not slot.cancelled:
+            self.reporter.report("finished", slot.task_id, slot.attempt, return_code=rc, **extra)
+        return rc
+
+    def _crashed(self, slot: Slot, out: OutputBuffer, exc: Exception) -> int:
+        log.exception("task %s: the worker failed to run it", slot.task_id)
+        out.write("stderr", f"scitq worker error: {exc}\n")
+        out.flush()
+        self.reporter.report("finished", slot.task_id, slot.attempt, return_code=AGENT_FAILED)
+        return AGENT_FAILED
+
+    def _end(self, slot: Slot, rc: int | None) -> None:
+        with slot.lock:
+            slot.state = "done"
+        if slot.workdir is not None and (rc == 0 or slot.cancelled):
+            self.workdirs.release(slot.workdir, self.keep_clean())
+        self.on_done(slot)
+
+
+def _timeout(view: dict[str, Any]) -> float | None:
+    return float(view["download_timeout"]) if view["download_timeout"] is not None else None
+
+
+class _Cancelled(Exception):
+    pass

@@ -1,0 +1,29 @@
+"""Provides the reporter: facts about attempts, numbered in order, written to the worker's outbox through the spool."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from scitq import keys
+from scitq.events.commands import encode
+from scitq.worker.spool import Spool
+
+__all__ = ["Reporter"]
+
+
+class Reporter:
+    """Each fact carries the worker's incarnation and a sequence number; the spool keeps their order."""
+
+    def __init__(self, spool: Spool, worker: str, incarnation: str) -> None:
+        self.spool = spool
+        self.outbox = keys.worker_outbox(worker)
+        self.incarnation = incarnation
+        self.seq = 0
+        self.lock = threading.Lock()
+
+    def report(self, fact: str, task_id: int, attempt: int, **data: Any) -> None:
+        payload = encode({"task_id": task_id, "attempt": attempt, **data})
+        with self.lock:   # seq order must be the spool order
+            self.seq += 1
+            self.spool.append(self.outbox, {"f": fact, "inc": self.incarnation, "seq": self.seq, "data": payload})
