@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import msgspec
+
 from scitq.events.base import Event
 
 __all__ = [
@@ -80,7 +84,17 @@ class WorkerBatchChanged(Event, tag="worker.batch_changed", kw_only=True):
 
 
 class WorkerSignalled(Event, tag="worker.signalled", kw_only=True):
-    """A user asked the worker to clean its unused work dirs (-1), restart (-2) or forget its resources (-3)."""
+    """A user asked the worker to clean its unused work dirs (-1), restart (-2) or forget its resources (-3).
+
+    Version 2 names the order (`order`: clean, restart, reset resources) for readers of the ledger;
+    version 1 entries are upcast (`scitq.events.upcasters`).
+    """
+    version: ClassVar[int] = 2
     worker_id: int
     worker: str
     signal: int
+    order: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.order and self.signal in WORKER_SIGNALS:
+            msgspec.structs.force_setattr(self, "order", WORKER_SIGNALS[self.signal])

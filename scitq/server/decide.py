@@ -116,6 +116,11 @@ class Decider:
         if batch not in self.state.batches:
             raise NotFound(f"no batch {batch!r}")
 
+    def _batch_declared(self, batch: str) -> None:
+        """A batch named before any of its tasks exists (stop/go) is created empty."""
+        if batch not in self.state.batches:
+            self.emit(eb.BatchCreated(batch=check_batch_name(batch)))
+
     # --- commands -----------------------------------------------------------------------------
     def command(self, tag: str, cmd: Any) -> Any:
         handler = getattr(self, "cmd_" + tag.replace(".", "_"), None)
@@ -182,8 +187,8 @@ class Decider:
         for req in changes.get("required_task_ids") or []:
             if req not in self.state.tasks:
                 raise BadInput(f"required task {req} does not exist")
-        if changes and t.status in ("running", "succeeded", "failed") and status != "pending":
-            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started can be edited",
+        if changes and t.status == "running" and status != "pending":
+            raise Conflict(f"task {t.task_id} is running: only a task not yet started or already finished can be edited",
                            hint="relaunch it with the change (status pending) to run it again")
         if changes.get("container_options"):
             parse_container_options(changes["container_options"])
@@ -290,9 +295,9 @@ class Decider:
         return n
 
     def cmd_batch_stop(self, cmd: c.BatchCmd) -> dict:
-        self._batch_exists(cmd.batch)
         if cmd.signal not in SIGNALS_ALLOWED:
             raise BadInput(f"signal {cmd.signal} is not one of 0, 3, 9, 15, 19, 20")
+        self._batch_declared(cmd.batch)   # v1 habit: pause first, then queue; later tasks of it wait
         b = self.state.batches[cmd.batch]
         if not b.paused:
             self.emit(eb.BatchPaused(batch=cmd.batch, signal=cmd.signal))
@@ -312,9 +317,9 @@ class Decider:
         return len(queued)
 
     def cmd_batch_go(self, cmd: c.BatchCmd) -> dict:
-        self._batch_exists(cmd.batch)
         if cmd.signal not in (0, 18):
             raise BadInput(f"signal {cmd.signal} is not one of 0, 18")
+        self._batch_declared(cmd.batch)
         if self.state.batches[cmd.batch].paused:
             self.emit(eb.BatchResumed(batch=cmd.batch, signal=cmd.signal))
         if cmd.signal == 18:
