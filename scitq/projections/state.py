@@ -90,6 +90,7 @@ class State:
     batches: dict[str, Batch] = field(default_factory=dict)
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> waiting tasks
     task_executions: dict[int, list[int]] = field(default_factory=dict)
+    paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
     next_task_id: int = 1
     next_execution_id: int = 1
     next_worker_id: int = 1

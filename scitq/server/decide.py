@@ -70,6 +70,10 @@ class Decider:
         self.max_deliveries = max_deliveries
         self.round = Round()
         self.now = 0.0
+        # (worker, task, attempt) the server believes held that the worker's last holding reports left
+        # out, and how many times in a row (server memory only: a restart starts the count again)
+        self.missing: dict[tuple[str, int, int], int] = {}
+        self.told: set[tuple[str, int, int]] = set()   # stale attempts already recorded as such
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -190,11 +194,29 @@ class Decider:
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
         if "batch" in changes and changes["batch"] not in self.state.batches:
             self.emit(eb.BatchCreated(batch=changes["batch"]))
+        if "batch" in changes:
+            self._leave_batch(t, changes["batch"])
         if changes:
             self.emit(et.TaskUpdated(task_id=t.task_id, batch=t.batch, changes=changes))
         if status is not None:
             self._set_status(t, status, None)
         return {"task_id": t.task_id, "changed": sorted(changes) + (["status"] if status else [])}
+
+    def _leave_batch(self, t: Task, batch: str) -> None:
+        """`t` moves to `batch`: its entry in the old batch's queue, or its attempt held (not started) by
+        a worker of the old batch, is withdrawn; a running attempt goes on where it runs."""
+        if t.queued:
+            self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
+                                      reason=f"moved to batch {batch}"))
+        elif t.status in ("assigned", "accepted"):
+            self._withdraw_held(t, f"moved to batch {batch}")
+
+    def _withdraw_held(self, t: Task, reason: str) -> None:
+        """Take back an attempt a worker holds but has not started: the worker is told to drop it."""
+        ex = self._live_execution(t)
+        if ex is not None:
+            self.control(ex.worker, "cancel", task=t.task_id, attempt=ex.attempt)
+        self._requeue(t, reason)
 
     def cmd_task_delete(self, cmd: c.TaskIds) -> dict:
         tasks = [self._task(tid) for tid in cmd.task_ids]
@@ -403,6 +425,10 @@ class Decider:
             self.emit(ew.WorkerPrefetchChanged(worker_id=w.worker_id, worker=w.name, prefetch=prefetch))
         if batch is not None and batch != w.batch:
             self.emit(ew.WorkerBatchChanged(worker_id=w.worker_id, worker=w.name, batch=batch))
+            for tid in sorted(w.held):     # prefetched for the old batch: another worker of it takes them
+                t = self.state.tasks.get(tid)
+                if t is not None and t.status in ("assigned", "accepted") and t.batch != batch:
+                    self._withdraw_held(t, f"worker {w.name} moved to batch {batch}")
         described = {k: v for k, v in changes.items() if getattr(w, k) != v}
         if described or name is not None:
             self.emit(ew.WorkerUpdated(worker_id=w.worker_id, worker=w.name, **described,
@@ -435,7 +461,10 @@ class Decider:
         return {"worker_id": w.worker_id, "signal": cmd.signal}
 
     # --- facts from workers -------------------------------------------------------------------
-    def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
+    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "") -> None:
+        if isinstance(f, c.Holding):
+            self.holding(worker_name, f, incarnation)
+            return
         if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
             self.effect("ack", f.queue, {"id": f.entry})
         w = self.state.worker_by_name(worker_name)
@@ -454,6 +483,8 @@ class Decider:
                 return
             self.emit(ee.ReportRejected(worker=worker_name, fact=tag, task_id=f.task_id, attempt=f.attempt,
                                         reason="report from a previous run of the worker"))
+            if tag != "finished" and tag != "handback":
+                self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
             return
         if reason is None:
             reason = getattr(self, "fact_" + tag)(w, t, f)
@@ -462,6 +493,46 @@ class Decider:
                                         reason=reason))
             if tag != "finished" and tag != "handback":
                 self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
+
+    # the server requeues an attempt left out of this many holding reports in a row (one would do, as the
+    # report follows the claims it covers; the second is a margin of one heartbeat)
+    HOLDING_MISSES = 2
+
+    def holding(self, worker_name: str, f: c.Holding, incarnation: str = "") -> None:
+        """Reconcile what `worker_name` says it holds with what the server believes it holds: an attempt it
+        runs but should not is ordered stopped; one it should hold but does not is requeued."""
+        w = self.state.worker_by_name(worker_name)
+        if w is None or (incarnation and w.incarnation and incarnation != w.incarnation):
+            return                      # a previous run's report: its registration settled what it held
+        reported = {(tid, attempt) for tid, attempt in f.held}
+        for tid, attempt in sorted(reported):
+            t = self.state.tasks.get(tid)
+            if t is not None and tid in w.held and t.attempt == attempt:
+                continue
+            self.control(w.name, "cancel", task=tid, attempt=attempt)
+            if (w.name, tid, attempt) not in self.told:
+                self.told.add((w.name, tid, attempt))
+                self.emit(ee.ReportRejected(worker=w.name, fact="holding", task_id=tid, attempt=attempt,
+                                            reason="the worker holds an attempt that is not its own: stop it"))
+        for key in [k for k in self.told if k[0] == w.name and (k[1], k[2]) not in reported]:
+            self.told.discard(key)
+        for tid in sorted(w.held):
+            t = self.state.tasks.get(tid)
+            if t is None:
+                continue
+            key = (w.name, tid, t.attempt)
+            if (tid, t.attempt) in reported:
+                self.missing.pop(key, None)
+                continue
+            misses = self.missing.get(key, 0) + 1
+            if misses < self.HOLDING_MISSES:
+                self.missing[key] = misses
+                continue
+            self.missing.pop(key, None)
+            self.control(w.name, "cancel", task=tid, attempt=t.attempt)
+            self._requeue(t, "the worker does not hold it (heartbeat)")
+        for key in [k for k in self.missing if k[0] == w.name and k[1] not in w.held]:
+            del self.missing[key]
 
     def _mine(self, w: Worker, t: Task, f: c.Fact) -> bool:
         return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUSES
@@ -544,9 +615,10 @@ class Decider:
 
     # --- timers (reaper) and dispatch -----------------------------------------------------------
     def worker_liveness(self, alive: dict[str, bool], lost_after: float) -> None:
+        """Silent workers go offline (paused or not: a paused worker comes back paused), then lost."""
         for w in list(self.state.workers.values()):
             is_alive = alive.get(w.name, False)
-            if w.status == "running" and not is_alive:
+            if w.status in ("running", "paused") and not is_alive:
                 self.emit(ew.WorkerOffline(worker_id=w.worker_id, worker=w.name))
             elif w.status == "offline" and is_alive:
                 self.emit(ew.WorkerOnline(worker_id=w.worker_id, worker=w.name))
@@ -555,7 +627,8 @@ class Decider:
                                         reason=f"offline for {lost_after:.0f}s"))
                 for tid in sorted(w.held):
                     t = self.state.tasks.get(tid)
-                    if t is not None:
+                    if t is not None:    # if it comes back, it reads this order before anything else
+                        self.control(w.name, "cancel", task=t.task_id, attempt=t.attempt)
                         self._requeue(t, "worker lost")
 
     def timeouts(self, grace: float = 30.0) -> None:
