@@ -28,6 +28,8 @@ def chaos_run(procs, r, env, kills: int, tasks: int, seed: int) -> None:
     s = Server()
     ids = s.task_create_many([{"command": f"sleep 0.{rnd.randint(1, 4)}; echo out-{i}", "shell": True}
                               for i in range(tasks)])
+    # the first kill must find tasks running (worker processes are slow to start on a loaded machine)
+    wait_for(lambda: s.client.batch("Default")["running"] >= 2, timeout=60, what="the first tasks to run")
     generation = 0
     for k in range(kills):
         time.sleep(rnd.uniform(0.2, 0.6))
@@ -58,7 +60,7 @@ def chaos_run(procs, r, env, kills: int, tasks: int, seed: int) -> None:
     assert counts["failed"] == 0
     rep = check_ledger(r)
     succeeded = collections.Counter(f["task"] for _, f in r.xrange(keys.EVENTS) if f["type"] == "task.succeeded")
-    print(rep.summary(expected_tasks=tasks))
+    print(f"worker kill -9 x{kills}: {rep.summary(expected_tasks=tasks)}")
     assert len(succeeded) == tasks and set(succeeded.values()) == {1}, "dup_accepted must be 0"
     assert rep.ok, rep.problems[:10]
     assert rep.reclaims, "the kills did withdraw some attempts"
