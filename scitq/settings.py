@@ -7,12 +7,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from scitq.events.model import DEFAULT_BATCH, EXECUTION_STATUSES, TASK_STATUSES, WORKER_STATUSES
+
 __all__ = ["Settings", "settings", "DEFAULT_BATCH", "TASK_STATUS", "EXECUTION_STATUS", "WORKER_STATUS"]
 
-DEFAULT_BATCH = "Default"
-TASK_STATUS = ["paused", "waiting", "pending", "assigned", "accepted", "running", "failed", "succeeded", "debug"]
-EXECUTION_STATUS = ["pending", "accepted", "running", "failed", "succeeded", "refused"]
-WORKER_STATUS = ["paused", "running", "offline", "failed", "evicted"]
+# the statuses are declared with the model (scitq.events.model); these are the v1-style lists of them
+TASK_STATUS = list(TASK_STATUSES)
+EXECUTION_STATUS = list(EXECUTION_STATUSES)
+WORKER_STATUS = list(WORKER_STATUSES)
 
 
 def _default_home() -> Path:

@@ -344,9 +344,18 @@ class Server:
                       concurrency: int | None = None, status: str | None = None, batch: str | None = None,
                       permanent: bool | None = None, prefetch: int | None = None, flavor: str | None = None,
                       task_properties: Any = None, asynchronous: bool | None = None) -> Any:
+        """v1: only the arguments given (not None) are changed; `name` renames an offline worker,
+        `task_properties` is a dict (or its JSON)."""
+        if isinstance(task_properties, str):
+            import json
+            try:
+                task_properties = json.loads(task_properties or "{}")
+            except ValueError:
+                raise BadInput(f"task_properties is not JSON: {task_properties!r}") from None
         data: dict[str, Any] = {}
-        for key, value in (("concurrency", concurrency), ("prefetch", prefetch), ("status", status),
-                           ("batch", batch)):
+        for key, value in (("name", name), ("hostname", hostname), ("concurrency", concurrency),
+                           ("prefetch", prefetch), ("status", status), ("batch", batch), ("permanent", permanent),
+                           ("flavor", flavor), ("task_properties", task_properties)):
             if value is not None:
                 data[key] = value
         return self._command("worker.update", self.client.update_worker, int(id), asynchronous=asynchronous, **data)

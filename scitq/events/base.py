@@ -26,6 +26,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_de
         out: dict[str, str] = {}
         for attr, field in (("task_id", "task"), ("batch", "batch"), ("worker", "worker")):
             value = getattr(self, attr, None)
-            if value is not None and value != "":
+            if value is not None and value != "" and value is not msgspec.UNSET:
                 out[field] = str(value)
         return out

@@ -6,43 +6,28 @@ names the field (e.g. "Expected `int`, got `str` - at `$.tasks[0].retry`").
 
 from __future__ import annotations
 
-from typing import Any, Annotated
+from typing import Any, Union
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
+from scitq.events.model import LaunchFields, Name, NonNeg, Positive, TaskFields, WorkerFields, derive
 
 __all__ = [
     "TaskSpec", "COMMAND_TYPES", "FACT_TYPES", "decode_command", "decode_fact", "encode",
     "NonNeg",
 ]
 
-NonNeg = Annotated[int, msgspec.Meta(ge=0)]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
-
 
 class Cmd(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-class TaskSpec(Cmd, kw_only=True, forbid_unknown_fields=True):
-    command: Annotated[str, msgspec.Meta(min_length=1)]
-    name: str | None = None
-    status: str | None = None
-    batch: str | None = None
-    input: str | None = None
-    output: str | None = None
-    container: str | None = None
-    container_options: str | None = None
-    resource: str | None = None
-    required_task_ids: list[int] = []
-    retry: NonNeg | None = None
-    download_timeout: NonNeg | None = None
-    run_timeout: NonNeg | None = None
-    use_cache: bool | None = None
-    uid: NonNeg | None = None
-    gid: NonNeg | None = None
+TaskSpec = derive(
+    "TaskSpec", TaskFields, bases=(Cmd,), mode="nullable", module=__name__, forbid_unknown_fields=True,
+    tail=(("batch", Union[str, None], None), ("status", Union[str, None], None)))
+TaskSpec.__doc__ = "One task of a submission: the fields of `TaskFields`, null meaning the default."
 
 
 class SubmitTasks(Cmd, kw_only=True, forbid_unknown_fields=True):
@@ -74,24 +59,20 @@ class BatchCmd(Cmd, kw_only=True, forbid_unknown_fields=True):
     signal: int = 0
 
 
-class RegisterWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
-    name: Name
-    hostname: str = ""
-    concurrency: NonNeg
-    prefetch: NonNeg = 0
-    batch: str | None = None
-    status: str = "running"
-    incarnation: str = ""
-    held: list[list[int]] = []      # [[task_id, attempt], ...] still running on the worker (re-attached)
+RegisterWorker = derive(
+    "RegisterWorker", WorkerFields, bases=(Cmd,), mode="nullable", module=__name__, forbid_unknown_fields=True,
+    head=(("name", Name),),
+    tail=(("status", str, "running"), ("incarnation", str, ""),
+          # [[task_id, attempt], ...] still running on the worker (re-attached)
+          ("held", list[list[int]], msgspec.field(default_factory=list))))
+RegisterWorker.__doc__ = ("A worker process registers (or comes back) with the fields of `WorkerFields` "
+                          "(null meaning the default).")
 
-
-class UpdateWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
-    worker_id: int
-    concurrency: NonNeg | None = None
-    prefetch: NonNeg | None = None
-    status: str | None = None
-    batch: str | None = None
-    name: str | None = None
+UpdateWorker = derive(
+    "UpdateWorker", WorkerFields, bases=(Cmd,), mode="unset", module=__name__, forbid_unknown_fields=True,
+    head=(("worker_id", int),),
+    tail=(("name", Union[Name, None, UnsetType], UNSET), ("status", Union[str, None, UnsetType], UNSET)))
+UpdateWorker.__doc__ = "A user edits a worker: the fields given (not null) are changed."
 
 
 class WorkerId(Cmd, kw_only=True, forbid_unknown_fields=True):
@@ -144,14 +125,8 @@ class Accepted(Fact, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-class Started(Fact, kw_only=True, forbid_unknown_fields=True):
-    command: str
-    container: str | None = None
-    container_options: str | None = None
-    input: str | None = None
-    output: str | None = None
-    resource: str | None = None
-    pid: str | None = None
+Started = derive("Started", LaunchFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True)
+Started.__doc__ = "The worker started the attempt's process with these `LaunchFields`."
 
 
 class Finished(Fact, kw_only=True, forbid_unknown_fields=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scitq.events.base import Event
+from scitq.events.model import LaunchFields, derive
 
 __all__ = [
     "ExecutionClaimed", "ExecutionAccepted", "ExecutionStarted", "ExecutionOutputOpened",
@@ -10,60 +11,43 @@ __all__ = [
 ]
 
 
-class ExecutionClaimed(Event, tag="execution.claimed", kw_only=True):
-    """Worker `worker` took attempt `attempt` of the task: execution `execution_id` exists (pending)."""
+class ExecutionEvent(Event, kw_only=True):
+    """Base of the execution aggregate's events: which execution, of which task, in which batch."""
     execution_id: int
     task_id: int
     batch: str = ""
+
+
+class ExecutionClaimed(ExecutionEvent, tag="execution.claimed", kw_only=True):
+    """Worker `worker` took attempt `attempt` of the task: execution `execution_id` exists (pending)."""
     attempt: int
     worker: str
     worker_id: int
 
 
-class ExecutionAccepted(Event, tag="execution.accepted", kw_only=True):
+class ExecutionAccepted(ExecutionEvent, tag="execution.accepted", kw_only=True):
     """The worker is preparing the execution (downloading inputs, prefetched)."""
-    execution_id: int
-    task_id: int
-    batch: str = ""
     worker: str = ""
 
 
-class ExecutionStarted(Event, tag="execution.started", kw_only=True):
-    """The process started with this frozen copy of the task."""
-    execution_id: int
-    task_id: int
-    batch: str = ""
-    worker: str = ""
-    command: str
-    container: str | None = None
-    container_options: str | None = None
-    input: str | None = None
-    output: str | None = None
-    resource: str | None = None
-    pid: str | None = None
+ExecutionStarted = derive(
+    "ExecutionStarted", LaunchFields, bases=(ExecutionEvent,), tag="execution.started", module=__name__,
+    head=(("worker", str, ""),))
+ExecutionStarted.__doc__ = "The process started with this frozen copy of the task (`LaunchFields`)."
 
 
-class ExecutionOutputOpened(Event, tag="execution.output_opened", kw_only=True):
-    execution_id: int
-    task_id: int
-    batch: str = ""
+class ExecutionOutputOpened(ExecutionEvent, tag="execution.output_opened", kw_only=True):
     stream: str
 
 
-class ExecutionFinished(Event, tag="execution.finished", kw_only=True):
-    execution_id: int
-    task_id: int
-    batch: str = ""
+class ExecutionFinished(ExecutionEvent, tag="execution.finished", kw_only=True):
     worker: str = ""
     return_code: int
     output_files: list[str] = []
 
 
-class ExecutionRefused(Event, tag="execution.refused", kw_only=True):
+class ExecutionRefused(ExecutionEvent, tag="execution.refused", kw_only=True):
     """The attempt ended without running to completion (worker lost, handed back, superseded)."""
-    execution_id: int
-    task_id: int
-    batch: str = ""
     reason: str
     failed: bool = False
 

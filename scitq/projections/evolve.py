@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+import msgspec
+from msgspec import UNSET
+
 from scitq.events import base as _base
 from scitq.events.batch import BatchCreated, BatchDeleted, BatchPaused, BatchResumed
 from scitq.events.execution import (
@@ -16,16 +19,14 @@ from scitq.events.task import (
 )
 from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
-    WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled,
+    WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
+from scitq.events.model import ACTIVE_TASK_STATUSES, TASK_FIELDS, WORKER_FIELDS
 from scitq.projections.state import Execution, State, Task, Worker
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
-EDITABLE_FIELDS = {
-    "command", "name", "batch", "input", "output", "container", "container_options", "resource",
-    "required_task_ids", "retry", "download_timeout", "run_timeout", "use_cache", "uid", "gid",
-}
+EDITABLE_FIELDS = frozenset(TASK_FIELDS) | {"batch"}
 
 _HANDLERS: dict[type, Callable[[State, _base.Event], None]] = {}
 
@@ -84,11 +85,10 @@ def _exec_status(state: State, ex: Execution, status: str, ts: float) -> None:
 # --- tasks -------------------------------------------------------------------------------------
 @_on(TaskSubmitted)
 def _submitted(state: State, e: TaskSubmitted) -> None:
-    t = Task(task_id=e.task_id, batch=e.batch, command=e.command, status=e.status, creation_date=e.ts,
-             modification_date=e.ts, status_date=e.ts, name=e.name, input=e.input, output=e.output,
-             container=e.container, container_options=e.container_options, resource=e.resource,
-             required_task_ids=list(e.required_task_ids), retry=e.retry, download_timeout=e.download_timeout,
-             run_timeout=e.run_timeout, use_cache=e.use_cache, uid=e.uid, gid=e.gid)
+    values = msgspec.structs.asdict(e)         # task_id, batch, status and the TaskFields
+    del values["ts"]
+    values["required_task_ids"] = list(e.required_task_ids)
+    t = Task(creation_date=e.ts, modification_date=e.ts, status_date=e.ts, **values)
     state.tasks[t.task_id] = t
     state.next_task_id = max(state.next_task_id, t.task_id + 1)
     b = state.batch(t.batch, e.ts)
@@ -161,22 +161,27 @@ def _dispatched(state: State, e: TaskDispatched) -> None:
     state.dirty_tasks.add(t.task_id)
 
 
-@_on(TaskRequeued)
-def _requeued(state: State, e: TaskRequeued) -> None:
-    t = state.tasks[e.task_id]
+def _settle(state: State, t: Task, status: str, ts: float) -> None:
+    """The task leaves its queue and its worker (if it had them) for `status`."""
     _unqueue(state, t)
     _release_holder(state, t)
-    _set_status(state, t, "pending", e.ts)
-    state.push_ready(t)
+    _set_status(state, t, status, ts)
+    if status == "pending":
+        state.push_ready(t)
+
+
+@_on(TaskRequeued)
+def _requeued(state: State, e: TaskRequeued) -> None:
+    _settle(state, state.tasks[e.task_id], "pending", e.ts)
 
 
 @_on(TaskStatusSet)
 def _status_set(state: State, e: TaskStatusSet) -> None:
     t = state.tasks[e.task_id]
     _unqueue(state, t)
-    keeps_worker = e.status in ("paused", "assigned", "accepted", "running") and t.worker is not None \
-        and (e.status != "paused" or t.status in ("assigned", "accepted", "running"))
-    if not keeps_worker and (t.status in ("assigned", "accepted", "running", "paused") or t.worker):
+    keeps_worker = (e.status == "paused" or e.status in ACTIVE_TASK_STATUSES) and t.worker is not None \
+        and (e.status != "paused" or t.status in ACTIVE_TASK_STATUSES)
+    if not keeps_worker and (t.status in ACTIVE_TASK_STATUSES or t.status == "paused" or t.worker):
         _release_holder(state, t)
     if e.retry is not None:
         t.retry = e.retry
@@ -190,41 +195,31 @@ def _status_set(state: State, e: TaskStatusSet) -> None:
 def _succeeded(state: State, e: TaskSucceeded) -> None:
     t = state.tasks[e.task_id]
     t.deliveries = 0
-    _release_holder(state, t)
-    _set_status(state, t, "succeeded", e.ts)
+    _settle(state, t, "succeeded", e.ts)
 
 
 @_on(TaskFailed)
 def _failed(state: State, e: TaskFailed) -> None:
     t = state.tasks[e.task_id]
     t.deliveries = 0
-    _unqueue(state, t)
-    _release_holder(state, t)
-    _set_status(state, t, "failed", e.ts)
+    _settle(state, t, "failed", e.ts)
 
 
 @_on(TaskQuarantined)
 def _quarantined(state: State, e: TaskQuarantined) -> None:
-    t = state.tasks[e.task_id]
-    _unqueue(state, t)
-    _release_holder(state, t)
-    _set_status(state, t, "failed", e.ts)
+    _settle(state, state.tasks[e.task_id], "failed", e.ts)
 
 
 @_on(TaskRetried)
 def _retried(state: State, e: TaskRetried) -> None:
     t = state.tasks[e.task_id]
     t.retry = e.retry
-    _release_holder(state, t)
-    _set_status(state, t, "pending", e.ts)
-    state.push_ready(t)
+    _settle(state, t, "pending", e.ts)
 
 
 @_on(TaskReleased)
 def _released(state: State, e: TaskReleased) -> None:
-    t = state.tasks[e.task_id]
-    _set_status(state, t, "pending", e.ts)
-    state.push_ready(t)
+    _settle(state, state.tasks[e.task_id], "pending", e.ts)     # a waiting task: no queue, no worker
 
 
 @_on(TaskTimedOut)
@@ -263,13 +258,17 @@ def _claimed(state: State, e: ExecutionClaimed) -> None:
     _set_status(state, t, "assigned", e.ts)
 
 
+def _progress(state: State, e: ExecutionAccepted | ExecutionStarted, status: str) -> None:
+    ex = state.executions[e.execution_id]
+    _exec_status(state, ex, status, e.ts)
+    t = state.tasks[e.task_id]
+    if t.status != "paused":            # a paused task stays paused while its attempt goes on
+        _set_status(state, t, status, e.ts)
+
+
 @_on(ExecutionAccepted)
 def _accepted(state: State, e: ExecutionAccepted) -> None:
-    ex = state.executions[e.execution_id]
-    _exec_status(state, ex, "accepted", e.ts)
-    t = state.tasks[e.task_id]
-    if t.status != "paused":
-        _set_status(state, t, "accepted", e.ts)
+    _progress(state, e, "accepted")
 
 
 @_on(ExecutionStarted)
@@ -278,10 +277,7 @@ def _started(state: State, e: ExecutionStarted) -> None:
     ex.command, ex.container, ex.container_options = e.command, e.container, e.container_options
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
     ex.start_date = e.ts
-    _exec_status(state, ex, "running", e.ts)
-    t = state.tasks[e.task_id]
-    if t.status != "paused":
-        _set_status(state, t, "running", e.ts)
+    _progress(state, e, "running")
 
 
 @_on(ExecutionOutputOpened)
@@ -322,17 +318,31 @@ def _worker(state: State, worker_id: int, ts: float) -> Worker:
 @_on(WorkerRegistered)
 def _registered(state: State, e: WorkerRegistered) -> None:
     w = state.workers.get(e.worker_id)
+    described = {name: getattr(e, name) for name in WORKER_FIELDS}
     if w is None:
-        w = Worker(worker_id=e.worker_id, name=e.worker, hostname=e.hostname, status=e.status,
-                   concurrency=e.concurrency, prefetch=e.prefetch, batch=e.batch, creation_date=e.ts,
-                   modification_date=e.ts, incarnation=e.incarnation)
+        w = Worker(worker_id=e.worker_id, name=e.worker, status=e.status, creation_date=e.ts, modification_date=e.ts,
+                   incarnation=e.incarnation, **described)
         state.workers[w.worker_id] = w
         state.worker_ids[w.name] = w.worker_id
         state.next_worker_id = max(state.next_worker_id, w.worker_id + 1)
     else:
-        w.hostname, w.status, w.concurrency, w.prefetch = e.hostname, e.status, e.concurrency, e.prefetch
-        w.batch, w.incarnation, w.modification_date = e.batch, e.incarnation, e.ts
+        for name, value in described.items():
+            setattr(w, name, value)
+        w.status, w.incarnation, w.modification_date = e.status, e.incarnation, e.ts
     state.dirty_workers.add(w.worker_id)
+
+
+@_on(WorkerUpdated)
+def _worker_updated(state: State, e: WorkerUpdated) -> None:
+    w = _worker(state, e.worker_id, e.ts)
+    for name in WORKER_FIELDS:
+        value = getattr(e, name)
+        if value is not UNSET:
+            setattr(w, name, value)
+    if e.name is not UNSET and e.name != w.name:     # a rename: the name index follows
+        state.worker_ids.pop(w.name, None)
+        w.name = e.name
+        state.worker_ids[w.name] = w.worker_id
 
 
 def _status_handler(status: str) -> Callable[[State, _base.Event], None]:

@@ -5,36 +5,27 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from scitq.settings import TASK_STATUS
+import msgspec
+
+from scitq.events.model import (
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, ExecutionStatus, TaskFields, TaskStatus,
+    WorkerFields, WorkerStatus,
+)
 
 __all__ = ["Task", "Execution", "Worker", "Batch", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
 
-ACTIVE_TASK_STATUS = ("assigned", "accepted", "running")
-ACTIVE_EXECUTION_STATUS = ("pending", "accepted", "running")
+ACTIVE_TASK_STATUS = ACTIVE_TASK_STATUSES
+ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES
 
 
-@dataclass(slots=True)
-class Task:
+class Task(TaskFields, kw_only=True):
+    """A task as the server knows it: the user's `TaskFields` plus where it stands."""
     task_id: int
     batch: str
-    command: str
-    status: str
+    status: TaskStatus
     creation_date: float
     modification_date: float
     status_date: float
-    name: str | None = None
-    input: str | None = None
-    output: str | None = None
-    container: str | None = None
-    container_options: str | None = None
-    resource: str | None = None
-    required_task_ids: list[int] = field(default_factory=list)
-    retry: int = 0
-    download_timeout: int | None = None
-    run_timeout: int | None = None
-    use_cache: bool = False
-    uid: int | None = None
-    gid: int | None = None
     attempt: int = 0              # last attempt number handed out by a dispatch
     queued: bool = False          # in its batch's queue stream, not yet claimed
     execution_id: int | None = None
@@ -42,19 +33,19 @@ class Task:
     deliveries: int = 0           # dispatches since the last outcome (poison-task guard)
 
 
-@dataclass(slots=True)
-class Execution:
+class Execution(msgspec.Struct, kw_only=True):
+    """One attempt of a task on a worker; `command`... `resource` are frozen when the process starts."""
     execution_id: int
     task_id: int
     worker_id: int | None
     worker: str | None
     attempt: int
-    status: str
+    status: ExecutionStatus
     creation_date: float
     modification_date: float
     return_code: int | None = None
     pid: str | None = None
-    output_files: list[str] = field(default_factory=list)
+    output_files: list[str] = []
     command: str | None = None
     container: str | None = None
     container_options: str | None = None
@@ -66,29 +57,28 @@ class Execution:
     start_date: float | None = None
 
 
-@dataclass(slots=True)
-class Worker:
+class Worker(WorkerFields, kw_only=True):
+    """A worker as the server knows it: its `WorkerFields` plus identity, status and held tasks."""
     worker_id: int
     name: str
-    hostname: str
-    status: str
-    concurrency: int
-    prefetch: int
-    batch: str
+    status: WorkerStatus
     creation_date: float
     modification_date: float
     incarnation: str = ""
-    held: set[int] = field(default_factory=set)   # task ids of its active attempts
+    held: set[int] = set()   # task ids of its active attempts
 
 
-@dataclass(slots=True)
-class Batch:
+def _zero_counts() -> dict[str, int]:
+    return {s: 0 for s in TASK_STATUSES}
+
+
+class Batch(msgspec.Struct, kw_only=True):
     name: str
     creation_date: float
     paused: bool = False
     queued: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: {s: 0 for s in TASK_STATUS})
-    ready: list[int] = field(default_factory=list)   # heap of task ids maybe ready to dispatch
+    counts: dict[str, int] = msgspec.field(default_factory=_zero_counts)
+    ready: list[int] = []   # heap of task ids maybe ready to dispatch
 
 
 @dataclass

@@ -106,6 +106,9 @@ def write_dirty(state: State, pipe: Any) -> None:
             continue
         pipe.hset(vkey, mapping=worker_hash(w))
         if state.indexed_workers.get(wid) != w.name:
+            previous = state.indexed_workers.get(wid)
+            if previous is not None:                  # renamed
+                pipe.hdel(keys.WORKERS_BY_NAME, previous)
             pipe.zadd(keys.WORKERS_ALL, {wid: wid})
             pipe.hset(keys.WORKERS_BY_NAME, w.name, wid)
             state.indexed_workers[wid] = w.name

@@ -1,32 +1,30 @@
-"""Provides the shape of the views: entity -> Redis hash (strings) and Redis hash -> typed dict."""
+"""Provides the shape of the views: entity -> Redis hash (strings) and Redis hash -> typed dict.
+
+The fields of a view are the fields of its entity's Struct (projections/state.py), in that order; how a
+value is read back follows the field's declared type. Nothing here lists a field by hand except the
+few whose view differs from the entity (`output_files`, `held`, the batch's counters).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+import types
+import typing
+from typing import Any, Callable, Union
 
+import msgspec
+
+from scitq.events.model import TASK_STATUSES
 from scitq.projections.state import Batch, Execution, Task, Worker
-from scitq.settings import TASK_STATUS
 
 __all__ = [
     "task_hash", "execution_hash", "worker_hash", "batch_hash",
     "decode_task", "decode_execution", "decode_worker", "decode_batch",
 ]
 
-_INT = int
-_FLOAT = float
-
 
 def _bool(v: str) -> bool:
     return v == "1"
-
-
-def _list_int(v: str) -> list[int]:
-    return [int(x) for x in json.loads(v)]
-
-
-def _list_str(v: str) -> list[str]:
-    return list(json.loads(v))
 
 
 def _encode(value: Any) -> str | None:
@@ -34,11 +32,55 @@ def _encode(value: Any) -> str | None:
         return None
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, (list, tuple)):
-        return json.dumps(list(value))
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def _reader(tp: Any) -> Callable[[str], Any] | None:
+    """How a view string is read back into a value of the declared type `tp` (None: kept as str)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _reader(typing.get_args(tp)[0])
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _reader(args[0]) if len(args) == 1 else None
+    if tp is bool:
+        return _bool
+    if tp is int:
+        return int
+    if tp is float:
+        return float
+    if origin in (list, dict):
+        return json.loads
+    return None
+
+
+def _fields(cls: type[msgspec.Struct], *, skip: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return tuple(f.name for f in msgspec.structs.fields(cls) if f.name not in skip)
+
+
+def _template(cls: type[msgspec.Struct], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What a view without a field reads as: the field's default when it is a plain value (a view
+    written before the field existed), else None. (A field is missing from a view only when it is
+    None, or when the view predates it.)"""
+    out: dict[str, Any] = {}
+    for f in msgspec.structs.fields(cls):
+        if f.name not in skip:
+            plain = f.default_factory is msgspec.NODEFAULT and isinstance(f.default, (str, int, float, bool))
+            out[f.name] = f.default if plain else None
+    return out
+
+
+def _readers(cls: type[msgspec.Struct]) -> dict[str, Callable[[str], Any]]:
+    out = {}
+    for f in msgspec.structs.fields(cls):
+        conv = _reader(f.type)
+        if conv is not None:
+            out[f.name] = conv
+    return out
 
 
 def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None) -> dict[str, str]:
@@ -54,15 +96,19 @@ def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None
     return out
 
 
-_TASK_FIELDS = ("task_id", "name", "command", "status", "creation_date", "modification_date", "status_date",
-                "batch", "input", "output", "container", "container_options", "resource", "required_task_ids",
-                "retry", "download_timeout", "run_timeout", "use_cache", "uid", "gid", "attempt", "queued",
-                "execution_id", "worker", "deliveries")
-_EXEC_FIELDS = ("execution_id", "task_id", "worker_id", "worker", "attempt", "status", "creation_date",
-                "modification_date", "return_code", "pid", "command", "container", "container_options", "input",
-                "output_folder", "resource", "latest", "stream", "start_date")
-_WORKER_FIELDS = ("worker_id", "name", "hostname", "status", "concurrency", "prefetch", "batch", "creation_date",
-                  "modification_date", "incarnation")
+_TASK_FIELDS = _fields(Task)
+_EXEC_FIELDS = _fields(Execution, skip=("output_files",))      # written space-separated, as v1 showed them
+_WORKER_FIELDS = _fields(Worker, skip=("held",))               # written as a count
+_TASK_EMPTY = dict.fromkeys(_TASK_FIELDS)
+_EXEC_EMPTY = dict.fromkeys(_EXEC_FIELDS + ("output_files",))
+_WORKER_EMPTY = {**_template(Worker, skip=("held",)), "held": None}   # views older than flavor/permanent
+_TASK_READ = _readers(Task)
+_EXEC_READ = {**_readers(Execution), "output_files": str}
+_WORKER_READ = {**_readers(Worker), "held": int}
+# the pause flag is `batch_paused`: `paused` is the count of paused tasks, like every status
+_BATCH_EMPTY = dict.fromkeys(("batch", "creation_date", "batch_paused", "queued", *TASK_STATUSES))
+_BATCH_READ: dict[str, Callable[[str], Any]] = {"creation_date": float, "batch_paused": _bool, "queued": int,
+                                                **{s: int for s in TASK_STATUSES}}
 
 
 def task_hash(t: Task) -> dict[str, str]:
@@ -78,35 +124,23 @@ def worker_hash(w: Worker) -> dict[str, str]:
 
 
 def batch_hash(b: Batch) -> dict[str, str]:
-    # the pause flag is `batch_paused`: `paused` is the count of paused tasks, like every status
     out = {"batch": b.name, "creation_date": repr(b.creation_date), "batch_paused": "1" if b.paused else "0",
            "queued": str(b.queued)}
-    for status in TASK_STATUS:
+    for status in TASK_STATUSES:
         out[status] = str(b.counts.get(status, 0))
     return out
 
 
-_TYPES: dict[str, Callable[[str], Any]] = {
-    "task_id": _INT, "execution_id": _INT, "worker_id": _INT, "attempt": _INT, "retry": _INT,
-    "download_timeout": _INT, "run_timeout": _INT, "uid": _INT, "gid": _INT, "deliveries": _INT,
-    "return_code": _INT, "concurrency": _INT, "prefetch": _INT, "held": _INT, "queued": _INT,
-    "creation_date": _FLOAT, "modification_date": _FLOAT, "status_date": _FLOAT, "start_date": _FLOAT,
-    "use_cache": _bool, "latest": _bool, "batch_paused": _bool, "required_task_ids": _list_int,
-}
-for _s in TASK_STATUS:
-    _TYPES.setdefault(_s, _INT)
-
-
-def _decode(h: dict[str, str], fields: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {name: None for name in fields}
+def _decode(h: dict[str, str], empty: dict[str, Any], readers: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
+    out = dict(empty)
     for key, value in h.items():
-        conv = _TYPES.get(key)
+        conv = readers.get(key)
         out[key] = conv(value) if conv else value
     return out
 
 
 def decode_task(h: dict[str, str]) -> dict[str, Any]:
-    d = _decode(h, _TASK_FIELDS)
+    d = _decode(h, _TASK_EMPTY, _TASK_READ)
     d["queued"] = bool(d.get("queued"))
     d["use_cache"] = bool(d.get("use_cache"))
     d["required_task_ids"] = d.get("required_task_ids") or []
@@ -114,12 +148,14 @@ def decode_task(h: dict[str, str]) -> dict[str, Any]:
 
 
 def decode_execution(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _EXEC_FIELDS + ("output_files",))
+    return _decode(h, _EXEC_EMPTY, _EXEC_READ)
 
 
 def decode_worker(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _WORKER_FIELDS + ("held",))
+    d = _decode(h, _WORKER_EMPTY, _WORKER_READ)
+    d["task_properties"] = d.get("task_properties") or {}
+    return d
 
 
 def decode_batch(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, ("batch", "creation_date", "batch_paused", "queued", *TASK_STATUS))
+    return _decode(h, _BATCH_EMPTY, _BATCH_READ)

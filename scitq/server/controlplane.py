@@ -14,11 +14,11 @@ import redis
 from scitq import keys
 from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
-from scitq.events.codec import event_fields
 from scitq.projections.state import State
-from scitq.projections.store import rebuild, replay, write_dirty
-from scitq.queues import ensure_queue_group
-from scitq.server.decide import Decider, Effect
+from scitq.projections.store import rebuild, replay
+from scitq.server.decide import Decider
+from scitq.server.recorder import Recorder
+from scitq.server.round import Round, seq_field
 from scitq.settings import Settings
 
 __all__ = ["ControlPlane", "AlreadyRunning"]
@@ -54,7 +54,7 @@ class ControlPlane:
         self.decider = Decider(self.state, cfg.max_deliveries)
         self.cursors: dict[str, str] = {}
         self.last_seq: dict[str, tuple[str, int]] = {}
-        self.groups: set[str] = set()
+        self.recorder = Recorder(r)
         self._stop = False
         self._next_reap = 0.0
         self._next_unclaimed = 0.0
@@ -86,21 +86,21 @@ class ControlPlane:
         """Fold the ledger into memory; repair the views if they do not match the ledger's end."""
         t0 = time.perf_counter()
         self.state = replay(self.r)
-        self.decider = Decider(self.state, self.cfg.max_deliveries)
         checkpoint = self.r.get(keys.CHECKPOINT) or "0-0"
         if checkpoint != self.state.last_event_id:
             log.warning("views at %s but ledger at %s: rebuilding views", checkpoint, self.state.last_event_id)
             _, self.state = rebuild(self.r, verify=False)
-            self.decider = Decider(self.state, self.cfg.max_deliveries)
         self.state.mark_indexed()
+        self.decider.reset(self.state)
         stored = self.r.hgetall(keys.SERVER_CURSOR)
         self.cursors = {keys.INBOX: stored.get(keys.INBOX, "0-0")}
         for w in self.state.workers.values():
             self.cursors[keys.worker_outbox(w.name)] = stored.get(keys.worker_outbox(w.name), "0-0")
+        prefix = seq_field("")
         for k, v in stored.items():
-            if k.startswith("seq:"):
+            if k.startswith(prefix):
                 inc, _, seq = v.rpartition(":")
-                self.last_seq[k[4:]] = (inc, int(seq))
+                self.last_seq[k[len(prefix):]] = (inc, int(seq))
         log.info("loaded %d tasks, %d workers from the ledger (%s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), self.state.last_event_id, time.perf_counter() - t0)
 
@@ -146,42 +146,35 @@ class ControlPlane:
 
     # --- one round ------------------------------------------------------------------------------
     def round(self, block_ms: int = 500) -> int:
-        now = time.time()
-        self.decider.now = now
+        """Read the inputs, decide, and hand the round (the unit of commit) to the recorder."""
         if time.monotonic() >= self._next_lock:
             self._refresh_lock()
-        streams = dict(self.cursors)
-        resp = self.r.xread(streams, count=BATCH, block=block_ms) or []
-        self.decider.now = time.time()
-        replies: list[tuple[str, str]] = []
-        idem_sets: list[tuple[str, str]] = []
-        rejected: list[dict[str, str]] = []
-        applied: dict[str, list[str]] = {}
-        cursor_updates: dict[str, str] = {}
-        special: list[tuple[str, str, str]] = []
+        resp = self.r.xread(dict(self.cursors), count=BATCH, block=block_ms) or []
+        rnd = self.decider.begin(time.time())
+        specials: list[tuple[str, str, str]] = []
         n = 0
         for stream, entries in resp:
             if not entries:
                 continue
-            applied[stream] = [eid for eid, _ in entries]
-            cursor_updates[stream] = entries[-1][0]
+            rnd.applied[stream] = [eid for eid, _ in entries]
+            rnd.cursors[stream] = entries[-1][0]
             n += len(entries)
             if stream == keys.INBOX:
-                self._inbox(entries, replies, idem_sets, rejected, special)
+                specials += self._inbox(rnd, entries)
             else:
-                self._outbox(stream, entries, rejected, cursor_updates)
+                self._outbox(rnd, stream, entries)
         if time.monotonic() >= self._next_reap:
             self._reap()
-        acks = self._unclaimed() if time.monotonic() >= self._next_unclaimed else []
+        if time.monotonic() >= self._next_unclaimed:
+            self._unclaimed()
         self.decider.dispatch(self._alive)
-        events, effects = self.decider.take()
-        if events or effects or cursor_updates or replies or acks:
-            self._commit(events, effects, cursor_updates, applied, replies, idem_sets, rejected, acks)
+        if rnd:
+            self._commit(rnd)
         if self._reload:
             self._reload = False
             rebuild(self.r, verify=False)   # the views may hold what the dropped events did
             self.load()
-        for cid, tag, data in special:
+        for cid, tag, data in specials:
             self._special(cid, tag, data)
         self.rounds += 1
         return n
@@ -198,22 +191,24 @@ class ControlPlane:
         pipe.execute()
         self._next_lock = time.monotonic() + 1.0
 
-    def _inbox(self, entries, replies, idem_sets, rejected, special) -> None:
+    def _inbox(self, rnd: Round, entries) -> list[tuple[str, str, str]]:
+        """Decide on the commands; those handled outside the round (a rebuild) are returned."""
         idems = [f.get("idem") or f.get("id") or eid for eid, f in entries]
         known = self.r.mget([keys.idempotency(k) for k in idems]) if idems else []
         seen: dict[str, str] = {}
+        specials = []
         for (eid, f), idem, stored in zip(entries, idems, known):
             cid = f.get("id") or eid
             want = f.get("reply") == "1"
             if stored is not None or idem in seen:
                 if want:
-                    replies.append((cid, stored if stored is not None else seen[idem]))
+                    rnd.replies.append((cid, stored if stored is not None else seen[idem]))
                 continue
             tag = f.get("cmd")
             if tag == "admin.rebuild":
-                special.append((cid, tag, f.get("data", "{}")))
+                specials.append((cid, tag, f.get("data", "{}")))
                 continue
-            mark = (len(self.decider.events), len(self.decider.effects))
+            mark = rnd.mark()
             try:
                 cmd = c.decode_command(tag, f.get("data"))
                 if tag == "worker.register":
@@ -221,32 +216,31 @@ class ControlPlane:
                 result = self.decider.command(tag, cmd)
                 answer = json.dumps({"ok": True, "result": result})
             except ScitqError as exc:
-                self._undo(mark)
+                self._undo(rnd, mark)
                 answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)})
                 if isinstance(exc, BadInput) and error_kind(exc) == "bad_input":
-                    rejected.append({"stream": keys.INBOX, "entry": eid, "reason": exc.message, "cmd": str(tag)})
+                    rnd.rejected.append({"stream": keys.INBOX, "entry": eid, "reason": exc.message, "cmd": str(tag)})
             except Exception as exc:  # a bug: set the command aside rather than loop on it
                 log.exception("command %s (%s) crashed the handler", tag, eid)
-                self._undo(mark, force=True)
+                self._undo(rnd, mark, force=True)
                 answer = json.dumps({"ok": False, "error": f"internal error on {tag}: {exc}", "kind": "error"})
-                rejected.append({"stream": keys.INBOX, "entry": eid, "reason": f"internal error: {exc}",
-                                 "cmd": str(tag)})
+                rnd.rejected.append({"stream": keys.INBOX, "entry": eid, "reason": f"internal error: {exc}",
+                                     "cmd": str(tag)})
             seen[idem] = answer
-            idem_sets.append((idem, answer))
+            rnd.idempotency.append((idem, answer))
             if want:
-                replies.append((cid, answer))
+                rnd.replies.append((cid, answer))
+        return specials
 
-    def _undo(self, mark: tuple[int, int], force: bool = False) -> None:
+    def _undo(self, rnd: Round, mark: tuple[int, int], force: bool = False) -> None:
         """Drop what a failed handler emitted; the in-memory state is reloaded after the commit."""
-        if force or len(self.decider.events) != mark[0]:
-            del self.decider.events[mark[0]:]
-            del self.decider.effects[mark[1]:]
+        if rnd.undo(mark) or force:
             self._reload = True
 
     def _track_outbox(self, name: str) -> None:
         self.cursors.setdefault(keys.worker_outbox(name), "0-0")
 
-    def _outbox(self, stream: str, entries, rejected, cursor_updates) -> None:
+    def _outbox(self, rnd: Round, stream: str, entries) -> None:
         name = keys.worker_of_outbox(stream) or stream
         inc_seq = self.last_seq.get(name)
         for eid, f in entries:
@@ -263,18 +257,19 @@ class ControlPlane:
             try:
                 fact = c.decode_fact(tag, f.get("data"))
             except BadInput as exc:
-                rejected.append({"stream": stream, "entry": eid, "reason": exc.message, "worker": name})
+                rnd.rejected.append({"stream": stream, "entry": eid, "reason": exc.message, "worker": name})
                 continue
-            mark = (len(self.decider.events), len(self.decider.effects))
+            mark = rnd.mark()
             try:
                 self.decider.fact(name, tag, fact, inc)  # type: ignore[arg-type]
             except Exception as exc:  # a bug: set the report aside rather than loop on it
                 log.exception("report %s (%s) from %s crashed the handler", tag, eid, name)
-                self._undo(mark, force=True)
-                rejected.append({"stream": stream, "entry": eid, "reason": f"internal error: {exc}", "worker": name})
+                self._undo(rnd, mark, force=True)
+                rnd.rejected.append({"stream": stream, "entry": eid, "reason": f"internal error: {exc}",
+                                     "worker": name})
         if inc_seq is not None:
             self.last_seq[name] = inc_seq
-            cursor_updates[f"seq:{name}"] = f"{inc_seq[0]}:{inc_seq[1]}"
+            rnd.sequences[name] = f"{inc_seq[0]}:{inc_seq[1]}"
 
     def _reap(self) -> None:
         self._next_reap = time.monotonic() + self.cfg.reaper_interval
@@ -287,78 +282,26 @@ class ControlPlane:
         self.decider.worker_liveness(self._alive, self.cfg.lost_after)
         self.decider.timeouts()
 
-    def _unclaimed(self) -> list[tuple[str, str]]:
+    def _unclaimed(self) -> None:
         """Queue entries read by a worker that never claimed them (it died): requeue their tasks."""
         self._next_unclaimed = time.monotonic() + max(1.0, self.cfg.unclaimed_after / 4)
-        acks: list[tuple[str, str]] = []
         idle_ms = int(self.cfg.unclaimed_after * 1000)
         for name, b in self.state.batches.items():
             if not b.queued:
                 continue
-            qkey = keys.queue(name)
             try:
-                res = self.r.xautoclaim(qkey, keys.QUEUE_GROUP, "scitq-reaper", idle_ms, "0-0", count=200)
+                res = self.r.xautoclaim(keys.queue(name), keys.QUEUE_GROUP, "scitq-reaper", idle_ms, "0-0", count=200)
             except redis.ResponseError:
                 continue
             for eid, fields in res[1]:
                 if fields:
                     self.decider.requeue_unclaimed(int(fields.get("task", 0)), int(fields.get("attempt", 0)))
-                acks.append((qkey, eid))
-        return acks
+                self.decider.effect("ack", name, {"id": eid})
 
     # --- commit -----------------------------------------------------------------------------------
-    def _next_event_id(self) -> str:
-        ms_s, _, seq_s = self.state.last_event_id.partition("-")
-        last_ms, last_seq = int(ms_s), int(seq_s or 0)
-        now_ms = int(time.time() * 1000)
-        return f"{now_ms}-0" if now_ms > last_ms else f"{last_ms}-{last_seq + 1}"
-
-    def _ensure_group(self, batch: str) -> None:
-        if batch in self.groups:
-            return
-        ensure_queue_group(self.r, batch)
-        self.groups.add(batch)
-
-    def _commit(self, events, effects: list[Effect], cursor_updates, applied, replies, idem_sets, rejected,
-                acks) -> None:
-        for e in effects:
-            if e.kind == "queue":
-                self._ensure_group(e.target)
-        pipe = self.r.pipeline(transaction=True)
-        for ev in events:
-            eid = self._next_event_id()
-            self.state.last_event_id = eid
-            pipe.xadd(keys.EVENTS, event_fields(ev), id=eid)
-        write_dirty(self.state, pipe)
-        if cursor_updates:
-            pipe.hset(keys.SERVER_CURSOR, mapping=cursor_updates)
-        for stream, ids in applied.items():
-            pipe.xdel(stream, *ids)
-        for cid, answer in replies:
-            pipe.lpush(keys.reply(cid), answer)
-            pipe.expire(keys.reply(cid), 600)
-        for idem, answer in idem_sets:
-            pipe.set(keys.idempotency(idem), answer, ex=86400)
-        for e in effects:
-            if e.kind == "queue":
-                pipe.xadd(keys.queue(e.target), e.fields)
-            elif e.kind == "purge":
-                pipe.xtrim(keys.queue(e.target), maxlen=0)
-            elif e.kind == "control":
-                pipe.xadd(keys.worker_control(e.target), e.fields, maxlen=1000, approximate=True)
-            elif e.kind == "ack":
-                pipe.xack(keys.queue(e.target), keys.QUEUE_GROUP, e.fields["id"])
-                pipe.xdel(keys.queue(e.target), e.fields["id"])
-        for qkey, eid in acks:
-            pipe.xack(qkey, keys.QUEUE_GROUP, eid)
-            pipe.xdel(qkey, eid)
-        for rej in rejected:
-            pipe.xadd(keys.REJECTED, rej, maxlen=10000, approximate=True)
-        results = pipe.execute(raise_on_error=False)
-        errors = [r for r in results if isinstance(r, Exception)]
-        for stream, last in cursor_updates.items():
-            if not stream.startswith("seq:"):
-                self.cursors[stream] = last
+    def _commit(self, rnd: Round) -> None:
+        errors = self.recorder.write(rnd, self.state)
+        self.cursors.update(rnd.cursors)
         if errors:
             log.error("commit had %d failing commands (first: %s): reloading from the ledger", len(errors), errors[0])
             _, self.state = rebuild(self.r, verify=False)
@@ -370,13 +313,10 @@ class ControlPlane:
             cmd = c.decode_command(tag, data)
             report, state = rebuild(self.r, verify=cmd.verify)  # type: ignore[attr-defined]
             self.state = state
-            self.decider = Decider(self.state, self.cfg.max_deliveries)   # rebuild left it indexed
+            self.decider.reset(self.state)   # rebuild left it indexed
             answer = json.dumps({"ok": True, "result": {"summary": report.summary(), "equal": report.equal,
                                                         "differences": report.differences[:50],
                                                         "events": report.events, "seconds": report.seconds}})
         except ScitqError as exc:
             answer = json.dumps({"ok": False, "error": exc.message, "kind": error_kind(exc)})
-        pipe = self.r.pipeline(transaction=True)
-        pipe.lpush(keys.reply(cid), answer)
-        pipe.expire(keys.reply(cid), 600)
-        pipe.execute()
+        self.recorder.reply(cid, answer)

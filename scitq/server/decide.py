@@ -1,21 +1,20 @@
 """Provides `Decider`: the pure core of the server, turning commands and worker facts into events.
 
 Each handler checks the request against the current State, then emits events; every emitted event
-is folded into the State at once (so later decisions see it). No I/O happens here: Redis writes the
-server must do besides the events (queue entries, orders to workers, replies) are returned as
-`effects`.
+is folded into the State at once (so later decisions see it). No I/O happens here: the events and the
+Redis writes the server must do besides them (`Effect`: queue entries, acks, orders to workers) go
+into the current `Round`, which the server hands to its recorder.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from scitq import keys
-from scitq.container_options import parse_container_options
+from scitq.checks import check_task_fields
 from scitq.errors import BadInput, Conflict, NotFound
 from scitq.events import base
 from scitq.events import batch as eb
@@ -23,43 +22,29 @@ from scitq.events import commands as c
 from scitq.events import execution as ee
 from scitq.events import task as et
 from scitq.events import worker as ew
+from scitq.events.model import (
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, LAUNCH_FIELDS,
+    NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES, TaskFields,
+    TaskPatch, WorkerFields, filled, patch_changes,
+)
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
-from scitq.projections.state import ACTIVE_TASK_STATUS, State, Task, Worker
-from scitq.settings import DEFAULT_BATCH, TASK_STATUS
+from scitq.projections.state import Execution, State, Task, Worker
+from scitq.server.round import Effect, Round
+from scitq.settings import DEFAULT_BATCH
 
-__all__ = ["Decider", "Effect", "SUBMIT_STATUSES"]
+__all__ = ["Decider", "Effect", "Round", "SUBMIT_STATUSES", "TASK_SIGNALS", "BATCH_STOP_SIGNALS",
+           "BATCH_GO_SIGNALS"]
 
-SUBMIT_STATUSES = ("pending", "waiting", "paused", "debug")
-# assigned/accepted/running come from workers' reports; a user sets any other status (v1 allowed any).
-USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
-SIGNALS_ALLOWED = (0, 2, 3, 9, 15, 18, 19, 20)
-
-
-@dataclass
-class Effect:
-    """A Redis write besides the ledger: kind in {"queue", "purge", "control", "ack"}."""
-    kind: str
-    target: str
-    fields: dict[str, str] = field(default_factory=dict)
+# Unix signals a user may send: to one running task, to the running tasks of a batch it stops
+# (0: none; 19/20 pause them), to the paused tasks of a batch it resumes (18: SIGCONT)
+TASK_SIGNALS = (2, 3, 9, 15, 18, 19, 20)
+BATCH_STOP_SIGNALS = (0, 3, 9, 15, 19, 20)
+BATCH_GO_SIGNALS = (0, 18)
 
 
-class TaskChanges(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    command: str | None = None
-    name: str | None = None
-    status: str | None = None
-    batch: str | None = None
-    input: str | None = None
-    output: str | None = None
-    container: str | None = None
-    container_options: str | None = None
-    resource: str | None = None
-    required_task_ids: list[int] | None = None
-    retry: c.NonNeg | None = None
-    download_timeout: c.NonNeg | None = None
-    run_timeout: c.NonNeg | None = None
-    use_cache: bool | None = None
-    uid: c.NonNeg | None = None
-    gid: c.NonNeg | None = None
+def check_signal(signal: int, allowed: tuple[int, ...], what: str = "signal") -> None:
+    if signal not in allowed:
+        raise BadInput(f"{what} {signal} is not one of {', '.join(map(str, allowed))}")
 
 
 def check_batch_name(batch: str) -> str:
@@ -69,36 +54,59 @@ def check_batch_name(batch: str) -> str:
 
 
 def check_user_status(status: str) -> None:
-    if status not in TASK_STATUS:
-        raise BadInput(f"status {status!r} is not one of {', '.join(TASK_STATUS)}")
+    if status not in TASK_STATUSES:
+        raise BadInput(f"status {status!r} is not one of {', '.join(TASK_STATUSES)}")
     if status not in USER_STATUSES:
         raise BadInput(f"status {status!r} is set by the workers; set one of {', '.join(USER_STATUSES)}")
 
 
 class Decider:
-    """Decides on one input at a time; `events` and `effects` accumulate until the caller commits."""
+    """Decides on one input at a time; what it decides (events, effects) goes into `round`, the value
+    the server commits (`begin` starts the next one)."""
 
     def __init__(self, state: State, max_deliveries: int = 5) -> None:
         self.state = state
         self.max_deliveries = max_deliveries
-        self.events: list[base.Event] = []
-        self.effects: list[Effect] = []
+        self.round = Round()
         self.now = 0.0
 
     # --- plumbing ---------------------------------------------------------------------------
+    def begin(self, now: float) -> Round:
+        """Start a new round (the previous one is the caller's, committed or dropped)."""
+        self.round = Round()
+        self.now = now
+        return self.round
+
+    def reset(self, state: State) -> None:
+        """Decide from now on against `state` (reloaded from the ledger)."""
+        self.state = state
+
     def emit(self, event: base.Event) -> None:
         event = msgspec.structs.replace(event, ts=self.now)
         evolve(self.state, event)
-        self.events.append(event)
+        self.round.events.append(event)
+
+    @property
+    def events(self) -> list[base.Event]:
+        """The events decided so far in this round."""
+        return self.round.events
+
+    @property
+    def effects(self) -> list[Effect]:
+        return self.round.effects
+
+    def effect(self, kind: Any, target: str, fields: dict[str, str] | None = None) -> None:
+        self.round.effects.append(Effect(kind, target, fields or {}))
 
     def take(self) -> tuple[list[base.Event], list[Effect]]:
-        events, effects = self.events, self.effects
-        self.events, self.effects = [], []
-        return events, effects
+        """The events and effects decided so far (a fresh round starts)."""
+        rnd = self.round
+        self.round = Round()
+        return rnd.events, rnd.effects
 
     def control(self, worker: str | None, op: str, **fields: Any) -> None:
         if worker:
-            self.effects.append(Effect("control", worker, {"op": op, **{k: str(v) for k, v in fields.items()}}))
+            self.effect("control", worker, {"op": op, **{k: str(v) for k, v in fields.items()}})
 
     def _task(self, task_id: int) -> Task:
         t = self.state.tasks.get(task_id)
@@ -137,35 +145,25 @@ class Decider:
         for i, spec in enumerate(cmd.tasks):
             where = f"task #{i + 1}: " if len(cmd.tasks) > 1 else ""
             batch = check_batch_name(spec.batch or DEFAULT_BATCH) if spec.batch != "" else DEFAULT_BATCH
-            status = spec.status or ("waiting" if spec.required_task_ids else "pending")
+            values = filled(spec, TaskFields)
+            status = spec.status or ("waiting" if values["required_task_ids"] else "pending")
             if status not in SUBMIT_STATUSES:
                 raise BadInput(f"{where}status {status!r} is not one of {', '.join(SUBMIT_STATUSES)}")
-            for req in spec.required_task_ids:
+            for req in values["required_task_ids"]:
                 if req not in self.state.tasks and req not in known_new:
                     raise BadInput(f"{where}required task {req} does not exist")
-            if spec.container_options and not spec.container:
+            if values["container_options"] and not values["container"]:
                 raise BadInput(f"{where}container_options given without a container")
-            if spec.container_options:
-                try:
-                    parse_container_options(spec.container_options)
-                except BadInput as exc:
-                    raise BadInput(f"{where}{exc.message}", exc.hint) from None
-            if not spec.command.strip():
-                raise BadInput(f"{where}empty command")
+            check_task_fields(values, where)
             tid = next_id + len(prepared)
             known_new.add(tid)
-            prepared.append((tid, batch, status, spec))
-        for tid, batch, status, spec in prepared:
+            prepared.append((tid, batch, status, values))
+        for tid, batch, status, values in prepared:
             if batch not in self.state.batches:
                 self.emit(eb.BatchCreated(batch=batch))
-            if status == "waiting" and all(self._succeeded(r) for r in spec.required_task_ids):
+            if status == "waiting" and all(self._succeeded(r) for r in values["required_task_ids"]):
                 status = "pending"
-            self.emit(et.TaskSubmitted(
-                task_id=tid, batch=batch, command=spec.command, status=status, name=spec.name, input=spec.input,
-                output=spec.output, container=spec.container, container_options=spec.container_options,
-                resource=spec.resource, required_task_ids=list(spec.required_task_ids), retry=spec.retry or 0,
-                download_timeout=spec.download_timeout, run_timeout=spec.run_timeout,
-                use_cache=bool(spec.use_cache), uid=spec.uid, gid=spec.gid))
+            self.emit(et.TaskSubmitted(task_id=tid, batch=batch, status=status, **values))
         return {"task_ids": [p[0] for p in prepared]}
 
     def _succeeded(self, task_id: int) -> bool:
@@ -175,10 +173,10 @@ class Decider:
     def cmd_task_update(self, cmd: c.UpdateTask) -> dict:
         t = self._task(cmd.task_id)
         try:
-            ch = msgspec.convert(cmd.changes, TaskChanges)
+            patch = msgspec.convert(cmd.changes, TaskPatch)
         except msgspec.ValidationError as exc:
             raise BadInput(f"bad change to task {t.task_id}: {exc}") from None
-        changes = {k: v for k, v in msgspec.structs.asdict(ch).items() if k in cmd.changes}
+        changes = patch_changes(patch, TaskFields)
         status = changes.pop("status", None)
         if status is not None:
             check_user_status(status)
@@ -187,11 +185,13 @@ class Decider:
         for req in changes.get("required_task_ids") or []:
             if req not in self.state.tasks:
                 raise BadInput(f"required task {req} does not exist")
-        if changes and t.status == "running" and status != "pending":
-            raise Conflict(f"task {t.task_id} is running: only a task not yet started or already finished can be edited",
+        if "command" in changes and changes["command"] is None:
+            raise BadInput(f"bad change to task {t.task_id}: a task needs a command")
+        if changes and t.status in NOT_EDITABLE_STATUSES and status != "pending":
+            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started or already finished "
+                           f"can be edited",
                            hint="relaunch it with the change (status pending) to run it again")
-        if changes.get("container_options"):
-            parse_container_options(changes["container_options"])
+        check_task_fields(changes)
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
         if "batch" in changes and changes["batch"] not in self.state.batches:
             self.emit(eb.BatchCreated(batch=changes["batch"]))
@@ -214,14 +214,14 @@ class Decider:
     def _supersede(self, t: Task, reason: str, failed: bool = True) -> None:
         """End the active attempt of `t` (if any): the worker is told to stop it."""
         ex = self.state.current_execution(t)
-        if t.status in ACTIVE_TASK_STATUS and ex is not None and ex.status in ("pending", "accepted", "running"):
+        if t.status in ACTIVE_TASK_STATUSES and ex is not None and ex.status in ACTIVE_EXECUTION_STATUSES:
             self.control(ex.worker, "cancel", task=t.task_id, attempt=ex.attempt)
             self.emit(ee.ExecutionRefused(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
                                           reason=reason, failed=failed and ex.status == "running"))
 
-    def _live_execution(self, t: Task):
+    def _live_execution(self, t: Task) -> Execution | None:
         ex = self.state.current_execution(t)
-        if t.worker and ex is not None and ex.worker == t.worker and ex.status in ("pending", "accepted", "running"):
+        if t.worker and ex is not None and ex.worker == t.worker and ex.status in ACTIVE_EXECUTION_STATUSES:
             return ex
         return None
 
@@ -277,8 +277,7 @@ class Decider:
 
     def cmd_task_signal(self, cmd: c.SignalTask) -> dict:
         t = self._task(cmd.task_id)
-        if cmd.signal not in SIGNALS_ALLOWED or cmd.signal == 0:
-            raise BadInput(f"signal {cmd.signal} is not one of 2, 3, 9, 15, 18, 19, 20")
+        check_signal(cmd.signal, TASK_SIGNALS)
         if t.status != "running":
             raise Conflict(f"task {t.task_id} is {t.status}, not running: no process to signal")
         self.control(t.worker, "signal", task=t.task_id, attempt=t.attempt, signal=cmd.signal)
@@ -295,8 +294,7 @@ class Decider:
         return n
 
     def cmd_batch_stop(self, cmd: c.BatchCmd) -> dict:
-        if cmd.signal not in SIGNALS_ALLOWED:
-            raise BadInput(f"signal {cmd.signal} is not one of 0, 3, 9, 15, 19, 20")
+        check_signal(cmd.signal, BATCH_STOP_SIGNALS)
         self._batch_declared(cmd.batch)   # v1 habit: pause first, then queue; later tasks of it wait
         b = self.state.batches[cmd.batch]
         if not b.paused:
@@ -313,12 +311,11 @@ class Decider:
         queued = [t for t in self.state.tasks.values() if t.batch == batch and t.queued]
         for t in queued:
             self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt, reason=reason))
-        self.effects.append(Effect("purge", batch))
+        self.effect("purge", batch)
         return len(queued)
 
     def cmd_batch_go(self, cmd: c.BatchCmd) -> dict:
-        if cmd.signal not in (0, 18):
-            raise BadInput(f"signal {cmd.signal} is not one of 0, 18")
+        check_signal(cmd.signal, BATCH_GO_SIGNALS)
         self._batch_declared(cmd.batch)
         if self.state.batches[cmd.batch].paused:
             self.emit(eb.BatchResumed(batch=cmd.batch, signal=cmd.signal))
@@ -335,7 +332,7 @@ class Decider:
         for t in tasks:
             self._delete_task(t)
         self.emit(eb.BatchDeleted(batch=cmd.batch))
-        self.effects.append(Effect("purge", cmd.batch))
+        self.effect("purge", cmd.batch)
         return {"batch": cmd.batch, "deleted_tasks": len(tasks)}
 
     def cmd_batch_relaunch_failed(self, cmd: c.BatchCmd) -> dict:
@@ -347,15 +344,15 @@ class Decider:
 
     # --- workers ------------------------------------------------------------------------------
     def cmd_worker_register(self, cmd: c.RegisterWorker) -> dict:
-        if cmd.status not in ("running", "paused"):
+        if cmd.status not in USER_WORKER_STATUSES:
             raise BadInput(f"worker status {cmd.status!r} must be running or paused")
-        batch = check_batch_name(cmd.batch or DEFAULT_BATCH)
+        described = filled(cmd, WorkerFields)
+        described["batch"] = check_batch_name(cmd.batch or DEFAULT_BATCH)
         w = self.state.worker_by_name(cmd.name)
         if w is None:
             wid = self.state.next_worker_id
-            self.emit(ew.WorkerRegistered(worker_id=wid, worker=cmd.name, hostname=cmd.hostname,
-                                          concurrency=cmd.concurrency, prefetch=cmd.prefetch, batch=batch,
-                                          status=cmd.status, incarnation=cmd.incarnation))
+            self.emit(ew.WorkerRegistered(worker_id=wid, worker=cmd.name, status=cmd.status,
+                                          incarnation=cmd.incarnation, **described))
             w = self.state.workers[wid]
         else:
             if w.incarnation != cmd.incarnation:
@@ -368,17 +365,19 @@ class Decider:
                     t = self.state.tasks.get(tid)
                     if t is None or tid not in w.held or t.attempt != attempt:
                         self.control(w.name, "cancel", task=tid, attempt=attempt)
-            # v1: a worker coming back adopts the server's concurrency/prefetch/batch
+            # v1: a worker coming back adopts the server's concurrency/prefetch/batch (and what users
+            # set: flavor, permanent, task_properties); its hostname is its own
             status = cmd.status if w.status in ("offline", "running", "paused") else w.status
-            self.emit(ew.WorkerRegistered(worker_id=w.worker_id, worker=w.name, hostname=cmd.hostname,
-                                          concurrency=w.concurrency, prefetch=w.prefetch, batch=w.batch,
-                                          status=status, incarnation=cmd.incarnation, reattached=True))
+            kept = {name: getattr(w, name) for name in described}
+            kept["hostname"] = described["hostname"]
+            self.emit(ew.WorkerRegistered(worker_id=w.worker_id, worker=w.name, status=status,
+                                          incarnation=cmd.incarnation, reattached=True, **kept))
         return {"worker_id": w.worker_id, "concurrency": w.concurrency, "prefetch": w.prefetch,
                 "batch": w.batch, "status": w.status}
 
     def _requeue(self, t: Task, reason: str) -> None:
         ex = self.state.current_execution(t)
-        if ex is not None and ex.status in ("pending", "accepted", "running"):
+        if ex is not None and ex.status in ACTIVE_EXECUTION_STATUSES:
             self.emit(ee.ExecutionRefused(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
                                           reason=reason, failed=ex.status == "running"))
         self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt, reason=reason,
@@ -386,19 +385,36 @@ class Decider:
 
     def cmd_worker_update(self, cmd: c.UpdateWorker) -> dict:
         w = self._worker(cmd.worker_id)
-        if cmd.status is not None and cmd.status not in ("running", "paused"):
-            raise BadInput(f"worker status {cmd.status!r} must be running or paused")
-        if cmd.batch is not None:
-            check_batch_name(cmd.batch or DEFAULT_BATCH)
-        if cmd.concurrency is not None and cmd.concurrency != w.concurrency:
-            self.emit(ew.WorkerConcurrencyChanged(worker_id=w.worker_id, worker=w.name, concurrency=cmd.concurrency))
-        if cmd.prefetch is not None and cmd.prefetch != w.prefetch:
-            self.emit(ew.WorkerPrefetchChanged(worker_id=w.worker_id, worker=w.name, prefetch=cmd.prefetch))
-        if cmd.batch is not None and (cmd.batch or DEFAULT_BATCH) != w.batch:
-            self.emit(ew.WorkerBatchChanged(worker_id=w.worker_id, worker=w.name, batch=cmd.batch or DEFAULT_BATCH))
-        if cmd.status == "paused" and w.status != "paused":
+        changes = patch_changes(cmd, WorkerFields, null="unset")
+        changes.pop("worker_id")
+        status = changes.pop("status", None)
+        if status is not None and status not in USER_WORKER_STATUSES:
+            raise BadInput(f"worker status {status!r} must be running or paused")
+        if "batch" in changes:
+            changes["batch"] = check_batch_name(changes["batch"] or DEFAULT_BATCH)
+        name = changes.pop("name", None)
+        if name is not None and name != w.name:
+            if name in self.state.worker_ids:
+                raise Conflict(f"there is already a worker named {name!r}")
+            if w.status != "offline" or w.held:
+                raise Conflict(f"worker {w.name} is {w.status}: a worker is renamed while it is offline "
+                               f"and holds no task", hint="its process reports under its name: stop it first")
+        else:
+            name = None
+        concurrency, prefetch, batch = (changes.pop(k, None) for k in ("concurrency", "prefetch", "batch"))
+        if concurrency is not None and concurrency != w.concurrency:
+            self.emit(ew.WorkerConcurrencyChanged(worker_id=w.worker_id, worker=w.name, concurrency=concurrency))
+        if prefetch is not None and prefetch != w.prefetch:
+            self.emit(ew.WorkerPrefetchChanged(worker_id=w.worker_id, worker=w.name, prefetch=prefetch))
+        if batch is not None and batch != w.batch:
+            self.emit(ew.WorkerBatchChanged(worker_id=w.worker_id, worker=w.name, batch=batch))
+        described = {k: v for k, v in changes.items() if getattr(w, k) != v}
+        if described or name is not None:
+            self.emit(ew.WorkerUpdated(worker_id=w.worker_id, worker=w.name, **described,
+                                       **({"name": name} if name is not None else {})))
+        if status == "paused" and w.status != "paused":
             self.emit(ew.WorkerPaused(worker_id=w.worker_id, worker=w.name))
-        elif cmd.status == "running" and w.status != "running":
+        elif status == "running" and w.status != "running":
             self.emit(ew.WorkerResumed(worker_id=w.worker_id, worker=w.name))
         return {"worker_id": w.worker_id}
 
@@ -426,7 +442,7 @@ class Decider:
     # --- facts from workers -------------------------------------------------------------------
     def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
         if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
-            self.effects.append(Effect("ack", f.queue, {"id": f.entry}))
+            self.effect("ack", f.queue, {"id": f.entry})
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
         reason = None
@@ -453,8 +469,12 @@ class Decider:
                 self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
 
     def _mine(self, w: Worker, t: Task, f: c.Fact) -> bool:
-        return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUS
+        return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUSES
                                                                   or t.status == "paused")
+
+    @staticmethod
+    def _superseded(t: Task, f: c.Fact) -> str:
+        return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
 
     def fact_claimed(self, w: Worker, t: Task, f: c.Claimed) -> str | None:
         if self._mine(w, t, f):
@@ -467,7 +487,7 @@ class Decider:
 
     def fact_accepted(self, w: Worker, t: Task, f: c.Accepted) -> str | None:
         if not self._mine(w, t, f):
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         ex = self.state.current_execution(t)
         if ex is not None and ex.status == "pending":
             self.emit(ee.ExecutionAccepted(execution_id=t.execution_id, task_id=t.task_id, batch=t.batch,
@@ -476,7 +496,7 @@ class Decider:
 
     def fact_started(self, w: Worker, t: Task, f: c.Started) -> str | None:
         if not self._mine(w, t, f):
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         ex = self.state.current_execution(t)
         if ex is not None and ex.status == "running":
             return None
@@ -484,20 +504,18 @@ class Decider:
             self.control(w.name, "signal", task=t.task_id, attempt=f.attempt, signal=20)
         eid = t.execution_id
         self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
-                                      command=f.command, container=f.container,
-                                      container_options=f.container_options, input=f.input, output=f.output,
-                                      resource=f.resource, pid=f.pid))
+                                      **{name: getattr(f, name) for name in LAUNCH_FIELDS}))
         self.emit(ee.ExecutionOutputOpened(execution_id=eid, task_id=t.task_id, batch=t.batch,
                                            stream=keys.output(t.task_id, f.attempt)))
         return None
 
     def fact_finished(self, w: Worker, t: Task, f: c.Finished) -> str | None:
         ex = self.state.current_execution(t)
-        if ex is not None and ex.attempt == f.attempt and ex.worker == w.name and ex.status in ("succeeded", "failed") \
+        if ex is not None and ex.attempt == f.attempt and ex.worker == w.name and ex.status in FINISHED_EXECUTION_STATUSES \
                 and ex.return_code == f.return_code:
             return None  # duplicate
         if not self._mine(w, t, f):
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         assert ex is not None
         if f.timed_out:
             self.emit(et.TaskTimedOut(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id, kind="run"))
@@ -519,7 +537,7 @@ class Decider:
                 self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
                                           reason=f.reason or "handed back", worker=w.name))
                 return None
-            return f"attempt {f.attempt} was superseded (task is {t.status}, attempt {t.attempt})"
+            return self._superseded(t, f)
         self._requeue(t, f.reason or "handed back by the worker")
         return None
 
@@ -597,7 +615,7 @@ class Decider:
                 fields = {"task": str(tid), "attempt": str(attempt)}
                 if t.input or t.resource:
                     fields["data"] = "1"     # the worker fetches it while it waits (prefetch)
-                self.effects.append(Effect("queue", batch, fields))
+                self.effect("queue", batch, fields)
                 want -= 1
                 sent += 1
         return sent

@@ -1,0 +1,202 @@
+"""Provides the model: each entity's fields and statuses declared once, and `derive` for the Structs made from them.
+
+A task field is declared in `TaskFields` and nowhere else: the submit spec (`commands.TaskSpec`), the
+edit patch (`TaskPatch`), the `task.submitted` event, the in-memory `Task` (projections) and its view
+codec are all built from it. Statuses are `Literal` types; the tuples next to them are the groups the
+server compares against (one place each).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any, Literal, Union, get_args
+
+import msgspec
+from msgspec import NODEFAULT, UNSET, UnsetType
+
+__all__ = [
+    "TaskStatus", "ExecutionStatus", "WorkerStatus", "TASK_STATUSES", "EXECUTION_STATUSES", "WORKER_STATUSES",
+    "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
+    "USER_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
+    "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
+    "LAUNCH_FIELDS", "WorkerFields", "WORKER_FIELDS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled",
+    "patch_changes",
+]
+
+NonNeg = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+# --- statuses ---------------------------------------------------------------------------------------
+TaskStatus = Literal["paused", "waiting", "pending", "assigned", "accepted", "running", "failed", "succeeded",
+                     "debug"]
+ExecutionStatus = Literal["pending", "accepted", "running", "failed", "succeeded", "refused"]
+WorkerStatus = Literal["paused", "running", "offline", "failed", "evicted"]
+
+TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
+EXECUTION_STATUSES: tuple[str, ...] = get_args(ExecutionStatus)
+WORKER_STATUSES: tuple[str, ...] = get_args(WorkerStatus)
+
+ACTIVE_TASK_STATUSES = ("assigned", "accepted", "running")          # an attempt is held by a worker
+ACTIVE_EXECUTION_STATUSES = ("pending", "accepted", "running")      # the attempt has not ended
+FINISHED_EXECUTION_STATUSES = ("succeeded", "failed")               # the process ran to its end
+SUBMIT_STATUSES = ("pending", "waiting", "paused", "debug")         # what a submission may ask for
+# assigned/accepted/running come from workers' reports; a user sets any other status (v1 allowed any)
+USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
+NOT_EDITABLE_STATUSES = ("running",)                # an edit of a running task needs a relaunch (pending)
+USER_WORKER_STATUSES = ("running", "paused")                        # what a user or a worker may set
+
+DEFAULT_BATCH = "Default"
+DEFAULT_FLAVOR = "local"
+
+
+# --- the task --------------------------------------------------------------------------------------
+class RunFields(msgspec.Struct, kw_only=True):
+    """What runs: the command, its container and its data (what a worker reads from a task to run it)."""
+
+    command: str                  # not empty (checked where it enters the server)
+    input: str | None = None
+    output: str | None = None
+    container: str | None = None
+    container_options: str | None = None
+    resource: str | None = None
+
+
+class TaskFields(RunFields, kw_only=True):
+    """What a user says about a task: given at submission, editable until it starts.
+
+    Add a task field here (with a default); every other shape of the task follows.
+    """
+
+    name: str | None = None
+    required_task_ids: list[int] = []
+    retry: NonNeg = 0
+    download_timeout: NonNeg | None = None
+    run_timeout: NonNeg | None = None
+    use_cache: bool = False
+    uid: NonNeg | None = None
+    gid: NonNeg | None = None
+
+
+TASK_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(TaskFields))
+
+
+# --- the execution ---------------------------------------------------------------------------------
+class LaunchFields(RunFields, kw_only=True):
+    """What an attempt ran: the task's `RunFields` as they were when its process started, and its pid
+    (the worker reports them, the `execution.started` event keeps them)."""
+
+    pid: str | None = None
+
+
+LAUNCH_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(LaunchFields))
+
+
+# --- the worker ------------------------------------------------------------------------------------
+class WorkerFields(msgspec.Struct, kw_only=True):
+    """What describes a worker besides its identity and status: set at registration, editable by users."""
+
+    hostname: str = ""
+    concurrency: NonNeg
+    prefetch: NonNeg = 0
+    batch: str = DEFAULT_BATCH
+    flavor: str = DEFAULT_FLAVOR
+    permanent: bool = True
+    task_properties: dict[str, Any] = {}
+
+
+WORKER_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(WorkerFields))
+
+
+# --- deriving Structs from a declaration -------------------------------------------------------------
+Field = tuple  # (name, type) or (name, type, default), as msgspec.defstruct takes them
+
+
+def _default(f: msgspec.structs.FieldInfo) -> Any:
+    if f.default_factory is not NODEFAULT:
+        return msgspec.field(default_factory=f.default_factory)
+    return f.default
+
+
+def derive(name: str, source: type[msgspec.Struct], *, bases: tuple[type, ...] = (msgspec.Struct,),
+           head: tuple[Field, ...] = (), tail: tuple[Field, ...] = (),
+           mode: Literal["same", "nullable", "unset"] = "same",
+           module: str | None = None, **config: Any) -> Any:
+    """A Struct named `name` with the fields of `source` between `head` and `tail`, typed by `mode`.
+
+    mode "same": as declared (an event payload); "nullable": each optional field may be null, meaning
+    its default (a submission, where clients send null for "not given"); "unset": each field defaults
+    to UNSET and may be null (an edit patch: only the fields given are changed).
+    """
+    fields: list[Field] = list(head)
+    for f in msgspec.structs.fields(source):
+        required = f.default is NODEFAULT and f.default_factory is NODEFAULT
+        if mode == "unset":
+            fields.append((f.name, Union[f.type, None, UnsetType], UNSET))
+        elif mode == "nullable" and not required:
+            fields.append((f.name, Union[f.type, None], None))
+        elif required:
+            fields.append((f.name, f.type))
+        else:
+            fields.append((f.name, f.type, _default(f)))
+    fields.extend(tail)
+    return msgspec.defstruct(name, fields, bases=bases, module=module or __name__, kw_only=True, **config)
+
+
+@functools.cache
+def _defaults(source: type[msgspec.Struct]) -> tuple[tuple[str, Any, Any], ...]:
+    """(name, default, default factory) of each field of `source` (NODEFAULT where there is none)."""
+    return tuple((f.name, f.default, f.default_factory) for f in msgspec.structs.fields(source))
+
+
+@functools.cache
+def _fill_plan(kind: type[msgspec.Struct], source: type[msgspec.Struct]) -> tuple[tuple[str, ...], tuple]:
+    """For `filled`: the fields of `kind` that are not in `source`, and the fields of `source` whose
+    default is not None (a null there must be replaced)."""
+    own = {name for name, _, _ in _defaults(source)}
+    extras = tuple(name for name, _, _ in _defaults(kind) if name not in own)
+    fixes = tuple((name, default, factory) for name, default, factory in _defaults(source)
+                  if factory is not NODEFAULT or (default is not NODEFAULT and default is not None))
+    return extras, fixes
+
+
+def _or_default(value: Any, default: Any, factory: Any) -> Any:
+    if value is not None and value is not UNSET:
+        return value
+    if factory is not NODEFAULT:
+        return factory()
+    return value if default is NODEFAULT else default
+
+
+def filled(values: Any, source: type[msgspec.Struct]) -> dict[str, Any]:
+    """The fields of `source` read from `values` (a Struct derived with mode "nullable"), null ones
+    replaced by their default."""
+    extras, fixes = _fill_plan(type(values), source)
+    out = msgspec.structs.asdict(values)
+    for name in extras:
+        del out[name]
+    for name, default, factory in fixes:
+        if out[name] is None:
+            out[name] = factory() if factory is not NODEFAULT else default
+    return out
+
+
+def patch_changes(patch: Any, source: type[msgspec.Struct], null: Literal["default", "unset"] = "default") -> dict[str, Any]:
+    """The fields a patch gives (UNSET ones left out). A null means the field's default (`null="default"`,
+    a task edit: `name=None` clears the name) or "not given" (`null="unset"`, a worker edit)."""
+    out: dict[str, Any] = {}
+    for name, _, _ in _defaults(type(patch)):
+        v = getattr(patch, name)
+        if v is UNSET or (v is None and null == "unset"):
+            continue
+        out[name] = v
+    for name, default, factory in _defaults(source):
+        if name in out:
+            out[name] = _or_default(out[name], default, factory)
+    return out
+
+
+TaskPatch = derive(
+    "TaskPatch", TaskFields, mode="unset", forbid_unknown_fields=True,
+    tail=(("batch", Union[str, None, UnsetType], UNSET), ("status", Union[str, None, UnsetType], UNSET)))
+TaskPatch.__doc__ = "An edit of a task: the fields given are changed, the others (UNSET) kept."
