@@ -51,6 +51,7 @@ def _set_status(state: State, task: Task, status: str, ts: float) -> None:
     if task.status != status:
         if task.status == "blocked":
             task.blocked_by = None
+            state.rewrite_tasks.add(task.task_id)     # the view drops its blocked_by
         counts = state.batch(task.batch, ts).counts
         counts[task.status] = counts.get(task.status, 0) - 1
         counts[status] = counts.get(status, 0) + 1
