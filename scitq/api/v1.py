@@ -238,7 +238,8 @@ class Server:
 
     # --- batches ----------------------------------------------------------------------------------
     def batches(self) -> Any:
-        """[{batch, pending, accepted, running, failed, succeeded, workers}] (None when 0, as v1)."""
+        """[{batch, pending, accepted, running, failed, succeeded, workers, paused, blocked}] (None when 0,
+        as v1; `blocked`, not v1: tasks whose required task failed for good)."""
         def fetch():
             workers = self.client.workers()
             out = []
@@ -251,6 +252,7 @@ class Server:
                     row[s] = n or None
                 row["workers"] = ",".join(w["name"] for w in workers if w["batch"] == b["batch"])
                 row["paused"] = bool(b.get("batch_paused"))
+                row["blocked"] = b.get("blocked") or None
                 out.append(row)
             return out
         return self._out(self._retry(fetch))
