@@ -12,6 +12,7 @@ SERVER_CURSOR = f"{PREFIX}:server:cursor"         # hash: input stream -> last i
 SERVER_LOCK = f"{PREFIX}:server:lock"             # string with TTL: the one running server instance
 SERVER_ALIVE = f"{PREFIX}:server:alive"           # string with TTL: refreshed by the server loop
 CHECKPOINT = f"{PREFIX}:view:checkpoint"          # string: id of the last event folded into the views
+SHARED_CONFIG = f"{PREFIX}:config"                # hash: what the server shares with clients (rclone, remote)
 
 
 def reply(command_id: str) -> str:

@@ -51,6 +51,7 @@ class Settings(BaseModel):
     docker_auth: str | None = Field(None, description='SCITQ_DOCKER_AUTH: registry credentials as JSON, '
                                     '{"host:port": {"username": "...", "password": "..."}} (else ~/.docker/config.json)')
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
+    remote_uri: str | None = Field(None, description="SCITQ_REMOTE_URI: v1's REMOTE_URI, shared by the server (`scitq-manage config remote`)")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

@@ -45,7 +45,7 @@ SUBMIT_STATUSES = ("pending", "waiting", "paused", "debug")         # what a sub
 USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
 # a task that will not run again unless someone acts (`blocked`: a required task failed for good)
 FINISHED_TASK_STATUSES = ("succeeded", "failed", "blocked")
-NOT_EDITABLE_STATUSES = ("running", "succeeded", "failed")           # edits need a relaunch (status pending)
+NOT_EDITABLE_STATUSES = ("running",)                # an edit of a running task needs a relaunch (pending)
 USER_WORKER_STATUSES = ("running", "paused")                        # what a user or a worker may set
 
 DEFAULT_BATCH = "Default"

@@ -140,7 +140,7 @@ class ControlPlane:
                 self._reconnect()
         try:
             if self.r.get(keys.SERVER_LOCK) == self.instance:
-                self.r.delete(keys.SERVER_LOCK)
+                self.r.delete(keys.SERVER_LOCK, keys.SERVER_ALIVE)   # clients queue their writes at once
         except redis.RedisError:
             pass
 
