@@ -12,12 +12,14 @@ from typing import Any, Callable
 import redis
 
 from scitq import keys
-from scitq.api.client import Client
+from scitq.api.client import HEARTBEAT_FIELDS, Client
 from scitq.api.v1_writes import LazyObject, WriteQueue, resolve
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
-from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
+from scitq.io import check_uri
+from scitq.projections.views import decode_worker
+from scitq.settings import TASK_STATUS
 
 __all__ = ["Server", "shell_wrap", "LazyObject"]
 
@@ -41,6 +43,10 @@ def _join(value: str | list[str] | None) -> str | None:
 def _datetime(ts: float) -> datetime:
     """v1 dates: naive datetimes in UTC."""
     return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+
+
+# what a worker of `Server.workers()` carries: its view and the figures of its last heartbeat
+WORKER_FIELDS = set(decode_worker({})) | set(HEARTBEAT_FIELDS)
 
 
 class Server:
@@ -120,10 +126,11 @@ class Server:
         self._writes.drain()
         return done(self._retry(attempt, cap=float(self.put_timeout)))
 
-    def _command(self, cmd: str, data: dict[str, Any], asynchronous: bool | None = None,
-                 then: Callable[[Any], Any] | None = None) -> Any:
-        """Send a command (see `_write`: queued while the server is away, applied once)."""
-        return self._write(lambda key: self.client.command(cmd, data, idempotency_key=key), cmd, asynchronous, then)
+    def _command(self, what: str, send: Callable[..., Any], *args: Any, asynchronous: bool | None = None,
+                 then: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:
+        """Send command `what` with a typed `Client` method (see `_write`: queued while the server is away,
+        applied once)."""
+        return self._write(lambda key: send(*args, idempotency_key=key, **kwargs), what, asynchronous, then)
 
     def queue_size(self) -> int:
         """How many asynchronous writes wait for the server (v1)."""
@@ -219,17 +226,17 @@ class Server:
                                      ("use_cache", use_cache), ("accept_failure", accept_failure))
                    if v is not None}
         _check_uris(changes)
-        return self._command("task.update", {"task_id": int(id), "changes": changes}, asynchronous,
-                             then=lambda _: self.task_get(id))
+        return self._command("task.update", self.client.update_task, int(id), asynchronous=asynchronous,
+                             then=lambda _: self.task_get(id), **changes)
 
     def task_delete(self, id: int, asynchronous: bool | None = None) -> Any:
-        return self._command("task.delete", {"task_ids": [int(id)]}, asynchronous)
+        return self._command("task.delete", self.client.delete_tasks, [int(id)], asynchronous=asynchronous)
 
     def task_relaunch(self, id: int, asynchronous: bool | None = None) -> Any:
-        return self._command("task.relaunch", {"task_ids": [int(id)]}, asynchronous)
+        return self._command("task.relaunch", self.client.relaunch_tasks, [int(id)], asynchronous=asynchronous)
 
     def task_signal(self, id: int, signal: int, asynchronous: bool | None = None) -> Any:
-        return self._command("task.signal", {"task_id": int(id), "signal": int(signal)}, asynchronous)
+        return self._command("task.signal", self.client.signal_task, int(id), int(signal), asynchronous=asynchronous)
 
     def task_status(self, task_id_list: list[int]) -> list[str | None]:
         ids = [_task_id(t) for t in task_id_list]
@@ -310,19 +317,24 @@ class Server:
         return self._out(self._retry(fetch))
 
     def batch_stop(self, batch: str, signal: int = 0, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.stop", {"batch": batch, "signal": int(signal)}, asynchronous)
+        return self._command("batch.stop", self.client.stop_batch, batch, int(signal), asynchronous=asynchronous)
 
     def batch_go(self, batch: str, signal: int = 0, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.go", {"batch": batch, "signal": int(signal)}, asynchronous)
+        return self._command("batch.go", self.client.go_batch, batch, int(signal), asynchronous=asynchronous)
 
     def batch_delete(self, batch: str, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.delete", {"batch": batch}, asynchronous)
+        return self._command("batch.delete", self.client.delete_batch, batch, asynchronous=asynchronous)
 
     def batch_relaunch_failed(self, batch: str, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.relaunch_failed", {"batch": batch}, asynchronous)
+        return self._command("batch.relaunch_failed", self.client.relaunch_failed, batch, asynchronous=asynchronous)
 
     # --- workers ----------------------------------------------------------------------------------
     def workers(self, **filters: Any) -> Any:
+        """Workers sorted by id, filtered like v1 on any of their fields (a list value means "any of")."""
+        unknown = set(filters) - WORKER_FIELDS
+        if unknown:
+            raise BadInput(f"unknown worker filter(s): {', '.join(sorted(unknown))}")
+
         def fetch():
             ws = self.client.workers()
             for key, value in filters.items():
@@ -349,29 +361,31 @@ class Server:
                 task_properties = json.loads(task_properties or "{}")
             except ValueError:
                 raise BadInput(f"task_properties is not JSON: {task_properties!r}") from None
-        data: dict[str, Any] = {"worker_id": int(id)}
+        data: dict[str, Any] = {}
         for key, value in (("name", name), ("hostname", hostname), ("concurrency", concurrency),
                            ("prefetch", prefetch), ("status", status), ("batch", batch), ("permanent", permanent),
                            ("flavor", flavor), ("task_properties", task_properties)):
             if value is not None:
                 data[key] = value
-        return self._command("worker.update", data, asynchronous)
+        return self._command("worker.update", self.client.update_worker, int(id), asynchronous=asynchronous, **data)
 
     def worker_delete(self, id: int, asynchronous: bool | None = None) -> Any:
-        return self._command("worker.delete", {"worker_id": int(id)}, asynchronous)
+        return self._command("worker.delete", self.client.delete_worker, int(id), asynchronous=asynchronous)
 
     def worker_create_signal(self, id: int, execution_id: int | None, signal: int,
                              asynchronous: bool | None = None) -> Any:
         """v1: a signal for one execution of the worker, or (execution_id None) for the worker itself:
         -1 clean its unused work dirs, -2 restart it, -3 forget its resource cache."""
         if execution_id is None:
-            return self._command("worker.signal", {"worker_id": int(id), "signal": int(signal)}, asynchronous)
+            return self._command("worker.signal", self.client.signal_worker, int(id), int(signal),
+                                 asynchronous=asynchronous)
         ex = self._retry(lambda: self.client.execution(int(execution_id)))
         task = self._retry(lambda: self.client.task(int(ex["task_id"])))
         if int(task.get("attempt") or 0) != int(ex["attempt"]):
             raise Conflict(f"execution {execution_id} is not the current attempt of task {ex['task_id']}: "
                            f"no process to signal")
-        return self._command("task.signal", {"task_id": int(ex["task_id"]), "signal": int(signal)}, asynchronous)
+        return self._command("task.signal", self.client.signal_task, int(ex["task_id"]), int(signal),
+                             asynchronous=asynchronous)
 
     def worker_executions(self, id: int, status: str | list[str] | None = None) -> Any:
         """Executions of a worker (v1: by default the ones neither pending nor finished), each with its
@@ -425,7 +439,9 @@ class Server:
 
     def worker_signals(self, id: int) -> list:
         """v1's signal mailbox, read by workers. Workers here receive their orders on their own stream
-        (scitq:worker:<name>:control) as soon as they are given, so the mailbox is always empty."""
+        (scitq:worker:<name>:control) as soon as they are given, so the mailbox of a known worker is always
+        empty (an unknown `id` raises NotFound)."""
+        self.worker_get(id)
         return []
 
     # --- join ---------------------------------------------------------------------------------------
@@ -486,24 +502,8 @@ def _resolved(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "required_task_ids": [_task_id(t) for t in spec["required_task_ids"]]}
 
 
-def _uri_checker() -> Any:
-    try:
-        from scitq.io import check_uri  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return check_uri
-
-
-_CHECK_URI: list[Any] = []
-
-
 def _check_uris(spec: dict[str, Any]) -> None:
     """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
-    if not _CHECK_URI:
-        _CHECK_URI.append(_uri_checker())
-    check_uri = _CHECK_URI[0]
-    if check_uri is None:
-        return
     for key in ("input", "resource", "output"):
         value = spec.get(key)
         if not value:

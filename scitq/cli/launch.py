@@ -9,6 +9,7 @@ import sys
 from scitq.api.v1 import Server
 from scitq.cli.common import run
 from scitq.errors import BadInput, NotFound
+from scitq.io.uri import redact
 
 __all__ = ["main", "parse"]
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(exc, NotFound) or os.environ.get("SCITQ_DEBUG"):
                 raise
             message = exc.message if exc.message.startswith("Syntax error : ") else f"Syntax error : {exc.message}"
-            print(message + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+            print(redact(message + (f" ({exc.hint})" if exc.hint else "")), file=sys.stderr)
             return exc.exit_code
 
     return run(PROG, body)
@@ -144,7 +145,7 @@ def queue(argv: list[str]) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     if opts.get("test"):
-        print(f"Command that would be sent: {opts['command']}")
+        print(redact(f"Command that would be sent: {opts['command']}"))
         return 0
     from scitq.api.v1 import _check_uris
     _check_uris({"input": " ".join(opts["input"]) or None, "resource": " ".join(opts["resource"]) or None,

@@ -80,3 +80,10 @@ def test_a_user_cannot_set_a_status_the_workers_set(procs, env):
     run_cli("scitq-launch", "true", env=env)
     res = run_cli("scitq-manage", "task", "update", "-i", "1", "-S", "running", env=env)
     assert res.returncode == 2 and "set by the workers" in one_line(res)
+
+
+def test_a_container_environment_name_without_a_value_is_refused_at_submission_in_one_line(env):
+    res = run_cli("scitq-launch", "-d", "alpine", "-O", "-e AWS_SECRET_ACCESS_KEY", "echo", env=env)
+    assert res.returncode == 2
+    line = one_line(res)
+    assert "-e: 'AWS_SECRET_ACCESS_KEY' has no value" in line and "worker-secret" not in res.stderr
