@@ -72,6 +72,7 @@ class Decider:
         self.now = 0.0
         self._to_follow: deque[tuple[int, bool]] = deque()   # (task id, itself?) whose dependants to settle
         self._following = False
+        self._done_upto: dict[int, int] = {}   # waiting task -> how many of its requirements are known done
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -83,6 +84,7 @@ class Decider:
     def reset(self, state: State) -> None:
         """Decide from now on against `state` (reloaded from the ledger)."""
         self.state = state
+        self._done_upto.clear()
 
     def emit(self, event: base.Event) -> None:
         event = msgspec.structs.replace(event, ts=self.now)
@@ -559,17 +561,26 @@ class Decider:
         tasks = self.state.tasks
         if parent is not None and not d.accept_failure and parent.status in ("failed", "blocked"):
             return "blocked", parent.task_id
+        # after a success, the requirements known done (a prefix) are not read again; any other change
+        # (a parent relaunched, new requirements) reads them all
+        resume = parent is not None and parent.status == "succeeded"
+        start = self._done_upto.get(d.task_id, 0) if resume else 0
+        if not resume:
+            self._done_upto.pop(d.task_id, None)
         waiting = False
-        for rid in d.required_task_ids:
-            r = tasks.get(rid)
+        reqs = d.required_task_ids
+        for i in range(start, len(reqs)):
+            r = tasks.get(reqs[i])
             status = r.status if r is not None else "missing"
             if status == "succeeded" or (d.accept_failure and status in FINISHED_TASK_STATUSES):
                 continue
             if status in ("failed", "blocked") and not d.accept_failure:
-                return "blocked", rid
-            if parent is not None and parent.status == "succeeded":
+                return "blocked", reqs[i]
+            if resume:
+                self._done_upto[d.task_id] = i
                 return "wait", None       # a failure among the rest was already told to `d` when it failed
             waiting = True
+        self._done_upto.pop(d.task_id, None)
         return ("wait", None) if waiting else ("ready", None)
 
     def _settle_one(self, d: Task, parent: Task | None) -> bool:
@@ -617,6 +628,7 @@ class Decider:
                         self._settle_one(d, t)
         finally:
             self._following = False
+            self._to_follow.clear()        # left over only when a handler failed (its round is undone)
 
     # --- timers (reaper) and dispatch -----------------------------------------------------------
     def worker_liveness(self, alive: dict[str, bool], lost_after: float) -> None:

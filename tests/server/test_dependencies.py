@@ -137,3 +137,15 @@ def test_a_long_chain_is_blocked_and_unblocked_whole_without_recursion():
     assert d.state.batches["Default"].counts["blocked"] == n - 1
     d.command("task.relaunch", c.TaskIds(task_ids=[1]))
     assert d.state.batches["Default"].counts["waiting"] == n - 1
+
+
+def test_a_gather_is_not_released_when_a_parent_it_saw_succeed_was_relaunched_meanwhile():
+    """The requirements known done are not read again after each success; a relaunch forgets that."""
+    d = graph({}, {}, {}, {"required_task_ids": [1, 2, 3]})
+    finish(d, 1, 0)
+    finish(d, 2, 0)
+    d.command("task.relaunch", c.TaskIds(task_ids=[1]))
+    finish(d, 3, 0)
+    assert status(d, 4) == ["waiting"]
+    finish(d, 1, 0)
+    assert status(d, 4) == ["pending"]
