@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, ExecutionStatus, TaskFields, TaskStatus,
-    WorkerFields, WorkerStatus,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, ExecutionStatus, TaskFields,
+    TaskStatus, WorkerFields, WorkerStatus,
 )
 
 __all__ = ["Task", "Execution", "Worker", "Batch", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
@@ -72,10 +72,8 @@ def _zero_counts() -> dict[str, int]:
     return {s: 0 for s in TASK_STATUSES}
 
 
-class Batch(msgspec.Struct, kw_only=True):
-    name: str
-    creation_date: float
-    paused: bool = False
+class Batch(BatchFields, kw_only=True):
+    """A batch as the server knows it: its `BatchFields` plus its queue and counts."""
     queued: int = 0
     counts: dict[str, int] = msgspec.field(default_factory=_zero_counts)
     ready: list[int] = []   # heap of task ids maybe ready to dispatch
