@@ -20,7 +20,10 @@ from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
 from scitq.inbox import post_command, send_command, wait_reply
-from scitq.projections.views import decode_batch, decode_execution, decode_recruiter, decode_task, decode_worker
+from scitq.projections.views import (
+    HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
+    decode_recruiter, decode_task, decode_worker,
+)
 from scitq.settings import settings
 
 __all__ = ["Client", "SUBMIT_CHUNK", "make_command", "Entry", "EventFilter", "HEARTBEAT_FIELDS"]
@@ -217,10 +220,10 @@ class Client:
 
     # --- reads: tasks ---------------------------------------------------------------------------
     @_wrap
-    def task(self, task_id: int) -> dict[str, Any]:
+    def task(self, task_id: int) -> TaskView:
         return self._view(keys.task_view(task_id), decode_task, f"no task {task_id}")
 
-    def _view(self, key: str, decode: Any, missing: str) -> dict[str, Any]:
+    def _view(self, key: str, decode: Any, missing: str) -> Any:
         h = self.r.hgetall(key)
         if not h:
             raise NotFound(missing)
@@ -236,18 +239,18 @@ class Client:
                 if h:
                     yield h
 
-    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str]) -> list[Any]:
         pipe = self.r.pipeline(transaction=False)
         for x in ids:
             pipe.hmget(view_key(x), fields)
-        out: list[dict[str, Any] | None] = []
+        out: list[Any] = []
         for values in pipe.execute():
             h = {k: v for k, v in zip(fields, values) if v is not None}
             out.append(decode(h) if h else None)
         return out
 
     @_wrap
-    def task_fields(self, task_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+    def task_fields(self, task_ids: Sequence[int], fields: Sequence[str]) -> list[TaskView | None]:
         """Only `fields` of each task's view, decoded (None for a task that does not exist), in one pipeline."""
         return self._fields(keys.task_view, decode_task, task_ids, fields)
 
@@ -284,17 +287,17 @@ class Client:
 
     @_wrap
     def tasks(self, task_id: int | list[int] | None = None, status: str | list[str] | None = None,
-              batch: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+              batch: str | None = None, name: str | None = None) -> list[TaskView]:
         if task_id is not None:
             ids = [task_id] if isinstance(task_id, int) else [int(t) for t in task_id]
             found = [decode_task(h) for h in self._hashes(keys.task_view, sorted(ids))]
             if status is not None:
                 statuses = {status} if isinstance(status, str) else set(status)
-                found = [t for t in found if t["status"] in statuses]
+                found = [t for t in found if t.status in statuses]
             if batch is not None:
-                found = [t for t in found if t["batch"] == batch]
+                found = [t for t in found if t.batch == batch]
             if name is not None:
-                found = [t for t in found if t["name"] == name]
+                found = [t for t in found if t.name == name]
             return found
         return [decode_task(h) for h in self._hashes(keys.task_view, self.task_ids(status, batch, name))]
 
@@ -307,7 +310,7 @@ class Client:
 
     # --- reads: executions and output ------------------------------------------------------------
     @_wrap
-    def executions(self, task_id: int | None = None) -> list[dict[str, Any]]:
+    def executions(self, task_id: int | None = None) -> list[ExecutionView]:
         return [decode_execution(h) for h in self._hashes(keys.execution_view, self.execution_ids(task_id))]
 
     @_wrap
@@ -317,11 +320,11 @@ class Client:
         return [int(x) for x in self.r.zrange(key, 0, -1)]
 
     @_wrap
-    def execution(self, execution_id: int) -> dict[str, Any]:
+    def execution(self, execution_id: int) -> ExecutionView:
         return self._view(keys.execution_view(execution_id), decode_execution, f"no execution {execution_id}")
 
     @_wrap
-    def execution_fields(self, execution_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+    def execution_fields(self, execution_ids: Sequence[int], fields: Sequence[str]) -> list[ExecutionView | None]:
         """Only `fields` of each execution's view, decoded (None for one that does not exist), in one pipeline."""
         return self._fields(keys.execution_view, decode_execution, execution_ids, fields)
 
@@ -381,22 +384,22 @@ class Client:
 
     # --- reads: workers and batches --------------------------------------------------------------
     @_wrap
-    def workers(self) -> list[dict[str, Any]]:
+    def workers(self) -> list[WorkerView]:
         ids = [int(x) for x in self.r.zrange(keys.WORKERS_ALL, 0, -1)]
         ws = [decode_worker(h) for h in self._hashes(keys.worker_view, ids)]
         pipe = self.r.pipeline(transaction=False)
         for w in ws:
-            pipe.hgetall(keys.worker_stats(w["name"]))
+            pipe.hgetall(keys.worker_stats(w.name))
         for w, st in zip(ws, pipe.execute()):
-            w["load"] = st.get("load")
-            w["memory"] = float(st["memory"]) if st.get("memory") else None
-            w["disk"] = float(st["disk"]) if st.get("disk") else None
-            w["loadavg"] = st.get("loadavg")
-            w["last_contact_date"] = float(st["last_contact"]) if st.get("last_contact") else None
-            w["running"] = int(st["running"]) if st.get("running") else 0
+            w.load = st.get("load")
+            w.memory = float(st["memory"]) if st.get("memory") else None
+            w.disk = float(st["disk"]) if st.get("disk") else None
+            w.loadavg = st.get("loadavg")
+            w.last_contact_date = float(st["last_contact"]) if st.get("last_contact") else None
+            w.running = int(st["running"]) if st.get("running") else 0
             for k in IO_FIELDS:
-                w[k] = _count(st.get(k))
-            w["stats"] = _v1_stats(w)
+                setattr(w, k, _count(st.get(k)))
+            w.stats = _v1_stats(w)
         return ws
 
     @_wrap
@@ -411,7 +414,7 @@ class Client:
         return sorted(self.r.smembers(keys.BATCHES_ALL))
 
     @_wrap
-    def batches(self) -> list[dict[str, Any]]:
+    def batches(self) -> list[BatchView]:
         names = self.batch_names()
         pipe = self.r.pipeline(transaction=False)
         for n in names:
@@ -419,7 +422,7 @@ class Client:
         return [decode_batch(h) for h in pipe.execute() if h]
 
     @_wrap
-    def batch(self, name: str) -> dict[str, Any]:
+    def batch(self, name: str) -> BatchView:
         return self._view(keys.batch_view(name), decode_batch, f"no batch {name!r}")
 
     # --- reads: the ledger and the server ----------------------------------------------------------
@@ -477,12 +480,6 @@ class Client:
             time.sleep(0.1)
 
 
-IO_FIELDS = ("disk_read", "disk_write", "disk_read_total", "disk_write_total", "net_recv", "net_sent",
-             "net_recv_total", "net_sent_total")
-# what `Client.workers()` adds to each worker's view: the figures of its last heartbeat
-HEARTBEAT_FIELDS = ("load", "memory", "disk", "loadavg", "last_contact_date", "running", *IO_FIELDS, "stats")
-
-
 def _count(value: str | None) -> int | None:
     """A heartbeat counter (bytes or bytes/s, written as an int or a float); None when absent or garbled."""
     try:
@@ -491,16 +488,16 @@ def _count(value: str | None) -> int | None:
         return None
 
 
-def _v1_stats(w: dict[str, Any]) -> str | None:
+def _v1_stats(w: WorkerView) -> str | None:
     """v1's `stats` JSON string of a worker: load, disk usage/speed/counter, network speed/counter."""
-    if w.get("disk_read") is None:
+    if w.disk_read is None:
         return None
     mb, gb = 1e6, 1e9
     return json.dumps({
-        "load": w.get("loadavg") or "",
-        "disk": {"speed": f"{w['disk_read'] / mb:.1f}/{w['disk_write'] / mb:.1f} Mb/s",
-                 "usage": [f"/:{w['disk']}"] if w.get("disk") is not None else [],
-                 "counter": f"{(w['disk_read_total'] or 0) / gb:.1f}/{(w['disk_write_total'] or 0) / gb:.1f} Gb"},
-        "network": {"speed": f"{w['net_sent'] / mb:.1f}/{w['net_recv'] / mb:.1f} Mb/s",
-                    "counter": f"{(w['net_sent_total'] or 0) / gb:.1f}/{(w['net_recv_total'] or 0) / gb:.1f} Gb"},
+        "load": w.loadavg or "",
+        "disk": {"speed": f"{w.disk_read / mb:.1f}/{(w.disk_write or 0) / mb:.1f} Mb/s",
+                 "usage": [f"/:{w.disk}"] if w.disk is not None else [],
+                 "counter": f"{(w.disk_read_total or 0) / gb:.1f}/{(w.disk_write_total or 0) / gb:.1f} Gb"},
+        "network": {"speed": f"{(w.net_sent or 0) / mb:.1f}/{(w.net_recv or 0) / mb:.1f} Mb/s",
+                    "counter": f"{(w.net_sent_total or 0) / gb:.1f}/{(w.net_recv_total or 0) / gb:.1f} Gb"},
     })

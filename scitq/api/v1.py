@@ -14,11 +14,11 @@ import redis
 from scitq import keys
 from scitq.api.client import HEARTBEAT_FIELDS, Client
 from scitq.api.v1_writes import LazyObject, WriteQueue, resolve
+from scitq.checks import check_task_fields
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
-from scitq.io import check_uri
-from scitq.projections.views import decode_worker
+from scitq.projections.views import View, decode_worker
 from scitq.settings import TASK_STATUS
 
 __all__ = ["Server", "shell_wrap", "LazyObject"]
@@ -139,6 +139,8 @@ class Server:
     def _out(self, obj: Any) -> Any:
         if isinstance(obj, list):
             return [self._out(o) for o in obj]
+        if isinstance(obj, View):
+            obj = obj.to_dict()
         if not isinstance(obj, dict):
             return obj
         out = {k: (_datetime(v) if "_date" in k and isinstance(v, (int, float)) and not isinstance(v, bool) else v)
@@ -173,7 +175,7 @@ class Server:
             # a task still waiting in the write queue is resolved when this one is sent (after it)
             spec["required_task_ids"] = [t if isinstance(t, LazyObject) and not t.delivered() else _task_id(t)
                                          for t in required_task_ids]
-        _check_uris(spec)
+        check_task_fields(spec)
         return spec
 
     def task_create(self, command: str, name: str | None = None, status: str | None = None,
@@ -225,7 +227,7 @@ class Server:
                                      ("download_timeout", download_timeout), ("run_timeout", run_timeout),
                                      ("use_cache", use_cache), ("accept_failure", accept_failure))
                    if v is not None}
-        _check_uris(changes)
+        check_task_fields(changes)
         return self._command("task.update", self.client.update_task, int(id), asynchronous=asynchronous,
                              then=lambda _: self.task_get(id), **changes)
 
@@ -556,17 +558,3 @@ def _resolved(spec: dict[str, Any]) -> dict[str, Any]:
     if not any(isinstance(t, LazyObject) for t in spec.get("required_task_ids") or ()):
         return spec
     return {**spec, "required_task_ids": [_task_id(t) for t in spec["required_task_ids"]]}
-
-
-def _check_uris(spec: dict[str, Any]) -> None:
-    """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
-    for key in ("input", "resource", "output"):
-        value = spec.get(key)
-        if not value:
-            continue
-        for uri in str(value).split():
-            try:
-                check_uri(uri)
-            except BadInput as exc:
-                raise BadInput(f"Syntax error : Defect in {key}: {exc}") from None
-

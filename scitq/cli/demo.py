@@ -81,10 +81,10 @@ def demo(tasks: int = 48, concurrency: int = 4, keep: bool = False) -> int:
         last_print = 0.0
         while True:
             b = client.client.batch("demo")
-            done = b["succeeded"] + b["failed"]
-            running = b["running"]
-            waiting = b["pending"] + b["assigned"] + b["accepted"]
-            rate = b["succeeded"] / max(time.monotonic() - t0, 1e-6)
+            done = b.succeeded + b.failed
+            running = b.running
+            waiting = b.pending + b.assigned + b.accepted
+            rate = b.succeeded / max(time.monotonic() - t0, 1e-6)
             line = (f"  {_bar(done, len(ids))} {done}/{len(ids)} done  running {running}  waiting {waiting}  "
                     f"failed {b['failed']}  {rate:5.1f} tasks/s")
             now = time.monotonic()
@@ -107,8 +107,8 @@ def demo(tasks: int = 48, concurrency: int = 4, keep: bool = False) -> int:
         wrong = []
         for t in rows:
             if t["name"] in expected:
-                ex = max(client.client.executions(t["task_id"]), key=lambda e: e["execution_id"])
-                out, _ = client.client.output_text(t["task_id"], ex["attempt"])
+                ex = max(client.client.executions(t["task_id"]), key=lambda e: e.execution_id)
+                out, _ = client.client.output_text(t["task_id"], ex.attempt)
                 if out.strip() != expected[t["name"]]:
                     wrong.append(t["name"])
         ok = sum(1 for t in rows if t["status"] == "succeeded")

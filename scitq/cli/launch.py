@@ -7,6 +7,7 @@ import re
 import sys
 
 from scitq.api.v1 import Server
+from scitq.checks import check_task_fields
 from scitq.cli.common import run
 from scitq.errors import BadInput, NotFound
 from scitq.io.uri import redact
@@ -147,9 +148,8 @@ def queue(argv: list[str]) -> int:
     if opts.get("test"):
         print(redact(f"Command that would be sent: {opts['command']}"))
         return 0
-    from scitq.api.v1 import _check_uris
-    _check_uris({"input": " ".join(opts["input"]) or None, "resource": " ".join(opts["resource"]) or None,
-                 "output": opts.get("output")})
+    check_task_fields({"input": " ".join(opts["input"]) or None, "resource": " ".join(opts["resource"]) or None,
+                       "output": opts.get("output")})
     server = Server(opts.get("server"), persistent=False)
     task = server.task_create(
         opts["command"], name=opts.get("name"), batch=opts.get("batch"), input=opts["input"] or None,

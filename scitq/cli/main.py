@@ -8,6 +8,7 @@ import sys
 from scitq import __version__
 from scitq.cli.common import ArgParser, redact_logs, run
 from scitq.errors import BadInput
+from scitq.events.model import USER_WORKER_STATUSES
 
 __all__ = ["main"]
 
@@ -41,7 +42,7 @@ def build_parser() -> ArgParser:
     w.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
     w.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
     w.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
-    w.add_argument("-S", "--status", default="running", choices=["running", "paused"])
+    w.add_argument("-S", "--status", default="running", choices=USER_WORKER_STATUSES)
     w.add_argument("-f", "--flavor", help="flavor of this worker (default local): recruiters recycle workers of "
                                           "their flavor")
     w.add_argument("-a", "--autoclean", type=float, help="disk use %% above which the oldest failed work dirs go "

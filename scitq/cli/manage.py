@@ -10,7 +10,10 @@ from scitq.api.v1 import Server
 from scitq.cli.common import ArgParser, fmt_date, run, table
 from scitq.errors import BadInput, NotFound
 from scitq.io.uri import redact
+from scitq.events.model import USER_WORKER_STATUSES, WORKER_STATUSES
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
+from scitq.projections.views import ExecutionView
+from scitq.server.decide import BATCH_GO_SIGNALS, BATCH_STOP_SIGNALS, TASK_SIGNALS
 from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 
 __all__ = ["main", "build_parser"]
@@ -42,7 +45,7 @@ def build_parser(prog: str = PROG) -> ArgParser:
     # worker
     w = objects.add_parser("worker", help="workers").add_subparsers(dest="verb", metavar="VERB")
     sp = w.add_parser("list", help="list workers")
-    common_list(sp, status_choices=["running", "paused", "offline", "failed", "evicted"])
+    common_list(sp, status_choices=WORKER_STATUSES)
     sp.add_argument("-b", "--batch")
     for verb in ("update", "delete"):
         sp = w.add_parser(verb, help=f"{verb} a worker" + (
@@ -51,7 +54,7 @@ def build_parser(prog: str = PROG) -> ArgParser:
         g.add_argument("-i", "--id", type=int, help="worker id")
         g.add_argument("-n", "--name", help="worker name")
         if verb == "update":
-            sp.add_argument("-S", "--status", choices=["running", "paused"])
+            sp.add_argument("-S", "--status", choices=USER_WORKER_STATUSES)
             sp.add_argument("-b", "--batch")
             sp.add_argument("-C", "--concurrency", type=int)
             sp.add_argument("-p", "--prefetch", type=int)
@@ -96,7 +99,7 @@ def build_parser(prog: str = PROG) -> ArgParser:
     ident(sp)
     sp = t.add_parser("signal", help="send a Unix signal to a running task")
     ident(sp)
-    sp.add_argument("-N", "--signal", type=int, required=True, choices=[2, 3, 9, 15, 18, 19, 20])
+    sp.add_argument("-N", "--signal", type=int, required=True, choices=TASK_SIGNALS)
 
     # batch
     b = objects.add_parser("batch", help="batches").add_subparsers(dest="verb", metavar="VERB")
@@ -105,14 +108,14 @@ def build_parser(prog: str = PROG) -> ArgParser:
     sp = b.add_parser("stop", help="pause batches: no new task starts (optionally signal running ones)")
     sp.add_argument("-n", "--name", action="append", required=True)
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("-N", "--signal", type=int, choices=[0, 3, 9, 15, 19, 20], default=0)
+    g.add_argument("-N", "--signal", type=int, choices=BATCH_STOP_SIGNALS, default=0)
     g.add_argument("--term", dest="signal", action="store_const", const=15, help="SIGTERM to running tasks")
     g.add_argument("--kill", dest="signal", action="store_const", const=9, help="SIGKILL to running tasks")
     g.add_argument("--pause", dest="signal", action="store_const", const=20, help="SIGTSTP to running tasks")
     sp = b.add_parser("go", help="resume batches (optionally SIGCONT running tasks)")
     sp.add_argument("-n", "--name", action="append", required=True)
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("-N", "--signal", type=int, choices=[0, 18], default=0)
+    g.add_argument("-N", "--signal", type=int, choices=BATCH_GO_SIGNALS, default=0)
     g.add_argument("--cont", dest="signal", action="store_const", const=18)
     sp = b.add_parser("delete", help="delete batches and their tasks")
     sp.add_argument("-n", "--name", action="append", required=True)
@@ -244,26 +247,26 @@ def _worker_list(server: Server, args: Any, out) -> int:
     c = server.client
     ws = c.workers()
     if args.batch:
-        ws = [w for w in ws if w["batch"] == args.batch]
+        ws = [w for w in ws if w.batch == args.batch]
     if args.status:
-        ws = [w for w in ws if w["status"] == args.status]
+        ws = [w for w in ws if w.status == args.status]
     counts: dict[int, dict[str, int]] = {}
     if args.long:
         for ex in c.executions():
-            if ex["latest"] and ex["worker_id"] is not None:
-                d = counts.setdefault(ex["worker_id"], {})
-                d[ex["status"]] = d.get(ex["status"], 0) + 1
+            if ex.latest and ex.worker_id is not None:
+                d = counts.setdefault(ex.worker_id, {})
+                d[ex.status] = d.get(ex.status, 0) + 1
     headers = ["worker_id", "name", "status", "concurrency", "creation_date", "last_contact_date", "batch",
                "load", "memory"]
     if args.long:
         headers += ["prefetch", "disk", "held", "pending", "accepted", "running", "failed", "succeeded"]
     rows = []
     for w in ws:
-        row = [w["worker_id"], w["name"], w["status"], w["concurrency"], fmt_date(w["creation_date"]),
-               fmt_date(w["last_contact_date"]), w["batch"], w["load"], w["memory"]]
+        row = [w.worker_id, w.name, w.status, w.concurrency, fmt_date(w.creation_date),
+               fmt_date(w.last_contact_date), w.batch, w.load, w.memory]
         if args.long:
-            cnt = counts.get(w["worker_id"], {})
-            row += [w["prefetch"], w["disk"], w["held"]] + [cnt.get(s) for s in
+            cnt = counts.get(w.worker_id, {})
+            row += [w.prefetch, w.disk, w.held] + [cnt.get(s) for s in
                                                             ("pending", "accepted", "running", "failed", "succeeded")]
         rows.append(row)
     table(rows, None if args.no_header else headers, args.long, out)
@@ -274,11 +277,12 @@ def _worker_update(server: Server, args: Any, out) -> int:
     if args.id is None and args.name is None:
         if not args.batch:
             raise BadInput("say which worker: -i ID, -n NAME, or -b BATCH for every worker of a batch")
-        targets = [w["worker_id"] for w in server.client.workers() if w["batch"] == args.batch]
+        targets = [w.worker_id for w in server.client.workers() if w.batch == args.batch]
         if not targets:
             raise NotFound(f"no worker in batch {args.batch!r}")
         for wid in targets:
-            server.worker_update(wid, concurrency=args.concurrency, prefetch=args.prefetch, status=args.status)
+            server.worker_update(wid, concurrency=args.concurrency, prefetch=args.prefetch, status=args.status,
+                                 flavor=args.flavor)
         print(f"{len(targets)} worker(s) of batch {args.batch} updated", file=out)
         return 0
     server.worker_update(_worker_id(server, args), concurrency=args.concurrency, prefetch=args.prefetch,
@@ -318,10 +322,10 @@ def _task_list(server: Server, args: Any, out) -> int:
              "run_timeout", "download_timeout", "accept_failure", "blocked_by"]
     rows = []
     for t in ts:
-        row = [t["task_id"], t["name"], t["status"], t["command"], fmt_date(t["creation_date"]),
-               fmt_date(t["modification_date"]), fmt_date(t["status_date"]), t["batch"]]
+        row = [t.task_id, t.name, t.status, t.command, fmt_date(t.creation_date),
+               fmt_date(t.modification_date), fmt_date(t.status_date), t.batch]
         if args.long:
-            row += [t.get(k) for k in extra]
+            row += [getattr(t, k) for k in extra]
         rows.append(row)
     table(rows, None if args.no_header else headers + (extra if args.long else []), args.long, out)
     return 0
@@ -335,17 +339,17 @@ def _task_relaunch(server: Server, args: Any, out) -> int:
     return 0
 
 
-def _latest_execution(server: Server, task_id: int) -> dict:
+def _latest_execution(server: Server, task_id: int) -> ExecutionView:
     exs = server.client.executions(task_id)
     if not exs:
         raise NotFound(f"No execution for this task {task_id}")
-    return max(exs, key=lambda e: e["execution_id"])
+    return max(exs, key=lambda e: e.execution_id)
 
 
 def _task_output(server: Server, args: Any, out) -> int:
     for tid in _task_ids(server, args):
         ex = _latest_execution(server, tid)
-        stdout, stderr = server.client.output_text(tid, ex["attempt"])
+        stdout, stderr = server.client.output_text(tid, ex.attempt)
         if args.output:
             out.write(redact(stdout))
         elif args.error:
@@ -463,7 +467,7 @@ def _recruiter_delete(server: Server, args: Any, out) -> int:
 
 
 # --- executions --------------------------------------------------------------------------------
-def _executions_for(server: Server, args: Any) -> list[dict]:
+def _executions_for(server: Server, args: Any) -> list[ExecutionView]:
     c = server.client
     if getattr(args, "execution_id", None) is not None:
         exs = [c.execution(args.execution_id)]
@@ -473,10 +477,10 @@ def _executions_for(server: Server, args: Any) -> list[dict]:
         exs = c.executions()
     if getattr(args, "batch", None):
         ids = set(c.task_ids(batch=args.batch))
-        exs = [e for e in exs if e["task_id"] in ids]
+        exs = [e for e in exs if e.task_id in ids]
     if args.status:
-        exs = [e for e in exs if e["status"] == args.status]
-    exs.sort(key=lambda e: e["execution_id"], reverse=True)
+        exs = [e for e in exs if e.status == args.status]
+    exs.sort(key=lambda e: e.execution_id, reverse=True)
     return exs
 
 
@@ -487,12 +491,12 @@ def _execution_list(server: Server, args: Any, out) -> int:
                "latest"]
     rows = []
     for e in exs:
-        cmd = e["command"] or task_cmd.setdefault(e["task_id"], server.client.task(e["task_id"])["command"])
-        row = [e["execution_id"], e["task_id"], e["worker_id"], e["status"], cmd, fmt_date(e["creation_date"]),
-               fmt_date(e["modification_date"]), e["latest"]]
+        cmd = e.command or task_cmd.setdefault(e.task_id, server.client.task(e.task_id).command)
+        row = [e.execution_id, e.task_id, e.worker_id, e.status, cmd, fmt_date(e.creation_date),
+               fmt_date(e.modification_date), e.latest]
         if args.long:
-            so, se = server.client.output_text(e["task_id"], e["attempt"])
-            row += [so[-50:], se[-50:], e["output_files"]]
+            so, se = server.client.output_text(e.task_id, e.attempt)
+            row += [so[-50:], se[-50:], e.output_files]
         rows.append(row)
     table(rows, None if args.no_header else headers + (["output", "error", "output_files"] if args.long else []),
           args.long, out)
@@ -511,8 +515,8 @@ def _execution_output(server: Server, args: Any, out) -> int:
                                                           ["error"] if args.error else ["output", "error"])
     rows = []
     for e in exs:
-        so, se = server.client.output_text(e["task_id"], e["attempt"])
-        data = {**e, "output": so, "error": se}
+        so, se = server.client.output_text(e.task_id, e.attempt)
+        data = {**e.to_dict(), "output": so, "error": se}
         unknown = [c for c in cols if c not in data]
         if unknown:
             raise BadInput(f"unknown column(s): {', '.join(unknown)}")

@@ -12,6 +12,7 @@ from scitq import access
 from scitq.cli.common import ArgParser, redact_logs, run
 from scitq.connection import check, connect, resolve_url
 from scitq.errors import BadInput, Unreachable
+from scitq.events.model import USER_WORKER_STATUSES
 from scitq.settings import settings
 
 __all__ = ["main", "run_worker"]
@@ -80,7 +81,7 @@ def _restart(name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = ArgParser(prog=PROG, description="Run a scitq worker on this machine (v1 command line).")
     p.add_argument("-n", "--name", help="worker name (default: the host name)")
-    p.add_argument("-s", "--status", default="running", choices=["running", "paused"], help="initial status")
+    p.add_argument("-s", "--status", default="running", choices=USER_WORKER_STATUSES, help="initial status")
     p.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
     p.add_argument("-a", "--autoclean", type=float, default=None,
                    help="disk use %% above which the oldest failed work dirs are removed (default 90)")

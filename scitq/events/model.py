@@ -19,8 +19,8 @@ __all__ = [
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
     "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
-    "LAUNCH_FIELDS", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS", "DEFAULT_BATCH",
-    "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
+    "LAUNCH_FIELDS", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS", "BatchFields",
+    "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
 NonNeg = Annotated[int, msgspec.Meta(ge=0)]
@@ -130,6 +130,16 @@ class RecruiterFields(msgspec.Struct, kw_only=True):
 RECRUITER_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(RecruiterFields))
 
 
+# --- the batch -------------------------------------------------------------------------------------
+class BatchFields(msgspec.Struct, kw_only=True):
+    """What a batch is: its name, its creation and whether its dispatch is paused (its counts of tasks
+    by status follow from the tasks)."""
+
+    name: str
+    creation_date: float
+    paused: bool = False
+
+
 # --- deriving Structs from a declaration -------------------------------------------------------------
 Field = tuple  # (name, type) or (name, type, default), as msgspec.defstruct takes them
 
@@ -142,18 +152,24 @@ def _default(f: msgspec.structs.FieldInfo) -> Any:
 
 def derive(name: str, source: type[msgspec.Struct], *, bases: tuple[type, ...] = (msgspec.Struct,),
            head: tuple[Field, ...] = (), tail: tuple[Field, ...] = (),
-           mode: Literal["same", "nullable", "unset"] = "same",
+           mode: Literal["same", "nullable", "unset", "view"] = "same", skip: tuple[str, ...] = (),
            module: str | None = None, **config: Any) -> Any:
-    """A Struct named `name` with the fields of `source` between `head` and `tail`, typed by `mode`.
+    """A Struct named `name` with the fields of `source` (but `skip`) between `head` and `tail`, typed by `mode`.
 
     mode "same": as declared (an event payload); "nullable": each optional field may be null, meaning
     its default (a submission, where clients send null for "not given"); "unset": each field defaults
-    to UNSET and may be null (an edit patch: only the fields given are changed).
+    to UNSET and may be null (an edit patch: only the fields given are changed); "view": each field may
+    be null and defaults to its default, or null when it has none (a read of a view, maybe of some
+    fields only).
     """
     fields: list[Field] = list(head)
     for f in msgspec.structs.fields(source):
+        if f.name in skip:
+            continue
         required = f.default is NODEFAULT and f.default_factory is NODEFAULT
-        if mode == "unset":
+        if mode == "view":
+            fields.append((f.name, Union[f.type, None], None if required else _default(f)))
+        elif mode == "unset":
             fields.append((f.name, Union[f.type, None, UnsetType], UNSET))
         elif mode == "nullable" and not required:
             fields.append((f.name, Union[f.type, None], None))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, ExecutionStatus, RecruiterFields, TaskFields,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, ExecutionStatus, RecruiterFields, TaskFields,
     TaskStatus, WorkerFields, WorkerStatus,
 )
 
@@ -73,10 +73,8 @@ def _zero_counts() -> dict[str, int]:
     return {s: 0 for s in TASK_STATUSES}
 
 
-class Batch(msgspec.Struct, kw_only=True):
-    name: str
-    creation_date: float
-    paused: bool = False
+class Batch(BatchFields, kw_only=True):
+    """A batch as the server knows it: its `BatchFields` plus its queue and counts."""
     queued: int = 0
     counts: dict[str, int] = msgspec.field(default_factory=_zero_counts)
     ready: list[int] = []   # heap of task ids maybe ready to dispatch

@@ -1,8 +1,10 @@
-"""Provides the shape of the views: entity -> Redis hash (strings) and Redis hash -> typed dict.
+"""Provides the shape of the views: entity -> Redis hash (strings) and Redis hash -> typed view Struct.
 
-The fields of a view are the fields of its entity's Struct (projections/state.py), in that order; how a
-value is read back follows the field's declared type. Nothing here lists a field by hand except the
-few whose view differs from the entity (`output_files`, `held`, the batch's counters).
+The fields of a view are the fields of its entity's Struct (projections/state.py), in that order; a view
+is read back into a Struct derived from the entity (`TaskView`, `ExecutionView`, `WorkerView`,
+`BatchView`, typed statuses included) with `msgspec.convert`. Nothing here lists a field by hand except
+the few whose view differs from the entity (`output_files`, `held`, the heartbeat figures, the batch's
+names and counters).
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from __future__ import annotations
 import json
 import types
 import typing
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterator, Union
 
 import msgspec
 
-from scitq.events.model import TASK_STATUSES
+from scitq.events.model import TASK_STATUSES, BatchFields, derive
 from scitq.projections.state import Batch, Execution, Recruiter, Task, Worker
 
 __all__ = [
-    "task_hash", "execution_hash", "worker_hash", "batch_hash",
-    "decode_task", "decode_execution", "decode_worker", "decode_batch", "recruiter_hash", "decode_recruiter",
+    "task_hash", "execution_hash", "worker_hash", "batch_hash", "recruiter_hash", "View", "TaskView",
+    "ExecutionView", "WorkerView", "BatchView", "RecruiterView", "decode_task", "decode_execution",
+    "decode_worker", "decode_batch", "decode_recruiter", "IO_FIELDS", "HEARTBEAT_FIELDS",
 ]
 
 
@@ -62,18 +65,6 @@ def _fields(cls: type[msgspec.Struct], *, skip: tuple[str, ...] = ()) -> tuple[s
     return tuple(f.name for f in msgspec.structs.fields(cls) if f.name not in skip)
 
 
-def _template(cls: type[msgspec.Struct], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """What a view without a field reads as: the field's default when it is a plain value (a view
-    written before the field existed), else None. (A field is missing from a view only when it is
-    None, or when the view predates it.)"""
-    out: dict[str, Any] = {}
-    for f in msgspec.structs.fields(cls):
-        if f.name not in skip:
-            plain = f.default_factory is msgspec.NODEFAULT and isinstance(f.default, (str, int, float, bool))
-            out[f.name] = f.default if plain else None
-    return out
-
-
 def _readers(cls: type[msgspec.Struct]) -> dict[str, Callable[[str], Any]]:
     out = {}
     for f in msgspec.structs.fields(cls):
@@ -99,19 +90,7 @@ def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None
 _TASK_FIELDS = _fields(Task)
 _EXEC_FIELDS = _fields(Execution, skip=("output_files",))      # written space-separated, as v1 showed them
 _WORKER_FIELDS = _fields(Worker, skip=("held",))               # written as a count
-_TASK_EMPTY = dict.fromkeys(_TASK_FIELDS)
-_EXEC_EMPTY = dict.fromkeys(_EXEC_FIELDS + ("output_files",))
-_WORKER_EMPTY = {**_template(Worker, skip=("held",)), "held": None}   # views older than flavor/permanent
 _RECRUITER_FIELDS = _fields(Recruiter)
-_RECRUITER_EMPTY = _template(Recruiter)
-_RECRUITER_READ = _readers(Recruiter)
-_TASK_READ = _readers(Task)
-_EXEC_READ = {**_readers(Execution), "output_files": str}
-_WORKER_READ = {**_readers(Worker), "held": int}
-# the pause flag is `batch_paused`: `paused` is the count of paused tasks, like every status
-_BATCH_EMPTY = dict.fromkeys(("batch", "creation_date", "batch_paused", "queued", *TASK_STATUSES))
-_BATCH_READ: dict[str, Callable[[str], Any]] = {"creation_date": float, "batch_paused": _bool, "queued": int,
-                                                **{s: int for s in TASK_STATUSES}}
 
 
 def task_hash(t: Task) -> dict[str, str]:
@@ -138,36 +117,99 @@ def recruiter_hash(r: Recruiter) -> dict[str, str]:
     return _hash(r, _RECRUITER_FIELDS)
 
 
-def _decode(h: dict[str, str], empty: dict[str, Any], readers: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
-    out = dict(empty)
-    for key, value in h.items():
-        conv = readers.get(key)
-        out[key] = conv(value) if conv else value
-    return out
+class View(msgspec.Struct, kw_only=True):
+    """A view read back: typed attributes (`task.status`), and a read-only mapping face (`task["status"]`,
+    `get`, `keys`, `items`, `dict(task)`) for callers that still read views as dicts."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.__struct_fields__:
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.__struct_fields__ else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.__struct_fields__
+
+    def keys(self) -> tuple[str, ...]:
+        return self.__struct_fields__
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__struct_fields__)
+
+    def __len__(self) -> int:
+        return len(self.__struct_fields__)
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.__struct_fields__]
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)
 
 
-def decode_task(h: dict[str, str]) -> dict[str, Any]:
-    d = _decode(h, _TASK_EMPTY, _TASK_READ)
-    d["queued"] = bool(d.get("queued"))
-    d["use_cache"] = bool(d.get("use_cache"))
-    d["accept_failure"] = bool(d.get("accept_failure"))
-    d["required_task_ids"] = d.get("required_task_ids") or []
-    return d
+# the heartbeat figures `Client.workers()` adds to each worker's view
+IO_FIELDS = ("disk_read", "disk_write", "disk_read_total", "disk_write_total", "net_recv", "net_sent",
+             "net_recv_total", "net_sent_total")
+_HEARTBEAT: tuple = (("load", Union[str, None], None), ("memory", Union[float, None], None),
+                     ("disk", Union[float, None], None), ("loadavg", Union[str, None], None),
+                     ("last_contact_date", Union[float, None], None), ("running", int, 0),
+                     *((k, Union[int, None], None) for k in IO_FIELDS), ("stats", Union[str, None], None))
+HEARTBEAT_FIELDS = tuple(f[0] for f in _HEARTBEAT)
+
+TaskView = derive("TaskView", Task, bases=(View,), mode="view", module=__name__)
+TaskView.__doc__ = "A task's view: every field of the task (`projections.state.Task`), typed."
+ExecutionView = derive("ExecutionView", Execution, bases=(View,), mode="view", skip=("output_files",),
+                       tail=(("output_files", Union[str, None], None),), module=__name__)
+ExecutionView.__doc__ = "An execution's view: the execution's fields, its output files space-separated (as v1)."
+WorkerView = derive("WorkerView", Worker, bases=(View,), mode="view", skip=("held",),
+                    tail=(("held", Union[int, None], None), *_HEARTBEAT), module=__name__)
+WorkerView.__doc__ = ("A worker's view: the worker's fields, `held` as a count, and (from `Client.workers()`) the "
+                      "figures of its last heartbeat.")
+# the batch's view keeps v1's names: `batch` for its name, `batch_paused` for the pause flag, since
+# `paused` is the count of paused tasks like every status
+BatchView = derive("BatchView", BatchFields, bases=(View,), mode="view", skip=("name", "paused"),
+                   head=(("batch", Union[str, None], None),),
+                   tail=(("batch_paused", Union[bool, None], None), ("queued", Union[int, None], None),
+                         *((st, Union[int, None], None) for st in TASK_STATUSES)), module=__name__)
+BatchView.__doc__ = "A batch's view: its name, creation, pause flag, queued count and count of tasks by status."
+RecruiterView = derive("RecruiterView", Recruiter, bases=(View,), mode="view", module=__name__)
+RecruiterView.__doc__ = "A recruiter's view: its batch and rank, and what it asks for (`RecruiterFields`)."
 
 
-def decode_execution(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _EXEC_EMPTY, _EXEC_READ)
+def _json_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The fields of `cls` a view writes as JSON (lists and dicts)."""
+    return tuple(name for name, conv in _readers(cls).items() if conv is json.loads)
 
 
-def decode_worker(h: dict[str, str]) -> dict[str, Any]:
-    d = _decode(h, _WORKER_EMPTY, _WORKER_READ)
-    d["task_properties"] = d.get("task_properties") or {}
-    return d
+_TASK_JSON = _json_fields(Task)
+_WORKER_JSON = _json_fields(Worker)
 
 
-def decode_batch(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _BATCH_EMPTY, _BATCH_READ)
+def _decode(h: dict[str, str], cls: type[View], json_fields: tuple[str, ...] = ()) -> Any:
+    if json_fields:
+        h = dict(h)
+        for name in json_fields:
+            if name in h:
+                h[name] = json.loads(h[name])
+    return msgspec.convert(h, cls, strict=False)
 
 
-def decode_recruiter(h: dict[str, str]) -> dict[str, Any]:
-    return _decode(h, _RECRUITER_EMPTY, _RECRUITER_READ)
+def decode_task(h: dict[str, str]) -> TaskView:
+    return _decode(h, TaskView, _TASK_JSON)
+
+
+def decode_execution(h: dict[str, str]) -> ExecutionView:
+    return _decode(h, ExecutionView)
+
+
+def decode_worker(h: dict[str, str]) -> WorkerView:
+    return _decode(h, WorkerView, _WORKER_JSON)
+
+
+def decode_batch(h: dict[str, str]) -> BatchView:
+    return _decode(h, BatchView)
+
+
+def decode_recruiter(h: dict[str, str]) -> RecruiterView:
+    return _decode(h, RecruiterView)

@@ -108,7 +108,8 @@ class Source:
     @_reads
     def task_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         """The row of each task: task fields, its current execution's dates, the tail of its output."""
-        rows = {t: row for t, row in zip(ids, self.client.task_fields(ids, TASK_ROW_FIELDS)) if row is not None}
+        rows = {t: row.to_dict() for t, row in zip(ids, self.client.task_fields(ids, TASK_ROW_FIELDS))
+                if row is not None}
         current = [(t, row) for t, row in rows.items() if row.get("execution_id")]
         execs = self.client.execution_fields([row["execution_id"] for _t, row in current], EXEC_ROW_FIELDS)
         tails = self.client.output_tails([(t, row["attempt"] or 1) for t, row in current])

@@ -37,7 +37,7 @@ class Touched:
     worker_changes: set[str] = field(default_factory=set)  # with an event of their own (worker.*)
     batches: set[str] = field(default_factory=set)
     membership: bool = False        # tasks appeared, disappeared or changed batch
-    worker_set: bool = False        # a worker appeared or disappeared
+    worker_set: bool = False        # a worker appeared, disappeared or was renamed
     heartbeat: bool = False         # not an event: time to read the workers' load figures again
     finished: list[tuple[float, str]] = field(default_factory=list)   # (time, batch) of ended tasks
     entries: list[Entry] = field(default_factory=list)
@@ -87,6 +87,10 @@ class Touched:
                 t.worker_changes.add(ev.worker)
                 if isinstance(ev, _WORKER_SET):
                     t.worker_set = True
+                elif isinstance(ev, ew.WorkerUpdated) and isinstance(ev.name, str):
+                    t.worker_set = True          # a rename: the old name is gone, the new one appears
+                    t.worker_changes.add(ev.name)
+                    t.workers.add(ev.name)
             ex = getattr(ev, "execution_id", None)
             if isinstance(ex, int):
                 t.executions.add(ex)

@@ -22,7 +22,7 @@ from scitq import keys
 from scitq.events.commands import RegisterWorker, encode
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.inbox import send_command
-from scitq.projections.views import decode_worker
+from scitq.projections.views import TaskView, decode_worker
 from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.attempt import AttemptRunner
@@ -212,27 +212,27 @@ class Agent:
         pipe.hgetall(keys.worker_view(self.worker_id))
         pipe.hget(keys.batch_view(self.batch), "batch_paused")
         previous, _, h, paused = pipe.execute()
-        view = decode_worker(h) if h else {}
+        view = decode_worker(h) if h else None
         if not self.name_claim.is_ours(previous) and not self.stopping:
             log.error("worker %s: another live worker took this name while this one was unreachable (%s): "
                       "stopping after the running tasks", self.name, previous)
             self.request_stop()
-        if not view or view["name"] != self.name:
+        if view is None or view.name != self.name:
             log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
             self.worker_id = None
             self.status = "paused"
             self.reporter.incarnation = uuid.uuid4().hex[:12]
             self.register()
             return
-        new_batch = view["batch"] or self.batch
+        new_batch = view.batch or self.batch
         if new_batch != self.batch:
             self.batch = new_batch
             self._ensure_group()
             paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
-        self.concurrency = self.concurrency if view["concurrency"] is None else view["concurrency"]
-        self.prefetch = self.prefetch if view["prefetch"] is None else view["prefetch"]
+        self.concurrency = self.concurrency if view.concurrency is None else view.concurrency
+        self.prefetch = self.prefetch if view.prefetch is None else view.prefetch
         previous_status = self.status
-        self.status = view["status"] or self.status
+        self.status = view.status or self.status
         if self.status == "offline":      # we are alive: the server will see it at its next check (and
             self.status = previous_status  # put it back running, or paused if it was paused)
         self.batch_paused = paused == "1"
@@ -420,19 +420,19 @@ class Agent:
             assert view is not None
             self.pool.submit(self.attempts.run, slot, view)
 
-    def _startable(self, slot: Slot, view: dict | None) -> str:
+    def _startable(self, slot: Slot, view: TaskView | None) -> str:
         if view is None or slot.cancelled:
             return "drop"
-        if view["attempt"] != slot.attempt:
+        if view.attempt != slot.attempt:
             return "drop"
-        status = view["status"]
+        status = view.status
         if status == "paused":
             return "wait"
         if status not in STARTABLE:
             return "drop"
-        if status != "pending" and view["worker"] not in (None, self.name):
+        if status != "pending" and view.worker not in (None, self.name):
             return "drop"
-        if (view["batch"] or self.batch) != self.batch:
+        if (view.batch or self.batch) != self.batch:
             return "drop"
         return "start"
 

@@ -10,6 +10,7 @@ import redis
 
 from scitq import keys
 from scitq.errors import ScitqError
+from scitq.projections.views import TaskView
 from scitq.settings import Settings
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
 from scitq.worker.engines import Engines
@@ -49,14 +50,14 @@ class AttemptRunner:
         """Fetch a claimed task's inputs while it waits for a slot (v1: accepted = downloading)."""
         try:
             view = read_task(self.r, slot.task_id)
-            if view is None or view["attempt"] != slot.attempt or slot.cancelled:
+            if view is None or view.attempt != slot.attempt or slot.cancelled:
                 return
             slot.accepted = True
             self.reporter.report("accepted", slot.task_id, slot.attempt)
             slot.workdir = self.workdirs.make()
-            if view["input"]:
-                fetch_inputs(view["input"], slot.workdir / "input", _timeout(view))
-                slot.inputs_done = view["input"]
+            if view.input:
+                fetch_inputs(view.input, slot.workdir / "input", _timeout(view))
+                slot.inputs_done = view.input
         except TaskDataError as exc:
             slot.data_error = exc       # reported when the task would start (inputs may be edited meanwhile)
         except (redis.ConnectionError, redis.TimeoutError):
@@ -65,21 +66,21 @@ class AttemptRunner:
             log.exception("task %s: prefetch failed", slot.task_id)
             slot.data_error = TaskDataError(-1001, f"input download failed: {exc}")
 
-    def _fetch_data(self, slot: Slot, view: dict[str, Any]) -> None:
+    def _fetch_data(self, slot: Slot, view: TaskView) -> None:
         """At start: the inputs current now (downloaded again if edited since the prefetch), the resources."""
         wd = slot.workdir
         assert wd is not None
-        inputs = view["input"] or ""
+        inputs = view.input or ""
         if inputs and (slot.inputs_done != inputs or slot.data_error is not None):
             if not slot.accepted:
                 slot.accepted = True
                 self.reporter.report("accepted", slot.task_id, slot.attempt)
             fetch_inputs(inputs, wd / "input", _timeout(view))
-        if view["resource"]:
-            fetch_resources(view["resource"], self.workdirs.resources, wd / "resource")
+        if view.resource:
+            fetch_resources(view.resource, self.workdirs.resources, wd / "resource")
 
     # --- one attempt ----------------------------------------------------------------------------
-    def run(self, slot: Slot, view: dict[str, Any]) -> None:
+    def run(self, slot: Slot, view: TaskView) -> None:
         """Start a held attempt confirmed against `view` (its task now), follow it to its end."""
         out = OutputBuffer(self.spool, keys.output(slot.task_id, slot.attempt), self.cfg.output_flush)
         rc: int | None = None
@@ -104,27 +105,27 @@ class AttemptRunner:
         finally:
             self._end(slot, rc)
 
-    def follow_container(self, slot: Slot, view: dict[str, Any] | None, runner: Any, container_id: str,
+    def follow_container(self, slot: Slot, view: TaskView | None, runner: Any, container_id: str,
                          since: float | None) -> None:
         """Follow a container started by an earlier run of this worker (`view`: None if it could not be read)."""
         out = OutputBuffer(self.spool, keys.output(slot.task_id, slot.attempt), self.cfg.output_flush)
         rc: int | None = None
         try:
             slot.proc = proc = runner.reattach(container_id, out.write, since=since)
-            announce = view is not None and view["status"] != "running"   # its start was never reported
-            rc = self._follow(slot, view or {}, proc, out, announce=announce)
+            announce = view is not None and view.status != "running"   # its start was never reported
+            rc = self._follow(slot, view or TaskView(), proc, out, announce=announce)
         except Exception as exc:  # noqa: BLE001
             rc = self._crashed(slot, out, exc)
         finally:
             self._end(slot, rc)
 
-    def _start(self, slot: Slot, view: dict[str, Any], out: OutputBuffer) -> RunningProcess | None:
+    def _start(self, slot: Slot, view: TaskView, out: OutputBuffer) -> RunningProcess | None:
         """The process of the attempt, or None when it could not start (the reason is in its stderr)."""
         assert slot.workdir is not None
-        container = view["container"] or None
-        spec = ExecSpec(task_id=slot.task_id, attempt=slot.attempt, command=view["command"] or "",
+        container = view.container or None
+        spec = ExecSpec(task_id=slot.task_id, attempt=slot.attempt, command=view.command or "",
                         workdir=slot.workdir, cpu=self.cpu(), container=container,
-                        container_options=view["container_options"] or "")
+                        container_options=view.container_options or "")
         runner = self.engines.for_container(container)
         with slot.lock:
             if slot.cancelled:
@@ -137,22 +138,22 @@ class AttemptRunner:
             slot.state = "running"
         return proc
 
-    def _follow(self, slot: Slot, view: dict[str, Any], proc: RunningProcess | None, out: OutputBuffer,
+    def _follow(self, slot: Slot, view: TaskView, proc: RunningProcess | None, out: OutputBuffer,
                 announce: bool) -> int:
         """Report the start (once), wait for the process (run timeout), upload outputs, report the end."""
         if announce:
-            self.reporter.report("started", slot.task_id, slot.attempt, command=view.get("command") or "",
-                                 container=view.get("container") or None,
-                                 container_options=view.get("container_options"), input=view.get("input"),
-                                 output=view.get("output"), resource=view.get("resource"),
+            self.reporter.report("started", slot.task_id, slot.attempt, command=view.command or "",
+                                 container=view.container or None,
+                                 container_options=view.container_options, input=view.input,
+                                 output=view.output, resource=view.resource,
                                  pid=proc.ident if proc else None)
         if proc is None:
             return self._finish(slot, out, START_FAILED)
-        rc, timed_out = self._wait(proc, view.get("run_timeout") or None, out)
+        rc, timed_out = self._wait(proc, view.run_timeout or None, out)
         output_files: list[str] = []
-        if view.get("output") and not slot.cancelled and slot.workdir is not None:
+        if view.output and not slot.cancelled and slot.workdir is not None:
             try:
-                output_files = push_outputs(slot.workdir / "output", view["output"])
+                output_files = push_outputs(slot.workdir / "output", view.output)
             except TaskDataError as exc:
                 out.write("stderr", f"{exc}\n")
                 rc = exc.code
@@ -202,8 +203,8 @@ class AttemptRunner:
         self.on_done(slot)
 
 
-def _timeout(view: dict[str, Any]) -> float | None:
-    return float(view["download_timeout"]) if view["download_timeout"] is not None else None
+def _timeout(view: TaskView) -> float | None:
+    return float(view.download_timeout) if view.download_timeout is not None else None
 
 
 class _Cancelled(Exception):

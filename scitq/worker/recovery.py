@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from scitq import keys
+from scitq.projections.views import TaskView
 from scitq.worker.engines import Engines
 from scitq.worker.slot import Slot, read_task
 
@@ -24,7 +25,7 @@ HELD_BY_US = ("assigned", "accepted", "running", "paused")
 class Recovered:
     """A container of an attempt this worker still holds: its slot, its task now, where its output resumes."""
     slot: Slot
-    view: dict[str, Any] | None    # None: Redis could not be read (the container is followed anyway)
+    view: TaskView | None    # None: Redis could not be read (the container is followed anyway)
     runner: Any
     container_id: str
     since: float | None
@@ -50,8 +51,8 @@ def recover_containers(r: redis.Redis, engines: Engines, worker: str) -> list[Re
             known = True
         except (redis.ConnectionError, redis.TimeoutError):
             view, known = None, False
-        if known and (view is None or view["attempt"] != attempt or view["worker"] != worker
-                      or view["status"] not in HELD_BY_US):
+        if known and (view is None or view.attempt != attempt or view.worker != worker
+                      or view.status not in HELD_BY_US):
             if c.get("status") in ("running", "paused"):
                 log.info("container %s of superseded task %s attempt %s: killing it", c["id"][:12],
                          task_id, attempt)

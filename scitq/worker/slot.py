@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from scitq import keys
-from scitq.projections.views import decode_task
+from scitq.projections.views import TaskView, decode_task
 from scitq.worker.runner import RunningProcess
 
 __all__ = ["Slot", "read_task"]
@@ -39,7 +39,7 @@ class Slot:
         return (self.task_id, self.attempt)
 
 
-def read_task(r: redis.Redis, task_id: int) -> dict[str, Any] | None:
+def read_task(r: redis.Redis, task_id: int) -> TaskView | None:
     """The task as the server sees it now (typed), or None when it does not exist (any more)."""
     h = r.hgetall(keys.task_view(task_id))
     return decode_task(h) if h else None

@@ -1,14 +1,17 @@
-"""`Client`, the one door: typed commands checked on the way in, decoded views on the way out (real server)."""
+"""`Client`, the one door: typed commands checked on the way in, typed views on the way out (real server)."""
 
 from __future__ import annotations
 
 import pytest
+from helpers import run_cli
 
 from scitq import keys
 from scitq.api import client as client_module
 from scitq.api.client import Client
 from scitq.errors import BadInput, Conflict, NotFound
 from scitq.events.commands import TaskSpec
+from scitq.events.model import TASK_STATUSES, WORKER_STATUSES
+from scitq.projections.views import BatchView, TaskView, WorkerView
 from scitq.events.worker import CLEAN
 
 
@@ -94,3 +97,31 @@ def test_a_submission_in_many_chunks_gives_every_id_in_order_and_a_retry_applies
     assert [t["name"] for t in c.tasks(task_id=ids)] == [f"n{i}" for i in range(10)]
     assert c.submit(specs, idempotency_key="chunked") == ids      # the same key: applied once
     assert len(c.task_ids()) == 10
+
+
+def test_reads_give_typed_views_with_the_model_statuses_and_the_worker_heartbeat_figures(procs):
+    procs.server()
+    c = Client()
+    (tid,) = c.submit([TaskSpec(command="echo typed", batch="typed", required_task_ids=[], retry=1)])
+    wid = c.register_worker("w-view", 2, batch="typed", flavor="b2-7")["worker_id"]
+    t = c.task(tid)
+    assert isinstance(t, TaskView) and (t.task_id, t.status, t.retry, t.batch) == (tid, "pending", 1, "typed")
+    assert t.status in TASK_STATUSES and c.tasks(batch="typed") == [t]
+    (row,) = c.task_fields([tid], ("status",))
+    assert isinstance(row, TaskView) and row.status == "pending"
+    (w,) = [w for w in c.workers() if w.worker_id == wid]
+    assert isinstance(w, WorkerView) and (w.name, w.flavor, w.concurrency, w.held) == ("w-view", "b2-7", 2, 0)
+    assert w.status in WORKER_STATUSES and w.running == 0
+    b = c.batch("typed")
+    assert isinstance(b, BatchView) and (b.batch, b.pending, b.batch_paused) == ("typed", 1, False)
+    assert c.batches() == [b] and c.executions(tid) == []
+
+
+def test_scitq_manage_worker_update_sets_the_flavor_it_is_given(procs, env):
+    procs.server()
+    c = Client()
+    wid = c.register_worker("w-flavor", 1)["worker_id"]
+    res = run_cli("scitq-manage", "worker", "update", "-n", "w-flavor", "-f", "b2-15", env=env)
+    assert res.returncode == 0, res.stderr
+    (w,) = [w for w in c.workers() if w.worker_id == wid]
+    assert w.flavor == "b2-15"

@@ -59,6 +59,14 @@ def test_touched_names_the_ids_each_event_concerns_and_only_the_plain_ids_of_a_c
     assert quiet.tasks == {7, 8, 9} and quiet.entries == [] and quiet.finished == []
 
 
+def test_touched_counts_a_worker_rename_as_a_change_of_the_worker_set_but_not_another_edit():
+    rename = [("1-0", event_fields(ew.WorkerUpdated(worker_id=2, worker="old", name="new")))]
+    t = Touched.from_entries(rename)
+    assert t.worker_set and t.worker_changes == {"old", "new"}
+    edit = [("2-0", event_fields(ew.WorkerUpdated(worker_id=2, worker="w", concurrency=3)))]
+    assert not Touched.from_entries(edit).worker_set
+
+
 def test_the_task_index_filters_by_text_and_worker_and_sorts_by_column(seeded):
     index = TaskIndex(Source(seeded))
     assert index.load()

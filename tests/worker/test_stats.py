@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from scitq.api.client import _v1_stats
+from scitq.projections.views import WorkerView
 from scitq.worker import stats
 
 
@@ -48,11 +49,11 @@ def test_the_heartbeat_carries_the_io_fields_and_v1_stats_json(tmp_path):
     w = {"loadavg": "0.1 0.2 0.3", "disk": 42.0, "disk_read": 2_000_000, "disk_write": 1_000_000,
          "disk_read_total": 3_000_000_000, "disk_write_total": 0, "net_recv": 500_000, "net_sent": 0,
          "net_recv_total": 1_000_000_000, "net_sent_total": 0}
-    v1 = json.loads(_v1_stats(w))
+    v1 = json.loads(_v1_stats(WorkerView(**w)))
     assert v1 == {"load": "0.1 0.2 0.3",
                   "disk": {"speed": "2.0/1.0 Mb/s", "usage": ["/:42.0"], "counter": "3.0/0.0 Gb"},
                   "network": {"speed": "0.0/0.5 Mb/s", "counter": "0.0/1.0 Gb"}}
-    assert _v1_stats({"disk_read": None}) is None
+    assert _v1_stats(WorkerView(disk_read=None)) is None
 
 
 def test_heartbeat_counters_are_read_whether_ints_or_floats_and_garbage_is_blank():

@@ -13,12 +13,13 @@ Credentials come from the standard places, never from code:
 from __future__ import annotations
 
 import base64
+import contextlib
 import ftplib
 import os
 import threading
 import urllib.parse
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from scitq.errors import BadInput
 from scitq.io.config import io_settings
@@ -250,12 +251,8 @@ class FtpStore(FsspecStore):
                 def write(block: bytes) -> None:
                     out.write(block)
                     watch.advance(len(block))
-                try:
+                with _ftp_not_found(self.uri_of(path)):
                     fs.ftp.retrbinary(f"RETR {path}", write, blocksize=1 << 20)
-                except ftplib.error_perm as exc:
-                    if str(exc).startswith("550"):
-                        raise FileNotFoundError(self.uri_of(path)) from None
-                    raise
         finally:
             _close(fs)
 
@@ -274,16 +271,24 @@ class FtpStore(FsspecStore):
     def remove(self, path: str) -> None:
         fs = self.fs
         try:
-            fs.ftp.delete(path)
-        except ftplib.error_perm as exc:
-            if str(exc).startswith("550"):
-                raise FileNotFoundError(self.uri_of(path)) from None
-            raise
+            with _ftp_not_found(self.uri_of(path)):
+                fs.ftp.delete(path)
         finally:
             _close(fs)
 
     def md5(self, path: str) -> str | None:
         return None
+
+
+@contextlib.contextmanager
+def _ftp_not_found(uri: str) -> Iterator[None]:
+    """An FTP 550 reply (no such file) raised as FileNotFoundError naming `uri`."""
+    try:
+        yield
+    except ftplib.error_perm as exc:
+        if str(exc).startswith("550"):
+            raise FileNotFoundError(uri) from None
+        raise
 
 
 def _close(fs: Any) -> None:

@@ -226,14 +226,14 @@ class WorkersScreen(LiveScreen):
     def action_concurrency(self, step: int) -> None:
         for w in self.targets():
             value = max(0, int(w.get("concurrency") or 0) + step)
-            w["concurrency"] = value
+            w.concurrency = value
             self.dash.act("", self.dash.actions.worker_update, w["worker_id"], concurrency=value)
         self._redraw()
 
     def action_prefetch(self, step: int) -> None:
         for w in self.targets():
             value = max(0, int(w.get("prefetch") or 0) + step)
-            w["prefetch"] = value
+            w.prefetch = value
             self.dash.act("", self.dash.actions.worker_update, w["worker_id"], prefetch=value)
         self._redraw()
 
