@@ -11,6 +11,7 @@ from scitq import keys
 from scitq.api.client import Client
 from scitq.errors import BadInput, NotFound, ScitqError
 from scitq.inbox import send_command
+from scitq.io.uri import redact
 
 __all__ = ["add_parser", "dispatch", "format_event"]
 
@@ -46,12 +47,12 @@ def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
     except ValueError:
         data = {"corrupt": f.get("data")}
     if as_json:
-        return json.dumps({"id": eid, **data})
+        return redact(json.dumps({"id": eid, **data}))
     ts = data.get("ts") or int(eid.split("-")[0]) / 1000
     when = datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     ids = " ".join(f"{k}={f[k]}" for k in ("task", "batch", "worker") if f.get(k))
     rest = " ".join(f"{k}={_show(v)}" for k, v in data.items() if k not in _SKIP and v not in (None, [], {}, ""))
-    return f"{when}  {f.get('type', '?'):<26} {ids}  {rest}".rstrip()
+    return redact(f"{when}  {f.get('type', '?'):<26} {ids}  {rest}".rstrip())
 
 
 def _show(v: Any) -> str:
@@ -104,7 +105,7 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
         return 0
     if args.verb == "rejected":
         for eid, f in client.rejected(1000):
-            print(f"{eid}  {f.get('stream')} entry {f.get('entry')}: {f.get('reason')}", file=out)
+            print(redact(f"{eid}  {f.get('stream')} entry {f.get('entry')}: {f.get('reason')}"), file=out)
         return 0
     if args.verb == "rebuild":
         return _rebuild(client, args.verify, out)

@@ -8,6 +8,7 @@ import sys
 from scitq.api.v1 import Server
 from scitq.cli.common import run
 from scitq.errors import BadInput
+from scitq.io.uri import redact
 
 __all__ = ["main", "parse"]
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as exc:
             return int(exc.code or 0)
         if opts.get("test"):
-            print(f"Command that would be sent: {opts['command']}")
+            print(redact(f"Command that would be sent: {opts['command']}"))
             return 0
         from scitq.api.v1 import _check_uris
         _check_uris({"input": " ".join(opts["input"]) or None, "resource": " ".join(opts["resource"]) or None,

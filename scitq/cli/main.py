@@ -6,7 +6,7 @@ import logging
 import sys
 
 from scitq import __version__
-from scitq.cli.common import ArgParser, run
+from scitq.cli.common import ArgParser, redact_logs, run
 from scitq.errors import BadInput
 
 __all__ = ["main"]
@@ -129,6 +129,7 @@ def _dispatch(args) -> int:
         from scitq.settings import settings
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        redact_logs()
         cfg = settings()
         redis_url = args.redis or cfg.redis
         if args.listen and redis_url:

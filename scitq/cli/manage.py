@@ -9,6 +9,7 @@ from scitq import __version__
 from scitq.api.v1 import Server
 from scitq.cli.common import ArgParser, fmt_date, run, table
 from scitq.errors import BadInput, NotFound
+from scitq.io.uri import redact
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 
@@ -285,9 +286,9 @@ def _task_output(server: Server, args: Any, out) -> int:
         ex = _latest_execution(server, tid)
         stdout, stderr = server.client.output_text(tid, ex["attempt"])
         if args.output:
-            out.write(stdout)
+            out.write(redact(stdout))
         elif args.error:
-            out.write(stderr)
+            out.write(redact(stderr))
         else:
             table([[stdout, stderr]], ["output", "error"], True, out)
     return 0

@@ -24,7 +24,9 @@ from scitq.inbox import send_command
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.attempt import AttemptRunner
 from scitq.worker.engines import Engines
+from scitq.worker.identity import NameClaim
 from scitq.worker.outage import OutageLog
+from scitq.worker.orphans import ProcessRecords
 from scitq.worker.recovery import recover_containers
 from scitq.worker.reporter import Reporter
 from scitq.worker.slot import Slot, read_task
@@ -56,9 +58,14 @@ class Agent:
         self.status = status
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
-        self.spool = Spool(self.home / "spool", r)
+        self.name_claim = NameClaim(r, self.name, self.home, cfg.offline_after)
+        self.name_claim.lock_home()      # one live worker per name and home: the spool below is its own
+        self.spool = Spool(self.home / "spool", r, fsync=cfg.spool_fsync, fsync_interval=cfg.spool_fsync_interval,
+                           memory=cfg.spool_memory)
         self.reporter = Reporter(self.spool, self.name, uuid.uuid4().hex[:12])
         self.engines = Engines(self.name, cfg.docker_auth)
+        self.process_records = ProcessRecords(self.home / "procs")
+        self.engines.native.records = self.process_records    # each native attempt's process group, on disk
         self.workdirs = WorkDirs(cfg.workdir, self.engines)
         self.attempts = AttemptRunner(r, cfg, self.reporter, self.spool, self.workdirs, self.engines,
                                       cpu=lambda: max(1, (os.cpu_count() or 1) // max(1, self.concurrency)),
@@ -97,6 +104,7 @@ class Agent:
         self.wake.set()
 
     def run(self) -> None:
+        self.process_records.kill_leftovers()     # native tasks a killed predecessor left running
         self.spool.start()
         self.reattach()
         try:
@@ -127,7 +135,7 @@ class Agent:
 
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
-        self.r.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
+        self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
         res = send_command(self.r, "worker.register", {
             "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
             "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
@@ -193,14 +201,19 @@ class Agent:
 
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
-        pipe.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
+        pipe.set(keys.worker_alive(self.name), self.name_claim.value(self.incarnation),
+                 ex=max(1, int(self.cfg.offline_after)), get=True)
         stats = collect_stats(self.workdirs.base)
         stats.update(last_contact=repr(time.time()), running=self.running_count(), held=self.held_count(),
                      spooled=self.spool.backlog())
         pipe.hset(keys.worker_stats(self.name), mapping={k: str(v) for k, v in stats.items()})
         pipe.hgetall(keys.worker_view(self.worker_id))
         pipe.hget(keys.batch_view(self.batch), "batch_paused")
-        _, _, view, paused = pipe.execute()
+        previous, _, view, paused = pipe.execute()
+        if not self.name_claim.is_ours(previous) and not self.stopping:
+            log.error("worker %s: another live worker took this name while this one was unreachable (%s): "
+                      "stopping after the running tasks", self.name, previous)
+            self.request_stop()
         if not view or view.get("name") != self.name:
             log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
             self.worker_id = None

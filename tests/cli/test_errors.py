@@ -88,3 +88,10 @@ def test_editing_a_finished_task_is_a_conflict_with_a_hint(procs, env):
     assert "only a task not yet started can be edited" in one_line(res)
     res = run_cli("scitq-manage", "task", "update", "-i", "1", "-S", "running", env=env)
     assert res.returncode == 2 and "set by the workers" in one_line(res)
+
+
+def test_a_container_environment_name_without_a_value_is_refused_at_submission_in_one_line(env):
+    res = run_cli("scitq-launch", "-d", "alpine", "-O", "-e AWS_SECRET_ACCESS_KEY", "echo", env=env)
+    assert res.returncode == 2
+    line = one_line(res)
+    assert "-e: 'AWS_SECRET_ACCESS_KEY' has no value" in line and "worker-secret" not in res.stderr

@@ -97,3 +97,20 @@ def test_escape_goes_back_and_a_deleted_task_says_so(server, dashboard):
             await pilot.press("escape")
             await until(pilot, lambda: app.screen.__class__.__name__ == "TasksScreen", what="back")
     run(scenario)
+
+
+def test_the_detail_hides_credentials_inside_uris(server, dashboard):
+    (tid,) = server.task_create_many([{"command": "wget https://u:hunter2@127.0.0.1/x?sig=abc123", "batch": "sec",
+                                       "input": "ftp://user:s3cr3t@127.0.0.1/data/r1.fq"}])
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            detail = await open_detail(pilot, app, tid)
+            await until(pilot, lambda: detail.t is not None, what="the task read")
+            await settle(pilot)
+            info = dict(detail.info_rows)
+            assert info["Command"] == "wget https://u:***@127.0.0.1/x?sig=***"
+            assert info["Input"] == "ftp://user:***@127.0.0.1/data/r1.fq"
+            assert not any(s in text for _, text in detail.info_rows for s in ("hunter2", "s3cr3t", "abc123"))
+    run(scenario)
