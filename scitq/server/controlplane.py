@@ -12,6 +12,7 @@ import redis
 from scitq import keys
 from scitq.errors import BadInput, ScitqError
 from scitq.events import commands as c
+from scitq.events.limits import check_entry_size, check_fields
 from scitq.projections.state import State
 from scitq.projections.store import rebuild, replay
 from scitq.server.decide import Decider
@@ -255,7 +256,9 @@ class ControlPlane:
                 continue
             mark = rnd.mark()
             try:
+                check_entry_size(tag, f.get("data"))
                 cmd = c.decode_command(tag, f.get("data"))
+                check_fields(cmd)
                 if tag == "worker.register":
                     self._track_outbox(cmd.name)  # type: ignore[attr-defined]
                 result = self.decider.command(tag, cmd)
