@@ -132,7 +132,7 @@ class ControlPlane:
             self.acquire(wait=None)
         except AlreadyRunning:
             return
-        self.load()
+        self._load_retrying()
         if ready is not None:
             ready.set()
         log.info("scitq server %s ready", self.instance)
@@ -156,6 +156,18 @@ class ControlPlane:
                 self._recover()
         self.lock.release()
 
+    def _load_retrying(self) -> None:
+        """Load the ledger, waiting out Redis errors (a key of the wrong type, an outage) with back-off."""
+        backoff = 0.5
+        while not self._stop:
+            try:
+                self.load()
+                return
+            except redis.RedisError as exc:
+                log.error("cannot load the ledger (%s): retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
     def _standby(self) -> None:
         """Fenced out: wait for the lock like a second server, then start again from the ledger."""
         log.error("server lock lost to another server: waiting for it to be free again")
@@ -163,7 +175,7 @@ class ControlPlane:
             self.acquire(wait=None)
         except AlreadyRunning:
             return
-        self.load()
+        self._load_retrying()
 
     def _recover(self) -> None:
         """After a Redis error: forget what was decided but not written (it is decided again from the inputs)."""

@@ -7,6 +7,8 @@ from typing import Any
 
 import redis
 
+from scitq.errors import Refused
+
 __all__ = ["LIBRARY", "SOURCE", "ensure_library", "fcall", "Ops", "CommitRefused"]
 
 LIBRARY = "scitq"
@@ -38,7 +40,12 @@ def ensure_library(r: redis.Redis, force: bool = False) -> bool:
                 name, code = name.decode(), (code or b"").decode()
             if name == LIBRARY and code == SOURCE:
                 return False
-    r.execute_command("FUNCTION", "LOAD", "REPLACE", SOURCE)
+    try:
+        r.execute_command("FUNCTION", "LOAD", "REPLACE", SOURCE)
+    except redis.exceptions.NoPermissionError as exc:
+        raise Refused(f"the server's Redis user may not load the scitq library ({str(exc).splitlines()[0]})",
+                      hint="give it the server role's rules: `scitq access add server NAME` with an admin URL "
+                           "(docs/security.md)") from None
     return True
 
 

@@ -216,3 +216,23 @@ def test_the_server_role_loads_its_library_on_an_embedded_valkey(tmp_path):
         assert ensure_library(srv) is False
     finally:
         valkey.stop()
+
+
+def test_a_server_whose_library_was_flushed_loads_it_again_and_goes_on(procs, r):
+    """Given `FUNCTION FLUSH` under a running server, its next commit loads the library again."""
+    procs.server()
+    Server().task_create("echo one")
+    r.execute_command("FUNCTION", "FLUSH")
+    assert Server().task_create("echo two")["task_id"] == 2
+    assert r.execute_command("FUNCTION", "LIST", "LIBRARYNAME", "scitq")
+
+
+def test_a_ledger_key_of_the_wrong_type_at_start_is_waited_out(procs, r, tmp_path):
+    """Given `scitq:events` is not a stream when the server starts, it reports it and retries; once the key
+    is repaired it loads and serves."""
+    r.set(keys.EVENTS, "x")
+    server = procs.spawn("server", "--redis", procs.env["SCITQ_SERVER"], log="server.log")
+    wait_for(lambda: "cannot load the ledger" in (tmp_path / "server.log").read_text(), what="the error")
+    assert server.poll() is None
+    r.delete(keys.EVENTS)
+    assert Server().task_create("echo fine")["task_id"] == 1
