@@ -15,12 +15,17 @@
 --   scitq:worker:<name>:control   stream   orders to workers
 --   scitq:rejected         stream  bad entries set aside
 --
--- scitq_commit(KEYS = [lock, events, every other key of the round],
---              ARGV = [lock value, lock ttl ms, op count, then per op: COMMAND, key index, arg count, args...])
--- checks, before writing anything: the lock holds the caller's value (fencing); every key has the type
--- its commands need (or does not exist, or is deleted first); every ledger id is above the ledger's
--- last id and increasing; every queue entry id acknowledged or deleted is a valid stream id. Any
--- failed check returns an error and writes nothing. Then it applies every op and refreshes the lock.
+-- scitq_commit(KEYS = [lock, events, epoch, every other key of the round],
+--              ARGV = [lock value, lock ttl ms, view prefix, op count,
+--                      then per op: COMMAND, key index, arg count, args...])
+-- checks, before writing anything: the lock holds the caller's value, or expired with no acquisition
+-- since (the epoch counter unchanged) and is taken back (fencing); every key but the views has the
+-- type its commands need (or does not exist, or is deleted first); every ledger id is above the
+-- ledger's last id and increasing; every queue entry id acknowledged or deleted is a valid stream id.
+-- Any failed check returns an error and writes nothing. Then it applies every op and refreshes the lock.
+-- The caller puts the view ops first: views are derived from the ledger and not type-checked (the check
+-- costs a TYPE call per view key and round); a view key of the wrong type stops the function there,
+-- before anything but views was written, and the caller rebuilds the views from the ledger.
 
 local TYPES = {
   XADD = 'stream', XDEL = 'stream', XACK = 'stream', XTRIM = 'stream',
@@ -58,16 +63,32 @@ local function last_id(key)
   return {0, 0}
 end
 
-local function commit(keys, args)
-  local holder = redis.call('GET', keys[1])
-  if holder ~= args[1] then
-    return redis.error_reply('FENCED the server lock is held by ' .. tostring(holder))
+-- The fence: the lock holds `value`; or it expired and nobody took it since (the epoch counter still
+-- ends `value`), in which case the caller gets it back.
+local function fenced(lock_key, epoch_key, value, ttl)
+  local holder = redis.call('GET', lock_key)
+  if holder == value then
+    return nil
   end
-  local n = tonumber(args[3])
+  local epoch = redis.call('GET', epoch_key)
+  if not holder and epoch and string.sub(value, -(#epoch + 1)) == ':' .. epoch then
+    redis.call('SET', lock_key, value, 'PX', ttl)
+    return nil
+  end
+  return 'FENCED the server lock is held by ' .. tostring(holder)
+end
+
+local function commit(keys, args)
+  local refused = fenced(keys[1], keys[3], args[1], args[2])
+  if refused then
+    return redis.error_reply(refused)
+  end
+  local prefix = args[3]
+  local n = tonumber(args[4])
   local ops = {}
   local checked = {}
   local xadd_last = {}
-  local pos = 4
+  local pos = 5
   for i = 1, n do
     local cmd, k, c = args[pos], tonumber(args[pos + 1]), tonumber(args[pos + 2])
     local expected = TYPES[cmd]
@@ -77,10 +98,10 @@ local function commit(keys, args)
     local key = keys[k]
     if not checked[key] then
       checked[key] = true
-      if cmd ~= 'DEL' then
+      if cmd ~= 'DEL' and string.sub(key, 1, #prefix) ~= prefix then
         local t = redis.call('TYPE', key)['ok']
         if expected and t ~= 'none' and t ~= expected then
-          return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. t .. ', not a ' .. expected)
+          return redis.error_reply('BADTYPE ' .. key .. ' is a ' .. t .. ', not a ' .. expected)
         end
       end
     end
@@ -139,12 +160,12 @@ local function lock(keys, args)
   return value
 end
 
--- scitq_lock_refresh(KEYS = [lock, alive], ARGV = [value, ttl ms]): extend the lock if it is ours,
--- else an error naming the holder.
+-- scitq_lock_refresh(KEYS = [lock, alive, epoch], ARGV = [value, ttl ms]): extend the lock if it is ours
+-- (or expired with nobody taking it since), else an error naming the holder.
 local function lock_refresh(keys, args)
-  local holder = redis.call('GET', keys[1])
-  if holder ~= args[1] then
-    return redis.error_reply('FENCED the server lock is held by ' .. tostring(holder))
+  local refused = fenced(keys[1], keys[3], args[1], args[2])
+  if refused then
+    return redis.error_reply(refused)
   end
   redis.call('PEXPIRE', keys[1], args[2])
   redis.call('SET', keys[2], args[1], 'PX', args[2])

@@ -371,7 +371,7 @@ class ControlPlane:
                 self._fenced = True
                 return
             log.error("commit refused, nothing written (%s): reloading from the ledger", exc)
-            if exc.reason not in ("LEDGER", "BADID", "WRONGTYPE", "BADOP"):
+            if exc.reason not in ("LEDGER", "BADID", "BADTYPE", "BADOP"):
                 _, self.state = rebuild(self.r, verify=False)   # the writes may have stopped half way
             self.load()
             if exc.reason != "LEDGER":   # the same round would be refused again at once: back off

@@ -18,7 +18,7 @@ _CHUNK = 1000   # members per variadic command (Lua's unpack has a stack limit)
 
 class CommitRefused(Exception):
     """The commit function checked the round and wrote nothing; `reason` is its first word
-    (FENCED, LEDGER, BADID, WRONGTYPE, BADOP)."""
+    (FENCED, LEDGER, BADID, BADTYPE, BADOP; anything else: a write failed, the views may be half written)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -64,13 +64,14 @@ class Ops:
     """The writes of one round, gathered with the pipeline methods the view writer uses, sent as one
     `scitq_commit` call: keys are declared once (KEYS), each op is COMMAND, key index, arg count, args."""
 
-    def __init__(self, lock_key: str, events_key: str) -> None:
+    def __init__(self, lock_key: str, events_key: str, epoch_key: str) -> None:
         self._index: dict[str, int] = {}
         self.keys: list[str] = []
         self.args: list[Any] = []
         self.count = 0
         self._key(lock_key)
         self._key(events_key)
+        self._key(epoch_key)
 
     def _key(self, key: str) -> int:
         i = self._index.get(key)
@@ -142,5 +143,5 @@ class Ops:
         for key in names:
             self._op("DEL", key, [])
 
-    def call_args(self, lock_value: str, ttl_ms: int) -> tuple[list[str], list[Any]]:
-        return self.keys, [lock_value, ttl_ms, self.count, *self.args]
+    def call_args(self, lock_value: str, ttl_ms: int, view_prefix: str) -> tuple[list[str], list[Any]]:
+        return self.keys, [lock_value, ttl_ms, view_prefix, self.count, *self.args]

@@ -121,7 +121,8 @@ class ServerLock:
     def refresh(self) -> bool:
         """Extend the lock; False if another server holds it now (we are fenced out)."""
         try:
-            fcall(self.r, "scitq_lock_refresh", [keys.SERVER_LOCK, keys.SERVER_ALIVE], [self.value, self.ttl_ms])
+            fcall(self.r, "scitq_lock_refresh", [keys.SERVER_LOCK, keys.SERVER_ALIVE, keys.SERVER_EPOCH],
+                  [self.value, self.ttl_ms])
             return True
         except redis.ResponseError as exc:
             if str(exc).startswith("FENCED"):

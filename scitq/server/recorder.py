@@ -21,8 +21,10 @@ class Recorder:
     """Writes a `Round` all or nothing with one call of the `scitq_commit` Function (commit.lua): the events
     with ids it chooses, the views that changed, the checkpoint, the cursors, the deletion of the applied
     inputs, the replies, the idempotency records, the queue entries, the acks, the orders to workers and
-    the rejected entries. The Function first checks the server lock (`lock_value`, the fence), every key's
-    type and every entry id, and writes nothing if one check fails (`CommitRefused`)."""
+    the rejected entries. The Function first checks the server lock (`lock_value`, the fence), the type of
+    every key but the views, and every entry id, and writes nothing if one check fails (`CommitRefused`).
+    The views are written first: one of the wrong type stops the call before anything else is written
+    (`CommitRefused` too; the views are then rebuilt from the ledger)."""
 
     def __init__(self, r: redis.Redis) -> None:
         self.r = r
@@ -51,12 +53,14 @@ class Recorder:
         for e in rnd.effects:
             if e.kind == "queue":
                 self._ensure_group(e.target)
-        ops = Ops(keys.SERVER_LOCK, keys.EVENTS)
-        for ev in rnd.events:
-            eid = self._next_event_id(state)
-            state.last_event_id = eid
+        ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
+        ids = []
+        for _ in rnd.events:
+            ids.append(self._next_event_id(state))
+            state.last_event_id = ids[-1]
+        write_dirty(state, ops)   # the views first (see commit.lua), the checkpoint last of them
+        for ev, eid in zip(rnd.events, ids):
             ops.xadd(keys.EVENTS, event_fields(ev), id=eid)
-        write_dirty(state, ops)
         cursors = {**rnd.cursors, **{seq_field(w): v for w, v in rnd.sequences.items()}}
         if cursors:
             ops.hset(keys.SERVER_CURSOR, mapping=cursors)
@@ -82,7 +86,7 @@ class Recorder:
             ops.xadd(keys.REJECTED, rej)
         if rnd.rejected:
             ops.xtrim(keys.REJECTED, maxlen=10000, approximate=True)
-        call_keys, args = ops.call_args(self.lock_value, self.lock_ttl_ms)
+        call_keys, args = ops.call_args(self.lock_value, self.lock_ttl_ms, keys.VIEW_PREFIX)
         try:
             fcall(self.r, "scitq_commit", call_keys, args)
         except redis.ResponseError as exc:

@@ -66,24 +66,24 @@ def test_the_commit_function_writes_nothing_when_one_id_is_bad(r):
     op of it (ledger entry, view, reply) is written."""
     ensure_library(r)
     r.set(keys.SERVER_LOCK, "me")
-    ops = Ops(keys.SERVER_LOCK, keys.EVENTS)
+    ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
     ops.xadd(keys.EVENTS, {"type": "t", "data": "{}"}, id="5-0")
     ops.hset(keys.task_view(1), mapping={"command": "x"})
     ops.lpush(keys.reply("c"), "ok")
     ops.xack(keys.queue("Default"), keys.QUEUE_GROUP, "not-an-id")
-    k, args = ops.call_args("me", 10000)
+    k, args = ops.call_args("me", 10000, keys.VIEW_PREFIX)
     with pytest.raises(redis.ResponseError, match="BADID"):
         r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
     assert r.xlen(keys.EVENTS) == 0 and not r.exists(keys.task_view(1)) and not r.exists(keys.reply("c"))
     # wrong type: nothing written either
     r.set(keys.reply("c"), "a string")
-    k, args = ops.call_args("me", 10000)
-    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+    k, args = ops.call_args("me", 10000, keys.VIEW_PREFIX)
+    with pytest.raises(redis.ResponseError, match="BADTYPE"):
         r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
     assert r.xlen(keys.EVENTS) == 0 and not r.exists(keys.task_view(1))
     # a stale fence: nothing written
     r.delete(keys.reply("c"))
-    k, args = ops.call_args("someone-else", 10000)
+    k, args = ops.call_args("someone-else", 10000, keys.VIEW_PREFIX)
     with pytest.raises(redis.ResponseError, match="FENCED"):
         r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
     assert r.xlen(keys.EVENTS) == 0
@@ -186,16 +186,14 @@ def test_a_wrongtype_key_during_a_round_is_retried_with_backoff_and_never_stops_
 
 
 def test_a_wrongtype_view_refuses_the_whole_commit_and_the_server_goes_on_once_repaired(procs, r, tmp_path):
-    """Given a view key someone made a string, a round writing it is refused whole (no event, no answer),
-    retried with back-off, and applied once the key is gone."""
+    """Given a view key someone made a string, a round writing it writes no event and no answer; the views
+    are rebuilt from the ledger (which drops the bad key) and the round is decided and written again."""
     server = procs.server()
     Server().task_create("echo before")
     r.set(keys.batch_view("other"), "x")   # the view the submission writes, of the wrong type
     r.xadd(keys.INBOX, {"cmd": "task.submit", "id": "c-wt", "reply": "1",
                         "data": json.dumps({"tasks": [{"command": "echo x", "batch": "other"}]})})
     wait_for(lambda: "WRONGTYPE" in (tmp_path / "server.log").read_text(), what="the refusal")
-    assert _submitted_ids(r) == [1] and not r.exists(keys.reply("c-wt"))
-    r.delete(keys.batch_view("other"))
     wait_for(lambda: r.exists(keys.reply("c-wt")), what="the answer after the repair")
     assert _submitted_ids(r) == [1, 2]
     assert server.poll() is None
@@ -236,3 +234,28 @@ def test_a_ledger_key_of_the_wrong_type_at_start_is_waited_out(procs, r, tmp_pat
     assert server.poll() is None
     r.delete(keys.EVENTS)
     assert Server().task_create("echo fine")["task_id"] == 1
+
+
+def test_a_lock_that_expired_with_nobody_taking_it_is_taken_back_by_the_commit(r):
+    """Given a round longer than the lock's TTL and no other server, the commit takes the lock back (the
+    epoch is unchanged); once another server acquired it (a new epoch) the same commit is refused."""
+    ensure_library(r)
+    cp = ControlPlane(r, Settings(home="/nonexistent"))
+    cp.acquire(wait=1)
+    mine = cp.lock.value
+    r.delete(keys.SERVER_LOCK)          # expired
+    ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
+    ops.set(keys.CHECKPOINT, "1-0")
+    k, args = ops.call_args(mine, 10000, keys.VIEW_PREFIX)
+    r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
+    assert r.get(keys.SERVER_LOCK) == mine and r.get(keys.CHECKPOINT) == "1-0"
+    r.delete(keys.SERVER_LOCK)
+    other = ControlPlane(r, Settings(home="/nonexistent"))
+    other.acquire(wait=1)
+    r.delete(keys.SERVER_LOCK)          # the other one's lock expired too: the epoch still says it is newer
+    ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
+    ops.set(keys.CHECKPOINT, "2-0")
+    k, args = ops.call_args(mine, 10000, keys.VIEW_PREFIX)
+    with pytest.raises(redis.ResponseError, match="FENCED"):
+        r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
+    assert r.get(keys.CHECKPOINT) == "1-0"
