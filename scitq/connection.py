@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,9 +15,12 @@ import redis
 from scitq.errors import BadInput, Refused, Unreachable
 from scitq.settings import Settings, settings as current_settings
 
-__all__ = ["resolve_url", "connect", "write_connection_file", "read_connection_file", "check", "describe"]
+__all__ = ["resolve_url", "connect", "write_connection_file", "read_connection_file", "check", "describe",
+           "Follower", "FollowingConnection"]
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
+
+log = logging.getLogger("scitq.connection")
 
 
 def read_connection_file(path: Path) -> dict | None:
@@ -96,12 +100,82 @@ def tls_options(url: str, cfg: Settings | None = None) -> dict:
 _warned_no_verify: list[str] = []
 
 
+class Follower:
+    """The address a client found in the connection file, re-read when that address stops answering.
+
+    Shared by every connection of one pool: when a connect fails, the file is read again; if the
+    server now lives elsewhere (the embedded Valkey had to take another port, or the server was
+    moved), every later connect goes there, and the move is said once.
+    """
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.path = path
+        self.url = url
+        self.lock = threading.Lock()
+
+    def current(self) -> str:
+        """The server's address now: the connection file is read again; a move is said once."""
+        conn = read_connection_file(self.path)
+        if conn and conn["url"] != self.url:
+            with self.lock:
+                if conn["url"] != self.url:
+                    log.warning("scitq: the server moved: following it to its new address %s (from %s)",
+                                describe(conn["url"]), describe(self.url))
+                    self.url = conn["url"]
+        return self.url
+
+
+class FollowingConnection(redis.Connection):
+    """A redis connection that follows the connection file when its address stops answering."""
+
+    def __init__(self, *args: object, follower: Follower, **kwargs: object) -> None:
+        self.follower = follower
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._aim(follower.url)            # the pool's arguments may predate a move
+
+    def _aim(self, url: str) -> None:
+        parsed = urlparse(url)
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or 6379
+        self.username = parsed.username or None
+        self.password = parsed.password or None
+        self._target = url
+
+    def connect_check_health(self, *args: object, **kwargs: object) -> None:
+        if self._sock:
+            return
+        if self._target != self.follower.url:   # another connection of the pool followed already
+            self._aim(self.follower.url)
+        try:
+            super().connect_check_health(*args, **kwargs)  # type: ignore[arg-type]
+        except (redis.ConnectionError, redis.TimeoutError):
+            # refused, or something else answers there now (closed, timed out, refused the password)
+            url = self.follower.current()
+            if url == self._target:
+                raise
+            self.disconnect()
+            self._aim(url)
+            super().connect_check_health(*args, **kwargs)  # type: ignore[arg-type]
+
+
 def connect(url: str | None = None, *, server: str | None = None, decode: bool = True,
-            timeout: float | None = 10.0) -> redis.Redis:
-    """A redis client for `url` (or the resolved server); the connection is opened lazily."""
-    url = url or resolve_url(server)
-    return redis.Redis.from_url(url, decode_responses=decode, socket_connect_timeout=5,
-                                socket_timeout=timeout, health_check_interval=30, **tls_options(url))
+            timeout: float | None = 10.0, cfg: Settings | None = None) -> redis.Redis:
+    """A redis client for `url` (or the resolved server); the connection is opened lazily.
+
+    When the URL is the one of the local connection file (the server was found through SCITQ_HOME),
+    the client follows that file: if the address stops answering, it reads the file again and goes
+    where the server now is.
+    """
+    url = url or resolve_url(server, cfg)
+    options: dict = {"decode_responses": decode, "socket_connect_timeout": 5, "socket_timeout": timeout,
+                     "health_check_interval": 30}
+    path = (cfg or current_settings()).connection_file
+    conn = read_connection_file(path)
+    if conn and conn["url"] == url and urlparse(url).scheme == "redis":
+        pool = redis.ConnectionPool.from_url(url, connection_class=FollowingConnection,
+                                             follower=Follower(path, url), **options)
+        return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_url(url, **options, **tls_options(url, cfg))
 
 
 def check(client: redis.Redis) -> None:

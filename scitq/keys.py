@@ -14,6 +14,7 @@ SERVER_ALIVE = f"{PREFIX}:server:alive"           # string with TTL: refreshed b
 SERVER_EPOCH = f"{PREFIX}:server:epoch"           # counter: incremented by every server lock acquisition
 SET_ASIDE = f"{PREFIX}:events:set-aside"          # hash: ledger entry id -> why it was skipped (unknown/corrupt)
 CHECKPOINT = f"{PREFIX}:view:checkpoint"          # string: id of the last event folded into the views
+SHARED_CONFIG = f"{PREFIX}:config"                # hash: what the server shares with clients (rclone, remote)
 
 
 def reply(command_id: str) -> str:

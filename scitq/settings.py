@@ -62,6 +62,7 @@ class Settings(BaseModel):
     spool_memory: int = Field(16 * 1024 * 1024, description="SCITQ_SPOOL_MEMORY: bytes of a worker's unsent backlog "
                               "kept in RAM; the rest waits in the spool file")
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
+    remote_uri: str | None = Field(None, description="SCITQ_REMOTE_URI: v1's REMOTE_URI, shared by the server (`scitq-manage config remote`)")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

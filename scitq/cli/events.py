@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
+import redis
+
 from scitq import keys
 from scitq.api.client import Client
+from scitq.connection import describe
 from scitq.errors import BadInput, NotFound, ScitqError
+from scitq.events import EVENT_TYPES, decode_event, event_fields
 from scitq.inbox import send_command
 from scitq.io.uri import redact
 
@@ -42,6 +47,11 @@ def add_parser(sub: Any) -> None:
 
 
 def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
+    if f.get("v") not in (None, str(getattr(EVENT_TYPES.get(f.get("type", "")), "version", f.get("v")))):
+        try:   # an entry of an older version is shown in today's shape (upcast)
+            f = {**f, "data": event_fields(decode_event(f))["data"]}
+        except ScitqError:
+            pass
     try:
         data = json.loads(f.get("data", "{}"))
     except ValueError:
@@ -91,9 +101,18 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
         return 0
     if args.verb == "tail":
         last = "0-0" if args.from_start else (client.r.xrevrange(keys.EVENTS, count=1) or [("0-0", {})])[0][0]
-        seen = 0
+        seen, away = 0, False
         while args.count is None or seen < args.count:
-            resp = client.r.xread({keys.EVENTS: last}, count=500, block=1000) or []
+            try:
+                resp = client.r.xread({keys.EVENTS: last}, count=500, block=1000) or []
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                # the server restarts or moves: wait for it (the connection follows SCITQ_HOME's file)
+                if not away:
+                    print(f"scitq: {describe(client.url)} unreachable ({exc}); waiting for it", file=sys.stderr)
+                away = True
+                time.sleep(1)
+                continue
+            away = False
             for _s, entries in resp:
                 for eid, f in entries:
                     last = eid

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import msgspec
 
 __all__ = ["Event", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1   # the version of an event type that declares none
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):
     """A fact appended to `scitq:events` by the server. `ts` is the server's clock (epoch seconds).
 
-    Rules: never rename a tag; new fields only with defaults; a breaking change gets a new version
-    and an upcaster in `scitq.events.codec`.
+    Rules: never rename a tag; new fields only with defaults; a change of shape gets a new `version`
+    of that type and an upcaster (old entry -> new shape) in `scitq.events.upcasters`.
     """
 
+    version: ClassVar[int] = SCHEMA_VERSION   # written as the entry's `v`
     ts: float = 0.0
 
     # plain fields copied onto the stream entry so `redis-cli XRANGE` can be read and filtered

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from scitq.errors import BadInput
 from scitq.events import batch, execution, task, worker
 from scitq.events.base import SCHEMA_VERSION, Event
+from scitq.events.upcasters import UPCASTERS, upcast
 
-__all__ = ["EVENT_TYPES", "encode_event", "decode_event", "event_fields"]
+__all__ = ["EVENT_TYPES", "UPCASTERS", "encode_event", "decode_event", "event_fields"]
 
 
 def _collect() -> dict[str, type[Event]]:
@@ -25,13 +24,11 @@ def _collect() -> dict[str, type[Event]]:
 EVENT_TYPES: dict[str, type[Event]] = _collect()
 _ENCODER = msgspec.json.Encoder()
 _DECODERS = {tag: msgspec.json.Decoder(cls) for tag, cls in EVENT_TYPES.items()}
-# Upcasters: (tag, old version) -> function turning old `data` dict into the current shape.
-UPCASTERS: dict[tuple[str, int], Any] = {}
 
 
 def event_fields(event: Event) -> dict[str, str]:
     """The stream entry of an event: plain `type`, `v`, ids, and `data` (JSON with the type tag)."""
-    fields = {"type": event.__struct_config__.tag, "v": str(SCHEMA_VERSION)}
+    fields = {"type": event.__struct_config__.tag, "v": str(type(event).version)}
     fields.update(event.ids())
     fields["data"] = _ENCODER.encode(event).decode()
     return fields
@@ -51,13 +48,20 @@ def decode_event(fields: dict[str, str] | dict[bytes, bytes]) -> Event:
     decoder = _DECODERS.get(tag)  # type: ignore[arg-type]
     if decoder is None:
         raise BadInput(f"unknown event type {tag!r}")
-    version = int(fields.get("v", SCHEMA_VERSION))  # type: ignore[arg-type]
     try:
-        if version != SCHEMA_VERSION:
-            upcast = UPCASTERS.get((tag, version))  # type: ignore[arg-type]
-            if upcast is None:
-                raise BadInput(f"event {tag} has version {version}, no upcaster to {SCHEMA_VERSION}")
-            return msgspec.convert(upcast(msgspec.json.decode(data)), EVENT_TYPES[tag])  # type: ignore[index]
+        version = int(fields.get("v", SCHEMA_VERSION))  # type: ignore[arg-type]
+    except ValueError:
+        raise BadInput(f"event {tag} has a bad version {fields.get('v')!r}") from None
+    current = EVENT_TYPES[tag].version  # type: ignore[index]
+    if version > current:
+        raise BadInput(f"event {tag} has version {version}, written by a newer scitq (this one reads up to "
+                       f"{current}): upgrade this program")
+    try:
+        if version < current:
+            data_v = upcast(tag, version, current, msgspec.json.decode(data))  # type: ignore[arg-type]
+            if data_v is None:
+                raise BadInput(f"event {tag} has version {version}, no upcaster to {current}")
+            return msgspec.convert(data_v, EVENT_TYPES[tag])  # type: ignore[index]
         return decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadInput(f"corrupt {tag} event: {exc}") from None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import ClassVar, Union
 
+import msgspec
 from msgspec import UNSET, UnsetType
 
 from scitq.events.base import Event
@@ -72,8 +73,18 @@ class WorkerBatchChanged(WorkerEvent, tag="worker.batch_changed", kw_only=True):
 
 
 class WorkerSignalled(WorkerEvent, tag="worker.signalled", kw_only=True):
-    """A user asked the worker to clean its unused work dirs (-1), restart (-2) or forget its resources (-3)."""
+    """A user asked the worker to clean its unused work dirs (-1), restart (-2) or forget its resources (-3).
+
+    Version 2 names the order (`order`: clean, restart, reset resources) for readers of the ledger;
+    version 1 entries are upcast (`scitq.events.upcasters`).
+    """
+    version: ClassVar[int] = 2
     signal: int
+    order: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.order and self.signal in WORKER_SIGNALS:
+            msgspec.structs.force_setattr(self, "order", WORKER_SIGNALS[self.signal])
 
 
 WorkerUpdated = derive(

@@ -125,6 +125,11 @@ class Decider:
         if batch not in self.state.batches:
             raise NotFound(f"no batch {batch!r}")
 
+    def _batch_declared(self, batch: str) -> None:
+        """A batch named before any of its tasks exists (stop/go) is created empty."""
+        if batch not in self.state.batches:
+            self.emit(eb.BatchCreated(batch=check_batch_name(batch)))
+
     # --- commands -----------------------------------------------------------------------------
     def command(self, tag: str, cmd: Any) -> Any:
         handler = getattr(self, "cmd_" + tag.replace(".", "_"), None)
@@ -184,7 +189,7 @@ class Decider:
         if "command" in changes and changes["command"] is None:
             raise BadInput(f"bad change to task {t.task_id}: a task needs a command")
         if changes and t.status in NOT_EDITABLE_STATUSES and status != "pending":
-            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started can be edited",
+            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started or already finished can be edited",
                            hint="relaunch it with the change (status pending) to run it again")
         check_task_fields(changes)
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
@@ -289,8 +294,8 @@ class Decider:
         return n
 
     def cmd_batch_stop(self, cmd: c.BatchCmd) -> dict:
-        self._batch_exists(cmd.batch)
         check_signal(cmd.signal, BATCH_STOP_SIGNALS)
+        self._batch_declared(cmd.batch)   # v1 habit: pause first, then queue; later tasks of it wait
         b = self.state.batches[cmd.batch]
         if not b.paused:
             self.emit(eb.BatchPaused(batch=cmd.batch, signal=cmd.signal))
@@ -310,8 +315,8 @@ class Decider:
         return len(queued)
 
     def cmd_batch_go(self, cmd: c.BatchCmd) -> dict:
-        self._batch_exists(cmd.batch)
         check_signal(cmd.signal, BATCH_GO_SIGNALS)
+        self._batch_declared(cmd.batch)
         if self.state.batches[cmd.batch].paused:
             self.emit(eb.BatchResumed(batch=cmd.batch, signal=cmd.signal))
         if cmd.signal == 18:

@@ -41,12 +41,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether Valkey could listen on `port`: bound the way Valkey binds (SO_REUSEADDR), so the
+    connections of a server just stopped, still in TIME_WAIT, do not make the port look taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
             return True
         except OSError:
             return False
+
+
+class _PortTaken(Exception):
+    """Valkey could not listen on its port (another program took it meanwhile)."""
 
 
 class EmbeddedValkey:
@@ -75,6 +82,19 @@ class EmbeddedValkey:
         return pw
 
     def start(self, timeout: float = 15.0) -> str:
+        """Start (or adopt) the embedded Valkey on the port it had before, when that port is free."""
+        asked = self.port
+        try:
+            return self._start(timeout)
+        except _PortTaken:
+            if asked is not None:
+                raise ScitqError(f"port {asked} is taken: the embedded Valkey cannot listen on it") from None
+            old, self.port = self.port, free_port()
+            log.warning("port %s is taken: the embedded Valkey moves to port %d "
+                        "(clients following the connection file find it there)", old, self.port)
+            return self._start(timeout)
+
+    def _start(self, timeout: float) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o700)
         password = self._password()
@@ -91,8 +111,13 @@ class EmbeddedValkey:
                 return self.url
             except redis.RedisError:
                 pass
-            if self.port is None and conn.get("port") and _port_free(int(conn["port"])):
-                self.port = int(conn["port"])
+            if self.port is None and conn.get("port"):
+                if _port_free(int(conn["port"])):
+                    self.port = int(conn["port"])
+                else:
+                    self.port = free_port()
+                    log.warning("port %s is taken: the embedded Valkey moves to port %d "
+                                "(clients following the connection file find it there)", conn["port"], self.port)
         self.port = self.port or free_port()
         self._write_acl_file(password)
         conf = self.dir / "valkey.conf"
@@ -112,6 +137,8 @@ class EmbeddedValkey:
             "",
         ]))
         os.chmod(conf, 0o600)
+        log_file = self.dir / "valkey.log"
+        log_start = log_file.stat().st_size if log_file.exists() else 0
         self.proc = subprocess.Popen([valkey_binary(), str(conf)], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -126,6 +153,8 @@ class EmbeddedValkey:
                 pass
             except redis.ConnectionError:
                 if self.proc.poll() is not None:
+                    if self._log_says_port_taken(log_start):
+                        raise _PortTaken()
                     raise ScitqError(f"the embedded Valkey exited at start (see {self.dir / 'valkey.log'})")
             if time.monotonic() > deadline:
                 raise ScitqError(f"the embedded Valkey did not answer within {timeout:.0f}s")
@@ -135,6 +164,15 @@ class EmbeddedValkey:
                               pid=self.proc.pid)
         log.info("embedded Valkey on %s:%d, data in %s", self._bind(), self.port, self.dir)
         return self.url
+
+    def _log_says_port_taken(self, since: int) -> bool:
+        try:
+            with open(self.dir / "valkey.log", "rb") as fh:
+                fh.seek(since)
+                new = fh.read().decode(errors="replace")
+        except OSError:
+            return False
+        return "Address already in use" in new
 
     def _bind(self) -> str:
         if not self.listen or self.listen in ("127.0.0.1", "localhost"):
@@ -151,7 +189,10 @@ class EmbeddedValkey:
         if path.exists():
             kept = [line for line in path.read_text().splitlines()
                     if line.split()[:1] == ["user"] and line.split()[1:2] not in (["admin"], ["default"])]
-        lines = ["user default off", f"user admin on >{password} {' '.join(access.rules('admin'))}", *kept]
+        # The default user stays off (nobody can log in as it), but Valkey replays the AOF's MULTI/EXEC
+        # blocks as that user and checks EXEC against its rules: with none, every transaction in the
+        # AOF is refused at load and a restart comes back empty. So it keeps every right, unusable.
+        lines = ["user default off ~* &* +@all", f"user admin on >{password} {' '.join(access.rules('admin'))}", *kept]
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(lines) + "\n")

@@ -12,7 +12,8 @@ from scitq.errors import BadInput
 from scitq.events import EVENT_TYPES, decode_event, event_fields
 from scitq.events.commands import decode_command, decode_fact
 
-GOLDEN = Path(__file__).parent / "golden_v1.jsonl"
+GOLDEN = Path(__file__).parent / "golden_v1.jsonl"     # every event type as scitq wrote it with version 1
+GOLDEN_V2 = Path(__file__).parent / "golden_v2.jsonl"  # the same events as written today (worker.signalled v2)
 
 
 def sample(cls):
@@ -32,7 +33,7 @@ def sample(cls):
 def test_every_event_type_round_trips_through_a_ledger_entry(tag):
     event = sample(EVENT_TYPES[tag])
     fields = event_fields(event)
-    assert fields["type"] == tag and fields["v"] == "1"
+    assert fields["type"] == tag and fields["v"] == str(EVENT_TYPES[tag].version)
     assert decode_event(fields) == event
 
 
@@ -44,17 +45,32 @@ def test_ledger_entries_carry_plain_ids_for_redis_cli_readers():
     assert json.loads(fields["data"])["attempt"] == 2
 
 
-def test_golden_version_1_entries_still_decode():
-    """Given entries written by schema version 1, when decoded today, then they give the same events."""
-    lines = GOLDEN.read_text().splitlines()
-    assert len(lines) >= len(EVENT_TYPES)
-    seen = set()
-    for line in lines:
+def test_golden_version_1_entries_are_upcast_to_the_entries_written_today():
+    """Given entries written by version 1 of every event, when decoded today, then each gives the event
+    that today's code writes (worker.signalled gains its `order`), through the upcasters."""
+    old = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    new = {f["type"]: f for f in map(json.loads, GOLDEN_V2.read_text().splitlines())}
+    assert {f["type"] for f in old} == set(EVENT_TYPES) == set(new)
+    assert all(f["v"] == "1" for f in old)
+    for fields in old:
+        assert event_fields(decode_event(fields)) == new[fields["type"]]
+
+
+def test_golden_entries_of_today_round_trip_unchanged_with_their_version():
+    for line in GOLDEN_V2.read_text().splitlines():
         fields = json.loads(line)
-        event = decode_event(fields)
-        seen.add(fields["type"])
-        assert event_fields(event)["data"] == fields["data"]
-    assert seen == set(EVENT_TYPES)
+        assert fields["v"] == str(EVENT_TYPES[fields["type"]].version)
+        assert event_fields(decode_event(fields)) == fields
+
+
+def test_a_version_1_worker_order_is_read_with_its_name_and_version_2_is_written():
+    from scitq.events import WorkerSignalled
+    v1 = {"type": "worker.signalled", "v": "1", "worker": "w1",
+          "data": '{"type":"worker.signalled","ts":2.0,"worker_id":3,"worker":"w1","signal":-3}'}
+    event = decode_event(v1)
+    assert event == WorkerSignalled(ts=2.0, worker_id=3, worker="w1", signal=-3, order="reset resources")
+    assert event_fields(event)["v"] == "2"
+    assert WorkerSignalled(worker_id=3, worker="w1", signal=-2).order == "restart"
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -62,7 +78,9 @@ def test_golden_version_1_entries_still_decode():
     ({"type": "task.exploded", "v": "1", "data": "{}"}, "unknown event type"),
     ({"type": "task.submitted", "v": "1", "data": "{not json"}, "corrupt task.submitted"),
     ({"type": "task.submitted", "v": "1", "data": '{"task_id": "x"}'}, "corrupt task.submitted"),
-    ({"type": "task.submitted", "v": "9", "data": "{}"}, "no upcaster"),
+    ({"type": "task.submitted", "v": "0", "data": "{}"}, "no upcaster"),
+    ({"type": "task.submitted", "v": "9", "data": "{}"}, "written by a newer scitq"),
+    ({"type": "task.submitted", "v": "one", "data": "{}"}, "bad version"),
 ])
 def test_a_corrupt_ledger_entry_is_refused_with_a_clear_message(fields, message):
     with pytest.raises(BadInput, match=message):

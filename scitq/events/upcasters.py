@@ -1,0 +1,41 @@
+"""Provides the upcasters: functions turning a ledger entry of an older event version into the next one.
+
+An event type whose shape changes gets a higher `version` (a ClassVar on its Struct) and one upcaster
+per step, registered here as `(tag, old version)`. Entries already in the ledger are never rewritten:
+they are upcast each time they are read, so an upgraded server replays an old ledger unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from scitq.events.worker import WORKER_SIGNALS
+
+__all__ = ["UPCASTERS", "upcaster", "upcast"]
+
+Data = dict[str, Any]
+UPCASTERS: dict[tuple[str, int], Callable[[Data], Data]] = {}
+
+
+def upcaster(tag: str, version: int) -> Callable[[Callable[[Data], Data]], Callable[[Data], Data]]:
+    """Register the function turning `data` of `tag` version `version` into version `version + 1`."""
+    def register(fn: Callable[[Data], Data]) -> Callable[[Data], Data]:
+        UPCASTERS[(tag, version)] = fn
+        return fn
+    return register
+
+
+def upcast(tag: str, version: int, target: int, data: Data) -> Data | None:
+    """`data` brought from `version` to `target` step by step; None when a step has no upcaster."""
+    while version < target:
+        step = UPCASTERS.get((tag, version))
+        if step is None:
+            return None
+        data = step(data)
+        version += 1
+    return data
+
+
+@upcaster("worker.signalled", 1)
+def _worker_signalled_names_its_order(data: Data) -> Data:
+    return {**data, "order": WORKER_SIGNALS.get(data.get("signal"), "")}  # type: ignore[arg-type]
