@@ -42,6 +42,14 @@ def worker_outbox(name: str) -> str:
     return f"{PREFIX}:worker:{name}:outbox"
 
 
+def worker_of_outbox(stream: str) -> str | None:
+    """The worker name in an outbox key (the inverse of `worker_outbox`); None for any other key."""
+    head, tail = f"{PREFIX}:worker:", ":outbox"
+    if stream.startswith(head) and stream.endswith(tail) and len(stream) > len(head) + len(tail):
+        return stream[len(head):-len(tail)]
+    return None
+
+
 def worker_alive(name: str) -> str:
     """String with TTL refreshed by worker `name` while it is alive."""
     return f"{PREFIX}:worker:{name}:alive"

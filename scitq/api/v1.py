@@ -12,12 +12,14 @@ from typing import Any, Callable
 import redis
 
 from scitq import keys
-from scitq.api.client import Client
+from scitq.api.client import HEARTBEAT_FIELDS, Client
 from scitq.api.v1_writes import LazyObject, WriteQueue, resolve
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
-from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
+from scitq.io import check_uri
+from scitq.projections.views import decode_worker
+from scitq.settings import TASK_STATUS
 
 __all__ = ["Server", "shell_wrap", "LazyObject"]
 
@@ -41,6 +43,10 @@ def _join(value: str | list[str] | None) -> str | None:
 def _datetime(ts: float) -> datetime:
     """v1 dates: naive datetimes in UTC."""
     return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+
+
+# what a worker of `Server.workers()` carries: its view and the figures of its last heartbeat
+WORKER_FIELDS = set(decode_worker({})) | set(HEARTBEAT_FIELDS)
 
 
 class Server:
@@ -120,10 +126,11 @@ class Server:
         self._writes.drain()
         return done(self._retry(attempt, cap=float(self.put_timeout)))
 
-    def _command(self, cmd: str, data: dict[str, Any], asynchronous: bool | None = None,
-                 then: Callable[[Any], Any] | None = None) -> Any:
-        """Send a command (see `_write`: queued while the server is away, applied once)."""
-        return self._write(lambda key: self.client.command(cmd, data, idempotency_key=key), cmd, asynchronous, then)
+    def _command(self, what: str, send: Callable[..., Any], *args: Any, asynchronous: bool | None = None,
+                 then: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:
+        """Send command `what` with a typed `Client` method (see `_write`: queued while the server is away,
+        applied once)."""
+        return self._write(lambda key: send(*args, idempotency_key=key, **kwargs), what, asynchronous, then)
 
     def queue_size(self) -> int:
         """How many asynchronous writes wait for the server (v1)."""
@@ -145,7 +152,8 @@ class Server:
     # --- tasks ------------------------------------------------------------------------------------
     def _spec(self, command: str, name=None, status=None, batch=None, input=None, output=None, container=None,
               container_options="", resource=None, required_task_ids=None, shell=False, retry=None,
-              download_timeout=None, run_timeout=None, use_cache=None, uid=None, gid=None) -> dict[str, Any]:
+              download_timeout=None, run_timeout=None, use_cache=None, uid=None, gid=None,
+              accept_failure=None) -> dict[str, Any]:
         if not isinstance(command, str) or not command.strip():
             raise BadInput("command must be a non-empty string")
         if container_options and not container:
@@ -157,7 +165,8 @@ class Server:
                            ("output", output), ("container", container),
                            ("container_options", container_options or None), ("resource", _join(resource)),
                            ("retry", retry), ("download_timeout", download_timeout), ("run_timeout", run_timeout),
-                           ("use_cache", use_cache), ("uid", uid), ("gid", gid)):
+                           ("use_cache", use_cache), ("uid", uid), ("gid", gid),
+                           ("accept_failure", accept_failure)):
             if value is not None:
                 spec[key] = value
         if required_task_ids:
@@ -173,10 +182,12 @@ class Server:
                     resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
                     shell: bool | str = False, retry: int | None = None, download_timeout: int | None = None,
                     run_timeout: int | None = None, use_cache: bool | None = None, uid: int | None = None,
-                    gid: int | None = None, asynchronous: bool | None = None) -> Any:
-        """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`."""
+                    gid: int | None = None, accept_failure: bool | None = None, asynchronous: bool | None = None) -> Any:
+        """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`.
+        `accept_failure=True` (not v1): it runs even when a required task failed (else it is blocked)."""
         spec = self._spec(command, name, status, batch, input, output, container, container_options, resource,
-                          required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid)
+                          required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid,
+                          accept_failure)
         return self._write(lambda key: self.client.submit([_resolved(spec)], idempotency_key=key)[0],
                            "task_create", asynchronous, then=self.task_get)
 
@@ -203,26 +214,29 @@ class Server:
                     resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
                     retry: int | None = None, download_timeout: int | None = None,
                     run_timeout: int | None = None, use_cache: bool | None = None,
-                    asynchronous: bool | None = None) -> Any:
-        """Change fields of a task (only the ones given). With status='pending' it is a relaunch."""
+                    accept_failure: bool | None = None, asynchronous: bool | None = None) -> Any:
+        """Change fields of a task (only the ones given). With status='pending' it is a relaunch;
+        `required_task_ids` replaces the requirements (a waiting task whose new ones all succeeded is
+        released at once)."""
         changes = {k: v for k, v in (("command", command), ("name", name), ("status", status), ("batch", batch),
                                      ("input", _join(input)), ("output", output), ("container", container),
                                      ("container_options", container_options), ("resource", _join(resource)),
                                      ("required_task_ids", required_task_ids), ("retry", retry),
                                      ("download_timeout", download_timeout), ("run_timeout", run_timeout),
-                                     ("use_cache", use_cache)) if v is not None}
+                                     ("use_cache", use_cache), ("accept_failure", accept_failure))
+                   if v is not None}
         _check_uris(changes)
-        return self._command("task.update", {"task_id": int(id), "changes": changes}, asynchronous,
-                             then=lambda _: self.task_get(id))
+        return self._command("task.update", self.client.update_task, int(id), asynchronous=asynchronous,
+                             then=lambda _: self.task_get(id), **changes)
 
     def task_delete(self, id: int, asynchronous: bool | None = None) -> Any:
-        return self._command("task.delete", {"task_ids": [int(id)]}, asynchronous)
+        return self._command("task.delete", self.client.delete_tasks, [int(id)], asynchronous=asynchronous)
 
     def task_relaunch(self, id: int, asynchronous: bool | None = None) -> Any:
-        return self._command("task.relaunch", {"task_ids": [int(id)]}, asynchronous)
+        return self._command("task.relaunch", self.client.relaunch_tasks, [int(id)], asynchronous=asynchronous)
 
     def task_signal(self, id: int, signal: int, asynchronous: bool | None = None) -> Any:
-        return self._command("task.signal", {"task_id": int(id), "signal": int(signal)}, asynchronous)
+        return self._command("task.signal", self.client.signal_task, int(id), int(signal), asynchronous=asynchronous)
 
     def task_status(self, task_id_list: list[int]) -> list[str | None]:
         ids = [_task_id(t) for t in task_id_list]
@@ -283,7 +297,8 @@ class Server:
 
     # --- batches ----------------------------------------------------------------------------------
     def batches(self) -> Any:
-        """[{batch, pending, accepted, running, failed, succeeded, workers}] (None when 0, as v1)."""
+        """[{batch, pending, accepted, running, failed, succeeded, workers, paused, blocked}] (None when 0,
+        as v1; `blocked`, not v1: tasks whose required task failed for good)."""
         def fetch():
             workers = self.client.workers()
             out = []
@@ -296,24 +311,30 @@ class Server:
                     row[s] = n or None
                 row["workers"] = ",".join(w["name"] for w in workers if w["batch"] == b["batch"])
                 row["paused"] = bool(b.get("batch_paused"))
+                row["blocked"] = b.get("blocked") or None
                 out.append(row)
             return out
         return self._out(self._retry(fetch))
 
     def batch_stop(self, batch: str, signal: int = 0, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.stop", {"batch": batch, "signal": int(signal)}, asynchronous)
+        return self._command("batch.stop", self.client.stop_batch, batch, int(signal), asynchronous=asynchronous)
 
     def batch_go(self, batch: str, signal: int = 0, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.go", {"batch": batch, "signal": int(signal)}, asynchronous)
+        return self._command("batch.go", self.client.go_batch, batch, int(signal), asynchronous=asynchronous)
 
     def batch_delete(self, batch: str, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.delete", {"batch": batch}, asynchronous)
+        return self._command("batch.delete", self.client.delete_batch, batch, asynchronous=asynchronous)
 
     def batch_relaunch_failed(self, batch: str, asynchronous: bool | None = None) -> Any:
-        return self._command("batch.relaunch_failed", {"batch": batch}, asynchronous)
+        return self._command("batch.relaunch_failed", self.client.relaunch_failed, batch, asynchronous=asynchronous)
 
     # --- workers ----------------------------------------------------------------------------------
     def workers(self, **filters: Any) -> Any:
+        """Workers sorted by id, filtered like v1 on any of their fields (a list value means "any of")."""
+        unknown = set(filters) - WORKER_FIELDS
+        if unknown:
+            raise BadInput(f"unknown worker filter(s): {', '.join(sorted(unknown))}")
+
         def fetch():
             ws = self.client.workers()
             for key, value in filters.items():
@@ -340,29 +361,31 @@ class Server:
                 task_properties = json.loads(task_properties or "{}")
             except ValueError:
                 raise BadInput(f"task_properties is not JSON: {task_properties!r}") from None
-        data: dict[str, Any] = {"worker_id": int(id)}
+        data: dict[str, Any] = {}
         for key, value in (("name", name), ("hostname", hostname), ("concurrency", concurrency),
                            ("prefetch", prefetch), ("status", status), ("batch", batch), ("permanent", permanent),
                            ("flavor", flavor), ("task_properties", task_properties)):
             if value is not None:
                 data[key] = value
-        return self._command("worker.update", data, asynchronous)
+        return self._command("worker.update", self.client.update_worker, int(id), asynchronous=asynchronous, **data)
 
     def worker_delete(self, id: int, asynchronous: bool | None = None) -> Any:
-        return self._command("worker.delete", {"worker_id": int(id)}, asynchronous)
+        return self._command("worker.delete", self.client.delete_worker, int(id), asynchronous=asynchronous)
 
     def worker_create_signal(self, id: int, execution_id: int | None, signal: int,
                              asynchronous: bool | None = None) -> Any:
         """v1: a signal for one execution of the worker, or (execution_id None) for the worker itself:
         -1 clean its unused work dirs, -2 restart it, -3 forget its resource cache."""
         if execution_id is None:
-            return self._command("worker.signal", {"worker_id": int(id), "signal": int(signal)}, asynchronous)
+            return self._command("worker.signal", self.client.signal_worker, int(id), int(signal),
+                                 asynchronous=asynchronous)
         ex = self._retry(lambda: self.client.execution(int(execution_id)))
         task = self._retry(lambda: self.client.task(int(ex["task_id"])))
         if int(task.get("attempt") or 0) != int(ex["attempt"]):
             raise Conflict(f"execution {execution_id} is not the current attempt of task {ex['task_id']}: "
                            f"no process to signal")
-        return self._command("task.signal", {"task_id": int(ex["task_id"]), "signal": int(signal)}, asynchronous)
+        return self._command("task.signal", self.client.signal_task, int(ex["task_id"]), int(signal),
+                             asynchronous=asynchronous)
 
     def worker_executions(self, id: int, status: str | list[str] | None = None) -> Any:
         """Executions of a worker (v1: by default the ones neither pending nor finished), each with its
@@ -416,7 +439,9 @@ class Server:
 
     def worker_signals(self, id: int) -> list:
         """v1's signal mailbox, read by workers. Workers here receive their orders on their own stream
-        (scitq:worker:<name>:control) as soon as they are given, so the mailbox is always empty."""
+        (scitq:worker:<name>:control) as soon as they are given, so the mailbox of a known worker is always
+        empty (an unknown `id` raises NotFound)."""
+        self.worker_get(id)
         return []
 
     # --- join ---------------------------------------------------------------------------------------
@@ -446,10 +471,11 @@ class Server:
             counts = {s: sum(1 for v in statuses.values() if v == s) for s in TASK_STATUS}
             remaining = sum(counts[s] for s in waiting)
             print("Remaining tasks pending : {pending}, assigned: {assigned}, accepted: {accepted}, "
-                  "running: {running}, failed: {failed}, succeeded: {succeeded}".format(**counts), flush=True)
+                  "running: {running}, failed: {failed}, succeeded: {succeeded}".format(**counts)
+                  + (f", blocked: {counts['blocked']}" if counts["blocked"] else ""), flush=True)
             if remaining == 0:
                 break
-            done = counts["failed"] + counts["succeeded"]
+            done = counts["failed"] + counts["succeeded"] + counts["blocked"]
             if done == done_before:
                 sleep = min(sleep + 1.0, 10.0)
             else:
@@ -457,7 +483,9 @@ class Server:
             done_before = done
             time.sleep(sleep)
         print("All tasks done!")
-        if check and counts["failed"]:
+        if counts["blocked"]:   # not v1 (where they waited for ever): a required task failed for good
+            print(f"{counts['blocked']} task(s) blocked by a failed required task", flush=True)
+        if check and (counts["failed"] or counts["blocked"]):
             raise RuntimeError("Could not complete all the tasks...")
         return counts
 
@@ -474,24 +502,8 @@ def _resolved(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "required_task_ids": [_task_id(t) for t in spec["required_task_ids"]]}
 
 
-def _uri_checker() -> Any:
-    try:
-        from scitq.io import check_uri  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return check_uri
-
-
-_CHECK_URI: list[Any] = []
-
-
 def _check_uris(spec: dict[str, Any]) -> None:
     """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
-    if not _CHECK_URI:
-        _CHECK_URI.append(_uri_checker())
-    check_uri = _CHECK_URI[0]
-    if check_uri is None:
-        return
     for key in ("input", "resource", "output"):
         value = spec.get(key)
         if not value:

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(exc, NotFound) or os.environ.get("SCITQ_DEBUG"):
                 raise
             message = exc.message if exc.message.startswith("Syntax error : ") else f"Syntax error : {exc.message}"
-            print(message + (f" ({exc.hint})" if exc.hint else ""), file=sys.stderr)
+            print(redact(message + (f" ({exc.hint})" if exc.hint else "")), file=sys.stderr)
             return exc.exit_code
 
     return run(PROG, body)

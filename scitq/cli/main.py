@@ -109,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from scitq.cli.manage import main as manage_main
         return manage_main(args.rest)
     if args.cmd == "fetch":
-        try:
-            from scitq.cli.fetch import main as fetch_main  # type: ignore[import-not-found]
-        except ImportError:
-            print("scitq: error: `scitq fetch` is not part of this build", file=sys.stderr)
-            return 2
+        from scitq.cli.fetch import main as fetch_main
         return fetch_main(args.rest)
     if getattr(args, "_manage", None):
         from scitq.cli.manage import main as manage_main
@@ -158,7 +154,7 @@ def _dispatch(args) -> int:
         client.ping()
         return events_cli.dispatch(client, args)
     if args.cmd == "tui":
-        from scitq.tui import run_tui  # type: ignore[attr-defined]
+        from scitq.tui import run_tui
         return run_tui(args.server, read_only=args.read_only)
     raise SystemExit(2)
 

@@ -14,8 +14,8 @@ from scitq.events.execution import (
     ExecutionStarted, ReportRejected,
 )
 from scitq.events.task import (
-    TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
-    TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUpdated,
+    TaskBlocked, TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
+    TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUnblocked, TaskUpdated,
 )
 from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
@@ -49,6 +49,9 @@ def evolve(state: State, event: _base.Event) -> State:
 # --- small helpers -----------------------------------------------------------------------------
 def _set_status(state: State, task: Task, status: str, ts: float) -> None:
     if task.status != status:
+        if task.status == "blocked":
+            task.blocked_by = None
+            state.rewrite_tasks.add(task.task_id)     # the view drops its blocked_by
         counts = state.batch(task.batch, ts).counts
         counts[task.status] = counts.get(task.status, 0) - 1
         counts[status] = counts.get(status, 0) + 1
@@ -220,6 +223,18 @@ def _retried(state: State, e: TaskRetried) -> None:
 @_on(TaskReleased)
 def _released(state: State, e: TaskReleased) -> None:
     _settle(state, state.tasks[e.task_id], "pending", e.ts)     # a waiting task: no queue, no worker
+
+
+@_on(TaskBlocked)
+def _blocked(state: State, e: TaskBlocked) -> None:
+    t = state.tasks[e.task_id]
+    _settle(state, t, "blocked", e.ts)
+    t.blocked_by = e.parent
+
+
+@_on(TaskUnblocked)
+def _unblocked(state: State, e: TaskUnblocked) -> None:
+    _settle(state, state.tasks[e.task_id], "waiting", e.ts)
 
 
 @_on(TaskTimedOut)

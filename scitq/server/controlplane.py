@@ -10,7 +10,7 @@ from typing import Any
 import redis
 
 from scitq import keys
-from scitq.errors import BadInput, ScitqError
+from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
 from scitq.projections.state import State
@@ -27,17 +27,6 @@ __all__ = ["ControlPlane", "AlreadyRunning"]
 log = logging.getLogger("scitq.server")
 
 BATCH = 1000
-
-
-def _kind(exc: BaseException) -> str:
-    from scitq.errors import Conflict, NotFound
-    if isinstance(exc, NotFound):
-        return "not_found"
-    if isinstance(exc, BadInput):
-        return "bad_input"
-    if isinstance(exc, Conflict):
-        return "conflict"
-    return "error"
 
 
 class ControlPlane:
@@ -277,8 +266,8 @@ class ControlPlane:
                 answer = json.dumps({"ok": True, "result": result})
             except ScitqError as exc:
                 self._undo(rnd, mark)
-                answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": _kind(exc)})
-                if isinstance(exc, BadInput) and _kind(exc) == "bad_input":
+                answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)})
+                if isinstance(exc, BadInput) and error_kind(exc) == "bad_input":
                     rnd.rejected.append({"stream": keys.INBOX, "entry": eid, "reason": exc.message, "cmd": str(tag)})
             except Exception as exc:  # a bug: set the command aside rather than loop on it
                 log.exception("command %s (%s) crashed the handler", tag, eid)
@@ -301,7 +290,7 @@ class ControlPlane:
         self.cursors.setdefault(keys.worker_outbox(name), "0-0")
 
     def _outbox(self, rnd: Round, stream: str, entries) -> None:
-        name = stream[len(keys.PREFIX) + len(":worker:"):-len(":outbox")]
+        name = keys.worker_of_outbox(stream) or stream
         inc_seq = self.last_seq.get(name)
         for eid, f in entries:
             inc, seq = f.get("inc", ""), f.get("seq", "")
@@ -391,5 +380,5 @@ class ControlPlane:
                                                         "differences": report.differences[:50],
                                                         "events": report.events, "seconds": report.seconds}})
         except ScitqError as exc:
-            answer = json.dumps({"ok": False, "error": exc.message, "kind": _kind(exc)})
+            answer = json.dumps({"ok": False, "error": exc.message, "kind": error_kind(exc)})
         self.recorder.reply(cid, answer)

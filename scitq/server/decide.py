@@ -1,14 +1,15 @@
 """Provides `Decider`: the pure core of the server, turning commands and worker facts into events.
 
 Each handler checks the request against the current State, then emits events; every emitted event
-is folded into the State at once (so later decisions see it). No I/O happens here: Redis writes the
-server must do besides the events (queue entries, orders to workers, replies) are returned as
-`effects`.
+is folded into the State at once (so later decisions see it). No I/O happens here: the events and the
+Redis writes the server must do besides them (`Effect`: queue entries, acks, orders to workers) go
+into the current `Round`, which the server hands to its recorder.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -23,10 +24,9 @@ from scitq.events import execution as ee
 from scitq.events import task as et
 from scitq.events import worker as ew
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, LAUNCH_FIELDS,
-    NOT_EDITABLE_STATUSES,
-    SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES, TaskFields, TaskPatch, WorkerFields,
-    filled, patch_changes,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, FINISHED_TASK_STATUSES,
+    LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES,
+    TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
@@ -70,6 +70,9 @@ class Decider:
         self.max_deliveries = max_deliveries
         self.round = Round()
         self.now = 0.0
+        self._to_follow: deque[tuple[int, bool]] = deque()   # (task id, itself?) whose dependants to settle
+        self._following = False
+        self._done_upto: dict[int, int] = {}   # waiting task -> how many of its requirements are known done
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -81,11 +84,19 @@ class Decider:
     def reset(self, state: State) -> None:
         """Decide from now on against `state` (reloaded from the ledger)."""
         self.state = state
+        self._done_upto.clear()
 
     def emit(self, event: base.Event) -> None:
         event = msgspec.structs.replace(event, ts=self.now)
         evolve(self.state, event)
         self.round.events.append(event)
+        follow = _FOLLOWED.get(type(event))
+        if follow is not None:
+            todo = follow(event)
+            if todo:
+                self._to_follow.extend((event.task_id, itself) for itself in todo)
+                if not self._following:
+                    self._settle_dependants()
 
     @property
     def events(self) -> list[base.Event]:
@@ -189,7 +200,8 @@ class Decider:
         if "command" in changes and changes["command"] is None:
             raise BadInput(f"bad change to task {t.task_id}: a task needs a command")
         if changes and t.status in NOT_EDITABLE_STATUSES and status != "pending":
-            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started or already finished can be edited",
+            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started or already finished "
+                           f"can be edited",
                            hint="relaunch it with the change (status pending) to run it again")
         check_task_fields(changes)
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
@@ -523,7 +535,6 @@ class Decider:
                                        worker=w.name, return_code=f.return_code, output_files=f.output_files))
         if f.return_code == 0:
             self.emit(et.TaskSucceeded(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id))
-            self._release_dependents(t.task_id)
         elif t.retry > 0:
             self.emit(et.TaskRetried(task_id=t.task_id, batch=t.batch, retry=t.retry - 1))
         else:
@@ -541,11 +552,83 @@ class Decider:
         self._requeue(t, f.reason or "handed back by the worker")
         return None
 
-    def _release_dependents(self, task_id: int) -> None:
-        for dep in sorted(self.state.dependents.get(task_id, ())):
-            d = self.state.tasks.get(dep)
-            if d is not None and d.status == "waiting" and all(self._succeeded(r) for r in d.required_task_ids):
-                self.emit(et.TaskReleased(task_id=d.task_id, batch=d.batch))
+    # --- dependencies: waiting -> pending | blocked, blocked -> waiting -----------------------------
+    def _verdict(self, d: Task, parent: Task | None = None) -> tuple[str, int | None]:
+        """Where the waiting or blocked task `d` stands: ("ready", None), ("wait", None) or ("blocked",
+        the failed parent). Given `parent` (the required task that just changed), a failure of it decides
+        at once; otherwise the requirements are read in order and the scan stops at the first that settles
+        the verdict (a gather task with thousands of parents is not rescanned whole at each success)."""
+        tasks = self.state.tasks
+        if parent is not None and not d.accept_failure and parent.status in ("failed", "blocked"):
+            return "blocked", parent.task_id
+        # after a success, the requirements known done (a prefix) are not read again; any other change
+        # (a parent relaunched, new requirements) reads them all
+        resume = parent is not None and parent.status == "succeeded"
+        start = self._done_upto.get(d.task_id, 0) if resume else 0
+        if not resume:
+            self._done_upto.pop(d.task_id, None)
+        waiting = False
+        reqs = d.required_task_ids
+        for i in range(start, len(reqs)):
+            r = tasks.get(reqs[i])
+            status = r.status if r is not None else "missing"
+            if status == "succeeded" or (d.accept_failure and status in FINISHED_TASK_STATUSES):
+                continue
+            if status in ("failed", "blocked") and not d.accept_failure:
+                return "blocked", reqs[i]
+            if resume:
+                self._done_upto[d.task_id] = i
+                return "wait", None       # a failure among the rest was already told to `d` when it failed
+            waiting = True
+        self._done_upto.pop(d.task_id, None)
+        return ("wait", None) if waiting else ("ready", None)
+
+    def _settle_one(self, d: Task, parent: Task | None) -> bool:
+        """Move `d` (waiting or blocked) as its requirements say; True when its status changed."""
+        if d.status not in ("waiting", "blocked"):
+            return False
+        if d.status == "blocked" and parent is not None and parent.status in FINISHED_TASK_STATUSES \
+                and parent.status != "succeeded":
+            return False
+        verdict, failed = self._verdict(d, parent if d.status == "waiting" else None)
+        if d.status == "blocked":
+            if verdict == "blocked":
+                if failed == d.blocked_by:
+                    return False
+                self._block(d, failed)       # still blocked, now by another failed requirement
+                return True
+            self.emit(et.TaskUnblocked(task_id=d.task_id, batch=d.batch, parent=d.blocked_by))
+        if verdict == "ready":
+            self.emit(et.TaskReleased(task_id=d.task_id, batch=d.batch))
+        elif verdict == "blocked" and d.status == "waiting":
+            self._block(d, failed)
+        return True
+
+    def _block(self, d: Task, failed: int | None) -> None:
+        why = self.state.tasks.get(failed) if failed is not None else None
+        self.emit(et.TaskBlocked(task_id=d.task_id, batch=d.batch, parent=failed or 0,
+                                 reason=f"required task {failed} {why.status if why else 'failed'}"))
+
+    def _settle_dependants(self) -> None:
+        """Settle the dependants of each task queued by `emit` (and the task itself where asked), then
+        theirs: blocking and unblocking go down the whole graph, one level at a time (no recursion)."""
+        self._following = True
+        try:
+            while self._to_follow:
+                tid, itself = self._to_follow.popleft()
+                t = self.state.tasks.get(tid)
+                if t is None:
+                    continue
+                if itself:
+                    self._settle_one(t, None)
+                    continue
+                for dep in sorted(self.state.dependents.get(tid, ())):
+                    d = self.state.tasks.get(dep)
+                    if d is not None and d.task_id != tid:
+                        self._settle_one(d, t)
+        finally:
+            self._following = False
+            self._to_follow.clear()        # left over only when a handler failed (its round is undone)
 
     # --- timers (reaper) and dispatch -----------------------------------------------------------
     def worker_liveness(self, alive: dict[str, bool], lost_after: float) -> None:
@@ -619,3 +702,20 @@ class Decider:
                 want -= 1
                 sent += 1
         return sent
+
+
+# events after which the server settles dependencies: what to settle, the task itself (True) and/or
+# its dependants (False). A status set by a user settles the dependants (relaunched: the blocked ones
+# wait again; failed or succeeded: they move on), and, for `waiting`, the task itself (its parents
+# may have ended already); new requirements settle the task itself.
+_DEPENDANTS, _ITSELF = (False,), (True,)
+_FOLLOWED: dict[type, Any] = {
+    et.TaskSucceeded: lambda e: _DEPENDANTS,
+    et.TaskFailed: lambda e: _DEPENDANTS,
+    et.TaskQuarantined: lambda e: _DEPENDANTS,
+    et.TaskBlocked: lambda e: _DEPENDANTS,
+    et.TaskUnblocked: lambda e: _DEPENDANTS,
+    et.TaskStatusSet: lambda e: (True, False) if e.status == "waiting" else _DEPENDANTS,
+    et.TaskUpdated: lambda e: _ITSELF if "required_task_ids" in e.changes else (),
+    et.TaskSubmitted: lambda e: _ITSELF if e.status == "waiting" else (),
+}

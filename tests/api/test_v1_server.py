@@ -63,6 +63,11 @@ def test_unknown_ids_and_bad_styles_raise_clear_errors(procs):
         s.task_create("x", container_options="--gpus all")
     with pytest.raises(BadInput, match="unknown task filter"):
         s.tasks(colour="red")
+    with pytest.raises(NotFound, match="no worker 77"):
+        s.worker_signals(77)
+    with pytest.raises(BadInput, match="unknown worker filter"):
+        s.workers(colour="red")
+    assert s.workers(batch="nobody", status=["running", "paused"]) == []
 
 
 def test_a_non_persistent_client_raises_unreachable_at_once(env):

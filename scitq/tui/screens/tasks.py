@@ -82,7 +82,7 @@ class TasksScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.query_ = Query()
-        self.plan = Plan(Query(), zkey=None)
+        self.plan = Plan(Query())
         self.replan = True
         self.want: tuple[int, int] | None = None
         self.raw: dict[int, dict[str, Any]] = {}
@@ -243,7 +243,7 @@ class TasksScreen(LiveScreen):
         plan: Plan = req["plan"]
         replan = req["replan"] or touched.everything or plan.indexing is not None or plan.query != q
         if not replan and touched:
-            if plan.zkey is not None:
+            if plan.ranked:
                 replan = touched.membership
             else:
                 replan = bool(touched.tasks) or touched.membership
