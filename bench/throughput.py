@@ -366,7 +366,7 @@ def bench_scitq(ctx: "Bench") -> dict[str, Any]:
     t0 = time.perf_counter()
     state = replay(rr)
     t_replay = time.perf_counter() - t0
-    if read != total_events or len(state.tasks) != n + m1 + m2:
+    if read < total_events or len(state.tasks) != n + m1 + m2:   # the server may append meanwhile
         raise BenchError(f"replay saw {read} events / {len(state.tasks)} tasks, expected {total_events} / "
                          f"{n + m1 + m2}")
     ctx.results["replay"] = {"events": total_events, "tasks": len(state.tasks), "seconds": t_replay,

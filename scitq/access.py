@@ -3,8 +3,8 @@
 Roles and their user names:
 
 - ``admin`` (the operator): everything, including CONFIG, FLUSH*, SHUTDOWN, ACL, FUNCTION.
-- ``server`` / ``server-NAME``: every scitq key (sole writer of the ledger, views and queues), FCALL of loaded
-  functions; none of the admin commands.
+- ``server`` / ``server-NAME``: every scitq key (sole writer of the ledger, views and queues), FUNCTION LOAD of
+  its library and FCALL; none of the admin commands.
 - ``worker-NAME``: its own worker keys (outbox, alive, stats, control), output streams, read and claim on the
   queues, the inbox (registration) and reply lists, read of the views; nothing else.
 - ``submitter-NAME``: the inbox, the reply lists, read of every scitq key (views, outputs, ledger).
@@ -65,7 +65,7 @@ def rules(role: str, name: str | None = None) -> list[str]:
         return ["~*", "&*", "+@all"]
     if role == "server":
         return [f"~{keys.ALL_PATTERN}", f"&{keys.ALL_PATTERN}", "+@all", *_ADMIN_ONLY, "+fcall", "+fcall_ro",
-                "+function|list", *_CONNECT]
+                "+function|list", "+function|load", *_CONNECT]
     if role == "worker":
         if not name:
             raise BadInput("role worker needs the worker's NAME")

@@ -11,6 +11,8 @@ REJECTED = f"{PREFIX}:rejected"                   # stream: bad inbox/outbox ent
 SERVER_CURSOR = f"{PREFIX}:server:cursor"         # hash: input stream -> last id applied (atomic with events)
 SERVER_LOCK = f"{PREFIX}:server:lock"             # string with TTL: the one running server instance
 SERVER_ALIVE = f"{PREFIX}:server:alive"           # string with TTL: refreshed by the server loop
+SERVER_EPOCH = f"{PREFIX}:server:epoch"           # counter: incremented by every server lock acquisition
+SET_ASIDE = f"{PREFIX}:events:set-aside"          # hash: ledger entry id -> why it was skipped (unknown/corrupt)
 CHECKPOINT = f"{PREFIX}:view:checkpoint"          # string: id of the last event folded into the views
 SHARED_CONFIG = f"{PREFIX}:config"                # hash: what the server shares with clients (rclone, remote)
 

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     reply_timeout: float = Field(60.0, description="SCITQ_REPLY_TIMEOUT: how long a client waits for the server's answer")
     output_flush: float = Field(5.0, description="SCITQ_OUTPUT_FLUSH: worker sends output at least this often")
     reaper_interval: float = Field(1.0, description="SCITQ_REAPER_INTERVAL: server liveness/timeout checks period")
+    lock_ttl: float = Field(10.0, gt=1.0, description="SCITQ_LOCK_TTL: the server lock's lifetime; a second server "
+                            "takes over this long after the first stops refreshing it")
     # worker
     base_workdir: Path | None = Field(None, description="BASE_WORKDIR / SCITQ_WORKDIR: worker work dirs (default SCITQ_HOME/work)")
     autoclean: float = Field(90.0, description="SCITQ_AUTOCLEAN: disk use (%) above which a worker removes its oldest failed work dirs (v1 -a)")

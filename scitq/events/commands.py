@@ -6,7 +6,7 @@ names the field (e.g. "Expected `int`, got `str` - at `$.tasks[0].retry`").
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Annotated, Any, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -139,7 +139,7 @@ class Claimed(Fact, kw_only=True, forbid_unknown_fields=True):
     """The worker read this attempt's queue entry (`entry`, in the queue of batch `queue`). The server
     acknowledges the entry when it applies the claim: until then the entry stays pending in the
     consumer group, so a worker that dies before its claim reaches the server loses nothing."""
-    entry: str = ""
+    entry: Annotated[str, msgspec.Meta(pattern=r"^([0-9]{1,15}(-[0-9]{1,15})?)?$")] = ""
     queue: str = ""
 
 

@@ -29,6 +29,7 @@ class LedgerReport:
     executions: int = 0
     succeeded: int = 0
     dup_accepted: int = 0
+    set_aside: int = 0          # entries that do not decode (unknown type, newer version, corrupt)
     reclaims: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
@@ -40,7 +41,8 @@ class LedgerReport:
         lost = (expected_tasks - self.succeeded) if expected_tasks is not None else 0
         reclaim_max = max(self.reclaims.values(), default=0)
         return (f"lost={lost} dup_accepted={self.dup_accepted} executions={self.executions} "
-                f"reclaim_max={reclaim_max} events={self.events} problems={len(self.problems)}")
+                f"reclaim_max={reclaim_max} events={self.events} set_aside={self.set_aside} "
+                f"problems={len(self.problems)}")
 
 
 def check_ledger(r: Any) -> LedgerReport:
@@ -54,7 +56,8 @@ def check_ledger(r: Any) -> LedgerReport:
         try:
             e = decode_event(fields)
         except Exception as exc:  # noqa: BLE001 - a corrupt entry is itself a finding
-            rep.problems.append(f"{eid}: {exc}")
+            rep.set_aside += 1
+            rep.problems.append(f"{eid}: set aside (replays skip it): {exc}")
             continue
         tag = fields["type"]
         tid = getattr(e, "task_id", None)

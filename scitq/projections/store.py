@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from scitq import keys
+from scitq.errors import BadInput
 from scitq.events.codec import decode_event
 from scitq.projections.evolve import evolve
 from scitq.projections.state import State
@@ -219,12 +220,29 @@ def read_ledger(r: Any, start: str = "-", count: int = 5000) -> Iterator[tuple[s
         cursor = page[-1][0]
 
 
-def replay(r: Any, state: State | None = None) -> State:
-    """Fold the whole ledger into a fresh State (views untouched)."""
-    state = state or State()
+def _fold(r: Any, state: State, set_aside: dict[str, str] | None) -> int:
+    """Fold the ledger into `state`; an entry that does not decode (unknown type, newer version, corrupt)
+    is skipped and named in `set_aside` (entry id -> reason). Returns the number of entries read."""
+    n = 0
     for entry_id, fields in read_ledger(r):
-        evolve(state, decode_event(fields))
+        n += 1
+        try:
+            event = decode_event(fields)
+        except BadInput as exc:
+            if set_aside is not None:
+                set_aside[entry_id] = exc.message
+            state.last_event_id = entry_id
+            continue
+        evolve(state, event)
         state.last_event_id = entry_id
+    return n
+
+
+def replay(r: Any, state: State | None = None, set_aside: dict[str, str] | None = None) -> State:
+    """Fold the whole ledger into a fresh State (views untouched); undecodable entries are skipped
+    (and named in `set_aside` when given)."""
+    state = state or State()
+    _fold(r, state, set_aside)
     return state
 
 
@@ -243,7 +261,8 @@ class RebuildReport:
                 f"{self.keys} view keys; {verdict}")
 
 
-def rebuild(r: Any, verify: bool = True, write: bool = True) -> tuple[RebuildReport, State]:
+def rebuild(r: Any, verify: bool = True, write: bool = True,
+            set_aside: dict[str, str] | None = None) -> tuple[RebuildReport, State]:
     """Replay the ledger; compare the result with the stored views; drop and rewrite the views.
 
     Must run while no server writes (the server runs it inside its own loop when asked).
@@ -251,11 +270,7 @@ def rebuild(r: Any, verify: bool = True, write: bool = True) -> tuple[RebuildRep
     before = dump_views(r) if verify else {}
     t0 = time.perf_counter()
     state = State()
-    n = 0
-    for entry_id, fields in read_ledger(r):
-        evolve(state, decode_event(fields))
-        state.last_event_id = entry_id
-        n += 1
+    n = _fold(r, state, set_aside)
     elapsed = time.perf_counter() - t0
     expected = expected_views(state)
     diffs: list[str] = []

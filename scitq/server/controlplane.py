@@ -1,12 +1,10 @@
-"""Provides the control plane loop: inbox and worker outboxes in, ledger + views + queues out, one MULTI a round."""
+"""Provides the control plane loop: inbox and worker outboxes in, ledger + views + queues out, one fenced commit a round."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-import uuid
 from typing import Any
 
 import redis
@@ -14,9 +12,12 @@ import redis
 from scitq import keys
 from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
+from scitq.events.limits import check_entry_size, check_fields
 from scitq.projections.state import State
 from scitq.projections.store import rebuild, replay
 from scitq.server.decide import Decider
+from scitq.server.library import CommitRefused, ensure_library
+from scitq.server.lock import LOCK_TTL, AlreadyRunning, ServerLock
 from scitq.server.recorder import Recorder
 from scitq.server.round import Round, seq_field
 from scitq.settings import Settings
@@ -25,31 +26,17 @@ __all__ = ["ControlPlane", "AlreadyRunning"]
 
 log = logging.getLogger("scitq.server")
 
-LOCK_TTL = 10
 BATCH = 1000
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class AlreadyRunning(ScitqError):
-    exit_code = 4
-
-
 class ControlPlane:
-    """The single writer of the ledger. `run()` loops until `stop()`; every round is one MULTI."""
+    """The single writer of the ledger. `run()` loops until `stop()`; every round is one fenced commit."""
 
     def __init__(self, r: redis.Redis, cfg: Settings) -> None:
         self.r = r
         self.cfg = cfg
-        self.instance = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lock = ServerLock(r, ttl=cfg.lock_ttl)
+        self.instance = self.lock.identity
         self.state = State()
         self.decider = Decider(self.state, cfg.max_deliveries)
         self.cursors: dict[str, str] = {}
@@ -62,37 +49,38 @@ class ControlPlane:
         self._alive: dict[str, bool] = {}
         self.rounds = 0
         self._reload = False
+        self._decided = False     # the in-memory state holds decisions not committed yet
+        self._fenced = False
+        self.set_aside: dict[str, str] = {}
 
     # --- start / stop -------------------------------------------------------------------------
-    def acquire(self, wait: float = LOCK_TTL + 2) -> None:
-        deadline = time.monotonic() + wait
-        while not self.r.set(keys.SERVER_LOCK, self.instance, nx=True, ex=LOCK_TTL):
-            holder = self.r.get(keys.SERVER_LOCK) or ""
-            if holder == self.instance:   # our own lock, come back with Redis's data
-                self.r.set(keys.SERVER_LOCK, self.instance, ex=LOCK_TTL)
-                return
-            host, _, rest = holder.partition(":")
-            pid = rest.partition(":")[0]
-            if host == os.uname().nodename and pid.isdigit() and not _pid_alive(int(pid)):
-                log.info("the previous server (%s) is dead: taking over its lock", holder)
-                self.r.delete(keys.SERVER_LOCK)
-                continue
-            if time.monotonic() > deadline:
-                holder = self.r.get(keys.SERVER_LOCK)
-                raise AlreadyRunning(f"another scitq server is running on this Redis ({holder})")
-            time.sleep(0.5)
+    def acquire(self, wait: float | None = LOCK_TTL + 2) -> None:
+        """Take the server lock, waiting `wait` seconds at most (None: for as long as another server
+        holds it, the way a second server waits as a standby)."""
+        ensure_library(self.r)
+        self.lock.acquire(wait, stopping=lambda: self._stop)
+        self.instance = self.lock.value
+        self.recorder.lock_value = self.lock.value
+        self.recorder.lock_ttl_ms = self.lock.ttl_ms
+        self._fenced = False
+        self._next_lock = time.monotonic() + 1.0
 
     def load(self) -> None:
         """Fold the ledger into memory; repair the views if they do not match the ledger's end."""
         t0 = time.perf_counter()
-        self.state = replay(self.r)
-        checkpoint = self.r.get(keys.CHECKPOINT) or "0-0"
-        if checkpoint != self.state.last_event_id:
-            log.warning("views at %s but ledger at %s: rebuilding views", checkpoint, self.state.last_event_id)
-            _, self.state = rebuild(self.r, verify=False)
+        set_aside: dict[str, str] = {}
+        with self.lock.kept():
+            self.state = replay(self.r, set_aside=set_aside)
+            checkpoint = self.r.get(keys.CHECKPOINT) or "0-0"
+            if checkpoint != self.state.last_event_id:
+                log.warning("views at %s but ledger at %s: rebuilding views", checkpoint, self.state.last_event_id)
+                _, self.state = rebuild(self.r, verify=False)
+        self._alert(set_aside)
+        self._decided = False
         self.state.mark_indexed()
         self.decider.reset(self.state)
         stored = self.r.hgetall(keys.SERVER_CURSOR)
+        self.last_seq = {}
         self.cursors = {keys.INBOX: stored.get(keys.INBOX, "0-0")}
         for w in self.state.workers.values():
             self.cursors[keys.worker_outbox(w.name)] = stored.get(keys.worker_outbox(w.name), "0-0")
@@ -104,6 +92,21 @@ class ControlPlane:
         log.info("loaded %d tasks, %d workers from the ledger (%s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), self.state.last_event_id, time.perf_counter() - t0)
 
+    def _alert(self, set_aside: dict[str, str]) -> None:
+        """Name the ledger entries replays skip (unknown type, newer version, corrupt): in the log, and in
+        a hash `scitq events check` and operators read."""
+        new = {eid: why for eid, why in set_aside.items() if eid not in self.set_aside}
+        self.set_aside.update(set_aside)
+        if not new:
+            return
+        for eid, why in list(new.items())[:20]:
+            log.error("ledger entry %s set aside (skipped): %s", eid, why)
+        log.error("%d ledger entries set aside; `scitq events check` lists them", len(self.set_aside))
+        try:
+            self.r.hset(keys.SET_ASIDE, mapping=new)
+        except redis.RedisError:
+            pass
+
     def stop(self) -> None:
         self._stop = True
 
@@ -111,15 +114,23 @@ class ControlPlane:
         self.run_with(None)
 
     def run_with(self, ready: Any) -> None:
-        """Acquire the lock, load the ledger and loop until `stop()` (Redis outages are waited out)."""
-        self.acquire()
-        self.load()
+        """Acquire the lock (waiting while another server holds it), load the ledger and loop until
+        `stop()`. Redis outages and Redis errors are waited out with back-off; a server fenced out
+        (another took the lock) stops writing and waits for the lock again."""
+        try:
+            self.acquire(wait=None)
+        except AlreadyRunning:
+            return
+        self._load_retrying()
         if ready is not None:
             ready.set()
         log.info("scitq server %s ready", self.instance)
         backoff = 0.5
         while not self._stop:
             try:
+                if self._fenced:
+                    self._standby()
+                    continue
                 self.round()
                 backoff = 0.5
             except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -127,11 +138,42 @@ class ControlPlane:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 self._reconnect()
+            except redis.RedisError as exc:
+                log.error("Redis refused a command of the round (%s): retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._recover()
+        self.lock.release()
+
+    def _load_retrying(self) -> None:
+        """Load the ledger, waiting out Redis errors (a key of the wrong type, an outage) with back-off."""
+        backoff = 0.5
+        while not self._stop:
+            try:
+                self.load()
+                return
+            except redis.RedisError as exc:
+                log.error("cannot load the ledger (%s): retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _standby(self) -> None:
+        """Fenced out: wait for the lock like a second server, then start again from the ledger."""
+        log.error("server lock lost to another server: waiting for it to be free again")
         try:
-            if self.r.get(keys.SERVER_LOCK) == self.instance:
-                self.r.delete(keys.SERVER_LOCK, keys.SERVER_ALIVE)   # clients queue their writes at once
-        except redis.RedisError:
-            pass
+            self.acquire(wait=None)
+        except AlreadyRunning:
+            return
+        self._load_retrying()
+
+    def _recover(self) -> None:
+        """After a Redis error: forget what was decided but not written (it is decided again from the inputs)."""
+        if not self._decided:
+            return
+        try:
+            self.load()
+        except redis.RedisError as exc:
+            log.error("reload after a Redis error failed (%s): retrying", exc)
 
     def _reconnect(self) -> None:
         try:
@@ -139,8 +181,16 @@ class ControlPlane:
         except redis.RedisError:
             return
         try:
-            self.acquire()
+            if not self.lock.refresh():
+                self._fenced = True
+                return
             self.load()   # whatever was decided but not committed is decided again from the inputs
+        except redis.ResponseError:
+            try:
+                self.acquire()
+                self.load()
+            except (redis.RedisError, ScitqError):
+                pass
         except redis.RedisError:
             pass
 
@@ -149,7 +199,10 @@ class ControlPlane:
         """Read the inputs, decide, and hand the round (the unit of commit) to the recorder."""
         if time.monotonic() >= self._next_lock:
             self._refresh_lock()
+        if self._fenced:
+            return 0
         resp = self.r.xread(dict(self.cursors), count=BATCH, block=block_ms) or []
+        self._decided = True
         rnd = self.decider.begin(time.time())
         specials: list[tuple[str, str, str]] = []
         n = 0
@@ -170,6 +223,7 @@ class ControlPlane:
         self.decider.dispatch(self._alive)
         if rnd:
             self._commit(rnd)
+        self._decided = False
         if self._reload:
             self._reload = False
             rebuild(self.r, verify=False)   # the views may hold what the dropped events did
@@ -180,15 +234,8 @@ class ControlPlane:
         return n
 
     def _refresh_lock(self) -> None:
-        holder = self.r.get(keys.SERVER_LOCK)
-        if holder not in (None, self.instance):
-            log.error("another server (%s) took the lock: stopping", holder)
-            self._stop = True
-            return
-        pipe = self.r.pipeline(transaction=False)
-        pipe.set(keys.SERVER_LOCK, self.instance, ex=LOCK_TTL)
-        pipe.set(keys.SERVER_ALIVE, self.instance, ex=LOCK_TTL)
-        pipe.execute()
+        if not self.lock.refresh():
+            self._fenced = True
         self._next_lock = time.monotonic() + 1.0
 
     def _inbox(self, rnd: Round, entries) -> list[tuple[str, str, str]]:
@@ -210,7 +257,9 @@ class ControlPlane:
                 continue
             mark = rnd.mark()
             try:
+                check_entry_size(tag, f.get("data"))
                 cmd = c.decode_command(tag, f.get("data"))
+                check_fields(cmd)
                 if tag == "worker.register":
                     self._track_outbox(cmd.name)  # type: ignore[attr-defined]
                 result = self.decider.command(tag, cmd)
@@ -302,18 +351,31 @@ class ControlPlane:
 
     # --- commit -----------------------------------------------------------------------------------
     def _commit(self, rnd: Round) -> None:
-        errors = self.recorder.write(rnd, self.state)
-        self.cursors.update(rnd.cursors)
-        if errors:
-            log.error("commit had %d failing commands (first: %s): reloading from the ledger", len(errors), errors[0])
-            _, self.state = rebuild(self.r, verify=False)
+        """Write the round, or nothing: refused, the inputs stay unread and are decided again after a
+        reload from the ledger (fenced out: after waiting for the lock again)."""
+        try:
+            self.recorder.write(rnd, self.state)
+        except CommitRefused as exc:
+            self._decided = True
+            if exc.reason == "FENCED":
+                log.error("commit refused, nothing written: %s", exc)
+                self._fenced = True
+                return
+            log.error("commit refused, nothing written (%s): reloading from the ledger", exc)
+            if exc.reason not in ("LEDGER", "BADID", "BADTYPE", "BADOP"):
+                _, self.state = rebuild(self.r, verify=False)   # the writes may have stopped half way
             self.load()
+            if exc.reason != "LEDGER":   # the same round would be refused again at once: back off
+                raise redis.ResponseError(str(exc)) from None
+            return
+        self.cursors.update(rnd.cursors)
 
     # --- admin --------------------------------------------------------------------------------------
     def _special(self, cid: str, tag: str, data: str) -> None:
         try:
             cmd = c.decode_command(tag, data)
-            report, state = rebuild(self.r, verify=cmd.verify)  # type: ignore[attr-defined]
+            with self.lock.kept():
+                report, state = rebuild(self.r, verify=cmd.verify)  # type: ignore[attr-defined]
             self.state = state
             self.decider.reset(self.state)   # rebuild left it indexed
             answer = json.dumps({"ok": True, "result": {"summary": report.summary(), "equal": report.equal,

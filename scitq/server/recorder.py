@@ -12,19 +12,26 @@ from scitq.events.codec import event_fields
 from scitq.projections.state import State
 from scitq.projections.store import write_dirty
 from scitq.queues import ensure_queue_group
+from scitq.server.library import CommitRefused, Ops, fcall
 from scitq.server.round import Round, seq_field
 
 __all__ = ["Recorder"]
 
 
 class Recorder:
-    """Writes a `Round` in one MULTI: the events with ids it chooses, the views that changed, the
-    checkpoint, the cursors, the deletion of the applied inputs, the replies, the idempotency records,
-    the queue entries, the acks, the orders to workers and the rejected entries."""
+    """Writes a `Round` all or nothing with one call of the `scitq_commit` Function (commit.lua): the events
+    with ids it chooses, the views that changed, the checkpoint, the cursors, the deletion of the applied
+    inputs, the replies, the idempotency records, the queue entries, the acks, the orders to workers and
+    the rejected entries. The Function first checks the server lock (`lock_value`, the fence), the type of
+    every key but the views, and every entry id, and writes nothing if one check fails (`CommitRefused`).
+    The views are written first: one of the wrong type stops the call before anything else is written
+    (`CommitRefused` too; the views are then rebuilt from the ledger)."""
 
     def __init__(self, r: redis.Redis) -> None:
         self.r = r
         self.groups: set[str] = set()
+        self.lock_value = ""
+        self.lock_ttl_ms = 10_000
 
     def _next_event_id(self, state: State) -> str:
         ms_s, _, seq_s = state.last_event_id.partition("-")
@@ -38,41 +45,49 @@ class Recorder:
         ensure_queue_group(self.r, batch)
         self.groups.add(batch)
 
-    def write(self, rnd: Round, state: State) -> list[Exception]:
-        """Commit `rnd` (and the views `state` marks dirty); the failing commands, if any, are returned."""
+    def write(self, rnd: Round, state: State) -> None:
+        """Commit `rnd` (and the views `state` marks dirty); raises `CommitRefused` if nothing was written."""
         for e in rnd.effects:
             if e.kind == "queue":
                 self._ensure_group(e.target)
-        pipe: Any = self.r.pipeline(transaction=True)
-        for ev in rnd.events:
-            eid = self._next_event_id(state)
-            state.last_event_id = eid
-            pipe.xadd(keys.EVENTS, event_fields(ev), id=eid)
-        write_dirty(state, pipe)
+        ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
+        ids = []
+        for _ in rnd.events:
+            ids.append(self._next_event_id(state))
+            state.last_event_id = ids[-1]
+        write_dirty(state, ops)   # the views first (see commit.lua), the checkpoint last of them
+        for ev, eid in zip(rnd.events, ids):
+            ops.xadd(keys.EVENTS, event_fields(ev), id=eid)
         cursors = {**rnd.cursors, **{seq_field(w): v for w, v in rnd.sequences.items()}}
         if cursors:
-            pipe.hset(keys.SERVER_CURSOR, mapping=cursors)
+            ops.hset(keys.SERVER_CURSOR, mapping=cursors)
         for stream, ids in rnd.applied.items():
-            pipe.xdel(stream, *ids)
+            ops.xdel(stream, *ids)
         for cid, answer in rnd.replies:
-            pipe.lpush(keys.reply(cid), answer)
-            pipe.expire(keys.reply(cid), 600)
+            ops.lpush(keys.reply(cid), answer)
+            ops.expire(keys.reply(cid), 600)
         for idem, answer in rnd.idempotency:
-            pipe.set(keys.idempotency(idem), answer, ex=86400)
+            ops.set(keys.idempotency(idem), answer, ex=86400)
         for e in rnd.effects:
             if e.kind == "queue":
-                pipe.xadd(keys.queue(e.target), e.fields)
+                ops.xadd(keys.queue(e.target), e.fields)
             elif e.kind == "purge":
-                pipe.xtrim(keys.queue(e.target), maxlen=0)
+                ops.xtrim(keys.queue(e.target), maxlen=0)
             elif e.kind == "control":
-                pipe.xadd(keys.worker_control(e.target), e.fields, maxlen=1000, approximate=True)
+                ops.xadd(keys.worker_control(e.target), e.fields)
+                ops.xtrim(keys.worker_control(e.target), maxlen=1000, approximate=True)
             elif e.kind == "ack":
-                pipe.xack(keys.queue(e.target), keys.QUEUE_GROUP, e.fields["id"])
-                pipe.xdel(keys.queue(e.target), e.fields["id"])
+                ops.xack(keys.queue(e.target), keys.QUEUE_GROUP, e.fields["id"])
+                ops.xdel(keys.queue(e.target), e.fields["id"])
         for rej in rnd.rejected:
-            pipe.xadd(keys.REJECTED, rej, maxlen=10000, approximate=True)
-        results = pipe.execute(raise_on_error=False)
-        return [res for res in results if isinstance(res, Exception)]
+            ops.xadd(keys.REJECTED, rej)
+        if rnd.rejected:
+            ops.xtrim(keys.REJECTED, maxlen=10000, approximate=True)
+        call_keys, args = ops.call_args(self.lock_value, self.lock_ttl_ms, keys.VIEW_PREFIX)
+        try:
+            fcall(self.r, "scitq_commit", call_keys, args)
+        except redis.ResponseError as exc:
+            raise CommitRefused(str(exc)) from None
 
     def reply(self, cid: str, answer: str) -> None:
         """Answer a command handled outside a round (a rebuild)."""

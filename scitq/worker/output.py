@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from scitq.events.limits import MAX_OUTPUT_CHUNK
 from scitq.worker.spool import Spool
 
 __all__ = ["OutputBuffer"]
@@ -48,5 +49,6 @@ class OutputBuffer:
                     merged[-1][1] += text
                 else:
                     merged.append([fd, text])
-            for fd, text in merged:
-                self.spool.append(self.stream, {"fd": fd, "text": text})
+            for fd, text in merged:   # an entry stays below MAX_OUTPUT_CHUNK: long output is split
+                for i in range(0, max(len(text), 1), MAX_OUTPUT_CHUNK):
+                    self.spool.append(self.stream, {"fd": fd, "text": text[i:i + MAX_OUTPUT_CHUNK]})

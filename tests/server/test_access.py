@@ -79,9 +79,11 @@ MATRIX = [
     ("DEBUG SLEEP", {A}, ("dryrun", "DEBUG", "SLEEP", "0")),
     ("MODULE LIST", {A}, lambda c: c.execute_command("MODULE", "LIST")),
     ("ACL LIST", {A}, lambda c: c.execute_command("ACL", "LIST")),
-    ("FUNCTION LOAD", {A}, ("dryrun", "FUNCTION", "LOAD", "#!lua name=scitq\nredis.register_function('f', "
+    ("FUNCTION LOAD (the server's library)", {A, S}, ("dryrun", "FUNCTION", "LOAD", "#!lua name=scitq\nredis.register_function('f', "
                                                           "function() return 1 end)")),
     ("FCALL (server's commit)", {A, S}, ("dryrun", "FCALL", "f", "0")),
+    ("FUNCTION FLUSH", {A}, ("dryrun", "FUNCTION", "FLUSH")),
+    ("FUNCTION DELETE", {A}, ("dryrun", "FUNCTION", "DELETE", "scitq")),
     ("EVAL script", {A}, ("dryrun", "EVAL", "return 1", "0")),
 ]
 
