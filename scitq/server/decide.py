@@ -70,6 +70,7 @@ class Decider:
         self.max_deliveries = max_deliveries
         self.round = Round()
         self.now = 0.0
+        self._unmet_from: dict[int, int] = {}    # waiting task -> where its requirement scan resumes
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -81,6 +82,7 @@ class Decider:
     def reset(self, state: State) -> None:
         """Decide from now on against `state` (reloaded from the ledger)."""
         self.state = state
+        self._unmet_from.clear()
 
     def emit(self, event: base.Event) -> None:
         event = msgspec.structs.replace(event, ts=self.now)
@@ -539,8 +541,26 @@ class Decider:
     def _release_dependents(self, task_id: int) -> None:
         for dep in sorted(self.state.dependents.get(task_id, ())):
             d = self.state.tasks.get(dep)
-            if d is not None and d.status == "waiting" and all(self._succeeded(r) for r in d.required_task_ids):
+            if d is not None and d.status == "waiting" and self._requirements_met(d):
+                self._unmet_from.pop(d.task_id, None)
                 self.emit(et.TaskReleased(task_id=d.task_id, batch=d.batch))
+
+    def _requirements_met(self, d: Task) -> bool:
+        """Whether every task `d` requires has succeeded, in O(1) amortized per parent that succeeds: the
+        scan resumes where the last one stopped (a gather of N parents costs O(N) in all, not O(N^2)).
+        Only when the resumed scan reaches the end is the whole list checked again (a parent that went
+        back from succeeded, e.g. relaunched, is caught there), so a stale position never releases."""
+        reqs = d.required_task_ids
+        start = self._unmet_from.get(d.task_id, 0)
+        for i in range(min(start, len(reqs)), len(reqs)):
+            if not self._succeeded(reqs[i]):
+                self._unmet_from[d.task_id] = i
+                return False
+        for i in range(min(start, len(reqs))):
+            if not self._succeeded(reqs[i]):
+                self._unmet_from[d.task_id] = i
+                return False
+        return True
 
     # --- timers (reaper) and dispatch -----------------------------------------------------------
     def worker_liveness(self, alive: dict[str, bool], lost_after: float) -> None:
