@@ -4,7 +4,12 @@ and the plain progress lines when stdout is not a terminal."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import sys
+import uuid
 import warnings
+from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable
@@ -127,3 +132,49 @@ def test_run_prints_plain_progress_lines_when_stdout_is_not_a_terminal(server, p
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("[plain] a: ") and " | b: " in out[0]
     assert out[-1] == "[plain] all tasks done: 2 succeeded, 0 failed"
+
+
+SCRIPT = """
+import warnings, sys
+from scitq.workflow import Workflow
+warnings.simplefilter("ignore")
+wf = Workflow(name="term", flavor="local", max_step_workers=1)
+a = wf.step(batch="a", command="true", concurrency=1)
+wf.step(batch="b", command="true", concurrency=1, required_tasks=a)
+totals = wf.run(refresh=5)
+open(sys.argv[1], "w").write(repr(totals))
+"""
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_run_on_a_terminal_opens_the_monitor_and_returns_when_the_workflow_is_done(server, procs, env, tmp_path):
+    script, result = tmp_path / "wf.py", tmp_path / "result.txt"
+    script.write_text(SCRIPT)
+    sock = f"scitq-wf-{uuid.uuid4().hex[:10]}"          # one tmux server per test (xdist-safe)
+
+    def tmux(*args: str) -> str:
+        return subprocess.run(["tmux", "-L", sock, *args], env=env, capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def screen() -> str:
+        return tmux("capture-pane", "-p", "-t", "wf")
+
+    socket_path = ""
+    try:
+        tmux("new-session", "-d", "-s", "wf", "-x", "140", "-y", "30",
+             f"{sys.executable} {script} {result}; sleep 30")
+        socket_path = tmux("display-message", "-p", "#{socket_path}").strip()
+        wait_for(lambda: "SCS" in screen() and "term" in screen(), timeout=30, what="the monitor")
+        wait_for(lambda: "2 task(s) to finish" in screen(), what="the counts")
+        lines = [line.split() for line in screen().splitlines()]
+        assert ["a", "·", "·", "1"] in [x[:4] for x in lines], "step a: 1 pending"
+        assert ["b", "·", "1"] in [x[:3] for x in lines], "step b: 1 waiting"
+        procs.worker("w1", concurrency=1, batch="term.a")
+        procs.worker("w2", concurrency=1, batch="term.b")
+        wait_for(lambda: result.exists() and result.read_text(), timeout=60, what="run() to return")
+        assert result.read_text() == "{'succeeded': 2}"
+        wait_for(lambda: "[term] all tasks done: 2 succeeded, 0 failed" in screen(), what="the summary line")
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], env=env, capture_output=True)
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
