@@ -178,3 +178,13 @@ def test_run_on_a_terminal_opens_the_monitor_and_returns_when_the_workflow_is_do
         subprocess.run(["tmux", "-L", sock, "kill-server"], env=env, capture_output=True)
         if socket_path:
             Path(socket_path).unlink(missing_ok=True)
+
+
+def test_the_monitor_draws_one_row_per_step_with_task_and_worker_counts(snap_compare, server):
+    wf = two_steps("snap")
+    app = WorkflowMonitor(wf, poll_every=0.1)
+
+    async def first_look(pilot) -> None:
+        await until(pilot, lambda: app.polls > 0, "the first look")
+        await pilot.pause(0.1)
+    assert snap_compare(app, terminal_size=(100, 12), run_before=first_look)
