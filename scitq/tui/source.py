@@ -93,6 +93,31 @@ class Source:
     def batch_names(self) -> list[str]:
         return sorted(self.r.smembers(keys.BATCHES_ALL))
 
+    @_reads
+    def step_needs(self, batches: list[str]) -> dict[str, list[str]]:
+        """The batches each batch's tasks require tasks of, read from its first and last task (the
+        tasks of a workflow step share their requirements' steps)."""
+        pipe = self.r.pipeline(transaction=False)
+        for b in batches:
+            pipe.zrange(keys.tasks_by_batch(b), 0, 0)
+            pipe.zrange(keys.tasks_by_batch(b), -1, -1)
+        ends = pipe.execute()
+        samples = {b: {int(x) for got in ends[2 * i:2 * i + 2] for x in got} for i, b in enumerate(batches)}
+        pipe = self.r.pipeline(transaction=False)
+        asked = [(b, t) for b, ids in samples.items() for t in sorted(ids)]
+        for _b, t in asked:
+            pipe.hget(keys.task_view(t), "required_task_ids")
+        required: dict[str, set[int]] = {b: set() for b in batches}
+        for (b, _t), raw in zip(asked, pipe.execute() if asked else []):
+            if raw:
+                required[b] |= set(decode_task({"required_task_ids": raw})["required_task_ids"])
+        parents = sorted({t for ids in required.values() for t in ids})
+        pipe = self.r.pipeline(transaction=False)
+        for t in parents:
+            pipe.hget(keys.task_view(t), "batch")
+        batch_of = dict(zip(parents, pipe.execute() if parents else []))
+        return {b: sorted({batch_of[t] for t in ids if batch_of.get(t)}) for b, ids in required.items()}
+
     # --- task ids from the index keys ------------------------------------------------------------
     @_reads
     def zcount(self, key: str) -> int:
