@@ -23,6 +23,8 @@ def test_the_scatter_gather_benchmark_runs_at_a_tiny_size_in_scitq_rq_and_celery
         run = row["runs"][0]
         assert run["succeeded"] == 41 and run["submit_seconds"] > 0 and run["wall_seconds"] > 0, (name, run)
         assert run["gather_ms"] > 0, (name, run)     # the gather started after its last parent ended
+    scitq = res["systems"]["scitq"]
+    assert sum(scitq["runs"][0]["sends"]) == 41 and scitq["plain_submit_seconds"] > 0
     assert {"throughput scitq/rq", "throughput scitq/celery", "gather latency rq/scitq"} <= set(res["ratios"])
     assert "scatter/gather" in proc.stdout and "target scitq build+submit" in proc.stdout
     assert "Traceback" not in proc.stderr
