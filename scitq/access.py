@@ -74,7 +74,8 @@ def rules(role: str, name: str | None = None) -> list[str]:
                 f"({' '.join(['~' + keys.QUEUE_PATTERN, *_QUEUE_CLAIM])})",
                 f"(~{keys.OUTPUT_PATTERN} +xadd +xrange +xrevrange +xlen +exists +expire)",
                 f"(~{keys.INBOX} +xadd)",
-                f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
+                f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)",
+                f"(%R~{keys.SHARED_CONFIG} +hget +hgetall)"]   # `scitq-manage config rclone --install`
     if role == "submitter":
         return [f"%R~{keys.ALL_PATTERN}", "+@read", *_ADMIN_ONLY, *_CONNECT,
                 f"(~{keys.INBOX} +xadd)",

@@ -9,7 +9,6 @@ at submission rather than when a worker runs the task. Pure: no docker import, o
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shlex
 from typing import Any, Callable
@@ -64,11 +63,12 @@ def _env(opt: str, value: str, out: dict) -> None:
     name, sep, val = value.partition("=")
     if not name or not re.match(r"^[^\s=]+$", name):
         raise _bad(opt, f"{value!r} is not NAME=value")
-    env = out.setdefault("environment", {})
-    if sep:
-        env[name] = val
-    elif name in os.environ:          # docker run -e NAME: taken from the worker's environment
-        env[name] = os.environ[name]
+    if not sep:
+        # docker run -e NAME copies NAME from the environment of whoever runs it: here the worker's,
+        # which holds its own credentials. A submitter must not be able to read them into a task.
+        raise _bad(opt, f"{name!r} has no value: a task never receives the worker's environment "
+                        f"(write {name}=value)")
+    out.setdefault("environment", {})[name] = val
 
 
 def _volume(opt: str, value: str, out: dict) -> None:

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-__all__ = ["ScitqError", "BadInput", "NotFound", "Unreachable", "Refused", "Conflict", "HTTPException"]
+__all__ = ["ScitqError", "BadInput", "NotFound", "Unreachable", "Refused", "Conflict", "HTTPException",
+           "ERROR_KINDS", "error_kind", "error_of_kind"]
 
 
 class ScitqError(Exception):
@@ -58,6 +59,25 @@ class Conflict(ScitqError):
     """The command is well formed but the current state forbids it (e.g. editing a running task)."""
 
     exit_code = 4
+
+
+# The kind of a refusal on the wire (the server's answer to an inbox command), most specific first.
+ERROR_KINDS: dict[str, type[ScitqError]] = {
+    "not_found": NotFound, "bad_input": BadInput, "conflict": Conflict, "error": ScitqError,
+}
+
+
+def error_kind(exc: BaseException) -> str:
+    """The wire kind of an error (the server's side of `error_of_kind`)."""
+    for kind, cls in ERROR_KINDS.items():
+        if isinstance(exc, cls):
+            return kind
+    return "error"
+
+
+def error_of_kind(kind: str | None, message: str, hint: str | None = None) -> ScitqError:
+    """The error a client raises for a refusal of this wire kind (an unknown kind is a plain ScitqError)."""
+    return ERROR_KINDS.get(kind or "error", ScitqError)(message, hint)
 
 
 # v1 name kept for scripts that catch it around Server calls.

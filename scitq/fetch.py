@@ -94,3 +94,11 @@ def ncdu(uri: str, only_file: bool = False) -> str | None:
 
 
 _BUILTIN = {"file", "s3", "azure", "az", "gcs", "gs", "ftp", "http", "https", "run+fastq", "run+submitted"}
+
+
+if __name__ == "__main__":   # v1: `python -m scitq.fetch ...` is exactly `scitq-fetch ...`
+    import sys
+
+    from scitq.cli.fetch import main
+
+    sys.exit(main())

@@ -12,6 +12,7 @@ SERVER_CURSOR = f"{PREFIX}:server:cursor"         # hash: input stream -> last i
 SERVER_LOCK = f"{PREFIX}:server:lock"             # string with TTL: the one running server instance
 SERVER_ALIVE = f"{PREFIX}:server:alive"           # string with TTL: refreshed by the server loop
 CHECKPOINT = f"{PREFIX}:view:checkpoint"          # string: id of the last event folded into the views
+SHARED_CONFIG = f"{PREFIX}:config"                # hash: what the server shares with clients (rclone, remote)
 
 
 def reply(command_id: str) -> str:
@@ -37,6 +38,14 @@ def queue(batch: str) -> str:
 def worker_outbox(name: str) -> str:
     """Stream of facts reported by worker `name` (claimed, started, finished...)."""
     return f"{PREFIX}:worker:{name}:outbox"
+
+
+def worker_of_outbox(stream: str) -> str | None:
+    """The worker name in an outbox key (the inverse of `worker_outbox`); None for any other key."""
+    head, tail = f"{PREFIX}:worker:", ":outbox"
+    if stream.startswith(head) and stream.endswith(tail) and len(stream) > len(head) + len(tail):
+        return stream[len(head):-len(tail)]
+    return None
 
 
 def worker_alive(name: str) -> str:

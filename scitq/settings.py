@@ -50,7 +50,17 @@ class Settings(BaseModel):
     outage_log_interval: float = Field(300.0, description="SCITQ_OUTAGE_LOG_INTERVAL: while Redis is unreachable, a worker logs a summary (spooled entries and bytes) at most this often")
     docker_auth: str | None = Field(None, description='SCITQ_DOCKER_AUTH: registry credentials as JSON, '
                                     '{"host:port": {"username": "...", "password": "..."}} (else ~/.docker/config.json)')
+    spool_fsync: str = Field("batch", pattern="^(entry|batch|none)$",
+                             description="SCITQ_SPOOL_FSYNC: worker spool durability: `entry` forces each report and "
+                             "output chunk to disk before going on, `batch` forces the spool file to disk every "
+                             "SCITQ_SPOOL_FSYNC_INTERVAL (a power cut may lose that interval; a crash of the worker "
+                             "loses nothing), `none` leaves it to the operating system")
+    spool_fsync_interval: float = Field(1.0, description="SCITQ_SPOOL_FSYNC_INTERVAL: with spool_fsync=batch, the "
+                                        "longest time a spooled entry waits to be forced to disk")
+    spool_memory: int = Field(16 * 1024 * 1024, description="SCITQ_SPOOL_MEMORY: bytes of a worker's unsent backlog "
+                              "kept in RAM; the rest waits in the spool file")
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
+    remote_uri: str | None = Field(None, description="SCITQ_REMOTE_URI: v1's REMOTE_URI, shared by the server (`scitq-manage config remote`)")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

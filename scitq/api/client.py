@@ -1,35 +1,92 @@
-"""Provides `Client`: the typed, modern client under `scitq.lib.Server` (commands in, views out)."""
+"""Provides `Client`: the one door to scitq for reads and commands (typed commands in, decoded views out).
+
+Every command goes through a method built from its Struct in `scitq.events.commands` (checked here
+with the same code the server uses, then sent to the inbox); every read decodes the views with
+`scitq.projections.views`. The v1 `Server`, the command lines and the dashboard all use it.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import msgspec
 import redis
 
 from scitq import keys
 from scitq.connection import check, connect, describe, resolve_url
-from scitq.errors import NotFound, Unreachable
-from scitq.inbox import send_command
+from scitq.errors import BadInput, NotFound, Refused, Unreachable
+from scitq.events import commands as c
+from scitq.inbox import post_command, send_command, wait_reply
 from scitq.projections.views import decode_batch, decode_execution, decode_task, decode_worker
 from scitq.settings import settings
 
-__all__ = ["Client", "SUBMIT_CHUNK"]
+__all__ = ["Client", "SUBMIT_CHUNK", "make_command", "Entry", "EventFilter", "HEARTBEAT_FIELDS"]
 
 SUBMIT_CHUNK = 2000
+Entry = tuple[str, dict[str, str]]          # a stream entry: (id, fields)
+_ENC = msgspec.json.Encoder()
 
 
 def _wrap(fn):
     def inner(self, *a, **kw):
         try:
             return fn(self, *a, **kw)
+        except redis.AuthenticationError as exc:
+            raise Refused(f"Redis at {describe(self.url).split('://')[-1]} refused us: {exc}") from None
+        except redis.exceptions.NoPermissionError as exc:    # an ACL refusal: the credential's role
+            raise Refused(f"Redis refused: {str(exc).splitlines()[0]}",
+                          hint="this credential's role does not allow it; see docs/security.md") from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}",
                               hint="is `scitq server` running? check SCITQ_SERVER / -s") from None
     inner.__name__ = fn.__name__
     inner.__doc__ = fn.__doc__
     return inner
+
+
+def make_command(tag: str, fields: Mapping[str, Any]) -> c.Cmd:
+    """The command Struct `tag` with these fields, checked as the server checks it (BadInput naming the field)."""
+    return c.decode_command(tag, _ENC.encode(fields).decode())
+
+
+def _checked_json(tag: str, fields: Mapping[str, Any]) -> str:
+    """The JSON of command `tag` with these fields, after the server's own decoder accepted it."""
+    text = _ENC.encode(fields).decode()
+    c.decode_command(tag, text)
+    return text
+
+
+def _submit_json(specs: Sequence[c.TaskSpec | Mapping[str, Any]]) -> str:
+    """The JSON of one `task.submit` command (TaskSpecs sent without their null fields), checked first."""
+    tasks = [s if isinstance(s, Mapping) else {k: v for k, v in msgspec.structs.asdict(s).items() if v is not None}
+             for s in specs]
+    return _checked_json("task.submit", {"tasks": tasks})
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Which ledger entries a reader wants: type prefix (`task.`, `worker.offline`), task, batch, worker."""
+    type: str = ""
+    batch: str = ""
+    task: str = ""
+    worker: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.type or self.batch or self.task or self.worker)
+
+    def match(self, f: dict[str, str]) -> bool:
+        if self.type and not f.get("type", "").startswith(self.type):
+            return False
+        if self.batch and f.get("batch") != self.batch:
+            return False
+        if self.task and f.get("task") != self.task:
+            return False
+        if self.worker and f.get("worker") != self.worker:
+            return False
+        return True
 
 
 class Client:
@@ -45,66 +102,116 @@ class Client:
 
     # --- commands ------------------------------------------------------------------------------
     @_wrap
-    def command(self, cmd: str, data: dict[str, Any], *, wait: bool = True, idempotency_key: str | None = None) -> Any:
-        return send_command(self.r, cmd, data, wait=wait, timeout=self.timeout, idempotency_key=idempotency_key)
+    def send(self, tag: str, cmd: c.Cmd, *, wait: bool = True, idempotency_key: str | None = None,
+             timeout: float | None = None) -> Any:
+        """Send one command Struct (of the type `tag` takes); with `wait`, the server's answer.
+
+        A refusal raises the server's ScitqError; retrying with the same `idempotency_key` applies it once.
+        """
+        if type(cmd) is not c.COMMAND_TYPES.get(tag):
+            raise BadInput(f"command {tag!r} does not take a {type(cmd).__name__}")
+        return send_command(self.r, tag, c.encode(cmd), wait=wait, timeout=timeout or self.timeout,
+                            idempotency_key=idempotency_key)
 
     @_wrap
-    def submit(self, specs: list[dict[str, Any]], idempotency_key: str | None = None) -> list[int]:
-        """Submit many tasks: one inbox command (and one ledger MULTI) per chunk of SUBMIT_CHUNK.
+    def command(self, tag: str, data: Mapping[str, Any], *, wait: bool = True,
+                idempotency_key: str | None = None) -> Any:
+        """Send command `tag` from plain fields (checked first, sent as given); prefer the typed methods below."""
+        return send_command(self.r, tag, _checked_json(tag, data), wait=wait, timeout=self.timeout,
+                            idempotency_key=idempotency_key)
 
-        All chunks are sent in one pipeline, then their answers are collected, so the server works
-        on one chunk while the next ones travel.
+    def _do(self, tag: str, idempotency_key: str | None, **fields: Any) -> Any:
+        return self.command(tag, fields, idempotency_key=idempotency_key)
+
+    @_wrap
+    def submit(self, specs: Sequence[c.TaskSpec | Mapping[str, Any]], idempotency_key: str | None = None) -> list[int]:
+        """Submit many tasks (TaskSpec or their fields); their ids, in order.
+
+        One inbox command (and one ledger MULTI) per chunk of SUBMIT_CHUNK. All chunks are checked,
+        then sent in one pipeline, then their answers are collected, so the server works on one
+        chunk while the next ones travel.
         """
-        import json
-        from scitq.inbox import ERROR_KINDS, new_id
-        from scitq.errors import ScitqError
-        if len(specs) <= SUBMIT_CHUNK:
-            return self.command("task.submit", {"tasks": specs}, idempotency_key=idempotency_key)["task_ids"]
-        cids = []
+        payloads = [_submit_json(specs[i:i + SUBMIT_CHUNK]) for i in range(0, len(specs), SUBMIT_CHUNK)]
+        if not payloads:
+            raise BadInput("no task given")
         pipe = self.r.pipeline(transaction=False)
-        for i in range(0, len(specs), SUBMIT_CHUNK):
-            cid = new_id()
-            cids.append(cid)
-            idem = f"{idempotency_key}:{i}" if idempotency_key else cid
-            pipe.xadd(keys.INBOX, {"cmd": "task.submit", "id": cid, "idem": idem, "reply": "1",
-                                   "data": json.dumps({"tasks": specs[i:i + SUBMIT_CHUNK]})})
+        cids = [post_command(pipe, "task.submit", payload,
+                             idempotency_key=f"{idempotency_key}:{i}" if idempotency_key else None)
+                for i, payload in enumerate(payloads)]
         pipe.execute()
-        ids: list[int] = []
         deadline = time.monotonic() + self.timeout
+        ids: list[int] = []
         for cid in cids:
-            got = None
-            while got is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise Unreachable(f"the scitq server did not answer task.submit within {self.timeout:.0f}s")
-                got = self.r.blpop([keys.reply(cid)], timeout=max(1, min(5, int(left))))
-            answer = json.loads(got[1])
-            if not answer.get("ok"):
-                raise ERROR_KINDS.get(answer.get("kind", "error"), ScitqError)(answer.get("error", "refused"))
-            ids += answer["result"]["task_ids"]
+            ids += wait_reply(self.r, cid, "task.submit", self.timeout, deadline)["task_ids"]
         return ids
 
-    def submit_async(self, specs: list[dict[str, Any]]) -> list[str]:
-        """Pipeline many submit commands without waiting for each answer; returns their reply ids."""
-        from scitq.inbox import new_id
-        import json
-        cids = []
+    @_wrap
+    def submit_async(self, specs: Sequence[c.TaskSpec | Mapping[str, Any]]) -> list[str]:
+        """Pipeline many submit commands without waiting for their answers; returns their command ids."""
         pipe = self.r.pipeline(transaction=False)
-        for i in range(0, len(specs), SUBMIT_CHUNK):
-            cid = new_id()
-            cids.append(cid)
-            pipe.xadd(keys.INBOX, {"cmd": "task.submit", "id": cid, "idem": cid, "reply": "1",
-                                   "data": json.dumps({"tasks": specs[i:i + SUBMIT_CHUNK]})})
+        cids = [post_command(pipe, "task.submit", _submit_json(specs[i:i + SUBMIT_CHUNK]))
+                for i in range(0, len(specs), SUBMIT_CHUNK)]
         pipe.execute()
         return cids
 
-    # --- reads ---------------------------------------------------------------------------------
+    def update_task(self, task_id: int, *, idempotency_key: str | None = None, **changes: Any) -> Any:
+        """Change the given fields of a task (`status='pending'` relaunches it)."""
+        return self._do("task.update", idempotency_key, task_id=task_id, changes=changes)
+
+    def delete_tasks(self, task_ids: Iterable[int], *, idempotency_key: str | None = None) -> Any:
+        return self._do("task.delete", idempotency_key, task_ids=list(task_ids))
+
+    def relaunch_tasks(self, task_ids: Iterable[int], *, idempotency_key: str | None = None) -> Any:
+        return self._do("task.relaunch", idempotency_key, task_ids=list(task_ids))
+
+    def set_task_status(self, task_id: int, status: str, retry: int | None = None, *,
+                        idempotency_key: str | None = None) -> Any:
+        return self._do("task.set_status", idempotency_key, task_id=task_id, status=status, retry=retry)
+
+    def signal_task(self, task_id: int, signal: int, *, idempotency_key: str | None = None) -> Any:
+        return self._do("task.signal", idempotency_key, task_id=task_id, signal=signal)
+
+    def stop_batch(self, batch: str, signal: int = 0, *, idempotency_key: str | None = None) -> Any:
+        return self._do("batch.stop", idempotency_key, batch=batch, signal=signal)
+
+    def go_batch(self, batch: str, signal: int = 0, *, idempotency_key: str | None = None) -> Any:
+        return self._do("batch.go", idempotency_key, batch=batch, signal=signal)
+
+    def delete_batch(self, batch: str, *, idempotency_key: str | None = None) -> Any:
+        return self._do("batch.delete", idempotency_key, batch=batch)
+
+    def relaunch_failed(self, batch: str, *, idempotency_key: str | None = None) -> Any:
+        return self._do("batch.relaunch_failed", idempotency_key, batch=batch)
+
+    def register_worker(self, name: str, concurrency: int, *, idempotency_key: str | None = None,
+                        **fields: Any) -> Any:
+        return self._do("worker.register", idempotency_key, name=name, concurrency=concurrency, **fields)
+
+    def update_worker(self, worker_id: int, *, idempotency_key: str | None = None, **changes: Any) -> Any:
+        """Change the given settings of a worker (concurrency, prefetch, status, batch...)."""
+        return self._do("worker.update", idempotency_key, worker_id=worker_id, **changes)
+
+    def delete_worker(self, worker_id: int, *, idempotency_key: str | None = None) -> Any:
+        return self._do("worker.delete", idempotency_key, worker_id=worker_id)
+
+    def signal_worker(self, worker_id: int, signal: int, *, idempotency_key: str | None = None) -> Any:
+        """An order to the worker itself (v1's worker signals: CLEAN, RESTART, RESET_RESOURCES)."""
+        return self._do("worker.signal", idempotency_key, worker_id=worker_id, signal=signal)
+
+    def rebuild(self, verify: bool = True, timeout: float = 600) -> Any:
+        """Ask the running server to replay the ledger into fresh views (and compare them with `verify`)."""
+        return self.send("admin.rebuild", make_command("admin.rebuild", {"verify": verify}), timeout=timeout)
+
+    # --- reads: tasks ---------------------------------------------------------------------------
     @_wrap
     def task(self, task_id: int) -> dict[str, Any]:
-        h = self.r.hgetall(keys.task_view(task_id))
+        return self._view(keys.task_view(task_id), decode_task, f"no task {task_id}")
+
+    def _view(self, key: str, decode: Any, missing: str) -> dict[str, Any]:
+        h = self.r.hgetall(key)
         if not h:
-            raise NotFound(f"no task {task_id}")
-        return decode_task(h)
+            raise NotFound(missing)
+        return decode(h)
 
     def _hashes(self, view_key, ids: Iterable[int]) -> Iterator[dict[str, str]]:
         ids = list(ids)
@@ -116,13 +223,32 @@ class Client:
                 if h:
                     yield h
 
+    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for x in ids:
+            pipe.hmget(view_key(x), fields)
+        out: list[dict[str, Any] | None] = []
+        for values in pipe.execute():
+            h = {k: v for k, v in zip(fields, values) if v is not None}
+            out.append(decode(h) if h else None)
+        return out
+
+    @_wrap
+    def task_fields(self, task_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Only `fields` of each task's view, decoded (None for a task that does not exist), in one pipeline."""
+        return self._fields(keys.task_view, decode_task, task_ids, fields)
+
     @_wrap
     def task_ids(self, status: str | list[str] | None = None, batch: str | None = None,
                  name: str | None = None) -> list[int]:
+        """Ids of the tasks in any of `status`, of `batch` and named `name` (each when given), sorted."""
         sets = []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
-            sets.append({int(x) for s in statuses for x in self.r.smembers(keys.tasks_by_status(s))})
+            pipe = self.r.pipeline(transaction=False)
+            for s in statuses:
+                pipe.smembers(keys.tasks_by_status(s))
+            sets.append({int(x) for members in pipe.execute() for x in members})
         if batch is not None:
             sets.append({int(x) for x in self.r.zrange(keys.tasks_by_batch(batch), 0, -1)})
         if name is not None:
@@ -130,6 +256,18 @@ class Client:
         if not sets:
             return [int(x) for x in self.r.zrange(keys.TASKS_ALL, 0, -1)]
         return sorted(set.intersection(*sets))
+
+    @_wrap
+    def task_count(self, batch: str | None = None) -> int:
+        """How many tasks (of `batch`): one read of the index."""
+        return int(self.r.zcard(keys.tasks_by_batch(batch) if batch is not None else keys.TASKS_ALL))
+
+    @_wrap
+    def task_page(self, start: int, stop: int, desc: bool = False, batch: str | None = None) -> list[int]:
+        """Task ids by rank in id order (`stop` included, as ZRANGE), of `batch` when given."""
+        key = keys.tasks_by_batch(batch) if batch is not None else keys.TASKS_ALL
+        fn = self.r.zrevrange if desc else self.r.zrange
+        return [int(x) for x in fn(key, start, stop)]
 
     @_wrap
     def tasks(self, task_id: int | list[int] | None = None, status: str | list[str] | None = None,
@@ -154,34 +292,81 @@ class Client:
             pipe.hget(keys.task_view(t), "status")
         return pipe.execute()
 
+    # --- reads: executions and output ------------------------------------------------------------
     @_wrap
     def executions(self, task_id: int | None = None) -> list[dict[str, Any]]:
-        if task_id is not None:
-            ids = [int(x) for x in self.r.zrange(keys.executions_of_task(task_id), 0, -1)]
-        else:
-            ids = [int(x) for x in self.r.zrange(keys.EXECUTIONS_ALL, 0, -1)]
-        return [decode_execution(h) for h in self._hashes(keys.execution_view, ids)]
+        return [decode_execution(h) for h in self._hashes(keys.execution_view, self.execution_ids(task_id))]
+
+    @_wrap
+    def execution_ids(self, task_id: int | None = None) -> list[int]:
+        """Ids of every execution (of `task_id`), oldest first."""
+        key = keys.executions_of_task(task_id) if task_id is not None else keys.EXECUTIONS_ALL
+        return [int(x) for x in self.r.zrange(key, 0, -1)]
 
     @_wrap
     def execution(self, execution_id: int) -> dict[str, Any]:
-        h = self.r.hgetall(keys.execution_view(execution_id))
-        if not h:
-            raise NotFound(f"no execution {execution_id}")
-        return decode_execution(h)
+        return self._view(keys.execution_view(execution_id), decode_execution, f"no execution {execution_id}")
+
+    @_wrap
+    def execution_fields(self, execution_ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Only `fields` of each execution's view, decoded (None for one that does not exist), in one pipeline."""
+        return self._fields(keys.execution_view, decode_execution, execution_ids, fields)
+
+    @_wrap
+    def attempts(self, task_ids: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+        """(execution id, attempt) of every execution of each task, oldest first (two pipelines)."""
+        pipe = self.r.pipeline(transaction=False)
+        for t in task_ids:
+            pipe.zrange(keys.executions_of_task(t), 0, -1)
+        eids = {t: [int(e) for e in got] for t, got in zip(task_ids, pipe.execute())}
+        pipe = self.r.pipeline(transaction=False)
+        for t in task_ids:
+            for e in eids[t]:
+                pipe.hget(keys.execution_view(e), "attempt")
+        attempts = iter(pipe.execute())
+        return {t: [(e, int(a)) for e in eids[t] if (a := next(attempts)) is not None] for t in task_ids}
 
     @_wrap
     def output(self, task_id: int, attempt: int, since: str = "-", count: int | None = None) -> list[tuple[str, str, str]]:
-        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-')."""
-        start = since if since == "-" else f"({since}"
+        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0')."""
+        start = "-" if since in ("-", "0-0") else f"({since}"
         return [(eid, f.get("fd", "stdout"), f.get("text", ""))
                 for eid, f in self.r.xrange(keys.output(task_id, attempt), min=start, count=count)]
 
-    def output_text(self, task_id: int, attempt: int) -> tuple[str, str]:
-        out, err = [], []
-        for _, fd, text in self.output(task_id, attempt):
-            (err if fd == "stderr" else out).append(text)
-        return "".join(out), "".join(err)
+    @_wrap
+    def output_tails(self, attempts: Sequence[tuple[int, int]], count: int = 4) -> list[list[Entry]]:
+        """The last `count` output entries of each (task, attempt), newest first, in one pipeline."""
+        pipe = self.r.pipeline(transaction=False)
+        for t, a in attempts:
+            pipe.xrevrange(keys.output(t, a), count=count)
+        return pipe.execute()
 
+    @_wrap
+    def output_texts(self, attempts: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
+        """The whole stdout and stderr of each (task, attempt), in one pipeline."""
+        pipe = self.r.pipeline(transaction=False)
+        for t, a in attempts:
+            pipe.xrange(keys.output(t, a))
+        texts = []
+        for entries in pipe.execute():
+            out: list[str] = []
+            err: list[str] = []
+            for _eid, f in entries:
+                (err if f.get("fd") == "stderr" else out).append(f.get("text", ""))
+            texts.append(("".join(out), "".join(err)))
+        return texts
+
+    def output_text(self, task_id: int, attempt: int) -> tuple[str, str]:
+        """The whole stdout and stderr of one attempt."""
+        return self.output_texts([(task_id, attempt)])[0]
+
+    @_wrap
+    def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
+        """Output entries written after `after`, waiting up to `block_ms` for the first one."""
+        resp = self.r.xread({keys.output(task_id, attempt): after}, count=1000, block=block_ms) or []
+        return [e for _s, entries in resp for e in entries]
+
+    # --- reads: workers and batches --------------------------------------------------------------
     @_wrap
     def workers(self) -> list[dict[str, Any]]:
         ids = [int(x) for x in self.r.zrange(keys.WORKERS_ALL, 0, -1)]
@@ -209,8 +394,12 @@ class Client:
         return int(wid)
 
     @_wrap
+    def batch_names(self) -> list[str]:
+        return sorted(self.r.smembers(keys.BATCHES_ALL))
+
+    @_wrap
     def batches(self) -> list[dict[str, Any]]:
-        names = sorted(self.r.smembers(keys.BATCHES_ALL))
+        names = self.batch_names()
         pipe = self.r.pipeline(transaction=False)
         for n in names:
             pipe.hgetall(keys.batch_view(n))
@@ -218,22 +407,43 @@ class Client:
 
     @_wrap
     def batch(self, name: str) -> dict[str, Any]:
-        h = self.r.hgetall(keys.batch_view(name))
-        if not h:
-            raise NotFound(f"no batch {name!r}")
-        return decode_batch(h)
+        return self._view(keys.batch_view(name), decode_batch, f"no batch {name!r}")
 
+    # --- reads: the ledger and the server ----------------------------------------------------------
     @_wrap
-    def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[tuple[str, dict[str, str]]]:
+    def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
+        """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it)."""
         return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
 
     @_wrap
-    def rejected(self, count: int = 100) -> list[tuple[str, dict[str, str]]]:
+    def events_before(self, before: str | None, count: int) -> list[Entry]:
+        """Up to `count` ledger entries older than `before` (newest first); `before=None` starts at the end."""
+        top = "+" if before is None else f"({before}"
+        return self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+
+    @_wrap
+    def last_event_id(self) -> str:
+        """Id of the newest ledger entry ('0-0' for an empty ledger)."""
+        last = self.r.xrevrange(keys.EVENTS, count=1)
+        return last[0][0] if last else "0-0"
+
+    @_wrap
+    def read_events(self, after: str, block_ms: int | None = 500, count: int = 2000) -> list[Entry]:
+        """Ledger entries after `after`; waits up to `block_ms` for the first one (None: does not wait)."""
+        resp = self.r.xread({keys.EVENTS: after}, count=count, block=block_ms) or []
+        return [e for _stream, entries in resp for e in entries]
+
+    @_wrap
+    def rejected(self, count: int = 100) -> list[Entry]:
         return list(reversed(self.r.xrevrange(keys.REJECTED, count=count)))
+
+    @_wrap
+    def server_alive(self) -> bool:
+        return bool(self.r.exists(keys.SERVER_ALIVE))
 
     def wait_server(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
-        while not self.r.exists(keys.SERVER_ALIVE):
+        while not self.server_alive():
             if time.monotonic() > deadline:
                 raise Unreachable("no scitq server answers on this Redis")
             time.sleep(0.1)
@@ -241,6 +451,8 @@ class Client:
 
 IO_FIELDS = ("disk_read", "disk_write", "disk_read_total", "disk_write_total", "net_recv", "net_sent",
              "net_recv_total", "net_sent_total")
+# what `Client.workers()` adds to each worker's view: the figures of its last heartbeat
+HEARTBEAT_FIELDS = ("load", "memory", "disk", "loadavg", "last_contact_date", "running", *IO_FIELDS, "stats")
 
 
 def _count(value: str | None) -> int | None:

@@ -9,13 +9,19 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from scitq.api.client import Client
+import redis
+
+from scitq import keys
+from scitq.api.client import HEARTBEAT_FIELDS, Client
+from scitq.api.v1_writes import LazyObject, WriteQueue, resolve
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
-from scitq.settings import DEFAULT_BATCH, EXECUTION_STATUS, TASK_STATUS
+from scitq.io import check_uri
+from scitq.projections.views import decode_worker
+from scitq.settings import TASK_STATUS
 
-__all__ = ["Server", "shell_wrap"]
+__all__ = ["Server", "shell_wrap", "LazyObject"]
 
 
 def shell_wrap(command: str, shell: bool | str) -> str:
@@ -34,18 +40,25 @@ def _join(value: str | list[str] | None) -> str | None:
     return str(value)
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None).isoformat()
+def _datetime(ts: float) -> datetime:
+    """v1 dates: naive datetimes in UTC."""
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None)
+
+
+# what a worker of `Server.workers()` carries: its view and the figures of its last heartbeat
+WORKER_FIELDS = set(decode_worker({})) | set(HEARTBEAT_FIELDS)
 
 
 class Server:
     """v1 client: `Server(ip, style='dict'|'object', asynchronous=True, put_timeout=30, get_timeout=150)`.
 
     `ip` is a host (v1 style) or a redis:// URL; with nothing, SCITQ_SERVER or the local connection file.
-    When Redis cannot be reached, reads and writes are retried (v1: the library rides out server
-    outages) unless `persistent=False`, which raises `Unreachable` at once.
+    When Redis or the server cannot be reached (v1: the library rides out server outages), reads are
+    retried (waiting up to `get_timeout` seconds between tries); an asynchronous write (the default,
+    or `asynchronous=True` on the call) is queued and returns a `LazyObject` at once, the queued
+    writes being delivered in order when the server is back (`queue_size()` tells how many wait;
+    tries up to `put_timeout` seconds apart); a synchronous write waits for the server.
+    `persistent=False` raises `Unreachable` at once instead.
     """
 
     def __init__(self, ip: str | None = None, style: str = "dict", asynchronous: bool = True,
@@ -58,9 +71,10 @@ class Server:
         self.get_timeout = get_timeout
         self.persistent = persistent
         self.client = Client(ip)
+        self._writes = WriteQueue(put_timeout)
 
     # --- plumbing -------------------------------------------------------------------------------
-    def _retry(self, fn: Callable[[], Any]) -> Any:
+    def _retry(self, fn: Callable[[], Any], cap: float | None = None) -> Any:
         delay = 1.0
         while True:
             try:
@@ -70,22 +84,66 @@ class Server:
                     raise
                 print(f"scitq: {exc}; retrying in {delay:.0f}s", file=sys.stderr)
                 time.sleep(delay)
-                delay = min(delay * 2, float(self.get_timeout))
+                delay = min(delay * 2, float(cap if cap is not None else self.get_timeout))
 
-    def _command(self, cmd: str, data: dict[str, Any]) -> Any:
-        """Send a command, retried through outages under one idempotency key (applied once)."""
+    def _server_here(self) -> None:
+        """Raise Unreachable when Redis is away or no server runs (its answer would not come)."""
+        try:
+            alive = self.client.r.exists(keys.SERVER_ALIVE)
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise Unreachable(f"cannot reach Redis: {exc}") from None
+        except redis.ResponseError:   # a credential that may not read it: the command's answer tells
+            return
+        if not alive:
+            raise Unreachable("no scitq server is running")
+
+    def _write(self, send: Callable[[str], Any], what: str, asynchronous: bool | None = None,
+               then: Callable[[Any], Any] | None = None) -> Any:
+        """Deliver one write under one idempotency key (applied once however often it is tried).
+
+        Asynchronous (v1's default): if the server is away, or earlier writes still wait, the write
+        joins the queue and a LazyObject is returned at once. Synchronous: wait for the queued
+        writes, then for this one.
+        """
         key = new_id()
-        return self._retry(lambda: self.client.command(cmd, data, idempotency_key=key))
+
+        def attempt() -> Any:
+            self._server_here()
+            return send(key)
+
+        def done(result: Any) -> Any:
+            return then(result) if then is not None else result
+
+        if not self.persistent:
+            return done(send(key))
+        if self.asynchronous if asynchronous is None else asynchronous:
+            if self._writes.size() == 0:
+                try:
+                    return done(attempt())
+                except Unreachable:
+                    pass
+            return LazyObject(self._writes.put(attempt, what), then)
+        self._writes.drain()
+        return done(self._retry(attempt, cap=float(self.put_timeout)))
+
+    def _command(self, what: str, send: Callable[..., Any], *args: Any, asynchronous: bool | None = None,
+                 then: Callable[[Any], Any] | None = None, **kwargs: Any) -> Any:
+        """Send command `what` with a typed `Client` method (see `_write`: queued while the server is away,
+        applied once)."""
+        return self._write(lambda key: send(*args, idempotency_key=key, **kwargs), what, asynchronous, then)
+
+    def queue_size(self) -> int:
+        """How many asynchronous writes wait for the server (v1)."""
+        return self._writes.size()
 
     def _out(self, obj: Any) -> Any:
         if isinstance(obj, list):
             return [self._out(o) for o in obj]
         if not isinstance(obj, dict):
             return obj
-        if self.style == "object":
-            return argparse.Namespace(**{k: (datetime.fromtimestamp(v, timezone.utc).replace(tzinfo=None)
-                                             if "_date" in k and isinstance(v, float) else v) for k, v in obj.items()})
-        return {k: (_iso(v) if "_date" in k and isinstance(v, float) else v) for k, v in obj.items()}
+        out = {k: (_datetime(v) if "_date" in k and isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+               for k, v in obj.items()}
+        return argparse.Namespace(**out) if self.style == "object" else out
 
     @staticmethod
     def _task_public(t: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +168,8 @@ class Server:
             if value is not None:
                 spec[key] = value
         if required_task_ids:
-            spec["required_task_ids"] = [int(getattr(t, "task_id", t) if not isinstance(t, dict) else t["task_id"])
+            # a task still waiting in the write queue is resolved when this one is sent (after it)
+            spec["required_task_ids"] = [t if isinstance(t, LazyObject) and not t.delivered() else _task_id(t)
                                          for t in required_task_ids]
         _check_uris(spec)
         return spec
@@ -121,19 +180,18 @@ class Server:
                     resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
                     shell: bool | str = False, retry: int | None = None, download_timeout: int | None = None,
                     run_timeout: int | None = None, use_cache: bool | None = None, uid: int | None = None,
-                    gid: int | None = None) -> Any:
+                    gid: int | None = None, asynchronous: bool | None = None) -> Any:
         """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`."""
         spec = self._spec(command, name, status, batch, input, output, container, container_options, resource,
                           required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid)
-        key = new_id()   # a retry after a lost answer must not queue the task twice
-        (task_id,) = self._retry(lambda: self.client.submit([spec], idempotency_key=key))
-        return self.task_get(task_id)
+        return self._write(lambda key: self.client.submit([_resolved(spec)], idempotency_key=key)[0],
+                           "task_create", asynchronous, then=self.task_get)
 
-    def task_create_many(self, tasks: list[dict[str, Any]]) -> list[int]:
+    def task_create_many(self, tasks: list[dict[str, Any]], asynchronous: bool | None = None) -> Any:
         """Queue many tasks at once (each dict takes `task_create`'s arguments); returns their ids in order."""
         specs = [self._spec(**t) for t in tasks]
-        key = new_id()
-        return self._retry(lambda: self.client.submit(specs, idempotency_key=key))
+        return self._write(lambda key: self.client.submit([_resolved(s) for s in specs], idempotency_key=key),
+                           "task_create_many", asynchronous)
 
     def task_get(self, id: int) -> Any:
         return self._out(self._task_public(self._retry(lambda: self.client.task(int(id)))))
@@ -151,7 +209,8 @@ class Server:
                     container: str | None = None, container_options: str | None = None,
                     resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
                     retry: int | None = None, download_timeout: int | None = None,
-                    run_timeout: int | None = None, use_cache: bool | None = None) -> Any:
+                    run_timeout: int | None = None, use_cache: bool | None = None,
+                    asynchronous: bool | None = None) -> Any:
         """Change fields of a task (only the ones given). With status='pending' it is a relaunch."""
         changes = {k: v for k, v in (("command", command), ("name", name), ("status", status), ("batch", batch),
                                      ("input", _join(input)), ("output", output), ("container", container),
@@ -160,20 +219,21 @@ class Server:
                                      ("download_timeout", download_timeout), ("run_timeout", run_timeout),
                                      ("use_cache", use_cache)) if v is not None}
         _check_uris(changes)
-        self._command("task.update", {"task_id": int(id), "changes": changes})
-        return self.task_get(id)
+        return self._command("task.update", self.client.update_task, int(id), asynchronous=asynchronous,
+                             then=lambda _: self.task_get(id), **changes)
 
-    def task_delete(self, id: int) -> Any:
-        return self._command("task.delete", {"task_ids": [int(id)]})
+    def task_delete(self, id: int, asynchronous: bool | None = None) -> Any:
+        return self._command("task.delete", self.client.delete_tasks, [int(id)], asynchronous=asynchronous)
 
-    def task_relaunch(self, id: int) -> Any:
-        return self._command("task.relaunch", {"task_ids": [int(id)]})
+    def task_relaunch(self, id: int, asynchronous: bool | None = None) -> Any:
+        return self._command("task.relaunch", self.client.relaunch_tasks, [int(id)], asynchronous=asynchronous)
 
-    def task_signal(self, id: int, signal: int) -> Any:
-        return self._command("task.signal", {"task_id": int(id), "signal": int(signal)})
+    def task_signal(self, id: int, signal: int, asynchronous: bool | None = None) -> Any:
+        return self._command("task.signal", self.client.signal_task, int(id), int(signal), asynchronous=asynchronous)
 
     def task_status(self, task_id_list: list[int]) -> list[str | None]:
-        return self._retry(lambda: self.client.statuses([int(getattr(t, "task_id", t)) for t in task_id_list]))
+        ids = [_task_id(t) for t in task_id_list]
+        return self._retry(lambda: self.client.statuses(ids))
 
     # --- executions -------------------------------------------------------------------------------
     def _execution_out(self, ex: dict[str, Any], no_output: bool = False, trunc: int | None = None) -> dict:
@@ -247,20 +307,25 @@ class Server:
             return out
         return self._out(self._retry(fetch))
 
-    def batch_stop(self, batch: str, signal: int = 0) -> Any:
-        return self._command("batch.stop", {"batch": batch, "signal": int(signal)})
+    def batch_stop(self, batch: str, signal: int = 0, asynchronous: bool | None = None) -> Any:
+        return self._command("batch.stop", self.client.stop_batch, batch, int(signal), asynchronous=asynchronous)
 
-    def batch_go(self, batch: str, signal: int = 0) -> Any:
-        return self._command("batch.go", {"batch": batch, "signal": int(signal)})
+    def batch_go(self, batch: str, signal: int = 0, asynchronous: bool | None = None) -> Any:
+        return self._command("batch.go", self.client.go_batch, batch, int(signal), asynchronous=asynchronous)
 
-    def batch_delete(self, batch: str) -> Any:
-        return self._command("batch.delete", {"batch": batch})
+    def batch_delete(self, batch: str, asynchronous: bool | None = None) -> Any:
+        return self._command("batch.delete", self.client.delete_batch, batch, asynchronous=asynchronous)
 
-    def batch_relaunch_failed(self, batch: str) -> Any:
-        return self._command("batch.relaunch_failed", {"batch": batch})
+    def batch_relaunch_failed(self, batch: str, asynchronous: bool | None = None) -> Any:
+        return self._command("batch.relaunch_failed", self.client.relaunch_failed, batch, asynchronous=asynchronous)
 
     # --- workers ----------------------------------------------------------------------------------
     def workers(self, **filters: Any) -> Any:
+        """Workers sorted by id, filtered like v1 on any of their fields (a list value means "any of")."""
+        unknown = set(filters) - WORKER_FIELDS
+        if unknown:
+            raise BadInput(f"unknown worker filter(s): {', '.join(sorted(unknown))}")
+
         def fetch():
             ws = self.client.workers()
             for key, value in filters.items():
@@ -278,7 +343,7 @@ class Server:
     def worker_update(self, id: int, name: str | None = None, hostname: str | None = None,
                       concurrency: int | None = None, status: str | None = None, batch: str | None = None,
                       permanent: bool | None = None, prefetch: int | None = None, flavor: str | None = None,
-                      task_properties: Any = None, asynchronous: bool = True) -> Any:
+                      task_properties: Any = None, asynchronous: bool | None = None) -> Any:
         """v1: only the arguments given (not None) are changed; `name` renames an offline worker,
         `task_properties` is a dict (or its JSON)."""
         if isinstance(task_properties, str):
@@ -287,42 +352,98 @@ class Server:
                 task_properties = json.loads(task_properties or "{}")
             except ValueError:
                 raise BadInput(f"task_properties is not JSON: {task_properties!r}") from None
-        data: dict[str, Any] = {"worker_id": int(id)}
+        data: dict[str, Any] = {}
         for key, value in (("name", name), ("hostname", hostname), ("concurrency", concurrency),
                            ("prefetch", prefetch), ("status", status), ("batch", batch), ("permanent", permanent),
                            ("flavor", flavor), ("task_properties", task_properties)):
             if value is not None:
                 data[key] = value
-        return self._command("worker.update", data)
+        return self._command("worker.update", self.client.update_worker, int(id), asynchronous=asynchronous, **data)
 
-    def worker_delete(self, id: int) -> Any:
-        return self._command("worker.delete", {"worker_id": int(id)})
+    def worker_delete(self, id: int, asynchronous: bool | None = None) -> Any:
+        return self._command("worker.delete", self.client.delete_worker, int(id), asynchronous=asynchronous)
 
-    def worker_create_signal(self, id: int, execution_id: int | None, signal: int) -> Any:
+    def worker_create_signal(self, id: int, execution_id: int | None, signal: int,
+                             asynchronous: bool | None = None) -> Any:
         """v1: a signal for one execution of the worker, or (execution_id None) for the worker itself:
         -1 clean its unused work dirs, -2 restart it, -3 forget its resource cache."""
         if execution_id is None:
-            return self._command("worker.signal", {"worker_id": int(id), "signal": int(signal)})
+            return self._command("worker.signal", self.client.signal_worker, int(id), int(signal),
+                                 asynchronous=asynchronous)
         ex = self._retry(lambda: self.client.execution(int(execution_id)))
         task = self._retry(lambda: self.client.task(int(ex["task_id"])))
         if int(task.get("attempt") or 0) != int(ex["attempt"]):
             raise Conflict(f"execution {execution_id} is not the current attempt of task {ex['task_id']}: "
                            f"no process to signal")
-        return self._command("task.signal", {"task_id": int(ex["task_id"]), "signal": int(signal)})
+        return self._command("task.signal", self.client.signal_task, int(ex["task_id"]), int(signal),
+                             asynchronous=asynchronous)
+
+    def worker_executions(self, id: int, status: str | list[str] | None = None) -> Any:
+        """Executions of a worker (v1: by default the ones neither pending nor finished), each with its
+        task's `batch` and status (`taskstatus`)."""
+        def fetch():
+            exs = [e for e in self.client.executions() if e["worker_id"] == int(id)]
+            if status is None:
+                exs = [e for e in exs if e["status"] not in ("failed", "succeeded", "pending")]
+            else:
+                wanted = {status} if isinstance(status, str) else set(status)
+                exs = [e for e in exs if e["status"] in wanted]
+            tasks = {t["task_id"]: t for t in self.client.tasks(task_id=sorted({e["task_id"] for e in exs}))}
+            out = []
+            for e in sorted(exs, key=lambda e: e["execution_id"]):
+                t = tasks.get(e["task_id"], {})
+                out.append({**e, "batch": t.get("batch"), "taskstatus": t.get("status")})
+            return out
+        return self._out(self._retry(fetch))
+
+    def workers_tasks(self) -> Any:
+        """[{worker_id, status, count}]: latest executions counted per worker and status (v1)."""
+        def fetch():
+            counts: dict[tuple[int, str], int] = {}
+            for e in self.client.executions():
+                if e["latest"] and e["worker_id"] is not None:
+                    counts[(e["worker_id"], e["status"])] = counts.get((e["worker_id"], e["status"]), 0) + 1
+            return [{"worker_id": w, "status": st, "count": n} for (w, st), n in sorted(counts.items())]
+        return self._out(self._retry(fetch))
+
+    # --- configuration shared by the server ---------------------------------------------------------
+    def config_rclone(self) -> str:
+        """The rclone configuration the server was given (v1: the server's /etc/rclone.conf)."""
+        text = self._shared("rclone")
+        if text is None:
+            raise NotFound("the scitq server holds no rclone configuration",
+                           hint="start `scitq server` where RCLONE_CONFIG, /etc/rclone.conf or "
+                                "~/.config/rclone/rclone.conf holds one")
+        return text
+
+    def config_remote(self) -> str | None:
+        """The server's REMOTE_URI (SCITQ_REMOTE_URI where `scitq server` runs), or None."""
+        return self._shared("remote")
+
+    def _shared(self, field: str) -> str | None:
+        def get() -> str | None:
+            try:
+                return self.client.r.hget(keys.SHARED_CONFIG, field)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                raise Unreachable(f"cannot reach Redis: {exc}") from None
+        return self._retry(get)
 
     def worker_signals(self, id: int) -> list:
         """v1's signal mailbox, read by workers. Workers here receive their orders on their own stream
-        (scitq:worker:<name>:control) as soon as they are given, so the mailbox is always empty."""
+        (scitq:worker:<name>:control) as soon as they are given, so the mailbox of a known worker is always
+        empty (an unknown `id` raises NotFound)."""
+        self.worker_get(id)
         return []
 
     # --- join ---------------------------------------------------------------------------------------
     def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:
         """Wait for the tasks, relaunching failed ones up to `retry` times (v1 behaviour and messages)."""
-        ids = [int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t)) for t in task_list]
+        task_list = [resolve(t) for t in task_list]   # a task created while the server was away
+        ids = [_task_id(t) for t in task_list]
         names: dict[int, str] = {}
         for t in task_list:
             n = t.get("name") if isinstance(t, dict) else getattr(t, "name", None)
-            tid = int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t))
+            tid = _task_id(t)
             names[tid] = n or str(tid)
         tries: dict[int, int] = {i: 0 for i in ids}
         sleep, done_before = 1.0, -1
@@ -340,10 +461,10 @@ class Server:
                     print(f"Task {names[tid]} failed too many times giving up")
             counts = {s: sum(1 for v in statuses.values() if v == s) for s in TASK_STATUS}
             remaining = sum(counts[s] for s in waiting)
-            if remaining == 0:
-                break
             print("Remaining tasks pending : {pending}, assigned: {assigned}, accepted: {accepted}, "
                   "running: {running}, failed: {failed}, succeeded: {succeeded}".format(**counts), flush=True)
+            if remaining == 0:
+                break
             done = counts["failed"] + counts["succeeded"]
             if done == done_before:
                 sleep = min(sleep + 1.0, 10.0)
@@ -357,24 +478,20 @@ class Server:
         return counts
 
 
-def _uri_checker() -> Any:
-    try:
-        from scitq.io import check_uri  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return check_uri
+def _task_id(t: Any) -> int:
+    """A task id from an id, a task dict or object (v1 accepts all three), or a LazyObject of one."""
+    t = resolve(t)
+    return int(t["task_id"] if isinstance(t, dict) else getattr(t, "task_id", t))
 
 
-_CHECK_URI: list[Any] = []
+def _resolved(spec: dict[str, Any]) -> dict[str, Any]:
+    if not any(isinstance(t, LazyObject) for t in spec.get("required_task_ids") or ()):
+        return spec
+    return {**spec, "required_task_ids": [_task_id(t) for t in spec["required_task_ids"]]}
 
 
 def _check_uris(spec: dict[str, Any]) -> None:
     """Validate input/output/resource URIs at the edge (BadInput naming the field)."""
-    if not _CHECK_URI:
-        _CHECK_URI.append(_uri_checker())
-    check_uri = _CHECK_URI[0]
-    if check_uri is None:
-        return
     for key in ("input", "resource", "output"):
         value = spec.get(key)
         if not value:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from datetime import datetime
 from typing import Any, Callable, Iterable, Sequence
 
 from scitq.errors import ScitqError
+from scitq.io.uri import redact
 
-__all__ = ["ArgParser", "run", "table", "fmt_date", "fail"]
+__all__ = ["ArgParser", "run", "table", "fmt_date", "fail", "redact_logs"]
 
 
 class ArgParser(argparse.ArgumentParser):
@@ -20,8 +22,20 @@ class ArgParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _Redacting(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def redact_logs() -> None:
+    """Make every handler of the root logger hide the credentials of URIs (call after logging.basicConfig)."""
+    for handler in logging.getLogger().handlers:
+        fmt = handler.formatter
+        handler.setFormatter(_Redacting(fmt._fmt if fmt else None, fmt.datefmt if fmt else None))
+
+
 def fail(prog: str, message: str, code: int = 2) -> int:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(redact(f"{prog}: error: {message}"), file=sys.stderr)
     return code
 
 
@@ -34,7 +48,7 @@ def run(prog: str, body: Callable[[], int | None], debug: bool | None = None) ->
         if debug:
             raise
         hint = f" ({exc.hint})" if exc.hint else ""
-        print(f"{prog}: error: {exc.message}{hint}", file=sys.stderr)
+        print(redact(f"{prog}: error: {exc.message}{hint}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(file=sys.stderr)
@@ -64,7 +78,8 @@ def _cell(value: Any, long: bool) -> str:
         return "X" if value else ""
     if isinstance(value, (list, tuple)):
         value = ",".join(str(v) for v in value)
-    text = str(value).replace("\n", "\\n") if not long else str(value)
+    text = redact(str(value))
+    text = text.replace("\n", "\\n") if not long else text
     if not long and len(text) > 50:
         text = text[:49] + "..."
     return text

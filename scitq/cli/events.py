@@ -8,14 +8,12 @@ import time
 from datetime import datetime
 from typing import Any
 
-import redis
-
 from scitq import keys
-from scitq.api.client import Client
+from scitq.api.client import Client, EventFilter
 from scitq.connection import describe
-from scitq.errors import BadInput, NotFound, ScitqError
+from scitq.errors import BadInput, NotFound, ScitqError, Unreachable
 from scitq.events import EVENT_TYPES, decode_event, event_fields
-from scitq.inbox import send_command
+from scitq.io.uri import redact
 
 __all__ = ["add_parser", "dispatch", "format_event"]
 
@@ -56,12 +54,12 @@ def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
     except ValueError:
         data = {"corrupt": f.get("data")}
     if as_json:
-        return json.dumps({"id": eid, **data})
+        return redact(json.dumps({"id": eid, **data}))
     ts = data.get("ts") or int(eid.split("-")[0]) / 1000
     when = datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     ids = " ".join(f"{k}={f[k]}" for k in ("task", "batch", "worker") if f.get(k))
     rest = " ".join(f"{k}={_show(v)}" for k, v in data.items() if k not in _SKIP and v not in (None, [], {}, ""))
-    return f"{when}  {f.get('type', '?'):<26} {ids}  {rest}".rstrip()
+    return redact(f"{when}  {f.get('type', '?'):<26} {ids}  {rest}".rstrip())
 
 
 def _show(v: Any) -> str:
@@ -72,25 +70,18 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def _match(f: dict[str, str], args: Any) -> bool:
-    if getattr(args, "type", None) and not f.get("type", "").startswith(args.type):
-        return False
-    if args.task is not None and f.get("task") != str(args.task):
-        return False
-    if args.batch and f.get("batch") != args.batch:
-        return False
-    if args.worker and f.get("worker") != args.worker:
-        return False
-    return True
+def _filter(args: Any) -> EventFilter:
+    return EventFilter(type=getattr(args, "type", None) or "", batch=args.batch or "",
+                       task="" if args.task is None else str(args.task), worker=args.worker or "")
 
 
 def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
     if not args.verb:
         raise BadInput("a verb is needed: history, tail, rebuild or rejected")
     if args.verb == "history":
-        n = 0
+        n, wanted = 0, _filter(args)
         for eid, f in client.events():
-            if _match(f, args):
+            if wanted.match(f):
                 print(format_event(eid, f, args.json), file=out)
                 n += 1
         if n == 0:
@@ -99,12 +90,12 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
             raise NotFound(f"no event for {what} in the ledger")
         return 0
     if args.verb == "tail":
-        last = "0-0" if args.from_start else (client.r.xrevrange(keys.EVENTS, count=1) or [("0-0", {})])[0][0]
-        seen, away = 0, False
+        last = "0-0" if args.from_start else client.last_event_id()
+        seen, away, wanted = 0, False, _filter(args)
         while args.count is None or seen < args.count:
             try:
-                resp = client.r.xread({keys.EVENTS: last}, count=500, block=1000) or []
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                entries = client.read_events(last, block_ms=1000, count=500)
+            except Unreachable as exc:
                 # the server restarts or moves: wait for it (the connection follows SCITQ_HOME's file)
                 if not away:
                     print(f"scitq: {describe(client.url)} unreachable ({exc}); waiting for it", file=sys.stderr)
@@ -112,18 +103,17 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
                 time.sleep(1)
                 continue
             away = False
-            for _s, entries in resp:
-                for eid, f in entries:
-                    last = eid
-                    if _match(f, args):
-                        print(format_event(eid, f, args.json), file=out, flush=True)
-                        seen += 1
-                        if args.count is not None and seen >= args.count:
-                            return 0
+            for eid, f in entries:
+                last = eid
+                if wanted.match(f):
+                    print(format_event(eid, f, args.json), file=out, flush=True)
+                    seen += 1
+                    if args.count is not None and seen >= args.count:
+                        return 0
         return 0
     if args.verb == "rejected":
         for eid, f in client.rejected(1000):
-            print(f"{eid}  {f.get('stream')} entry {f.get('entry')}: {f.get('reason')}", file=out)
+            print(redact(f"{eid}  {f.get('stream')} entry {f.get('entry')}: {f.get('reason')}"), file=out)
         return 0
     if args.verb == "rebuild":
         return _rebuild(client, args.verify, out)
@@ -138,8 +128,8 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
 
 
 def _rebuild(client: Client, verify: bool, out) -> int:
-    if client.r.exists(keys.SERVER_ALIVE):
-        res = send_command(client.r, "admin.rebuild", {"verify": verify}, timeout=600)
+    if client.server_alive():
+        res = client.rebuild(verify)
         summary, equal, diffs = res["summary"], res["equal"], res["differences"]
     else:
         from scitq.projections.store import rebuild

@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 
-from scitq.cli.common import ArgParser, run
+from scitq.cli.common import ArgParser, redact_logs, run
+from scitq.io.uri import redact
 
 __all__ = ["main", "build_parser"]
 
@@ -64,7 +65,7 @@ def _listing(args, relative: bool, recursive: bool) -> int:
         cols = [e.rel_name if relative else e.name, _date(e.creation_date), _date(e.modification_date), str(e.size)]
         if args.md5:
             cols.append(e.md5 or "-")
-        print(" ".join(cols))
+        print(redact(" ".join(cols)))
     return 0
 
 
@@ -81,7 +82,7 @@ def _body(args) -> int:
         done = fetch.copy(args.src, dest, watch=watch, process=args.process)
         watch.finish()
         for item in done if args.verbose else []:
-            print(item)
+            print(redact(str(item)))
         return 0
     if args.verb in ("list", "rlist"):
         return _listing(args, args.verb == "rlist", not args.not_recursive)
@@ -96,7 +97,7 @@ def _body(args) -> int:
         return 0
     if args.verb == "delete":
         for name in fetch.delete(args.uri, args.include or None, args.dryrun):
-            print(f"{'would delete' if args.dryrun else 'deleted'} {name}")
+            print(redact(f"{'would delete' if args.dryrun else 'deleted'} {name}"))
         return 0
     if args.verb == "ncdu":
         path = fetch.ncdu(args.uri, only_file=args.only_file)
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format=f"{PROG}: %(message)s")
+    redact_logs()
     for noisy in ("botocore", "aiobotocore", "s3fs", "azure", "adlfs", "fsspec", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return run(PROG, lambda: _body(args), debug=args.debug or None)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
 from scitq.api.v1 import Server
 from scitq.cli.common import run
-from scitq.errors import BadInput
+from scitq.errors import BadInput, NotFound
+from scitq.io.uri import redact
 
 __all__ = ["main", "parse"]
 
@@ -125,27 +127,39 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         try:
-            opts = parse(argv)
-        except SystemExit as exc:
-            return int(exc.code or 0)
-        if opts.get("test"):
-            print(f"Command that would be sent: {opts['command']}")
-            return 0
-        from scitq.api.v1 import _check_uris
-        _check_uris({"input": " ".join(opts["input"]) or None, "resource": " ".join(opts["resource"]) or None,
-                     "output": opts.get("output")})
-        server = Server(opts.get("server"), persistent=False)
-        task = server.task_create(
-            opts["command"], name=opts.get("name"), batch=opts.get("batch"), input=opts["input"] or None,
-            output=opts.get("output"), container=opts.get("docker"), container_options=opts.get("option", ""),
-            resource=opts["resource"] or None, required_task_ids=opts["requirements"] or None,
-            retry=opts.get("retry"), download_timeout=opts.get("download_timeout"),
-            run_timeout=opts.get("run_timeout"), use_cache=opts.get("use_cache"), uid=opts.get("uid"),
-            gid=opts.get("gid"))
-        print(f"Task queued with task id: {task['task_id']}")
-        return 0
+            return queue(argv)
+        except BadInput as exc:   # v1's first words, which scripts grep: "Syntax error : ..."
+            if isinstance(exc, NotFound) or os.environ.get("SCITQ_DEBUG"):
+                raise
+            message = exc.message if exc.message.startswith("Syntax error : ") else f"Syntax error : {exc.message}"
+            print(redact(message + (f" ({exc.hint})" if exc.hint else "")), file=sys.stderr)
+            return exc.exit_code
 
     return run(PROG, body)
+
+
+def queue(argv: list[str]) -> int:
+    """Parse the command line and queue the task; prints its id."""
+    try:
+        opts = parse(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if opts.get("test"):
+        print(redact(f"Command that would be sent: {opts['command']}"))
+        return 0
+    from scitq.api.v1 import _check_uris
+    _check_uris({"input": " ".join(opts["input"]) or None, "resource": " ".join(opts["resource"]) or None,
+                 "output": opts.get("output")})
+    server = Server(opts.get("server"), persistent=False)
+    task = server.task_create(
+        opts["command"], name=opts.get("name"), batch=opts.get("batch"), input=opts["input"] or None,
+        output=opts.get("output"), container=opts.get("docker"), container_options=opts.get("option", ""),
+        resource=opts["resource"] or None, required_task_ids=opts["requirements"] or None,
+        retry=opts.get("retry"), download_timeout=opts.get("download_timeout"),
+        run_timeout=opts.get("run_timeout"), use_cache=opts.get("use_cache"), uid=opts.get("uid"),
+        gid=opts.get("gid"))
+    print(f"Task queued with task id: {task['task_id']}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from scitq import __version__
-from scitq.cli.common import ArgParser, run
+from scitq.cli.common import ArgParser, redact_logs, run
 from scitq.errors import BadInput
 
 __all__ = ["main"]
@@ -109,11 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from scitq.cli.manage import main as manage_main
         return manage_main(args.rest)
     if args.cmd == "fetch":
-        try:
-            from scitq.cli.fetch import main as fetch_main  # type: ignore[import-not-found]
-        except ImportError:
-            print("scitq: error: `scitq fetch` is not part of this build", file=sys.stderr)
-            return 2
+        from scitq.cli.fetch import main as fetch_main
         return fetch_main(args.rest)
     if getattr(args, "_manage", None):
         from scitq.cli.manage import main as manage_main
@@ -129,6 +125,7 @@ def _dispatch(args) -> int:
         from scitq.settings import settings
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        redact_logs()
         cfg = settings()
         redis_url = args.redis or cfg.redis
         if args.listen and redis_url:
@@ -157,7 +154,7 @@ def _dispatch(args) -> int:
         client.ping()
         return events_cli.dispatch(client, args)
     if args.cmd == "tui":
-        from scitq.tui import run_tui  # type: ignore[attr-defined]
+        from scitq.tui import run_tui
         return run_tui(args.server, read_only=args.read_only)
     raise SystemExit(2)
 

@@ -9,13 +9,15 @@ from scitq import __version__
 from scitq.api.v1 import Server
 from scitq.cli.common import ArgParser, fmt_date, run, table
 from scitq.errors import BadInput, NotFound
+from scitq.io.uri import redact
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 
 __all__ = ["main", "build_parser"]
 
 PROG = "scitq-manage"
-NOT_HERE = {"recruiter", "flavor", "config", "db", "ansible", "debug"}
+NOT_HERE = {"recruiter", "flavor", "db", "ansible", "debug"}
+RCLONE_CONF = "/etc/rclone.conf"
 
 
 def build_parser(prog: str = PROG) -> ArgParser:
@@ -140,6 +142,16 @@ def build_parser(prog: str = PROG) -> ArgParser:
     sp.add_argument("-S", "--status", choices=EXECUTION_STATUS)
     sp.add_argument("-C", "--columns", help="comma-separated columns")
 
+    # config
+    c = objects.add_parser("config", help="configuration the server shares").add_subparsers(dest="verb",
+                                                                                           metavar="VERB")
+    sp = c.add_parser("rclone", help="the server's rclone configuration: print it, or install it here")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--install", action="store_true", help=f"write it to {RCLONE_CONF} (or --dest)")
+    g.add_argument("--show", action="store_true", help="print it (the default)")
+    sp.add_argument("--dest", default=RCLONE_CONF, help=f"file written by --install (default {RCLONE_CONF})")
+    c.add_parser("remote", help="the server's remote URI (SCITQ_REMOTE_URI)")
+
     for name in sorted(NOT_HERE):
         objects.add_parser(name, help=f"{name} (not in this version)").add_argument("rest", nargs="*")
     return p
@@ -175,6 +187,30 @@ def dispatch(args: Any, out=sys.stdout) -> int:
     server.client.timeout = args.timeout
     server.client.ping()
     return globals()[f"_{args.object}_{args.verb.replace('-', '_')}"](server, args, out)
+
+
+# --- config ------------------------------------------------------------------------------------
+def _config_rclone(server: Server, args: Any, out) -> int:
+    text = server.config_rclone()
+    if not args.install:
+        out.write(text)
+        return 0
+    import os
+    try:
+        parent = os.path.dirname(os.path.abspath(args.dest))
+        os.makedirs(parent, exist_ok=True)
+        fd = os.open(args.dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)   # it holds credentials
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    except OSError as exc:
+        raise BadInput(f"cannot write {args.dest}: {exc.strerror}") from None
+    print(f"rclone configuration installed in {args.dest}", file=out)
+    return 0
+
+
+def _config_remote(server: Server, args: Any, out) -> int:
+    print(server.config_remote() or "", file=out)
+    return 0
 
 
 # --- workers -----------------------------------------------------------------------------------
@@ -285,9 +321,9 @@ def _task_output(server: Server, args: Any, out) -> int:
         ex = _latest_execution(server, tid)
         stdout, stderr = server.client.output_text(tid, ex["attempt"])
         if args.output:
-            out.write(stdout)
+            out.write(redact(stdout))
         elif args.error:
-            out.write(stderr)
+            out.write(redact(stderr))
         else:
             table([[stdout, stderr]], ["output", "error"], True, out)
     return 0

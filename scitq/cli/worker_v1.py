@@ -9,7 +9,7 @@ import sys
 import time
 
 from scitq import access
-from scitq.cli.common import ArgParser, run
+from scitq.cli.common import ArgParser, redact_logs, run
 from scitq.connection import check, connect, resolve_url
 from scitq.errors import BadInput, Unreachable
 from scitq.settings import settings
@@ -27,6 +27,7 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
         raise BadInput("concurrency and prefetch cannot be negative")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    redact_logs()
     cfg = settings()
     url = resolve_url(server)
     user = access.credential_user(url)

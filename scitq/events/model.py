@@ -43,7 +43,7 @@ FINISHED_EXECUTION_STATUSES = ("succeeded", "failed")               # the proces
 SUBMIT_STATUSES = ("pending", "waiting", "paused", "debug")         # what a submission may ask for
 # assigned/accepted/running come from workers' reports; a user sets any other status (v1 allowed any)
 USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
-NOT_EDITABLE_STATUSES = ("running", "succeeded", "failed")           # edits need a relaunch (status pending)
+NOT_EDITABLE_STATUSES = ("running",)                # an edit of a running task needs a relaunch (pending)
 USER_WORKER_STATUSES = ("running", "paused")                        # what a user or a worker may set
 
 DEFAULT_BATCH = "Default"

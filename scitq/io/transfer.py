@@ -91,6 +91,18 @@ def _fetch_file(store: Store, path: str, target: Path, watch: Watch, what: str) 
     return target
 
 
+def local_target(dest: Path, rel: str, source: str) -> Path:
+    """`dest / rel` for a name `rel` read from a remote listing, refused if it would land outside `dest`
+    (an object key may hold `..` or a leading `/`: remote names are not trusted)."""
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p == ".." for p in parts) or "\x00" in rel:
+        raise DownloadError(f"{source}: the remote name {rel!r} would be written outside {dest}: refused")
+    target = dest / "/".join(p for p in parts if p not in ("", "."))
+    if not target.resolve().is_relative_to(dest.resolve()):
+        raise DownloadError(f"{source}: the remote name {rel!r} would be written outside {dest}: refused")
+    return target
+
+
 def _is_folder(u: URI, store: Store, path: str) -> bool:
     if u.is_dir:
         return True
@@ -120,8 +132,9 @@ def get(uri: str | URI, dest: str | Path, *, watch: Watch | None = None, paralle
                                public=store.public)
             if not entries:
                 raise FileNotFoundError(f"{u.base} is empty or does not exist")
-            tasks = [(lambda e=e: _fetch_file(store, e.path, dest_path / e.rel_name, watch, f"download of {e.name}"))
-                     for e in entries]
+            targets = [local_target(dest_path, e.rel_name, f"download of {u}") for e in entries]
+            tasks = [(lambda e=e, t=t: _fetch_file(store, e.path, t, watch, f"download of {e.name}"))
+                     for e, t in zip(entries, targets)]
             for e in entries:
                 watch.expect(e.size)
             files, errors = _pool(tasks, parallel, watch)
@@ -249,11 +262,14 @@ def sync(src: str | URI, dst: str | URI, include: Sequence[str] | None = None, *
         todo = [e for e in source if _matches(e.rel_name, include) and have.get(e.rel_name) != e.size]
         for e in todo:
             watch.expect(e.size)
+            if d.proto == "file":
+                local_target(Path(d_path), e.rel_name, f"sync of {s} to {d}")
 
         def one(e: Entry) -> str:
             target = _join(d_path, e.rel_name)
             if d.proto == "file":
-                _fetch_file(s_store, e.path, Path(target), watch, f"download of {e.name}")
+                _fetch_file(s_store, e.path, local_target(Path(d_path), e.rel_name, f"sync of {s}"), watch,
+                            f"download of {e.name}")
             elif s.proto == "file":
                 _put_file(d_store, Path(e.path), target, watch, f"upload of {e.rel_name}")
             else:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from scitq.errors import BadInput
 
-__all__ = ["URI", "parse_uri", "check_uri", "ACTIONS", "RUN_SCHEMES", "RUN_OPTIONS"]
+__all__ = ["URI", "parse_uri", "check_uri", "redact", "ACTIONS", "RUN_SCHEMES", "RUN_OPTIONS"]
 
 ACTIONS = ("gunzip", "untar", "unzip", "mv:<dir>")
 RUN_SCHEMES = ("run+fastq", "run+submitted")
@@ -71,6 +71,30 @@ class URI:
 
     def __str__(self) -> str:
         return self.raw or self.base
+
+
+REDACTED = "***"
+# proto://user:password@ (the password may hold '@': up to the last '@' before the path)
+_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.@_-]*://[^\s:/@]*):(?P<secret>[^\s/]*)@")
+# query parameters of signed URLs (S3 presigned, Azure SAS, GCS signed, tokens)
+_QUERY = re.compile(r"(?P<head>[?&](?:sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|"
+                    r"x-goog-signature|x-goog-credential|token|access_token|api_key|apikey|key|secret|password|"
+                    r"passwd|pwd)=)(?P<secret>[^&\s#\"']+)", re.IGNORECASE)
+# Azure connection strings
+_CONN = re.compile(r"(?P<head>(?:AccountKey|SharedAccessSignature|SharedAccessKey)=)(?P<secret>[^;\s\"']+)",
+                   re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URI in it replaced by `***`: the password of
+    `proto://user:password@host`, signature and token parameters of signed URLs, Azure account keys.
+    Used wherever scitq displays a URI, a command or a message that may hold one; the stored value
+    is unchanged."""
+    if not isinstance(text, str) or ("://" not in text and "=" not in text):
+        return text
+    text = _USERINFO.sub(lambda m: f"{m['head']}:{REDACTED}@" if m["secret"] else m[0], text)
+    text = _QUERY.sub(lambda m: m["head"] + REDACTED, text)
+    return _CONN.sub(lambda m: m["head"] + REDACTED, text)
 
 
 def _local(uri: str, path: str, action: str | None) -> URI:

@@ -8,6 +8,7 @@ import threading
 
 from scitq.connection import check, connect
 from scitq.server.controlplane import AlreadyRunning, ControlPlane
+from scitq.server import shared_config
 from scitq.server.embedded import EmbeddedValkey
 from scitq.settings import Settings
 
@@ -27,6 +28,7 @@ def serve(cfg: Settings, redis_url: str | None = None, *, fsync: str = "everysec
         redis_url = embedded.server_url
     r = connect(redis_url, timeout=30)
     check(r)
+    shared_config.publish(r, cfg)
     plane = ControlPlane(r, cfg)
 
     def _stop(signum, frame):  # noqa: ARG001

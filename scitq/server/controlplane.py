@@ -12,7 +12,7 @@ from typing import Any
 import redis
 
 from scitq import keys
-from scitq.errors import BadInput, ScitqError
+from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
 from scitq.projections.state import State
 from scitq.projections.store import rebuild, replay
@@ -41,17 +41,6 @@ def _pid_alive(pid: int) -> bool:
 
 class AlreadyRunning(ScitqError):
     exit_code = 4
-
-
-def _kind(exc: BaseException) -> str:
-    from scitq.errors import Conflict, NotFound
-    if isinstance(exc, NotFound):
-        return "not_found"
-    if isinstance(exc, BadInput):
-        return "bad_input"
-    if isinstance(exc, Conflict):
-        return "conflict"
-    return "error"
 
 
 class ControlPlane:
@@ -140,7 +129,7 @@ class ControlPlane:
                 self._reconnect()
         try:
             if self.r.get(keys.SERVER_LOCK) == self.instance:
-                self.r.delete(keys.SERVER_LOCK)
+                self.r.delete(keys.SERVER_LOCK, keys.SERVER_ALIVE)   # clients queue their writes at once
         except redis.RedisError:
             pass
 
@@ -228,8 +217,8 @@ class ControlPlane:
                 answer = json.dumps({"ok": True, "result": result})
             except ScitqError as exc:
                 self._undo(rnd, mark)
-                answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": _kind(exc)})
-                if isinstance(exc, BadInput) and _kind(exc) == "bad_input":
+                answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)})
+                if isinstance(exc, BadInput) and error_kind(exc) == "bad_input":
                     rnd.rejected.append({"stream": keys.INBOX, "entry": eid, "reason": exc.message, "cmd": str(tag)})
             except Exception as exc:  # a bug: set the command aside rather than loop on it
                 log.exception("command %s (%s) crashed the handler", tag, eid)
@@ -252,7 +241,7 @@ class ControlPlane:
         self.cursors.setdefault(keys.worker_outbox(name), "0-0")
 
     def _outbox(self, rnd: Round, stream: str, entries) -> None:
-        name = stream[len(keys.PREFIX) + len(":worker:"):-len(":outbox")]
+        name = keys.worker_of_outbox(stream) or stream
         inc_seq = self.last_seq.get(name)
         for eid, f in entries:
             inc, seq = f.get("inc", ""), f.get("seq", "")
@@ -329,5 +318,5 @@ class ControlPlane:
                                                         "differences": report.differences[:50],
                                                         "events": report.events, "seconds": report.seconds}})
         except ScitqError as exc:
-            answer = json.dumps({"ok": False, "error": exc.message, "kind": _kind(exc)})
+            answer = json.dumps({"ok": False, "error": exc.message, "kind": error_kind(exc)})
         self.recorder.reply(cid, answer)

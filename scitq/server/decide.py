@@ -1,9 +1,9 @@
 """Provides `Decider`: the pure core of the server, turning commands and worker facts into events.
 
 Each handler checks the request against the current State, then emits events; every emitted event
-is folded into the State at once (so later decisions see it). No I/O happens here: Redis writes the
-server must do besides the events (queue entries, orders to workers, replies) are returned as
-`effects`.
+is folded into the State at once (so later decisions see it). No I/O happens here: the events and the
+Redis writes the server must do besides them (`Effect`: queue entries, acks, orders to workers) go
+into the current `Round`, which the server hands to its recorder.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from scitq.events import task as et
 from scitq.events import worker as ew
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, LAUNCH_FIELDS,
-    NOT_EDITABLE_STATUSES,
-    SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES, TaskFields, TaskPatch, WorkerFields,
-    filled, patch_changes,
+    NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES, TaskFields,
+    TaskPatch, WorkerFields, filled, patch_changes,
 )
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
@@ -127,6 +126,11 @@ class Decider:
         if batch not in self.state.batches:
             raise NotFound(f"no batch {batch!r}")
 
+    def _batch_declared(self, batch: str) -> None:
+        """A batch named before any of its tasks exists (stop/go) is created empty."""
+        if batch not in self.state.batches:
+            self.emit(eb.BatchCreated(batch=check_batch_name(batch)))
+
     # --- commands -----------------------------------------------------------------------------
     def command(self, tag: str, cmd: Any) -> Any:
         handler = getattr(self, "cmd_" + tag.replace(".", "_"), None)
@@ -186,7 +190,8 @@ class Decider:
         if "command" in changes and changes["command"] is None:
             raise BadInput(f"bad change to task {t.task_id}: a task needs a command")
         if changes and t.status in NOT_EDITABLE_STATUSES and status != "pending":
-            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started can be edited",
+            raise Conflict(f"task {t.task_id} is {t.status}: only a task not yet started or already finished "
+                           f"can be edited",
                            hint="relaunch it with the change (status pending) to run it again")
         check_task_fields(changes)
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
@@ -291,8 +296,8 @@ class Decider:
         return n
 
     def cmd_batch_stop(self, cmd: c.BatchCmd) -> dict:
-        self._batch_exists(cmd.batch)
         check_signal(cmd.signal, BATCH_STOP_SIGNALS)
+        self._batch_declared(cmd.batch)   # v1 habit: pause first, then queue; later tasks of it wait
         b = self.state.batches[cmd.batch]
         if not b.paused:
             self.emit(eb.BatchPaused(batch=cmd.batch, signal=cmd.signal))
@@ -312,8 +317,8 @@ class Decider:
         return len(queued)
 
     def cmd_batch_go(self, cmd: c.BatchCmd) -> dict:
-        self._batch_exists(cmd.batch)
         check_signal(cmd.signal, BATCH_GO_SIGNALS)
+        self._batch_declared(cmd.batch)
         if self.state.batches[cmd.batch].paused:
             self.emit(eb.BatchResumed(batch=cmd.batch, signal=cmd.signal))
         if cmd.signal == 18:

@@ -11,6 +11,7 @@ from scitq import keys
 from scitq.events.codec import event_fields
 from scitq.projections.state import State
 from scitq.projections.store import write_dirty
+from scitq.queues import ensure_queue_group
 from scitq.server.round import Round, seq_field
 
 __all__ = ["Recorder"]
@@ -34,11 +35,7 @@ class Recorder:
     def _ensure_group(self, batch: str) -> None:
         if batch in self.groups:
             return
-        try:
-            self.r.xgroup_create(keys.queue(batch), keys.QUEUE_GROUP, id="0-0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_queue_group(self.r, batch)
         self.groups.add(batch)
 
     def write(self, rnd: Round, state: State) -> list[Exception]:

@@ -1,4 +1,4 @@
-"""Provides `Actions`: every change the dashboard can ask for, as inbox commands answered by the server.
+"""Provides `Actions`: every change the dashboard can ask for, as `Client` commands answered by the server.
 
 Each method returns the server's answer or raises the server's `ScitqError` (one line, shown as a
 notification). The dashboard calls them from worker threads.
@@ -6,9 +6,10 @@ notification). The dashboard calls them from worker threads.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from scitq.api.client import Client
+from scitq.errors import Conflict
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 
 __all__ = ["Actions", "PAUSE_CHOICES", "GO_CHOICES", "SIGNAL_CHOICES", "CLEAN", "RESTART", "RESET_RESOURCES"]
@@ -36,57 +37,56 @@ SIGNAL_CHOICES = [
 
 
 class Actions:
-    """Commands to the server; `read_only` refuses them all (the dashboard also hides them)."""
+    """Commands to the server through `Client`; `read_only` refuses them all (the dashboard also hides them)."""
 
     def __init__(self, client: Client, read_only: bool = False) -> None:
         self.client = client
         self.read_only = read_only
 
-    def _send(self, cmd: str, data: dict[str, Any]) -> Any:
+    def _send(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self.read_only:
-            from scitq.errors import Conflict
             raise Conflict("the dashboard is read-only")
-        return self.client.command(cmd, data)
+        return method(*args, **kwargs)
 
     # --- workers -----------------------------------------------------------------------------------
     def worker_update(self, worker_id: int, **changes: Any) -> Any:
-        return self._send("worker.update", {"worker_id": int(worker_id), **changes})
+        return self._send(self.client.update_worker, int(worker_id), **changes)
 
     def worker_delete(self, worker_id: int) -> Any:
-        return self._send("worker.delete", {"worker_id": int(worker_id)})
+        return self._send(self.client.delete_worker, int(worker_id))
 
     def worker_signal(self, worker_id: int, signal: int) -> Any:
         """An order to the worker itself (v1's signals): CLEAN, RESTART or RESET_RESOURCES."""
-        return self._send("worker.signal", {"worker_id": int(worker_id), "signal": int(signal)})
+        return self._send(self.client.signal_worker, int(worker_id), int(signal))
 
     # --- batches -----------------------------------------------------------------------------------
     def batch_stop(self, batch: str, signal: int = 0) -> Any:
-        return self._send("batch.stop", {"batch": batch, "signal": int(signal)})
+        return self._send(self.client.stop_batch, batch, int(signal))
 
     def batch_go(self, batch: str, signal: int = 0) -> Any:
-        return self._send("batch.go", {"batch": batch, "signal": int(signal)})
+        return self._send(self.client.go_batch, batch, int(signal))
 
     def batch_relaunch_failed(self, batch: str) -> Any:
-        return self._send("batch.relaunch_failed", {"batch": batch})
+        return self._send(self.client.relaunch_failed, batch)
 
     def batch_delete(self, batch: str) -> Any:
-        return self._send("batch.delete", {"batch": batch})
+        return self._send(self.client.delete_batch, batch)
 
     # --- tasks -------------------------------------------------------------------------------------
     def task_edit(self, task_id: int, command: str) -> Any:
-        return self._send("task.update", {"task_id": int(task_id), "changes": {"command": command}})
+        return self._send(self.client.update_task, int(task_id), command=command)
 
     def task_relaunch(self, task_id: int) -> Any:
-        return self._send("task.relaunch", {"task_ids": [int(task_id)]})
+        return self._send(self.client.relaunch_tasks, [int(task_id)])
 
     def task_pause(self, task_id: int) -> Any:
-        return self._send("task.set_status", {"task_id": int(task_id), "status": "paused"})
+        return self._send(self.client.set_task_status, int(task_id), "paused")
 
     def task_resume(self, task_id: int) -> Any:
-        return self._send("task.set_status", {"task_id": int(task_id), "status": "pending"})
+        return self._send(self.client.set_task_status, int(task_id), "pending")
 
     def task_delete(self, task_id: int) -> Any:
-        return self._send("task.delete", {"task_ids": [int(task_id)]})
+        return self._send(self.client.delete_tasks, [int(task_id)])
 
     def task_signal(self, task_id: int, signal: int) -> Any:
-        return self._send("task.signal", {"task_id": int(task_id), "signal": int(signal)})
+        return self._send(self.client.signal_task, int(task_id), int(signal))

@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-from scitq import keys
 from scitq.settings import TASK_STATUS
 from scitq.tui.source import Source
 
@@ -84,7 +83,7 @@ class TaskIndex(_Loaded):
         self.rows: dict[int, Row] = {}
 
     def _ids(self) -> list[int]:
-        return self.source.all_ids(keys.TASKS_ALL)
+        return self.source.all_ids()
 
     def _fetch(self, ids: list[int]) -> None:
         got = self.source.light(ids)

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from scitq import keys
 from scitq.tui.index import TaskIndex
 from scitq.tui.source import Source
 
@@ -38,15 +37,15 @@ class Plan:
     """How to list the tasks of a query: a zset read by rank, or a list of ids, or not yet (indexing)."""
     query: Query
     count: int = 0
-    zkey: str | None = None
+    ranked: bool = False                 # read by rank from the index of the query's batch (or of all tasks)
     ids: list[int] | None = None
     indexing: tuple[int, int] | None = None
 
     def ids_between(self, source: Any, start: int, end: int) -> list[int]:
         if end <= start:
             return []
-        if self.zkey is not None:
-            return source.zids(self.zkey, start, end - 1, self.query.desc)
+        if self.ranked:
+            return source.task_page(start, end - 1, self.query.desc, self.query.batch)
         return (self.ids or [])[start:end]
 
 
@@ -58,11 +57,10 @@ def make_plan(source: Source, index: TaskIndex, q: Query) -> Plan:
         ids = index.query(q.batch, q.status, q.text, q.worker, q.sort, q.desc)
         return Plan(q, count=len(ids), ids=ids)
     if q.status is None:
-        key = keys.tasks_by_batch(q.batch) if q.batch is not None else keys.TASKS_ALL
-        return Plan(q, count=source.zcount(key), zkey=key)
+        return Plan(q, count=source.task_count(q.batch), ranked=True)
     found = source.status_ids([q.status])
     if q.batch is not None:
-        found &= set(source.all_ids(keys.tasks_by_batch(q.batch)))
+        found &= set(source.all_ids(q.batch))
     ordered = sorted(found, reverse=q.desc)
     return Plan(q, count=len(ordered), ids=ordered)
 

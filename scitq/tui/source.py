@@ -1,4 +1,4 @@
-"""Provides `Source`: every read the dashboard makes (views, index keys, ledger, output streams), in pipelines.
+"""Provides `Source`: every read the dashboard makes (views, index keys, ledger, output streams), through `Client`.
 
 Nothing here imports textual: the screens call these methods from worker threads. A lost connection
 raises `Unreachable` (the dashboard shows its banner and carries on).
@@ -11,20 +11,19 @@ from typing import Any, Callable, TypeVar
 
 import redis
 
-from scitq import keys
-from scitq.api.client import Client
+from scitq.api.client import Client, Entry
 from scitq.connection import describe
-from scitq.errors import Refused, ScitqError, Unreachable
-from scitq.projections.views import decode_execution, decode_task
+from scitq.errors import NotFound, Refused, ScitqError, Unreachable
+from scitq.projections.views import decode_execution
 
 __all__ = ["Source", "Entry", "TASK_ROW_FIELDS", "EXEC_ROW_FIELDS"]
 
-Entry = tuple[str, dict[str, str]]          # a stream entry: (id, fields)
 F = TypeVar("F", bound=Callable[..., Any])
 
 TASK_ROW_FIELDS = ("task_id", "name", "status", "batch", "worker", "attempt", "execution_id", "command",
                    "status_date", "creation_date")
 EXEC_ROW_FIELDS = ("status", "creation_date", "start_date", "modification_date", "return_code")
+LIGHT_FIELDS = ("name", "status", "batch", "worker", "command")
 ACTION_TIMEOUT = 15.0
 ENDED = ("succeeded", "failed")
 
@@ -44,41 +43,36 @@ def _reads(fn: F) -> F:
 
 
 class Source:
-    """Reads for the dashboard over one Redis client (thread-safe: redis-py pools connections)."""
+    """Reads for the dashboard, all through one `Client` (thread-safe: redis-py pools connections)."""
 
     def __init__(self, url: str, timeout: float = ACTION_TIMEOUT) -> None:
         self.url = url
         self.where = describe(url)
         self.client = Client(url=url, timeout=timeout)
-        self.r: Any = self.client.r          # decode_responses=True: every reply is str
 
     # --- liveness --------------------------------------------------------------------------------
     @_reads
     def server_alive(self) -> bool:
-        return bool(self.r.exists(keys.SERVER_ALIVE))
+        return self.client.server_alive()
 
     # --- the ledger ------------------------------------------------------------------------------
     @_reads
     def last_event_id(self) -> str:
-        last = self.r.xrevrange(keys.EVENTS, count=1)
-        return last[0][0] if last else "0-0"
+        return self.client.last_event_id()
 
     @_reads
     def read_events(self, after: str, block_ms: int | None = 500, count: int = 2000) -> list[Entry]:
         """Entries after `after`; waits up to `block_ms` for the first one (None: does not wait)."""
-        resp = self.r.xread({keys.EVENTS: after}, count=count, block=block_ms) or []
-        return [e for _stream, entries in resp for e in entries]
+        return self.client.read_events(after, block_ms, count)
 
     @_reads
     def events_before(self, before: str | None, count: int) -> list[Entry]:
         """Up to `count` entries older than `before` (newest first); `before=None` starts at the end."""
-        top = "+" if before is None else f"({before}"
-        return self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+        return self.client.events_before(before, count)
 
     @_reads
     def events_after(self, after: str, count: int) -> list[Entry]:
-        low = "-" if after in ("-", "0-0") else f"({after}"
-        return self.r.xrange(keys.EVENTS, min=low, max="+", count=count)
+        return self.client.events("-" if after in ("-", "0-0") else f"({after}", "+", count)
 
     # --- workers and batches ---------------------------------------------------------------------
     @_reads
@@ -91,7 +85,7 @@ class Source:
 
     @_reads
     def batch_names(self) -> list[str]:
-        return sorted(self.r.smembers(keys.BATCHES_ALL))
+        return self.client.batch_names()
 
     @_reads
     def step_needs(self, batches: list[str]) -> dict[str, list[str]]:
@@ -120,113 +114,80 @@ class Source:
 
     # --- task ids from the index keys ------------------------------------------------------------
     @_reads
-    def zcount(self, key: str) -> int:
-        return int(self.r.zcard(key))
+    def task_count(self, batch: str | None = None) -> int:
+        return self.client.task_count(batch)
 
     @_reads
-    def zids(self, key: str, start: int, stop: int, desc: bool) -> list[int]:
-        fn = self.r.zrevrange if desc else self.r.zrange
-        return [int(x) for x in fn(key, start, stop)]
+    def task_page(self, start: int, stop: int, desc: bool, batch: str | None = None) -> list[int]:
+        return self.client.task_page(start, stop, desc, batch)
 
     @_reads
-    def all_ids(self, key: str) -> list[int]:
-        return [int(x) for x in self.r.zrange(key, 0, -1)]
+    def all_ids(self, batch: str | None = None) -> list[int]:
+        return self.client.task_ids(batch=batch)
 
     @_reads
     def status_ids(self, statuses: list[str]) -> set[int]:
-        pipe = self.r.pipeline(transaction=False)
-        for s in statuses:
-            pipe.smembers(keys.tasks_by_status(s))
-        return {int(x) for members in pipe.execute() for x in members}
+        return set(self.client.task_ids(status=statuses))
 
     # --- task rows ---------------------------------------------------------------------------------
     @_reads
     def task_rows(self, ids: list[int]) -> dict[int, dict[str, Any]]:
         """The row of each task: task fields, its current execution's dates, the tail of its output."""
-        pipe = self.r.pipeline(transaction=False)
-        for t in ids:
-            pipe.hmget(keys.task_view(t), TASK_ROW_FIELDS)
-        rows: dict[int, dict[str, Any]] = {}
-        for t, values in zip(ids, pipe.execute()):
-            if values[0] is None:
-                continue
-            h = {k: v for k, v in zip(TASK_ROW_FIELDS, values) if v is not None}
-            rows[t] = decode_task(h)
-        pipe = self.r.pipeline(transaction=False)
-        asked = []
-        for t, row in rows.items():
-            if row.get("execution_id"):
-                pipe.hmget(keys.execution_view(row["execution_id"]), EXEC_ROW_FIELDS)
-                pipe.xrevrange(keys.output(t, row["attempt"] or 1), count=4)
-                asked.append(t)
-        for i, got in enumerate(pipe.execute() if asked else []):
-            row = rows[asked[i // 2]]
-            if i % 2 == 0:
-                ex = decode_execution({k: v for k, v in zip(EXEC_ROW_FIELDS, got) if v is not None})
-                row["exec"] = ex
-            else:
-                row["tail"] = _tail(got)
+        rows = {t: row for t, row in zip(ids, self.client.task_fields(ids, TASK_ROW_FIELDS)) if row is not None}
+        current = [(t, row) for t, row in rows.items() if row.get("execution_id")]
+        execs = self.client.execution_fields([row["execution_id"] for _t, row in current], EXEC_ROW_FIELDS)
+        tails = self.client.output_tails([(t, row["attempt"] or 1) for t, row in current])
+        for (_t, row), ex, tail in zip(current, execs, tails):
+            row["exec"] = ex if ex is not None else decode_execution({})
+            row["tail"] = _tail(tail)
         return rows
 
     @_reads
     def light(self, ids: list[int]) -> list[list[str | None]]:
         """name, status, batch, worker and command of each task (for the in-memory index)."""
-        pipe = self.r.pipeline(transaction=False)
-        for t in ids:
-            pipe.hmget(keys.task_view(t), "name", "status", "batch", "worker", "command")
-        return pipe.execute()
+        return [[row[f] for f in LIGHT_FIELDS] if row else [None] * len(LIGHT_FIELDS)
+                for row in self.client.task_fields(ids, LIGHT_FIELDS)]
 
     @_reads
     def ended_runtimes(self, ids: list[int]) -> dict[int, tuple[str, str, float] | None]:
         """batch, status and runtime of the latest execution of each task that ended (None: not ended)."""
-        pipe = self.r.pipeline(transaction=False)
-        for t in ids:
-            pipe.hmget(keys.task_view(t), "batch", "status", "execution_id")
         out: dict[int, tuple[str, str, float] | None] = {}
         ended = []
-        for t, (batch, status, eid) in zip(ids, pipe.execute()):
+        for t, row in zip(ids, self.client.task_fields(ids, ("batch", "status", "execution_id"))):
             out[t] = None
-            if status in ENDED and eid:
-                ended.append((t, batch or "", status, int(eid)))
+            if row and row["status"] in ENDED and row["execution_id"]:
+                ended.append((t, row["batch"] or "", row["status"], row["execution_id"]))
         if not ended:
             return out
-        pipe = self.r.pipeline(transaction=False)
-        for _t, _b, _s, eid in ended:
-            pipe.hmget(keys.execution_view(eid), "status", "start_date", "creation_date", "modification_date")
-        for (t, batch, status, _e), (ex_status, start, created, end) in zip(ended, pipe.execute()):
-            if ex_status in ENDED and end and (start or created):
-                out[t] = (batch, status, max(0.0, float(end) - float(start or created)))
+        fields = ("status", "start_date", "creation_date", "modification_date")
+        for (t, batch, status, _e), ex in zip(ended, self.client.execution_fields([e[3] for e in ended], fields)):
+            if ex and ex["status"] in ENDED and ex["modification_date"] and (ex["start_date"] or ex["creation_date"]):
+                start = ex["start_date"] or ex["creation_date"]
+                out[t] = (batch, status, max(0.0, ex["modification_date"] - start))
         return out
 
     @_reads
     def execution_ids(self) -> list[int]:
-        return [int(x) for x in self.r.zrange(keys.EXECUTIONS_ALL, 0, -1)]
+        return self.client.execution_ids()
 
     @_reads
     def execution_light(self, ids: list[int]) -> list[list[str | None]]:
-        pipe = self.r.pipeline(transaction=False)
-        for e in ids:
-            pipe.hmget(keys.execution_view(e), "worker", "status")
-        return pipe.execute()
+        return [[ex["worker"], ex["status"]] if ex else [None, None]
+                for ex in self.client.execution_fields(ids, ("worker", "status"))]
 
     # --- one task in detail -------------------------------------------------------------------------
     @_reads
     def task_detail(self, task_id: int) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hgetall(keys.task_view(task_id))
-        pipe.zrange(keys.executions_of_task(task_id), 0, -1)
-        h, eids = pipe.execute()
-        if not h:
+        try:
+            task = self.client.task(task_id)
+        except NotFound:
             return None, []
-        pipe = self.r.pipeline(transaction=False)
-        for e in eids:
-            pipe.hgetall(keys.execution_view(int(e)))
-        return decode_task(h), [decode_execution(x) for x in pipe.execute() if x]
+        return task, self.client.executions(task_id)
 
     @_reads
     def output(self, task_id: int, attempt: int, after: str = "-", count: int = 5000) -> list[Entry]:
-        low = "-" if after in ("-", "0-0") else f"({after}"
-        return self.r.xrange(keys.output(task_id, attempt), min=low, max="+", count=count)
+        return [(eid, {"fd": fd, "text": text})
+                for eid, fd, text in self.client.output(task_id, attempt, after, count)]
 
     @_reads
     def output_text(self, task_id: int, attempt: int) -> tuple[str, str]:
@@ -236,39 +197,16 @@ class Source:
     @_reads
     def attempts_of(self, task_ids: list[int]) -> dict[int, list[tuple[int, int]]]:
         """(execution id, attempt) of every execution of each task, oldest first."""
-        pipe = self.r.pipeline(transaction=False)
-        for t in task_ids:
-            pipe.zrange(keys.executions_of_task(t), 0, -1)
-        eids = {t: [int(e) for e in got] for t, got in zip(task_ids, pipe.execute())}
-        pipe = self.r.pipeline(transaction=False)
-        for t in task_ids:
-            for e in eids[t]:
-                pipe.hget(keys.execution_view(e), "attempt")
-        attempts = iter(pipe.execute())
-        out: dict[int, list[tuple[int, int]]] = {}
-        for t in task_ids:
-            out[t] = [(e, int(a)) for e in eids[t] if (a := next(attempts)) is not None]
-        return out
+        return self.client.attempts(task_ids)
 
     @_reads
     def output_texts(self, attempts: list[tuple[int, int]]) -> list[tuple[str, str]]:
         """The whole stdout and stderr of each (task, attempt), in one pipeline."""
-        pipe = self.r.pipeline(transaction=False)
-        for t, a in attempts:
-            pipe.xrange(keys.output(t, a))
-        texts = []
-        for entries in pipe.execute():
-            out: list[str] = []
-            err: list[str] = []
-            for _eid, f in entries:
-                (err if f.get("fd") == "stderr" else out).append(f.get("text", ""))
-            texts.append(("".join(out), "".join(err)))
-        return texts
+        return self.client.output_texts(attempts)
 
     @_reads
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
-        resp = self.r.xread({keys.output(task_id, attempt): after}, count=1000, block=block_ms) or []
-        return [e for _s, entries in resp for e in entries]
+        return self.client.follow_output(task_id, attempt, after, block_ms)
 
 
 def _tail(chunks: list[Entry], width: int = 200) -> tuple[str, str] | None:

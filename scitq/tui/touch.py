@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scitq.tui.format import event_data, event_time
+from scitq.errors import BadInput
+from scitq.events import batch as eb, task as et, worker as ew
+from scitq.events.base import Event
+from scitq.events.codec import decode_event
 from scitq.tui.source import Entry
 
 __all__ = ["Touched", "FINISH_TYPES"]
 
-FINISH_TYPES = ("task.succeeded", "task.failed", "task.quarantined")
-_MEMBERSHIP = ("task.submitted", "task.deleted", "batch.deleted", "batch.created")
+FINISHED = (et.TaskSucceeded, et.TaskFailed, et.TaskQuarantined)
+FINISH_TYPES = tuple(cls.__struct_config__.tag for cls in FINISHED)
+_MEMBERSHIP = (et.TaskSubmitted, et.TaskDeleted, eb.BatchDeleted, eb.BatchCreated)
+_WORKER_EVENTS = tuple(cls for name in ew.__all__
+                       if isinstance(cls := getattr(ew, name), type) and issubclass(cls, Event))
+_WORKER_SET = (ew.WorkerRegistered, ew.WorkerDeleted)
+
+
+def _decoded(f: dict[str, str]) -> Event | None:
+    try:
+        return decode_event(f)
+    except BadInput:       # a corrupt or unknown entry: only its plain ids are of use
+        return None
 
 
 @dataclass
@@ -56,28 +70,29 @@ class Touched:
     def from_entries(cls, entries: list[Entry]) -> "Touched":
         t = cls(entries=list(entries))
         for eid, f in entries:
-            kind = f.get("type", "")
-            task = f.get("task")
+            ev = _decoded(f)
+            ids = ev.ids() if ev is not None else f
+            task = ids.get("task")
             if task and task.isdigit():
                 t.tasks.add(int(task))
-            if f.get("batch"):
-                t.batches.add(f["batch"])
-            if f.get("worker"):
-                t.workers.add(f["worker"])
-            if kind in _MEMBERSHIP:
+            if ids.get("batch"):
+                t.batches.add(ids["batch"])
+            if ids.get("worker"):
+                t.workers.add(ids["worker"])
+            if ev is None:
+                continue
+            if isinstance(ev, _MEMBERSHIP):
                 t.membership = True
-            if kind.startswith("worker."):
-                t.worker_changes.add(f.get("worker", ""))
-                if kind in ("worker.registered", "worker.deleted"):
+            if isinstance(ev, _WORKER_EVENTS):
+                t.worker_changes.add(ev.worker)
+                if isinstance(ev, _WORKER_SET):
                     t.worker_set = True
-            if kind.startswith("execution.") or kind in FINISH_TYPES or kind == "task.updated":
-                data = event_data(f)
-                ex = data.get("execution_id")
-                if isinstance(ex, int):
-                    t.executions.add(ex)
-                if kind == "task.updated" and "batch" in (data.get("changes") or {}):
-                    t.membership = True
-                    t.batches.add(str(data["changes"]["batch"]))
-                if kind in FINISH_TYPES:
-                    t.finished.append((event_time(eid, data), f.get("batch", "")))
+            ex = getattr(ev, "execution_id", None)
+            if isinstance(ex, int):
+                t.executions.add(ex)
+            if isinstance(ev, et.TaskUpdated) and "batch" in ev.changes:
+                t.membership = True
+                t.batches.add(str(ev.changes["batch"]))
+            if isinstance(ev, FINISHED):
+                t.finished.append((ev.ts or int(eid.split("-")[0]) / 1000, ids.get("batch", "")))
         return t

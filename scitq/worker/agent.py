@@ -19,12 +19,17 @@ from pathlib import Path
 import redis
 
 from scitq import keys
+from scitq.events.commands import RegisterWorker, encode
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
 from scitq.inbox import send_command
+from scitq.projections.views import decode_worker
+from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.attempt import AttemptRunner
 from scitq.worker.engines import Engines
+from scitq.worker.identity import NameClaim
 from scitq.worker.outage import OutageLog
+from scitq.worker.orphans import ProcessRecords
 from scitq.worker.recovery import recover_containers
 from scitq.worker.reporter import Reporter
 from scitq.worker.slot import Slot, read_task
@@ -56,9 +61,14 @@ class Agent:
         self.status = status
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
-        self.spool = Spool(self.home / "spool", r)
+        self.name_claim = NameClaim(r, self.name, self.home, cfg.offline_after)
+        self.name_claim.lock_home()      # one live worker per name and home: the spool below is its own
+        self.spool = Spool(self.home / "spool", r, fsync=cfg.spool_fsync, fsync_interval=cfg.spool_fsync_interval,
+                           memory=cfg.spool_memory)
         self.reporter = Reporter(self.spool, self.name, uuid.uuid4().hex[:12])
         self.engines = Engines(self.name, cfg.docker_auth)
+        self.process_records = ProcessRecords(self.home / "procs")
+        self.engines.native.records = self.process_records    # each native attempt's process group, on disk
         self.workdirs = WorkDirs(cfg.workdir, self.engines)
         self.attempts = AttemptRunner(r, cfg, self.reporter, self.spool, self.workdirs, self.engines,
                                       cpu=lambda: max(1, (os.cpu_count() or 1) // max(1, self.concurrency)),
@@ -97,6 +107,7 @@ class Agent:
         self.wake.set()
 
     def run(self) -> None:
+        self.process_records.kill_leftovers()     # native tasks a killed predecessor left running
         self.spool.start()
         self.reattach()
         try:
@@ -127,11 +138,10 @@ class Agent:
 
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
-        self.r.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
-        res = send_command(self.r, "worker.register", {
-            "name": self.name, "hostname": self.hostname, "concurrency": self.concurrency,
-            "prefetch": self.prefetch, "batch": self.batch, "status": self.status,
-            "incarnation": self.incarnation, "held": held}, timeout=15)
+        self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
+        res = send_command(self.r, "worker.register", encode(RegisterWorker(
+            name=self.name, hostname=self.hostname, concurrency=self.concurrency, prefetch=self.prefetch,
+            batch=self.batch, status=self.status, incarnation=self.incarnation, held=held)), timeout=15)
         self.worker_id = res["worker_id"]
         self.concurrency, self.prefetch = res["concurrency"], res["prefetch"]
         self.batch, self.status = res["batch"], res["status"]
@@ -143,11 +153,7 @@ class Agent:
                  self.worker_id, self.batch, self.concurrency, self.prefetch)
 
     def _ensure_group(self) -> None:
-        try:
-            self.r.xgroup_create(keys.queue(self.batch), keys.QUEUE_GROUP, id="0-0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        ensure_queue_group(self.r, self.batch)
 
     # --- the main loop ------------------------------------------------------------------------
     def tick(self) -> None:
@@ -193,29 +199,35 @@ class Agent:
 
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
-        pipe.set(keys.worker_alive(self.name), self.incarnation, ex=max(1, int(self.cfg.offline_after)))
+        pipe.set(keys.worker_alive(self.name), self.name_claim.value(self.incarnation),
+                 ex=max(1, int(self.cfg.offline_after)), get=True)
         stats = collect_stats(self.workdirs.base)
         stats.update(last_contact=repr(time.time()), running=self.running_count(), held=self.held_count(),
                      spooled=self.spool.backlog())
         pipe.hset(keys.worker_stats(self.name), mapping={k: str(v) for k, v in stats.items()})
         pipe.hgetall(keys.worker_view(self.worker_id))
         pipe.hget(keys.batch_view(self.batch), "batch_paused")
-        _, _, view, paused = pipe.execute()
-        if not view or view.get("name") != self.name:
+        previous, _, h, paused = pipe.execute()
+        view = decode_worker(h) if h else {}
+        if not self.name_claim.is_ours(previous) and not self.stopping:
+            log.error("worker %s: another live worker took this name while this one was unreachable (%s): "
+                      "stopping after the running tasks", self.name, previous)
+            self.request_stop()
+        if not view or view["name"] != self.name:
             log.warning("worker %s: deleted on the server, registering again (paused)", self.name)
             self.worker_id = None
             self.status = "paused"
             self.reporter.incarnation = uuid.uuid4().hex[:12]
             self.register()
             return
-        new_batch = view.get("batch", self.batch)
+        new_batch = view["batch"] or self.batch
         if new_batch != self.batch:
             self.batch = new_batch
             self._ensure_group()
             paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
-        self.concurrency = int(view.get("concurrency", self.concurrency))
-        self.prefetch = int(view.get("prefetch", self.prefetch))
-        self.status = view.get("status", self.status)
+        self.concurrency = self.concurrency if view["concurrency"] is None else view["concurrency"]
+        self.prefetch = self.prefetch if view["prefetch"] is None else view["prefetch"]
+        self.status = view["status"] or self.status
         if self.status == "offline":      # we are alive: the server will see it at its next check
             self.status = "running"
         self.batch_paused = paused == "1"

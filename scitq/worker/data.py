@@ -9,6 +9,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from scitq import io
+
 __all__ = ["TaskDataError", "fetch_inputs", "fetch_resources", "push_outputs", "DOWNLOAD_FAILED", "UPLOAD_FAILED"]
 
 DOWNLOAD_FAILED = -1001
@@ -22,17 +24,8 @@ class TaskDataError(Exception):
         self.uploaded = uploaded or []   # what made it before an upload failed
 
 
-def _io():
-    try:
-        import scitq.io as io
-    except ImportError as exc:  # pragma: no cover - the io layer is part of scitq
-        raise TaskDataError(DOWNLOAD_FAILED, f"the data layer is not available: {exc}") from None
-    return io
-
-
 def fetch_inputs(uris: str, dest: Path, timeout: float | None) -> None:
     """Download every input URI into `dest` (emptied first), actions applied."""
-    io = _io()
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -45,7 +38,6 @@ def fetch_inputs(uris: str, dest: Path, timeout: float | None) -> None:
 
 def fetch_resources(uris: str, cache_dir: Path, dest: Path) -> None:
     """Hard-link the worker's cached copy of every resource into `dest` (downloaded once per worker)."""
-    io = _io()
     try:
         io.ResourceCache(cache_dir).materialize(uris.split(), dest)
     except Exception as exc:  # noqa: BLE001
@@ -54,7 +46,6 @@ def fetch_resources(uris: str, cache_dir: Path, dest: Path) -> None:
 
 def push_outputs(src: Path, uri: str) -> list[str]:
     """Upload everything under `src` to `uri`; the relative paths uploaded."""
-    io = _io()
     try:
         return list(io.upload_outputs(src, uri))
     except Exception as exc:  # noqa: BLE001

@@ -13,7 +13,9 @@ import shlex
 import signal
 import subprocess
 import time
+from typing import Callable
 
+from scitq.worker.orphans import ProcessRecords
 from scitq.worker.runner import ExecSpec, OnOutput
 
 __all__ = ["NativeRunner", "NativeProcess", "task_environment"]
@@ -33,8 +35,10 @@ def task_environment(spec: ExecSpec) -> dict[str, str]:
 
 
 class NativeProcess:
-    def __init__(self, popen: subprocess.Popen, on_output: OnOutput) -> None:
+    def __init__(self, popen: subprocess.Popen, on_output: OnOutput,
+                 on_exit: Callable[[], None] | None = None) -> None:
         self.popen = popen
+        self.on_exit = on_exit
         self.ident = str(popen.pid)
         self.on_output = on_output
         self.sel = selectors.DefaultSelector()
@@ -69,6 +73,13 @@ class NativeProcess:
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Read output while waiting; the return code once the process ended and its pipes are drained."""
+        rc = self._wait(timeout)
+        if rc is not None and self.on_exit is not None:
+            self.on_exit()
+            self.on_exit = None
+        return rc
+
+    def _wait(self, timeout: float | None) -> int | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             now = time.monotonic()
@@ -107,6 +118,9 @@ class NativeProcess:
 
 
 class NativeRunner:
+    def __init__(self, records: ProcessRecords | None = None) -> None:
+        self.records = records      # where each attempt's process group is noted while it runs
+
     def start(self, spec: ExecSpec, on_output: OnOutput) -> NativeProcess:
         """Start `spec.command` (words split like a shell would, no shell unless asked: v1 semantics)."""
         args = shlex.split(spec.command)
@@ -114,4 +128,8 @@ class NativeRunner:
             raise ValueError("empty command")
         popen = subprocess.Popen(args, cwd=spec.workdir, env=task_environment(spec), stdin=subprocess.DEVNULL,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        return NativeProcess(popen, on_output)
+        if self.records is None:
+            return NativeProcess(popen, on_output)
+        records = self.records
+        records.record(spec.task_id, spec.attempt, popen.pid)
+        return NativeProcess(popen, on_output, on_exit=lambda: records.forget(spec.task_id, spec.attempt))

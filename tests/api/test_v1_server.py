@@ -41,13 +41,14 @@ def test_v1_method_names_and_arguments_are_all_there():
         assert got[:len(params)] == params, name
 
 
-def test_object_style_gives_namespaces_with_datetimes_and_dict_style_iso_strings(procs):
+def test_object_style_gives_namespaces_and_both_styles_give_dates_as_datetimes(procs):
     procs.server()
     t = Server(style="object").task_create("echo hi", name="n1", input=["s3://b/a", "s3://b/b"])
     assert isinstance(t, argparse.Namespace) and t.name == "n1" and t.input == "s3://b/a s3://b/b"
     assert isinstance(t.creation_date, datetime.datetime)
     d = Server().task_get(t.task_id)
-    assert isinstance(d["creation_date"], str) and d["status"] == "pending"
+    assert isinstance(d["creation_date"], datetime.datetime) and d["status"] == "pending"
+    assert d["creation_date"] <= datetime.datetime.utcnow(), "v1 dates are naive UTC datetimes"
     assert Server().task_status([t.task_id]) == ["pending"]
 
 
@@ -62,6 +63,11 @@ def test_unknown_ids_and_bad_styles_raise_clear_errors(procs):
         s.task_create("x", container_options="--gpus all")
     with pytest.raises(BadInput, match="unknown task filter"):
         s.tasks(colour="red")
+    with pytest.raises(NotFound, match="no worker 77"):
+        s.worker_signals(77)
+    with pytest.raises(BadInput, match="unknown worker filter"):
+        s.workers(colour="red")
+    assert s.workers(batch="nobody", status=["running", "paused"]) == []
 
 
 def test_a_non_persistent_client_raises_unreachable_at_once(env):

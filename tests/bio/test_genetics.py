@@ -89,7 +89,7 @@ def test_folder_samples_are_grouped_by_folder_with_their_layout(tmp_path):
     samples = uri_get_samples(str(tmp_path) + "/")
     assert sorted(samples) == ["s1", "s2", "s3"]
     assert [r.library_layout for r in samples["s1"]] == ["PAIRED", "PAIRED"]
-    assert samples["s3"][0].library_layout == "SINGLE" and samples["s3"][0].uri == str(tmp_path / "s3" / "only.fastq.gz")
+    assert samples["s3"][0].library_layout == "SINGLE" and samples["s3"][0].uri == f"file://{tmp_path / 's3' / 'only.fastq.gz'}"
 
 
 def test_folder_samples_in_one_folder_are_grouped_by_common_prefix(tmp_path):

@@ -29,9 +29,19 @@ def chaos_run(procs, r, env, kills: int, tasks: int, seed: int) -> None:
     ids = s.task_create_many([{"command": f"sleep 0.{rnd.randint(1, 4)}; echo out-{i}", "shell": True}
                               for i in range(tasks)])
     generation = 0
+
+    def holds_a_task(name: str) -> bool:
+        return any(t.get("worker") == name and t["status"] in ("assigned", "accepted", "running")
+                   for t in s.client.tasks())
+
     for k in range(kills):
         time.sleep(rnd.uniform(0.2, 0.6))
         name = rnd.choice(sorted(live))
+        # on a loaded machine a worker may need seconds to start: kill it once it holds a task (mid-task
+        # is the point), or after a bounded wait when no task is left for it
+        deadline = time.monotonic() + 15
+        while not holds_a_task(name) and time.monotonic() < deadline and s.client.batch("Default")["succeeded"] < tasks:
+            time.sleep(0.05)
         victim = live.pop(name)
         victim.send_signal(signal.SIGKILL)
         victim.wait()

@@ -43,7 +43,7 @@ def test_unknown_task_batch_or_worker_exit_2_and_change_nothing(procs, env, r):
     before = r.xlen(keys.EVENTS)
     for args, expected in ((["scitq-manage", "task", "output", "-i", "999"], "no task 999"),
                            (["scitq-manage", "task", "delete", "-i", "999"], "no task 999"),
-                           (["scitq-manage", "batch", "stop", "-n", "nope"], "no batch 'nope'"),
+                           (["scitq-manage", "batch", "delete", "-n", "nope"], "no batch 'nope'"),
                            (["scitq-manage", "worker", "delete", "-n", "ghost"], "no worker named 'ghost'"),
                            (["scitq-manage", "task", "update", "-i", "999", "-c", "x"], "no task 999"),
                            (["scitq", "events", "history", "--task", "999"], "no event for task 999")):
@@ -75,16 +75,15 @@ def test_a_bad_server_address_is_bad_input(env):
     assert res.returncode == 2 and "bad server address" in one_line(res)
 
 
-def test_editing_a_finished_task_is_a_conflict_with_a_hint(procs, env):
-    from helpers import wait_for
-    from scitq.lib import Server
+def test_a_user_cannot_set_a_status_the_workers_set(procs, env):
     procs.server()
-    procs.worker("w1")
-    s = Server()
-    t = s.task_create("true")
-    wait_for(lambda: s.task_get(t["task_id"])["status"] == "succeeded", what="the task")
-    res = run_cli("scitq-manage", "task", "update", "-i", "1", "-c", "echo new", env=env)
-    assert res.returncode == 4
-    assert "only a task not yet started can be edited" in one_line(res)
+    run_cli("scitq-launch", "true", env=env)
     res = run_cli("scitq-manage", "task", "update", "-i", "1", "-S", "running", env=env)
     assert res.returncode == 2 and "set by the workers" in one_line(res)
+
+
+def test_a_container_environment_name_without_a_value_is_refused_at_submission_in_one_line(env):
+    res = run_cli("scitq-launch", "-d", "alpine", "-O", "-e AWS_SECRET_ACCESS_KEY", "echo", env=env)
+    assert res.returncode == 2
+    line = one_line(res)
+    assert "-e: 'AWS_SECRET_ACCESS_KEY' has no value" in line and "worker-secret" not in res.stderr

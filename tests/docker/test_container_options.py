@@ -97,3 +97,10 @@ def test_unbalanced_quotes_are_refused():
 def test_options_are_never_interpreted_by_a_shell():
     got = parse_container_options("-e 'X=$(touch /tmp/pwned); `id`'")
     assert got == {"environment": {"X": "$(touch /tmp/pwned); `id`"}}
+
+
+@pytest.mark.parametrize("opts", ["-e AWS_SECRET_ACCESS_KEY", "--env HOME", "-eSCITQ_SERVER", "--env=PATH"])
+def test_an_environment_name_without_a_value_is_refused_since_it_would_copy_the_workers_variable(opts, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "worker-secret")
+    with pytest.raises(BadInput, match="has no value: a task never receives the worker's environment"):
+        parse_container_options(opts)

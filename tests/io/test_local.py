@@ -87,7 +87,7 @@ def test_list_content_is_recursive_with_v1_attributes_and_md5_on_demand(tmp_path
     assert [e.rel_name for e in entries] == sorted(files)
     by_name = {e.rel_name: e for e in entries}
     assert by_name["a.txt"].size == 5 and by_name["a.txt"].md5 == hashlib.md5(b"alpha").hexdigest()
-    assert by_name["a.txt"].name == str(tmp_path / "a.txt")
+    assert by_name["a.txt"].name == f"file://{tmp_path / 'a.txt'}", "v1: names are absolute file:// URIs"
     assert by_name["a.txt"].modification_date is not None and by_name["a.txt"].creation_date is not None
     assert all(e.md5 is None for e in list_content(str(tmp_path)))
 

@@ -74,3 +74,18 @@ def test_checking_is_cheap_enough_for_bulk_submission():
     for i in range(20000):
         check_uri(f"s3://bucket/sample{i}.fastq.gz")
     assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("ftp://user:s3cr3t@127.0.0.1/data/x.fq", "ftp://user:***@127.0.0.1/data/x.fq"),
+    ("redis://:p@ss@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+    ("cp https://u:pw@h/a b; ls ftp@aria2://me:x@h/f", "cp https://u:***@h/a b; ls ftp@aria2://me:***@h/f"),
+    ("https://acct.blob.example/c/f?sv=2021&sig=abc%2Fdef&se=1", "https://acct.blob.example/c/f?sv=2021&sig=***&se=1"),
+    ("https://b.s3/k?X-Amz-Credential=AKIA/x&X-Amz-Signature=ff00", "https://b.s3/k?X-Amz-Credential=***&X-Amz-Signature=***"),
+    ("DefaultEndpointsProtocol=http;AccountName=a;AccountKey=Zm9v==;", "DefaultEndpointsProtocol=http;AccountName=a;AccountKey=***;"),
+    ("ftp://anonymous@h/x s3://bucket/key?versionId=3", "ftp://anonymous@h/x s3://bucket/key?versionId=3"),
+    ("user@host.org: no URI here", "user@host.org: no URI here"),
+])
+def test_credentials_in_uris_are_redacted_and_nothing_else(text, shown):
+    from scitq.io.uri import redact
+    assert redact(text) == shown

@@ -53,6 +53,8 @@ MATRIX = [
     ("view DEL", {A, S}, lambda c: c.delete(keys.TASKS_ALL)),
     ("inbox XADD", {A, S, W, SUB}, lambda c: c.xadd(keys.INBOX, {"cmd": "noop", "id": "x", "data": "{}"})),
     ("inbox DEL", {A, S}, lambda c: c.delete(keys.INBOX)),
+    ("shared config HGET (config rclone)", EVERYONE, lambda c: c.hget(keys.SHARED_CONFIG, "rclone")),
+    ("shared config HSET", {A, S}, lambda c: c.hset(keys.SHARED_CONFIG, "rclone", "[x]")),
     ("own outbox XADD (w1)", {A, S, W}, lambda c: c.xadd(keys.worker_outbox("w1"), {"kind": "noop"})),
     ("other worker's outbox XADD (w2)", {A, S}, lambda c: c.xadd(keys.worker_outbox("w2"), {"kind": "noop"})),
     ("own alive SET (w1)", {A, S, W}, lambda c: c.set(keys.worker_alive("w1"), "x", ex=5)),

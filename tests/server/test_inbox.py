@@ -20,7 +20,9 @@ def test_an_invalid_command_is_refused_clearly_and_appends_nothing(procs, r):
     with pytest.raises(BadInput, match="required task 42 does not exist"):
         send_command(r, "task.submit", {"tasks": [{"command": "x"}, {"command": "y", "required_task_ids": [42]}]})
     with pytest.raises(NotFound):
-        send_command(r, "batch.go", {"batch": "nothing-here"})
+        send_command(r, "batch.delete", {"batch": "nothing-here"})
+    with pytest.raises(BadInput, match="bad batch name"):
+        send_command(r, "batch.stop", {"batch": "two words"})
     assert r.xlen(keys.EVENTS) == 0
     assert not r.keys(keys.task_view(1))
 

@@ -6,7 +6,10 @@ from helpers import wait_for
 from scitq.errors import NotFound
 from tui.kit import open_detail, run, settle, until
 
-TICKER = "for i in 1 2 3 4 5 6; do echo out$i; echo err$i >&2; sleep 0.4; done"
+# six lines on each stream, holding after the third until GATE exists (at most a minute), so a slow
+# dashboard start on a loaded machine still sees the task running
+TICKER = ("for i in 1 2 3 4 5 6; do echo out$i; echo err$i >&2; sleep 0.4; "
+          "if [ $i = 3 ]; then n=0; while [ ! -e GATE ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done; fi; done")
 
 
 def eid_of(server, tid: int) -> int:
@@ -21,7 +24,8 @@ def test_the_output_of_the_running_attempt_follows_as_it_is_written(server, proc
                                                                     monkeypatch):
     monkeypatch.chdir(tmp_path)
     procs.worker("w1", concurrency=1, batch="live")
-    t = server.task_create(TICKER, shell=True, batch="live", name="ticker")
+    gate = tmp_path / "gate"
+    t = server.task_create(TICKER.replace("GATE", str(gate)), shell=True, batch="live", name="ticker")
     tid = t["task_id"]
     wait_for(lambda: server.task_get(tid)["status"] == "running", what="the task to run")
 
@@ -32,6 +36,7 @@ def test_the_output_of_the_running_attempt_follows_as_it_is_written(server, proc
             # lines come while the task runs (it ends after ~2.4 s)
             await until(pilot, lambda: ("stdout", "out2") in _lines(detail.output), what="out2")
             assert server.task_get(tid)["status"] == "running"
+            gate.touch()
             await until(pilot, lambda: ("stderr", "err6") in _lines(detail.output), timeout=15, what="err6")
             lines = _lines(detail.output)
             assert [x for fd, x in lines if fd == "stdout"] == [f"out{i}" for i in range(1, 7)]
@@ -96,4 +101,21 @@ def test_escape_goes_back_and_a_deleted_task_says_so(server, dashboard):
             await until(pilot, lambda: detail.t is None, what="the deletion seen")
             await pilot.press("escape")
             await until(pilot, lambda: app.screen.__class__.__name__ == "TasksScreen", what="back")
+    run(scenario)
+
+
+def test_the_detail_hides_credentials_inside_uris(server, dashboard):
+    (tid,) = server.task_create_many([{"command": "wget https://u:hunter2@127.0.0.1/x?sig=abc123", "batch": "sec",
+                                       "input": "ftp://user:s3cr3t@127.0.0.1/data/r1.fq"}])
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(160, 40)) as pilot:
+            detail = await open_detail(pilot, app, tid)
+            await until(pilot, lambda: detail.t is not None, what="the task read")
+            await settle(pilot)
+            info = dict(detail.info_rows)
+            assert info["Command"] == "wget https://u:***@127.0.0.1/x?sig=***"
+            assert info["Input"] == "ftp://user:***@127.0.0.1/data/r1.fq"
+            assert not any(s in text for _, text in detail.info_rows for s in ("hunter2", "s3cr3t", "abc123"))
     run(scenario)

@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.app import App
 
 from scitq import keys
+from scitq.events import execution as ee, task as et, worker as ew
+from scitq.events.codec import event_fields
 from scitq.tui.format import duration, progress_bar, spread
 from scitq.tui.index import DurationIndex, ExecutionIndex, Spread, TaskIndex
 from scitq.tui.output import OutputView
@@ -41,21 +43,20 @@ def test_output_chunks_cut_anywhere_become_lines_per_stream():
     run(scenario)
 
 
-def test_touched_names_the_ids_each_entry_concerns():
-    entries = [
-        ("1-0", {"type": "task.submitted", "task": "7", "batch": "b", "data": "{}"}),
-        ("2-0", {"type": "execution.claimed", "task": "7", "batch": "b", "worker": "w",
-                 "data": '{"execution_id": 3, "ts": 5.0}'}),
-        ("3-0", {"type": "task.succeeded", "task": "7", "batch": "b", "data": '{"execution_id": 3, "ts": 9.0}'}),
-        ("4-0", {"type": "task.updated", "task": "8", "batch": "b", "data": '{"changes": {"batch": "c"}}'}),
-        ("5-0", {"type": "worker.registered", "worker": "x", "data": "{}"}),
-    ]
+def test_touched_names_the_ids_each_event_concerns_and_only_the_plain_ids_of_a_corrupt_entry():
+    events = [et.TaskSubmitted(task_id=7, batch="b", command="x"),
+              ee.ExecutionClaimed(execution_id=3, task_id=7, batch="b", attempt=1, worker="w", worker_id=1, ts=5.0),
+              et.TaskSucceeded(task_id=7, batch="b", execution_id=3, ts=9.0),
+              et.TaskUpdated(task_id=8, batch="b", changes={"batch": "c"}),
+              ew.WorkerRegistered(worker_id=2, worker="x", concurrency=1, batch="b")]
+    entries = [(f"{i + 1}-0", event_fields(ev)) for i, ev in enumerate(events)]
+    entries.append(("9-0", {"type": "task.succeeded", "task": "9", "batch": "d", "data": "{not json"}))
     t = Touched.from_entries(entries)
-    assert t.tasks == {7, 8} and t.executions == {3} and t.workers == {"w", "x"} and t.batches == {"b", "c"}
-    assert t.membership and t.worker_set and t.finished == [(9.0, "b")]
+    assert t.tasks == {7, 8, 9} and t.executions == {3} and t.workers == {"w", "x"} and t.batches == {"b", "c", "d"}
+    assert t.membership and t.worker_set and t.worker_changes == {"x"} and t.finished == [(9.0, "b")]
     quiet = Touched()
     quiet.merge(t, entries=False)
-    assert quiet.tasks == {7, 8} and quiet.entries == [] and quiet.finished == []
+    assert quiet.tasks == {7, 8, 9} and quiet.entries == [] and quiet.finished == []
 
 
 def test_the_task_index_filters_by_text_and_worker_and_sorts_by_column(seeded):

@@ -52,7 +52,7 @@ class LocalStore:
         return path
 
     def _entry(self, path: str, rel: str, st: os.stat_result, is_dir: bool) -> Entry:
-        return Entry(name=path + ("/" if is_dir else ""), rel_name=rel + ("/" if is_dir and rel else ""),
+        return Entry(name="file://" + path + ("/" if is_dir else ""), rel_name=rel + ("/" if is_dir and rel else ""),
                      size=0 if is_dir else st.st_size, creation_date=_dt(st.st_ctime),
                      modification_date=_dt(st.st_mtime), type="dir" if is_dir else "file", path=path)
 

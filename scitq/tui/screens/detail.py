@@ -16,6 +16,7 @@ from textual.widgets import Label, Static
 from textual.worker import get_current_worker
 
 from scitq.errors import ScitqError
+from scitq.io.uri import redact
 from scitq.tui.actions import SIGNAL_CHOICES
 from scitq.tui.download import output_names, save_attempt
 from scitq.tui.format import (STATUS_STYLE, duration, entry_key, event_data, event_summary, event_time,
@@ -139,7 +140,7 @@ class TaskDetail(LiveScreen):
         if t.get("worker"):
             head.append(f"  on {t['worker']}")
         head.append(f"  attempt {t.get('attempt') or 0}  retries left {t.get('retry') or 0}", style="dim")
-        rows: list[tuple[str, Text]] = [("", head), ("Command", Text(t.get("command") or ""))]
+        rows: list[tuple[str, Text]] = [("", head), ("Command", Text(redact(t.get("command") or "")))]
         latest = self.executions[-1] if self.executions else None
         frozen = latest.get("command") if latest else None
         if frozen is None:
@@ -147,12 +148,12 @@ class TaskDetail(LiveScreen):
         elif frozen == t.get("command"):
             rows.append(("At start", Text("same as above", style="dim")))
         else:
-            rows.append(("At start", Text(frozen, style="yellow")))
+            rows.append(("At start", Text(redact(frozen), style="yellow")))
         if t.get("container"):
             rows.append(("Container", Text(f"{t['container']} {t.get('container_options') or ''}".strip())))
         for label, key in (("Input", "input"), ("Output", "output"), ("Resource", "resource")):
             if t.get(key):
-                rows.append((label, Text(str(t[key]))))
+                rows.append((label, Text(redact(str(t[key])))))
         if t.get("required_task_ids"):
             rows.append(("Requires", Text(", ".join(str(x) for x in t["required_task_ids"]))))
         times = [f"created {clock.date(t.get('creation_date'))}",

@@ -6,7 +6,6 @@ filter also looks further back in the ledger (in the background, up to SCAN_LIMI
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 from rich.text import Text
@@ -16,6 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label
 from textual.worker import get_current_worker
 
+from scitq.api.client import EventFilter
 from scitq.errors import ScitqError
 from scitq.tui.format import entry_key, event_data, event_summary, event_time
 from scitq.tui.screens.base import LiveScreen
@@ -32,28 +32,6 @@ KEEP = 20_000           # entries kept in memory
 SCAN_LIMIT = 200_000    # entries a filter looks back through
 WANT = 500              # a filter looks back until it has this many matches
 _TYPE_STYLE = {"task": "cyan", "execution": "yellow", "worker": "blue", "batch": "magenta", "report": "red"}
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    type: str = ""
-    batch: str = ""
-    task: str = ""
-    worker: str = ""
-
-    def __bool__(self) -> bool:
-        return bool(self.type or self.batch or self.task or self.worker)
-
-    def match(self, f: dict[str, str]) -> bool:
-        if self.type and not f.get("type", "").startswith(self.type):
-            return False
-        if self.batch and f.get("batch") != self.batch:
-            return False
-        if self.task and f.get("task") != self.task:
-            return False
-        if self.worker and f.get("worker") != self.worker:
-            return False
-        return True
 
 
 class EventsScreen(LiveScreen):

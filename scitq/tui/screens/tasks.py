@@ -18,6 +18,7 @@ from textual.widgets import Input, Label, Select
 from textual.worker import get_current_worker
 
 from scitq.errors import ScitqError
+from scitq.io.uri import redact
 from scitq.settings import TASK_STATUS
 from scitq.tui.actions import SIGNAL_CHOICES
 from scitq.tui.download import ZIP_NAME, zip_outputs
@@ -48,7 +49,7 @@ def task_row_cells(t: dict[str, Any], now: float, clock: Any) -> list[str | Text
     runtime = (end or now) - start if start else None
     tail = t.get("tail")
     out = Text(tail[1], style="red" if tail[0] == "stderr" else "") if tail else ""
-    command = (t.get("command") or "").replace("\n", " ⏎ ")
+    command = redact(t.get("command") or "").replace("\n", " ⏎ ")
     return [str(t["task_id"]), t.get("name") or "", status_text(t.get("status")), t.get("batch") or "",
             t.get("worker") or "", str(t.get("attempt") or ""), clock.time(start or None),
             duration(runtime) if start else "", command, out]
@@ -81,7 +82,7 @@ class TasksScreen(LiveScreen):
     def __init__(self) -> None:
         super().__init__()
         self.query_ = Query()
-        self.plan = Plan(Query(), zkey=None)
+        self.plan = Plan(Query())
         self.replan = True
         self.want: tuple[int, int] | None = None
         self.raw: dict[int, dict[str, Any]] = {}
@@ -242,7 +243,7 @@ class TasksScreen(LiveScreen):
         plan: Plan = req["plan"]
         replan = req["replan"] or touched.everything or plan.indexing is not None or plan.query != q
         if not replan and touched:
-            if plan.zkey is not None:
+            if plan.ranked:
                 replan = touched.membership
             else:
                 replan = bool(touched.tasks) or touched.membership
