@@ -91,25 +91,18 @@ class Source:
     def step_needs(self, batches: list[str]) -> dict[str, list[str]]:
         """The batches each batch's tasks require tasks of, read from its first and last task (the
         tasks of a workflow step share their requirements' steps)."""
-        pipe = self.r.pipeline(transaction=False)
-        for b in batches:
-            pipe.zrange(keys.tasks_by_batch(b), 0, 0)
-            pipe.zrange(keys.tasks_by_batch(b), -1, -1)
-        ends = pipe.execute()
-        samples = {b: {int(x) for got in ends[2 * i:2 * i + 2] for x in got} for i, b in enumerate(batches)}
-        pipe = self.r.pipeline(transaction=False)
-        asked = [(b, t) for b, ids in samples.items() for t in sorted(ids)]
-        for _b, t in asked:
-            pipe.hget(keys.task_view(t), "required_task_ids")
+        client = self.client
+        samples = {b: sorted(set(client.task_page(0, 0, batch=b) + client.task_page(0, 0, desc=True, batch=b)))
+                   for b in batches}
+        asked = [(b, t) for b, ids in samples.items() for t in ids]
+        rows = client.task_fields([t for _b, t in asked], ["required_task_ids"]) if asked else []
         required: dict[str, set[int]] = {b: set() for b in batches}
-        for (b, _t), raw in zip(asked, pipe.execute() if asked else []):
-            if raw:
-                required[b] |= set(decode_task({"required_task_ids": raw})["required_task_ids"])
+        for (b, _t), row in zip(asked, rows):
+            if row:
+                required[b] |= set(row.get("required_task_ids") or [])
         parents = sorted({t for ids in required.values() for t in ids})
-        pipe = self.r.pipeline(transaction=False)
-        for t in parents:
-            pipe.hget(keys.task_view(t), "batch")
-        batch_of = dict(zip(parents, pipe.execute() if parents else []))
+        batch_of = {t: (row or {}).get("batch") for t, row in
+                    zip(parents, client.task_fields(parents, ["batch"]) if parents else [])}
         return {b: sorted({batch_of[t] for t in ids if batch_of.get(t)}) for b, ids in required.items()}
 
     # --- task ids from the index keys ------------------------------------------------------------
