@@ -327,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             if name in args.only:
                 print(f"bench: {name} ...", file=sys.stderr, flush=True)
                 res["systems"][name] = runners[name](bench)
+                if args.json:     # after each system, so a long run interrupted keeps what it measured
+                    Path(args.json).write_text(json.dumps(res, indent=2, default=str))
     except KeyboardInterrupt:
         print("bench: interrupted, cleaning up", file=sys.stderr)
         return 130
