@@ -152,7 +152,8 @@ class Batch:
 # fields a Step reads from its task (v1 maps every task field onto the step)
 _TASK_FIELDS = ("task_id", "name", "command", "status", "batch", "input", "output", "container",
                 "container_options", "resource", "required_task_ids", "retry", "download_timeout",
-                "run_timeout", "use_cache", "creation_date", "modification_date", "status_date")
+                "run_timeout", "use_cache", "accept_failure", "blocked_by", "creation_date", "modification_date",
+                "status_date")
 _BATCH_FIELDS = ("flavor", "concurrency", "provider", "region", "tasks_per_worker", "maximum_workers",
                  "prefetch", "extra_workers", "server")
 
@@ -165,15 +166,13 @@ class Step:
     field only the server knows) sends the workflow's unsent tasks first.
     """
 
-    def __init__(self, workflow: "Workflow", batch: Batch, spec: dict[str, Any], requires: list[Any],
-                 accept_failure: bool = False) -> None:
+    def __init__(self, workflow: "Workflow", batch: Batch, spec: dict[str, Any], requires: list[Any]) -> None:
         self._workflow = workflow
         self._batch = batch
         self._spec = spec                       # task_create arguments, without required_task_ids
         self._requires = requires               # ints and Steps (ids resolved when sent)
         self._task: dict[str, Any] | None = None
         self._task_id: int | None = None
-        self.accept_failure = accept_failure
         batch._steps.append(self)
 
     # --- attributes -------------------------------------------------------------------------------
@@ -201,6 +200,8 @@ class Step:
         if name in ("name", "batch", "input", "output", "container", "container_options",
                     "resource", "retry", "download_timeout", "run_timeout", "use_cache"):
             return self._spec.get(name)
+        if name == "accept_failure" and self._task is None:
+            return bool(self._spec.get("accept_failure"))
         if name == "status" and self._task is None:
             return self._spec.get("status") or ("waiting" if self._requires else "pending")
         if name == "required_task_ids" and self._task is None:
@@ -373,7 +374,9 @@ class Workflow:
             self._new_batch(batch, concurrency, flavor, provider, region, prefetch, tasks_per_worker, rounds,
                             maximum_workers)
         self._counters[batch] = number
-        step = Step(self, self._batches[batch], spec, requires, accept_failure=accept_failure)
+        if accept_failure:
+            spec["accept_failure"] = True
+        step = Step(self, self._batches[batch], spec, requires)
         self._steps.append(step)
         self._unsent.append(step)
         if len(self._unsent) >= SEND_EVERY:
@@ -438,28 +441,20 @@ class Workflow:
         self._send()
         return [s._task_id for s in self._steps if s._task_id is not None]
 
-    def _counts(self) -> tuple[dict[str, dict[str, int]], list[Step], list[Step]]:
-        """Task counts per step batch and status; the steps still to finish; dependants to release."""
+    def _counts(self) -> tuple[dict[str, dict[str, int]], list[Step]]:
+        """Task counts per step batch and status, and the steps still to finish (the server blocks the
+        dependants of a task failed for good and releases `accept_failure` ones: `blocked` is finished)."""
         steps = [s for s in self._steps if s._task_id is not None]
         statuses = self.server.task_status([s._task_id for s in steps])
-        by_id = {s._task_id: st for s, st in zip(steps, statuses)}
         counts: dict[str, dict[str, int]] = {b.shortname: {} for b in self._batches.values()}
-        remaining, release = [], []
+        remaining = []
         for s, st in zip(steps, statuses):
             if st is None:
                 continue    # deleted
-            reqs = [r if isinstance(r, int) else r._task_id for r in s._requires]
-            if st == "waiting" and reqs:
-                parents = [by_id.get(r) or _status_of(self.server, r) for r in reqs]
-                if s.accept_failure and all(p in FINISHED or p is None for p in parents):
-                    release.append(s)
-                elif any(p in ("failed", "blocked") for p in parents):
-                    st = "blocked"   # a parent failed for good: this one would wait for ever
-                    by_id[s._task_id] = st      # and so would its own dependants (created later)
             counts[s._batch.shortname][st] = counts[s._batch.shortname].get(st, 0) + 1
             if st not in FINISHED:
                 remaining.append(s)
-        return counts, remaining, release
+        return counts, remaining
 
     def _workers(self) -> dict[str, dict[str, int]]:
         names = {b.name: b.shortname for b in self._batches.values()}
@@ -497,16 +492,14 @@ class Workflow:
         return run_monitor(self, refresh)
 
     def _poll(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]], bool, dict[str, int]]:
-        """One look at the workflow: task counts per step and status (releasing the dependants whose
-        parents allow it), worker counts per step and status, whether it is over, and the totals."""
-        counts, remaining, release = self._counts()
-        for s in release:
-            self.server.task_update(s._task_id, status="pending")
+        """One look at the workflow: task counts per step and status, worker counts per step and status,
+        whether it is over, and the totals."""
+        counts, remaining = self._counts()
         totals: dict[str, int] = {}
         for c in counts.values():
             for k, v in c.items():
                 totals[k] = totals.get(k, 0) + v
-        return counts, self._workers(), not remaining and not release, totals
+        return counts, self._workers(), not remaining, totals
 
     def _summary(self, totals: dict[str, int]) -> str:
         blocked = totals.get("blocked", 0)
@@ -612,10 +605,6 @@ _ORDER = {s: i for i, s in enumerate(("paused", "debug", "waiting", "pending", "
 def _field(obj: Any, key: str) -> Any:
     """A field of what Server returns, in either style (dict or object)."""
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
-
-
-def _status_of(server: Server, task_id: int) -> str | None:
-    return server.task_status([task_id])[0]
 
 
 def _requirements(required: Any) -> list[Any]:

@@ -191,16 +191,9 @@ class _Debugger:
     def to_normal(self) -> Any:
         """Release every remaining debug task (waiting for its parents, or pending) and follow them normally."""
         print("Setting all debug tasks to pending", flush=True)
-        if self.todo:
-            parents = sorted({r for tid in self.todo for r in self.requires[tid]})
-            succeeded = {r for r, st in zip(parents, self.server.task_status(parents)) if st == "succeeded"}
-            ready = [tid for tid in self.todo if self.requires[tid] <= succeeded]
-            # dependants wait first: a parent released before them could succeed before they wait
-            for tid in self.todo:
-                if tid not in ready:
-                    self.server.task_update(tid, status="waiting")
-            for tid in ready:
-                self.server.task_update(tid, status="pending")
+        # the server releases a task set waiting whose parents already succeeded, and blocks it when one failed
+        for tid in self.todo:
+            self.server.task_update(tid, status="waiting" if self.requires[tid] else "pending")
         self.wf.debug = False
         return self.wf.run()
 

@@ -152,7 +152,8 @@ class Server:
     # --- tasks ------------------------------------------------------------------------------------
     def _spec(self, command: str, name=None, status=None, batch=None, input=None, output=None, container=None,
               container_options="", resource=None, required_task_ids=None, shell=False, retry=None,
-              download_timeout=None, run_timeout=None, use_cache=None, uid=None, gid=None) -> dict[str, Any]:
+              download_timeout=None, run_timeout=None, use_cache=None, uid=None, gid=None,
+              accept_failure=None) -> dict[str, Any]:
         if not isinstance(command, str) or not command.strip():
             raise BadInput("command must be a non-empty string")
         if container_options and not container:
@@ -164,7 +165,8 @@ class Server:
                            ("output", output), ("container", container),
                            ("container_options", container_options or None), ("resource", _join(resource)),
                            ("retry", retry), ("download_timeout", download_timeout), ("run_timeout", run_timeout),
-                           ("use_cache", use_cache), ("uid", uid), ("gid", gid)):
+                           ("use_cache", use_cache), ("uid", uid), ("gid", gid),
+                           ("accept_failure", accept_failure)):
             if value is not None:
                 spec[key] = value
         if required_task_ids:
@@ -180,10 +182,12 @@ class Server:
                     resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
                     shell: bool | str = False, retry: int | None = None, download_timeout: int | None = None,
                     run_timeout: int | None = None, use_cache: bool | None = None, uid: int | None = None,
-                    gid: int | None = None, asynchronous: bool | None = None) -> Any:
-        """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`."""
+                    gid: int | None = None, accept_failure: bool | None = None, asynchronous: bool | None = None) -> Any:
+        """Queue one task; returns it (v1 shape). `shell=True` wraps the command in `sh -c`.
+        `accept_failure=True` (not v1): it runs even when a required task failed (else it is blocked)."""
         spec = self._spec(command, name, status, batch, input, output, container, container_options, resource,
-                          required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid)
+                          required_task_ids, shell, retry, download_timeout, run_timeout, use_cache, uid, gid,
+                          accept_failure)
         return self._write(lambda key: self.client.submit([_resolved(spec)], idempotency_key=key)[0],
                            "task_create", asynchronous, then=self.task_get)
 
@@ -210,14 +214,17 @@ class Server:
                     resource: str | list[str] | None = None, required_task_ids: list[int] | None = None,
                     retry: int | None = None, download_timeout: int | None = None,
                     run_timeout: int | None = None, use_cache: bool | None = None,
-                    asynchronous: bool | None = None) -> Any:
-        """Change fields of a task (only the ones given). With status='pending' it is a relaunch."""
+                    accept_failure: bool | None = None, asynchronous: bool | None = None) -> Any:
+        """Change fields of a task (only the ones given). With status='pending' it is a relaunch;
+        `required_task_ids` replaces the requirements (a waiting task whose new ones all succeeded is
+        released at once)."""
         changes = {k: v for k, v in (("command", command), ("name", name), ("status", status), ("batch", batch),
                                      ("input", _join(input)), ("output", output), ("container", container),
                                      ("container_options", container_options), ("resource", _join(resource)),
                                      ("required_task_ids", required_task_ids), ("retry", retry),
                                      ("download_timeout", download_timeout), ("run_timeout", run_timeout),
-                                     ("use_cache", use_cache)) if v is not None}
+                                     ("use_cache", use_cache), ("accept_failure", accept_failure))
+                   if v is not None}
         _check_uris(changes)
         return self._command("task.update", self.client.update_task, int(id), asynchronous=asynchronous,
                              then=lambda _: self.task_get(id), **changes)
@@ -290,7 +297,8 @@ class Server:
 
     # --- batches ----------------------------------------------------------------------------------
     def batches(self) -> Any:
-        """[{batch, pending, accepted, running, failed, succeeded, workers}] (None when 0, as v1)."""
+        """[{batch, pending, accepted, running, failed, succeeded, workers, paused, blocked}] (None when 0,
+        as v1; `blocked`, not v1: tasks whose required task failed for good)."""
         def fetch():
             workers = self.client.workers()
             out = []
@@ -303,6 +311,7 @@ class Server:
                     row[s] = n or None
                 row["workers"] = ",".join(w["name"] for w in workers if w["batch"] == b["batch"])
                 row["paused"] = bool(b.get("batch_paused"))
+                row["blocked"] = b.get("blocked") or None
                 out.append(row)
             return out
         return self._out(self._retry(fetch))
@@ -462,10 +471,11 @@ class Server:
             counts = {s: sum(1 for v in statuses.values() if v == s) for s in TASK_STATUS}
             remaining = sum(counts[s] for s in waiting)
             print("Remaining tasks pending : {pending}, assigned: {assigned}, accepted: {accepted}, "
-                  "running: {running}, failed: {failed}, succeeded: {succeeded}".format(**counts), flush=True)
+                  "running: {running}, failed: {failed}, succeeded: {succeeded}".format(**counts)
+                  + (f", blocked: {counts['blocked']}" if counts["blocked"] else ""), flush=True)
             if remaining == 0:
                 break
-            done = counts["failed"] + counts["succeeded"]
+            done = counts["failed"] + counts["succeeded"] + counts["blocked"]
             if done == done_before:
                 sleep = min(sleep + 1.0, 10.0)
             else:
@@ -473,7 +483,9 @@ class Server:
             done_before = done
             time.sleep(sleep)
         print("All tasks done!")
-        if check and counts["failed"]:
+        if counts["blocked"]:   # not v1 (where they waited for ever): a required task failed for good
+            print(f"{counts['blocked']} task(s) blocked by a failed required task", flush=True)
+        if check and (counts["failed"] or counts["blocked"]):
             raise RuntimeError("Could not complete all the tasks...")
         return counts
 

@@ -289,7 +289,7 @@ def _task_list(server: Server, args: Any, out) -> int:
     ts = server.client.tasks(status=args.status, batch=args.batch)
     headers = ["task_id", "name", "status", "command", "creation_date", "modification_date", "status_date", "batch"]
     extra = ["container", "container_options", "input", "output", "resource", "required_task_ids", "retry",
-             "run_timeout", "download_timeout"]
+             "run_timeout", "download_timeout", "accept_failure", "blocked_by"]
     rows = []
     for t in ts:
         row = [t["task_id"], t["name"], t["status"], t["command"], fmt_date(t["creation_date"]),
@@ -355,10 +355,13 @@ def _task_signal(server: Server, args: Any, out) -> int:
 
 # --- batches -----------------------------------------------------------------------------------
 def _batch_list(server: Server, args: Any, out) -> int:
+    # v1's columns where v1 had them (scripts read them by position), then the tasks blocked by a failed
+    # required task (a status v1 did not have)
     rows = [[b["batch"], b["pending"], b["accepted"], b["running"], b["failed"], b["succeeded"], b["workers"],
-             "paused" if b["paused"] else ""] for b in server.batches()]
+             "paused" if b["paused"] else "", b.get("blocked")] for b in server.batches()]
     table(rows, None if args.no_header else
-          ["batch", "pending", "accepted", "running", "failed", "succeeded", "workers", "state"], False, out)
+          ["batch", "pending", "accepted", "running", "failed", "succeeded", "workers", "state", "blocked"], False,
+          out)
     return 0
 
 

@@ -139,12 +139,20 @@ class HandBack(Fact, kw_only=True, forbid_unknown_fields=True):
     reason: str = ""
 
 
-FACT_TYPES: dict[str, type[Fact]] = {
+class Holding(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Sent with the heartbeat: every (task, attempt) the worker holds (claimed, starting or running, its end
+    not yet reported). It travels in the outbox after the worker's earlier reports, so the server compares
+    it with what those reports made it believe."""
+    held: list[tuple[int, int]] = []
+
+
+FACT_TYPES: dict[str, type[Fact] | type[Holding]] = {
     "claimed": Claimed,
     "accepted": Accepted,
     "started": Started,
     "finished": Finished,
     "handback": HandBack,
+    "holding": Holding,
 }
 
 _ENC = msgspec.json.Encoder()
@@ -170,5 +178,5 @@ def decode_command(tag: str | None, data: str | None) -> Cmd:
     return _decode("command", tag, data, COMMAND_TYPES)
 
 
-def decode_fact(tag: str | None, data: str | None) -> Fact:
+def decode_fact(tag: str | None, data: str | None) -> Fact | Holding:
     return _decode("worker report", tag, data, FACT_TYPES)

@@ -17,7 +17,7 @@ from msgspec import NODEFAULT, UNSET, UnsetType
 __all__ = [
     "TaskStatus", "ExecutionStatus", "WorkerStatus", "TASK_STATUSES", "EXECUTION_STATUSES", "WORKER_STATUSES",
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
-    "USER_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
+    "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
     "LAUNCH_FIELDS", "WorkerFields", "WORKER_FIELDS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled",
     "patch_changes",
@@ -29,7 +29,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 
 # --- statuses ---------------------------------------------------------------------------------------
 TaskStatus = Literal["paused", "waiting", "pending", "assigned", "accepted", "running", "failed", "succeeded",
-                     "debug"]
+                     "debug", "blocked"]
 ExecutionStatus = Literal["pending", "accepted", "running", "failed", "succeeded", "refused"]
 WorkerStatus = Literal["paused", "running", "offline", "failed", "evicted"]
 
@@ -43,6 +43,8 @@ FINISHED_EXECUTION_STATUSES = ("succeeded", "failed")               # the proces
 SUBMIT_STATUSES = ("pending", "waiting", "paused", "debug")         # what a submission may ask for
 # assigned/accepted/running come from workers' reports; a user sets any other status (v1 allowed any)
 USER_STATUSES = ("paused", "waiting", "pending", "failed", "succeeded", "debug")
+# a task that will not run again unless someone acts (`blocked`: a required task failed for good)
+FINISHED_TASK_STATUSES = ("succeeded", "failed", "blocked")
 NOT_EDITABLE_STATUSES = ("running",)                # an edit of a running task needs a relaunch (pending)
 USER_WORKER_STATUSES = ("running", "paused")                        # what a user or a worker may set
 
@@ -74,6 +76,7 @@ class TaskFields(RunFields, kw_only=True):
     download_timeout: NonNeg | None = None
     run_timeout: NonNeg | None = None
     use_cache: bool = False
+    accept_failure: bool = False  # run even when a required task failed (else the task is blocked)
     uid: NonNeg | None = None
     gid: NonNeg | None = None
 

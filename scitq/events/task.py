@@ -10,7 +10,7 @@ from scitq.events.model import TaskFields, derive
 __all__ = [
     "TaskSubmitted", "TaskUpdated", "TaskDeleted", "TaskDispatched", "TaskRequeued", "TaskStatusSet",
     "TaskSucceeded", "TaskFailed", "TaskRetried", "TaskTimedOut", "TaskReleased", "TaskQuarantined",
-    "TaskSignalled",
+    "TaskSignalled", "TaskBlocked", "TaskUnblocked",
 ]
 
 
@@ -87,3 +87,15 @@ class TaskSignalled(TaskEvent, tag="task.signalled", kw_only=True):
     """A user sent a Unix signal to the running attempt."""
     signal: int
     worker: str | None = None
+
+
+class TaskBlocked(TaskEvent, tag="task.blocked", kw_only=True):
+    """A required task failed for good (or is itself blocked): waiting -> blocked, a finished status.
+    `parent` is the required task that failed (`blocked_by` in the task's view)."""
+    parent: int
+    reason: str = ""
+
+
+class TaskUnblocked(TaskEvent, tag="task.unblocked", kw_only=True):
+    """The required task that blocked this one was relaunched, fixed or no longer required: blocked -> waiting."""
+    parent: int | None = None

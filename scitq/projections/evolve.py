@@ -14,8 +14,8 @@ from scitq.events.execution import (
     ExecutionStarted, ReportRejected,
 )
 from scitq.events.task import (
-    TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
-    TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUpdated,
+    TaskBlocked, TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
+    TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUnblocked, TaskUpdated,
 )
 from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
@@ -49,6 +49,9 @@ def evolve(state: State, event: _base.Event) -> State:
 # --- small helpers -----------------------------------------------------------------------------
 def _set_status(state: State, task: Task, status: str, ts: float) -> None:
     if task.status != status:
+        if task.status == "blocked":
+            task.blocked_by = None
+            state.rewrite_tasks.add(task.task_id)     # the view drops its blocked_by
         counts = state.batch(task.batch, ts).counts
         counts[task.status] = counts.get(task.status, 0) - 1
         counts[status] = counts.get(status, 0) + 1
@@ -214,12 +217,25 @@ def _quarantined(state: State, e: TaskQuarantined) -> None:
 def _retried(state: State, e: TaskRetried) -> None:
     t = state.tasks[e.task_id]
     t.retry = e.retry
+    t.deliveries = 0        # the attempt had an outcome: the poison-task count starts again
     _settle(state, t, "pending", e.ts)
 
 
 @_on(TaskReleased)
 def _released(state: State, e: TaskReleased) -> None:
     _settle(state, state.tasks[e.task_id], "pending", e.ts)     # a waiting task: no queue, no worker
+
+
+@_on(TaskBlocked)
+def _blocked(state: State, e: TaskBlocked) -> None:
+    t = state.tasks[e.task_id]
+    _settle(state, t, "blocked", e.ts)
+    t.blocked_by = e.parent
+
+
+@_on(TaskUnblocked)
+def _unblocked(state: State, e: TaskUnblocked) -> None:
+    _settle(state, state.tasks[e.task_id], "waiting", e.ts)
 
 
 @_on(TaskTimedOut)
@@ -329,6 +345,7 @@ def _registered(state: State, e: WorkerRegistered) -> None:
         for name, value in described.items():
             setattr(w, name, value)
         w.status, w.incarnation, w.modification_date = e.status, e.incarnation, e.ts
+        state.paused_offline.discard(w.worker_id)
     state.dirty_workers.add(w.worker_id)
 
 
@@ -348,13 +365,27 @@ def _worker_updated(state: State, e: WorkerUpdated) -> None:
 def _status_handler(status: str) -> Callable[[State, _base.Event], None]:
     def handler(state: State, e) -> None:
         _worker(state, e.worker_id, e.ts).status = status
+        state.paused_offline.discard(e.worker_id)
     return handler
 
 
-_HANDLERS[WorkerOnline] = _status_handler("running")
 _HANDLERS[WorkerResumed] = _status_handler("running")
-_HANDLERS[WorkerOffline] = _status_handler("offline")
 _HANDLERS[WorkerPaused] = _status_handler("paused")
+
+
+@_on(WorkerOffline)
+def _offline(state: State, e: WorkerOffline) -> None:
+    w = _worker(state, e.worker_id, e.ts)
+    if w.status == "paused":           # it comes back paused
+        state.paused_offline.add(w.worker_id)
+    w.status = "offline"
+
+
+@_on(WorkerOnline)
+def _online(state: State, e: WorkerOnline) -> None:
+    w = _worker(state, e.worker_id, e.ts)
+    w.status = "paused" if w.worker_id in state.paused_offline else "running"
+    state.paused_offline.discard(w.worker_id)
 
 
 @_on(WorkerLost)
@@ -365,6 +396,7 @@ def _lost(state: State, e: WorkerLost) -> None:
 @_on(WorkerDeleted)
 def _worker_deleted(state: State, e: WorkerDeleted) -> None:
     w = state.workers.pop(e.worker_id, None)
+    state.paused_offline.discard(e.worker_id)
     if w is not None:
         state.worker_ids.pop(w.name, None)
         state.dirty_workers.add(e.worker_id)

@@ -31,6 +31,7 @@ class Task(TaskFields, kw_only=True):
     execution_id: int | None = None
     worker: str | None = None     # worker holding the current attempt (while active)
     deliveries: int = 0           # dispatches since the last outcome (poison-task guard)
+    blocked_by: int | None = None # while blocked: the required task that failed
 
 
 class Execution(msgspec.Struct, kw_only=True):
@@ -88,8 +89,9 @@ class State:
     workers: dict[int, Worker] = field(default_factory=dict)
     worker_ids: dict[str, int] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
-    dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> waiting tasks
+    dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
     task_executions: dict[int, list[int]] = field(default_factory=dict)
+    paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
     next_task_id: int = 1
     next_execution_id: int = 1
     next_worker_id: int = 1

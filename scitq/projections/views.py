@@ -143,6 +143,7 @@ def decode_task(h: dict[str, str]) -> dict[str, Any]:
     d = _decode(h, _TASK_EMPTY, _TASK_READ)
     d["queued"] = bool(d.get("queued"))
     d["use_cache"] = bool(d.get("use_cache"))
+    d["accept_failure"] = bool(d.get("accept_failure"))
     d["required_task_ids"] = d.get("required_task_ids") or []
     return d
 

@@ -9,6 +9,7 @@ into the current `Round`, which the server hands to its recorder.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from typing import Any
 
 import msgspec
@@ -23,9 +24,9 @@ from scitq.events import execution as ee
 from scitq.events import task as et
 from scitq.events import worker as ew
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, LAUNCH_FIELDS,
-    NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES, TaskFields,
-    TaskPatch, WorkerFields, filled, patch_changes,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, FINISHED_TASK_STATUSES,
+    LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES,
+    TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
@@ -69,7 +70,13 @@ class Decider:
         self.max_deliveries = max_deliveries
         self.round = Round()
         self.now = 0.0
-        self._unmet_from: dict[int, int] = {}    # waiting task -> where its requirement scan resumes
+        self._to_follow: deque[tuple[int, bool]] = deque()   # (task id, itself?) whose dependants to settle
+        self._following = False
+        self._done_upto: dict[int, int] = {}   # waiting task -> how many of its requirements are known done
+        # (worker, task, attempt) the server believes held that the worker's last holding reports left
+        # out, and how many times in a row (server memory only: a restart starts the count again)
+        self.missing: dict[tuple[str, int, int], int] = {}
+        self.told: set[tuple[str, int, int]] = set()   # stale attempts already recorded as such
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -81,12 +88,19 @@ class Decider:
     def reset(self, state: State) -> None:
         """Decide from now on against `state` (reloaded from the ledger)."""
         self.state = state
-        self._unmet_from.clear()
+        self._done_upto.clear()
 
     def emit(self, event: base.Event) -> None:
         event = msgspec.structs.replace(event, ts=self.now)
         evolve(self.state, event)
         self.round.events.append(event)
+        follow = _FOLLOWED.get(type(event))
+        if follow is not None:
+            todo = follow(event)
+            if todo:
+                self._to_follow.extend((event.task_id, itself) for itself in todo)
+                if not self._following:
+                    self._settle_dependants()
 
     @property
     def events(self) -> list[base.Event]:
@@ -197,11 +211,29 @@ class Decider:
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
         if "batch" in changes and changes["batch"] not in self.state.batches:
             self.emit(eb.BatchCreated(batch=changes["batch"]))
+        if "batch" in changes:
+            self._leave_batch(t, changes["batch"])
         if changes:
             self.emit(et.TaskUpdated(task_id=t.task_id, batch=t.batch, changes=changes))
         if status is not None:
             self._set_status(t, status, None)
         return {"task_id": t.task_id, "changed": sorted(changes) + (["status"] if status else [])}
+
+    def _leave_batch(self, t: Task, batch: str) -> None:
+        """`t` moves to `batch`: its entry in the old batch's queue, or its attempt held (not started) by
+        a worker of the old batch, is withdrawn; a running attempt goes on where it runs."""
+        if t.queued:
+            self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
+                                      reason=f"moved to batch {batch}"))
+        elif t.status in ("assigned", "accepted"):
+            self._withdraw_held(t, f"moved to batch {batch}")
+
+    def _withdraw_held(self, t: Task, reason: str) -> None:
+        """Take back an attempt a worker holds but has not started: the worker is told to drop it."""
+        ex = self._live_execution(t)
+        if ex is not None:
+            self.control(ex.worker, "cancel", task=t.task_id, attempt=ex.attempt)
+        self._requeue(t, reason)
 
     def cmd_task_delete(self, cmd: c.TaskIds) -> dict:
         tasks = [self._task(tid) for tid in cmd.task_ids]
@@ -410,6 +442,10 @@ class Decider:
             self.emit(ew.WorkerPrefetchChanged(worker_id=w.worker_id, worker=w.name, prefetch=prefetch))
         if batch is not None and batch != w.batch:
             self.emit(ew.WorkerBatchChanged(worker_id=w.worker_id, worker=w.name, batch=batch))
+            for tid in sorted(w.held):     # prefetched for the old batch: another worker of it takes them
+                t = self.state.tasks.get(tid)
+                if t is not None and t.status in ("assigned", "accepted") and t.batch != batch:
+                    self._withdraw_held(t, f"worker {w.name} moved to batch {batch}")
         described = {k: v for k, v in changes.items() if getattr(w, k) != v}
         if described or name is not None:
             self.emit(ew.WorkerUpdated(worker_id=w.worker_id, worker=w.name, **described,
@@ -442,7 +478,10 @@ class Decider:
         return {"worker_id": w.worker_id, "signal": cmd.signal}
 
     # --- facts from workers -------------------------------------------------------------------
-    def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
+    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "") -> None:
+        if isinstance(f, c.Holding):
+            self.holding(worker_name, f, incarnation)
+            return
         if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
             self.effect("ack", f.queue, {"id": f.entry})
         w = self.state.worker_by_name(worker_name)
@@ -461,6 +500,8 @@ class Decider:
                 return
             self.emit(ee.ReportRejected(worker=worker_name, fact=tag, task_id=f.task_id, attempt=f.attempt,
                                         reason="report from a previous run of the worker"))
+            if tag != "finished" and tag != "handback":
+                self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
             return
         if reason is None:
             reason = getattr(self, "fact_" + tag)(w, t, f)
@@ -469,6 +510,46 @@ class Decider:
                                         reason=reason))
             if tag != "finished" and tag != "handback":
                 self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
+
+    # the server requeues an attempt left out of this many holding reports in a row (one would do, as the
+    # report follows the claims it covers; the second is a margin of one heartbeat)
+    HOLDING_MISSES = 2
+
+    def holding(self, worker_name: str, f: c.Holding, incarnation: str = "") -> None:
+        """Reconcile what `worker_name` says it holds with what the server believes it holds: an attempt it
+        runs but should not is ordered stopped; one it should hold but does not is requeued."""
+        w = self.state.worker_by_name(worker_name)
+        if w is None or (incarnation and w.incarnation and incarnation != w.incarnation):
+            return                      # a previous run's report: its registration settled what it held
+        reported = {(tid, attempt) for tid, attempt in f.held}
+        for tid, attempt in sorted(reported):
+            t = self.state.tasks.get(tid)
+            if t is not None and tid in w.held and t.attempt == attempt:
+                continue
+            self.control(w.name, "cancel", task=tid, attempt=attempt)
+            if (w.name, tid, attempt) not in self.told:
+                self.told.add((w.name, tid, attempt))
+                self.emit(ee.ReportRejected(worker=w.name, fact="holding", task_id=tid, attempt=attempt,
+                                            reason="the worker holds an attempt that is not its own: stop it"))
+        for key in [k for k in self.told if k[0] == w.name and (k[1], k[2]) not in reported]:
+            self.told.discard(key)
+        for tid in sorted(w.held):
+            t = self.state.tasks.get(tid)
+            if t is None:
+                continue
+            key = (w.name, tid, t.attempt)
+            if (tid, t.attempt) in reported:
+                self.missing.pop(key, None)
+                continue
+            misses = self.missing.get(key, 0) + 1
+            if misses < self.HOLDING_MISSES:
+                self.missing[key] = misses
+                continue
+            self.missing.pop(key, None)
+            self.control(w.name, "cancel", task=tid, attempt=t.attempt)
+            self._requeue(t, "the worker does not hold it (heartbeat)")
+        for key in [k for k in self.missing if k[0] == w.name and k[1] not in w.held]:
+            del self.missing[key]
 
     def _mine(self, w: Worker, t: Task, f: c.Fact) -> bool:
         return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUSES
@@ -525,7 +606,6 @@ class Decider:
                                        worker=w.name, return_code=f.return_code, output_files=f.output_files))
         if f.return_code == 0:
             self.emit(et.TaskSucceeded(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id))
-            self._release_dependents(t.task_id)
         elif t.retry > 0:
             self.emit(et.TaskRetried(task_id=t.task_id, batch=t.batch, retry=t.retry - 1))
         else:
@@ -543,35 +623,90 @@ class Decider:
         self._requeue(t, f.reason or "handed back by the worker")
         return None
 
-    def _release_dependents(self, task_id: int) -> None:
-        for dep in sorted(self.state.dependents.get(task_id, ())):
-            d = self.state.tasks.get(dep)
-            if d is not None and d.status == "waiting" and self._requirements_met(d):
-                self._unmet_from.pop(d.task_id, None)
-                self.emit(et.TaskReleased(task_id=d.task_id, batch=d.batch))
-
-    def _requirements_met(self, d: Task) -> bool:
-        """Whether every task `d` requires has succeeded, in O(1) amortized per parent that succeeds: the
-        scan resumes where the last one stopped (a gather of N parents costs O(N) in all, not O(N^2)).
-        Only when the resumed scan reaches the end is the whole list checked again (a parent that went
-        back from succeeded, e.g. relaunched, is caught there), so a stale position never releases."""
+    # --- dependencies: waiting -> pending | blocked, blocked -> waiting -----------------------------
+    def _verdict(self, d: Task, parent: Task | None = None) -> tuple[str, int | None]:
+        """Where the waiting or blocked task `d` stands: ("ready", None), ("wait", None) or ("blocked",
+        the failed parent). Given `parent` (the required task that just changed), a failure of it decides
+        at once; otherwise the requirements are read in order and the scan stops at the first that settles
+        the verdict (a gather task with thousands of parents is not rescanned whole at each success)."""
+        tasks = self.state.tasks
+        if parent is not None and not d.accept_failure and parent.status in ("failed", "blocked"):
+            return "blocked", parent.task_id
+        # after a success, the requirements known done (a prefix) are not read again; any other change
+        # (a parent relaunched, new requirements) reads them all
+        resume = parent is not None and parent.status == "succeeded"
+        start = self._done_upto.get(d.task_id, 0) if resume else 0
+        if not resume:
+            self._done_upto.pop(d.task_id, None)
+        waiting = False
         reqs = d.required_task_ids
-        start = self._unmet_from.get(d.task_id, 0)
-        for i in range(min(start, len(reqs)), len(reqs)):
-            if not self._succeeded(reqs[i]):
-                self._unmet_from[d.task_id] = i
-                return False
-        for i in range(min(start, len(reqs))):
-            if not self._succeeded(reqs[i]):
-                self._unmet_from[d.task_id] = i
-                return False
+        for i in range(start, len(reqs)):
+            r = tasks.get(reqs[i])
+            status = r.status if r is not None else "missing"
+            if status == "succeeded" or (d.accept_failure and status in FINISHED_TASK_STATUSES):
+                continue
+            if status in ("failed", "blocked") and not d.accept_failure:
+                return "blocked", reqs[i]
+            if resume:
+                self._done_upto[d.task_id] = i
+                return "wait", None       # a failure among the rest was already told to `d` when it failed
+            waiting = True
+        self._done_upto.pop(d.task_id, None)
+        return ("wait", None) if waiting else ("ready", None)
+
+    def _settle_one(self, d: Task, parent: Task | None) -> bool:
+        """Move `d` (waiting or blocked) as its requirements say; True when its status changed."""
+        if d.status not in ("waiting", "blocked"):
+            return False
+        if d.status == "blocked" and parent is not None and parent.status in FINISHED_TASK_STATUSES \
+                and parent.status != "succeeded":
+            return False
+        verdict, failed = self._verdict(d, parent if d.status == "waiting" else None)
+        if d.status == "blocked":
+            if verdict == "blocked":
+                if failed == d.blocked_by:
+                    return False
+                self._block(d, failed)       # still blocked, now by another failed requirement
+                return True
+            self.emit(et.TaskUnblocked(task_id=d.task_id, batch=d.batch, parent=d.blocked_by))
+        if verdict == "ready":
+            self.emit(et.TaskReleased(task_id=d.task_id, batch=d.batch))
+        elif verdict == "blocked" and d.status == "waiting":
+            self._block(d, failed)
         return True
+
+    def _block(self, d: Task, failed: int | None) -> None:
+        why = self.state.tasks.get(failed) if failed is not None else None
+        self.emit(et.TaskBlocked(task_id=d.task_id, batch=d.batch, parent=failed or 0,
+                                 reason=f"required task {failed} {why.status if why else 'failed'}"))
+
+    def _settle_dependants(self) -> None:
+        """Settle the dependants of each task queued by `emit` (and the task itself where asked), then
+        theirs: blocking and unblocking go down the whole graph, one level at a time (no recursion)."""
+        self._following = True
+        try:
+            while self._to_follow:
+                tid, itself = self._to_follow.popleft()
+                t = self.state.tasks.get(tid)
+                if t is None:
+                    continue
+                if itself:
+                    self._settle_one(t, None)
+                    continue
+                for dep in sorted(self.state.dependents.get(tid, ())):
+                    d = self.state.tasks.get(dep)
+                    if d is not None and d.task_id != tid:
+                        self._settle_one(d, t)
+        finally:
+            self._following = False
+            self._to_follow.clear()        # left over only when a handler failed (its round is undone)
 
     # --- timers (reaper) and dispatch -----------------------------------------------------------
     def worker_liveness(self, alive: dict[str, bool], lost_after: float) -> None:
+        """Silent workers go offline (paused or not: a paused worker comes back paused), then lost."""
         for w in list(self.state.workers.values()):
             is_alive = alive.get(w.name, False)
-            if w.status == "running" and not is_alive:
+            if w.status in ("running", "paused") and not is_alive:
                 self.emit(ew.WorkerOffline(worker_id=w.worker_id, worker=w.name))
             elif w.status == "offline" and is_alive:
                 self.emit(ew.WorkerOnline(worker_id=w.worker_id, worker=w.name))
@@ -580,7 +715,8 @@ class Decider:
                                         reason=f"offline for {lost_after:.0f}s"))
                 for tid in sorted(w.held):
                     t = self.state.tasks.get(tid)
-                    if t is not None:
+                    if t is not None:    # if it comes back, it reads this order before anything else
+                        self.control(w.name, "cancel", task=t.task_id, attempt=t.attempt)
                         self._requeue(t, "worker lost")
 
     def timeouts(self, grace: float = 30.0) -> None:
@@ -639,3 +775,20 @@ class Decider:
                 want -= 1
                 sent += 1
         return sent
+
+
+# events after which the server settles dependencies: what to settle, the task itself (True) and/or
+# its dependants (False). A status set by a user settles the dependants (relaunched: the blocked ones
+# wait again; failed or succeeded: they move on), and, for `waiting`, the task itself (its parents
+# may have ended already); new requirements settle the task itself.
+_DEPENDANTS, _ITSELF = (False,), (True,)
+_FOLLOWED: dict[type, Any] = {
+    et.TaskSucceeded: lambda e: _DEPENDANTS,
+    et.TaskFailed: lambda e: _DEPENDANTS,
+    et.TaskQuarantined: lambda e: _DEPENDANTS,
+    et.TaskBlocked: lambda e: _DEPENDANTS,
+    et.TaskUnblocked: lambda e: _DEPENDANTS,
+    et.TaskStatusSet: lambda e: (True, False) if e.status == "waiting" else _DEPENDANTS,
+    et.TaskUpdated: lambda e: _ITSELF if "required_task_ids" in e.changes else (),
+    et.TaskSubmitted: lambda e: _ITSELF if e.status == "waiting" else (),
+}

@@ -27,6 +27,7 @@ STATUS_STYLE: dict[str, str] = {
     "failed": "bold #ef5350",
     "succeeded": "#66bb6a",
     "debug": "#42a5f5",
+    "blocked": "#ff8a65",         # a required task failed for good: it will not run unless that one is relaunched
     "refused": "grey50",
 }
 WORKER_STYLE: dict[str, str] = {
@@ -121,13 +122,14 @@ def ago(clock: Clock, ts: float | None) -> str:
 
 
 _BAR_ORDER = tuple((s, STATUS_STYLE[s].replace("bold ", ""))
-                   for s in ("succeeded", "failed", "running", "paused", "accepted", "assigned"))
+                   for s in ("succeeded", "failed", "blocked", "running", "paused", "accepted", "assigned"))
 
 
 def progress_bar(counts: dict[str, Any], width: int = 20) -> Text:
-    """A stacked bar (succeeded green, failed red, running yellow...) followed by the percentage done."""
+    """A stacked bar (succeeded green, failed red, blocked orange, running yellow...) followed by the
+    percentage finished (succeeded, failed or blocked)."""
     total = sum(int(counts.get(s) or 0) for s in ("paused", "waiting", "pending", "assigned", "accepted",
-                                                   "running", "failed", "succeeded", "debug"))
+                                                   "running", "failed", "succeeded", "debug", "blocked"))
     bar = Text()
     if total <= 0:
         bar.append("─" * width, style="grey50")
@@ -143,7 +145,7 @@ def progress_bar(counts: dict[str, Any], width: int = 20) -> Text:
         bar.append("█" * cells, style=style)
         used += cells
     bar.append("░" * (width - used), style="grey50")
-    done = int(counts.get("succeeded") or 0) + int(counts.get("failed") or 0)
+    done = sum(int(counts.get(s) or 0) for s in ("succeeded", "failed", "blocked"))
     bar.append(f" {100 * done // total:>3}%")
     return bar
 

@@ -43,6 +43,7 @@ log = logging.getLogger("scitq.worker")
 
 STARTABLE = ("pending", "assigned", "accepted")
 READY_GRACE = 0.5   # a task held ready this long without starting is reported `accepted` (v1: prefetched)
+HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
 
 
 class Agent:
@@ -162,6 +163,7 @@ class Agent:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self.heartbeat()
+            self.report_holding()
             self._next_heartbeat = now + self.cfg.heartbeat_interval
         self.read_orders()
         self.outage.recovered()
@@ -227,10 +229,21 @@ class Agent:
             paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
         self.concurrency = self.concurrency if view["concurrency"] is None else view["concurrency"]
         self.prefetch = self.prefetch if view["prefetch"] is None else view["prefetch"]
+        previous_status = self.status
         self.status = view["status"] or self.status
-        if self.status == "offline":      # we are alive: the server will see it at its next check
-            self.status = "running"
+        if self.status == "offline":      # we are alive: the server will see it at its next check (and
+            self.status = previous_status  # put it back running, or paused if it was paused)
         self.batch_paused = paused == "1"
+
+    def report_holding(self) -> None:
+        """The attempts this worker holds, for the server to reconcile with what it believes (the safety
+        net behind every other path). Not piled up in the spool while Redis is away."""
+        if self.spool.backlog() > HOLDING_BACKLOG:
+            return
+        with self.lock:
+            held = sorted(s.key for s in self.slots.values()
+                          if s.state != "done" and not s.ended and not s.cancelled)
+        self.reporter.report_holding(held)
 
     # --- orders -------------------------------------------------------------------------------
     def read_orders(self) -> None:
@@ -395,6 +408,10 @@ class Agent:
                 slot.state = "held"
                 return
             if verdict == "drop":
+                if view is not None and view["attempt"] == slot.attempt and view["worker"] == self.name \
+                        and view["status"] in ("assigned", "accepted") and not slot.cancelled:
+                    # still ours on the server, but not to run here (its batch is no longer ours): give it back
+                    self.report("handback", slot.task_id, slot.attempt, reason="not startable on this worker")
                 slot.state = "done"
                 self._forget_done()
                 continue

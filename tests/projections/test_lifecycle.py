@@ -24,6 +24,8 @@ AUTOMATIC = {
     ("running", "succeeded"), ("running", "failed"), ("running", "pending"), ("assigned", "pending"),
     ("accepted", "pending"), ("waiting", "pending"), ("pending", "failed"), ("assigned", "failed"),
     ("accepted", "failed"), ("paused", "succeeded"), ("paused", "failed"), ("paused", "pending"),
+    # not v1: a required task failed for good (blocked), then was relaunched (waiting again, or pending)
+    ("waiting", "blocked"), ("blocked", "waiting"), ("blocked", "pending"),
 }
 
 
@@ -87,10 +89,11 @@ class Lifecycle(RuleBasedStateMachine):
 
     # --- rules ------------------------------------------------------------------------------
     @rule(n=st.integers(1, 3), retry=st.integers(0, 2), batch=st.sampled_from(["Default", "b2"]),
-          dep=st.booleans())
-    def submit(self, n, retry, batch, dep):
+          dep=st.booleans(), accept_failure=st.booleans())
+    def submit(self, n, retry, batch, dep, accept_failure):
         reqs = [max(self.state.tasks)] if dep and self.state.tasks else []
-        specs = [c.TaskSpec(command=f"echo {i}", retry=retry, batch=batch, required_task_ids=reqs) for i in range(n)]
+        specs = [c.TaskSpec(command=f"echo {i}", retry=retry, batch=batch, required_task_ids=reqs,
+                            accept_failure=accept_failure) for i in range(n)]
         self.cmd("task.submit", c.SubmitTasks(tasks=specs))
 
     @rule()
@@ -147,6 +150,15 @@ class Lifecycle(RuleBasedStateMachine):
         tid = data.draw(st.sampled_from(sorted(self.state.tasks)))
         self.cmd(cmd, c.UpdateTask(task_id=tid, changes={"command": "echo edited"}))
 
+    @rule(data=st.data())
+    def change_requirements(self, data):
+        if not self.state.tasks:
+            return
+        tid = data.draw(st.sampled_from(sorted(self.state.tasks)))
+        reqs = data.draw(st.lists(st.sampled_from(sorted(t for t in self.state.tasks if t < tid) or [tid]),
+                                  max_size=2, unique=True))
+        self.cmd("task.update", c.UpdateTask(task_id=tid, changes={"required_task_ids": [r for r in reqs if r < tid]}))
+
     @rule(batch=st.sampled_from(["Default", "b2"]), go=st.booleans(), signal=st.sampled_from([0, 20]))
     def pause_or_go(self, batch, go, signal):
         self.cmd("batch.go" if go else "batch.stop", c.BatchCmd(batch=batch, signal=18 if go and signal else signal))
@@ -187,6 +199,22 @@ class Lifecycle(RuleBasedStateMachine):
                 w = self.state.worker_by_name(t.worker)
                 assert w is not None and t.task_id in w.held
             assert not (t.queued and t.status != "pending")
+
+    @invariant()
+    def a_waiting_task_waits_only_for_unfinished_parents_and_a_blocked_one_names_a_failed_parent(self):
+        tasks = self.state.tasks
+        for t in tasks.values():
+            parents = [tasks[r].status for r in t.required_task_ids if r in tasks]
+            if t.status == "waiting" and len(parents) == len(t.required_task_ids):
+                finished = ("succeeded", "failed", "blocked") if t.accept_failure else ("succeeded",)
+                assert not all(p in finished for p in parents), f"task {t.task_id} waits for ever"
+                assert t.accept_failure or not any(p in ("failed", "blocked") for p in parents)
+            if t.status == "blocked":
+                assert t.blocked_by in t.required_task_ids and not t.accept_failure
+                if t.blocked_by in tasks:
+                    assert tasks[t.blocked_by].status in ("failed", "blocked"), f"task {t.task_id}"
+            else:
+                assert t.blocked_by is None
 
     @invariant()
     def attempts_only_increase(self):

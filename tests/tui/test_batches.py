@@ -129,7 +129,8 @@ def test_the_duration_column_shows_the_runtimes_of_ended_tasks_as_they_end(serve
 
             def duration() -> str:
                 row = screen.table.row()
-                return str(row.cells[13]) if row else ""
+                from scitq.tui.screens.batches import COLUMNS
+                return str(row.cells[[c.key for c in COLUMNS].index("duration")]) if row else ""
             await until(pilot, lambda: duration() == "2s [1-3]", timeout=30, what="2s [1-3] for the two sleeps")
             # When a task fails, Then its runtime comes after ✗ (read again within a few seconds)
             server.task_create_many([{"command": "false", "batch": "timed"}])

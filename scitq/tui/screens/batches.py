@@ -18,9 +18,9 @@ from scitq.tui.touch import Touched
 
 __all__ = ["BatchesScreen"]
 
-COUNTED = ("waiting", "pending", "assigned", "accepted", "running", "paused", "failed", "succeeded")
+COUNTED = ("waiting", "pending", "assigned", "accepted", "running", "paused", "failed", "blocked", "succeeded")
 _SHORT = {"waiting": "Wait", "pending": "Pend", "assigned": "Asgn", "accepted": "Acc", "running": "Run",
-          "paused": "Paus", "failed": "Fail", "succeeded": "Done"}
+          "paused": "Paus", "failed": "Fail", "blocked": "Blkd", "succeeded": "Done"}
 COLUMNS = [Column("batch", "Batch", 16), Column("state", "State", 8), Column("progress", "Progress", 21)]
 COLUMNS += [Column(s, _SHORT[s], 6, "right") for s in COUNTED]
 COLUMNS += [Column("total", "Total", 7, "right"), Column("rate", "Done/min", 8, "right"),
