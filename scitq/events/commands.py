@@ -12,7 +12,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
-from scitq.events.model import LaunchFields, Name, NonNeg, Positive, TaskFields, WorkerFields, derive
+from scitq.events.model import (
+    LaunchFields, Name, NonNeg, Positive, RecruiterFields, TaskFields, WorkerFields, derive,
+)
 
 __all__ = [
     "TaskSpec", "COMMAND_TYPES", "FACT_TYPES", "decode_command", "decode_fact", "encode",
@@ -84,6 +86,23 @@ class SignalWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
     signal: int
 
 
+class RecruiterKey(Cmd, kw_only=True, forbid_unknown_fields=True):
+    batch: Name
+    rank: Positive = 1
+
+
+CreateRecruiter = derive(
+    "CreateRecruiter", RecruiterFields, bases=(RecruiterKey,), mode="nullable", module=__name__,
+    forbid_unknown_fields=True)
+CreateRecruiter.__doc__ = ("Create (or replace) the recruiter (batch, rank) with the fields of `RecruiterFields` "
+                           "(null meaning the default).")
+
+UpdateRecruiter = derive(
+    "UpdateRecruiter", RecruiterFields, bases=(RecruiterKey,), mode="unset", module=__name__,
+    forbid_unknown_fields=True)
+UpdateRecruiter.__doc__ = "Change the fields given of the recruiter (batch, rank) (null clears an optional one)."
+
+
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
 
@@ -103,6 +122,9 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "worker.update": UpdateWorker,
     "worker.delete": WorkerId,
     "worker.signal": SignalWorker,
+    "recruiter.create": CreateRecruiter,
+    "recruiter.update": UpdateRecruiter,
+    "recruiter.delete": RecruiterKey,
     "admin.rebuild": Rebuild,
 }
 

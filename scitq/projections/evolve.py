@@ -17,12 +17,15 @@ from scitq.events.task import (
     TaskBlocked, TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
     TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUnblocked, TaskUpdated,
 )
+from scitq.events.recruiter import (
+    RecruiterCreated, RecruiterDeleted, RecruiterDeployWanted, RecruiterUpdated, WorkerRecruited,
+)
 from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
-from scitq.events.model import ACTIVE_TASK_STATUSES, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import Execution, State, Task, Worker
+from scitq.events.model import ACTIVE_TASK_STATUSES, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
+from scitq.projections.state import Execution, Recruiter, State, Task, Worker
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -445,3 +448,49 @@ def _batch_resumed(state: State, e: BatchResumed) -> None:
 def _batch_deleted(state: State, e: BatchDeleted) -> None:
     if state.batches.pop(e.batch, None) is not None:
         state.dirty_batches.add(e.batch)
+
+
+# --- recruiters --------------------------------------------------------------------------------
+@_on(RecruiterCreated)
+def _recruiter_created(state: State, e: RecruiterCreated) -> None:
+    key = (e.batch, e.rank)
+    state.recruiters[key] = Recruiter(batch=e.batch, rank=e.rank, creation_date=e.ts, modification_date=e.ts,
+                                      **{name: getattr(e, name) for name in RECRUITER_FIELDS})
+    state.dirty_recruiters.add(key)
+
+
+@_on(RecruiterUpdated)
+def _recruiter_updated(state: State, e: RecruiterUpdated) -> None:
+    rec = state.recruiters.get((e.batch, e.rank))
+    if rec is None:
+        return
+    for name in RECRUITER_FIELDS:
+        value = getattr(e, name)
+        if value is not UNSET:
+            setattr(rec, name, value)
+    rec.modification_date = e.ts
+    rec.deploy_wanted = False
+    state.dirty_recruiters.add((e.batch, e.rank))
+
+
+@_on(RecruiterDeleted)
+def _recruiter_deleted(state: State, e: RecruiterDeleted) -> None:
+    if state.recruiters.pop((e.batch, e.rank), None) is not None:
+        state.dirty_recruiters.add((e.batch, e.rank))
+
+
+@_on(RecruiterDeployWanted)
+def _recruiter_deploy_wanted(state: State, e: RecruiterDeployWanted) -> None:
+    rec = state.recruiters.get((e.batch, e.rank))
+    if rec is not None:
+        rec.deploy_wanted = True
+        state.dirty_recruiters.add((e.batch, e.rank))
+
+
+@_on(WorkerRecruited)
+def _worker_recruited(state: State, e: WorkerRecruited) -> None:
+    w = state.workers.get(e.worker_id)
+    if w is None:
+        return
+    w = _worker(state, e.worker_id, e.ts)
+    w.batch, w.concurrency, w.prefetch = e.batch, e.concurrency, e.prefetch

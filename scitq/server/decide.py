@@ -21,15 +21,17 @@ from scitq.events import base
 from scitq.events import batch as eb
 from scitq.events import commands as c
 from scitq.events import execution as ee
+from scitq.events import recruiter as er
 from scitq.events import task as et
 from scitq.events import worker as ew
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, FINISHED_TASK_STATUSES,
-    LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES,
-    TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
+    LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, RECRUITER_FIELDS, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES,
+    USER_WORKER_STATUSES, RecruiterFields, TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
+from scitq.server import recruit
 from scitq.server.round import Effect, Round
 from scitq.settings import DEFAULT_BATCH
 
@@ -361,6 +363,11 @@ class Decider:
         return {"batch": cmd.batch, "signalled": self._signal_batch(cmd.batch, cmd.signal)}
 
     def cmd_batch_delete(self, cmd: c.BatchCmd) -> dict:
+        recruiters = sorted(k for k in self.state.recruiters if k[0] == cmd.batch)
+        for batch, rank in recruiters:          # v1: deleting a batch deletes its recruiters
+            self.emit(er.RecruiterDeleted(batch=batch, rank=rank, reason="batch deleted"))
+        if recruiters and cmd.batch not in self.state.batches:
+            return {"batch": cmd.batch, "deleted_tasks": 0}
         self._batch_exists(cmd.batch)
         tasks = [t for t in self.state.tasks.values() if t.batch == cmd.batch]
         for t in tasks:
@@ -476,6 +483,60 @@ class Decider:
         self.control(w.name, "worker", signal=cmd.signal)
         self.emit(ew.WorkerSignalled(worker_id=w.worker_id, worker=w.name, signal=cmd.signal))
         return {"worker_id": w.worker_id, "signal": cmd.signal}
+
+    # --- recruiters ----------------------------------------------------------------------------
+    def _recruiter_values(self, values: dict[str, Any], where: str) -> dict[str, Any]:
+        for name in ("worker_flavor", "worker_region", "worker_provider"):
+            v = values.get(name)
+            if v is not None and (not v.strip() or any(ch.isspace() for ch in v)):
+                raise BadInput(f"recruiter {where}: {name} {v!r} must be a name without spaces")
+        return values
+
+    def cmd_recruiter_create(self, cmd: c.CreateRecruiter) -> dict:
+        check_batch_name(cmd.batch)
+        where = f"{cmd.batch}/{cmd.rank}"
+        values = self._recruiter_values(filled(cmd, RecruiterFields), where)
+        replaced = (cmd.batch, cmd.rank) in self.state.recruiters
+        self.emit(er.RecruiterCreated(batch=cmd.batch, rank=cmd.rank, replaced=replaced, **values))
+        return {"batch": cmd.batch, "rank": cmd.rank, "replaced": replaced}
+
+    def _recruiter(self, batch: str, rank: int) -> Any:
+        rec = self.state.recruiters.get((batch, rank))
+        if rec is None:
+            raise NotFound(f"no recruiter of batch {batch!r} with rank {rank}")
+        return rec
+
+    def cmd_recruiter_update(self, cmd: c.UpdateRecruiter) -> dict:
+        rec = self._recruiter(cmd.batch, cmd.rank)
+        changes = patch_changes(cmd, RecruiterFields, null="default")
+        changes = {k: v for k, v in changes.items() if k in RECRUITER_FIELDS}
+        for name in ("tasks_per_worker", "worker_flavor", "worker_concurrency"):
+            if name in changes and changes[name] is None:
+                raise BadInput(f"recruiter {cmd.batch}/{cmd.rank}: {name} cannot be cleared")
+        self._recruiter_values(changes, f"{cmd.batch}/{cmd.rank}")
+        changes = {k: v for k, v in changes.items() if getattr(rec, k) != v}
+        if changes:
+            self.emit(er.RecruiterUpdated(batch=cmd.batch, rank=cmd.rank, **changes))
+        return {"batch": cmd.batch, "rank": cmd.rank, "changed": sorted(changes)}
+
+    def cmd_recruiter_delete(self, cmd: c.RecruiterKey) -> dict:
+        self._recruiter(cmd.batch, cmd.rank)
+        self.emit(er.RecruiterDeleted(batch=cmd.batch, rank=cmd.rank))
+        return {"batch": cmd.batch, "rank": cmd.rank}
+
+    def recruit(self) -> int:
+        """Run the recruiting policy (`scitq.server.recruit.plan`) and record its decisions; returns the
+        number of workers moved."""
+        moved = 0
+        for d in recruit.plan(self.state):
+            if isinstance(d, recruit.Recycle):
+                self.emit(er.WorkerRecruited(batch=d.batch, rank=d.rank, worker_id=d.worker_id, worker=d.worker,
+                                             previous_batch=d.previous_batch, concurrency=d.concurrency,
+                                             prefetch=d.prefetch, reason=d.reason))
+                moved += 1
+            else:
+                self.emit(er.RecruiterDeployWanted(batch=d.batch, rank=d.rank, needed=d.needed, reason=d.reason))
+        return moved
 
     # --- facts from workers -------------------------------------------------------------------
     def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "") -> None:

@@ -51,7 +51,7 @@ class Agent:
 
     def __init__(self, r: redis.Redis, cfg: Settings, *, name: str | None = None, batch: str | None = None,
                  concurrency: int = 1, prefetch: int = 0, status: str = "running",
-                 autoclean: float | None = None, restartable: bool = False) -> None:
+                 autoclean: float | None = None, restartable: bool = False, flavor: str | None = None) -> None:
         self.r = r
         self.cfg = cfg
         self.name = name or socket.gethostname().split(".")[0]
@@ -59,6 +59,7 @@ class Agent:
         self.batch = batch or DEFAULT_BATCH
         self.concurrency = concurrency
         self.prefetch = prefetch
+        self.flavor = flavor            # None: the server's default (local), or what it knows already
         self.status = status
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
@@ -142,7 +143,8 @@ class Agent:
         self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
         res = send_command(self.r, "worker.register", encode(RegisterWorker(
             name=self.name, hostname=self.hostname, concurrency=self.concurrency, prefetch=self.prefetch,
-            batch=self.batch, status=self.status, incarnation=self.incarnation, held=held)), timeout=15)
+            batch=self.batch, status=self.status, flavor=self.flavor, incarnation=self.incarnation, held=held)),
+            timeout=15)
         self.worker_id = res["worker_id"]
         self.concurrency, self.prefetch = res["concurrency"], res["prefetch"]
         self.batch, self.status = res["batch"], res["status"]
