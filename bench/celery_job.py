@@ -18,3 +18,12 @@ app.conf.update(broker_connection_retry_on_startup=True, worker_hijack_root_logg
 @app.task(name="bench.run_true")
 def run_true() -> int:
     return subprocess.run(["true"], check=True).returncode
+
+
+@app.task(name="bench.stamp_true")
+def stamp_true() -> list[float]:
+    """`true`, returning its wall-clock start and end (the workflow benchmark reads them back)."""
+    import time
+    t0 = time.time()
+    subprocess.run(["true"], check=True)
+    return [t0, time.time()]

@@ -498,33 +498,46 @@ class Workflow:
         return self._plain_run(refresh)
 
     def _monitor(self, refresh: float) -> dict[str, int]:
-        """The terminal monitor (one row per step, keys for pause/suspend/unpause/destroy/quit) comes
-        later; until then the plain progress lines."""
-        return self._plain_run(refresh)
+        """The terminal monitor (scitq.tui.workflow_monitor): one row per step, keys for pause, suspend,
+        unpause, destroy and quit. Quitting or destroying from it raises RuntimeError, as in v1."""
+        from scitq.tui.workflow_monitor import run_monitor
+        totals = run_monitor(self, refresh)
+        self._release_workers()
+        return totals
 
-    def _plain_run(self, refresh: float) -> dict[str, int]:
-        last_line, last_print, delay = None, 0.0, 0.2
-        while True:
-            counts, remaining = self._counts()
-            line = self._progress_line(counts, self._workers())
-            now = time.monotonic()
-            if line != last_line or now - last_print >= refresh:
-                print(line, flush=True)
-                last_line, last_print = line, now
-            if not remaining or self._quit:
-                break
-            time.sleep(delay)
-            delay = min(delay * 1.5, 2.0, max(refresh, 0.2))
+    def _poll(self) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]], bool, dict[str, int]]:
+        """One look at the workflow: task counts per step and status, worker counts per step and status,
+        whether it is over, and the totals."""
+        counts, remaining = self._counts()
         totals: dict[str, int] = {}
         for c in counts.values():
             for k, v in c.items():
                 totals[k] = totals.get(k, 0) + v
+        return counts, self._workers(), not remaining, totals
+
+    def _summary(self, totals: dict[str, int]) -> str:
         blocked = totals.get("blocked", 0)
-        if remaining and self._quit:
-            print(f"[{self.name}] quit: {len(remaining)} task(s) not finished", flush=True)
+        return (f"[{self.name}] all tasks done: {totals.get('succeeded', 0)} succeeded, {totals.get('failed', 0)} "
+                f"failed" + (f", {blocked} blocked by a failed parent" if blocked else ""))
+
+    def _plain_run(self, refresh: float) -> dict[str, int]:
+        last_line, last_print, delay = None, 0.0, 0.2
+        while True:
+            counts, workers, over, totals = self._poll()
+            line = self._progress_line(counts, workers)
+            now = time.monotonic()
+            if line != last_line or now - last_print >= refresh:
+                print(line, flush=True)
+                last_line, last_print = line, now
+            if over or self._quit:
+                break
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0, max(refresh, 0.2))
+        if not over:
+            left = sum(v for k, v in totals.items() if k not in FINISHED)
+            print(f"[{self.name}] quit: {left} task(s) not finished", flush=True)
             return totals
-        print(f"[{self.name}] all tasks done: {totals.get('succeeded', 0)} succeeded, {totals.get('failed', 0)} "
-              f"failed" + (f", {blocked} blocked by a failed parent" if blocked else ""), flush=True)
+        print(self._summary(totals), flush=True)
         self._release_workers()
         return totals
 

@@ -24,6 +24,7 @@ from scitq.tui.screens.batches import BatchesScreen
 from scitq.tui.screens.events import EventsScreen
 from scitq.tui.screens.tasks import TasksScreen
 from scitq.tui.screens.workers import WorkersScreen
+from scitq.tui.screens.workflows import WorkflowsScreen
 from scitq.tui.source import Source
 from scitq.tui.touch import FINISH_TYPES, Touched
 
@@ -41,10 +42,12 @@ class Dashboard(App[int]):
     TITLE = "scitq"
     CSS_PATH = Path(__file__).with_name("dashboard.tcss")
     ENABLE_COMMAND_PALETTE = False
-    MODES = {"workers": WorkersScreen, "batches": BatchesScreen, "tasks": TasksScreen, "events": EventsScreen}
+    MODES = {"workers": WorkersScreen, "batches": BatchesScreen, "workflows": WorkflowsScreen, "tasks": TasksScreen,
+             "events": EventsScreen}
     BINDINGS = [
         Binding("w", "show('workers')", "Workers"),
         Binding("b", "show('batches')", "Batches"),
+        Binding("W", "show('workflows')", "Workflows"),
         Binding("t", "show('tasks')", "Tasks"),
         Binding("e", "show('events')", "Events"),
         Binding("question_mark", "help", "Help", key_display="?"),

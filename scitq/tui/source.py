@@ -87,6 +87,24 @@ class Source:
     def batch_names(self) -> list[str]:
         return self.client.batch_names()
 
+    @_reads
+    def step_needs(self, batches: list[str]) -> dict[str, list[str]]:
+        """The batches each batch's tasks require tasks of, read from its first and last task (the
+        tasks of a workflow step share their requirements' steps)."""
+        client = self.client
+        samples = {b: sorted(set(client.task_page(0, 0, batch=b) + client.task_page(0, 0, desc=True, batch=b)))
+                   for b in batches}
+        asked = [(b, t) for b, ids in samples.items() for t in ids]
+        rows = client.task_fields([t for _b, t in asked], ["required_task_ids"]) if asked else []
+        required: dict[str, set[int]] = {b: set() for b in batches}
+        for (b, _t), row in zip(asked, rows):
+            if row:
+                required[b] |= set(row.get("required_task_ids") or [])
+        parents = sorted({t for ids in required.values() for t in ids})
+        batch_of = {t: (row or {}).get("batch") for t, row in
+                    zip(parents, client.task_fields(parents, ["batch"]) if parents else [])}
+        return {b: sorted({batch_of[t] for t in ids if batch_of.get(t)}) for b, ids in required.items()}
+
     # --- task ids from the index keys ------------------------------------------------------------
     @_reads
     def task_count(self, batch: str | None = None) -> int:

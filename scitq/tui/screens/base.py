@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["LiveScreen", "TopBar", "Banner"]
 
 log = logging.getLogger(__name__)
-SCREENS = (("workers", "w", "Workers"), ("batches", "b", "Batches"), ("tasks", "t", "Tasks"),
-           ("events", "e", "Events"))
+SCREENS = (("workers", "w", "Workers"), ("batches", "b", "Batches"), ("workflows", "W", "Workflows"),
+           ("tasks", "t", "Tasks"), ("events", "e", "Events"))
 
 
 class TopBar(Static):
