@@ -111,7 +111,8 @@ class Tmux:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.sock = f"scitq-bench-{secrets.token_hex(4)}"
-        self.env = env
+        # COLUMNS/LINES (set by some parents, pytest among them) would override the 160x50 pane's size
+        self.env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
         self.path = ""
 
     def __call__(self, *a: str) -> str:
@@ -195,7 +196,10 @@ class Bench:
             for _ in range(self.args.repeat):
                 t0 = time.perf_counter()
                 tmux.start(f"{sys.executable} -m scitq.cli.main tui -s '{self.url}'")
-                wait_until(lambda: f"Pending {self.args.tasks:,}" in tmux.screen(), 30, "the first screen", 0.01)
+                try:
+                    wait_until(lambda: f"Pending {self.args.tasks:,}" in tmux.screen(), 30, "the first screen", 0.01)
+                except BenchError as exc:
+                    raise BenchError(f"{exc}; the terminal showed:\n{tmux.screen()}") from None
                 first = time.perf_counter() - t0
                 t1 = time.perf_counter()
                 tmux("send-keys", "-t", "tui", "t")
