@@ -9,8 +9,8 @@ until its task id is needed (reading `step.task_id` or any server-side field, `r
 dependency graph still unsent (a parent must have its id before its dependants are sent).
 
 Server-side parts that come later are called through plain seams, each warning once when the
-server does not offer them yet: recruiters (`Server.recruiter_create/recruiter_delete/recruiters`),
-caching (`use_cache`). `run()` on a terminal will open a monitor; for now it prints progress lines.
+server does not offer them yet: recruiters (`Server.recruiter_create/recruiter_delete/recruiters`).
+`use_cache` is carried on the tasks (the workers reuse earlier executions). `run()` on a terminal will open a monitor; for now it prints progress lines.
 """
 
 from __future__ import annotations
@@ -352,9 +352,6 @@ class Workflow:
                                     f"remote functions are not supported, use a shell command or shell_code")
         elif not isinstance(command, str) or not command.strip():
             raise WorkflowException(f"step {batch}: command must be a non-empty string")
-        if use_cache:
-            _warn_once(self, "use_cache", "use_cache: caching is not available on this scitq server yet; "
-                                          "tasks run as usual")
         requires = _requirements(required_tasks)
         number = self._counters.get(batch, 0) + 1
         spec = {"command": command, "name": name if name is not None else f"{batch} #{number}",

@@ -12,7 +12,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
-from scitq.events.model import LaunchFields, Name, NonNeg, Positive, TaskFields, WorkerFields, derive
+from scitq.events.model import CacheFields, LaunchFields, Name, NonNeg, Positive, TaskFields, WorkerFields, derive
 
 __all__ = [
     "TaskSpec", "COMMAND_TYPES", "FACT_TYPES", "decode_command", "decode_fact", "encode",
@@ -129,10 +129,11 @@ Started = derive("Started", LaunchFields, bases=(Fact,), module=__name__, forbid
 Started.__doc__ = "The worker started the attempt's process with these `LaunchFields`."
 
 
-class Finished(Fact, kw_only=True, forbid_unknown_fields=True):
-    return_code: int
-    timed_out: bool = False
-    output_files: list[str] = []
+Finished = derive("Finished", CacheFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True,
+                  head=(("return_code", int), ("timed_out", bool, False), ("output_files", list[str], []),
+                        ("cached_from", Union[int, None], None)))
+Finished.__doc__ = ("The attempt ended with `return_code`; with `cached_from`, it did not run: the outputs of that "
+                    "succeeded execution (same input hash) stand for it.")
 
 
 class HandBack(Fact, kw_only=True, forbid_unknown_fields=True):

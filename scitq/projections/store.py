@@ -88,6 +88,8 @@ def write_dirty(state: State, pipe: Any) -> None:
             ix.zrem.setdefault(keys.EXECUTIONS_ALL, []).append(eid)
             state.indexed_executions.discard(eid)
             continue
+        if ex.cached_from is not None and ex.worker is None:
+            pipe.hdel(vkey, "worker", "worker_id")      # a cached execution ran on no worker
         pipe.hset(vkey, mapping=execution_hash(ex))
         if eid not in state.indexed_executions:
             ix.zadd.setdefault(keys.EXECUTIONS_ALL, {})[eid] = eid
@@ -121,6 +123,12 @@ def write_dirty(state: State, pipe: Any) -> None:
             continue
         pipe.hset(vkey, mapping=batch_hash(b))
         pipe.sadd(keys.BATCHES_ALL, name)
+    gone = [h for h in state.dirty_cache if h not in state.cache]
+    if gone:
+        pipe.hdel(keys.CACHE_INDEX, *gone)
+    kept = {h: state.cache[h] for h in state.dirty_cache if h in state.cache}
+    if kept:
+        pipe.hset(keys.CACHE_INDEX, mapping=kept)
     pipe.set(keys.CHECKPOINT, state.last_event_id)
     clear_dirty(state)
 
@@ -130,6 +138,7 @@ def clear_dirty(state: State) -> None:
     state.dirty_executions.clear()
     state.dirty_workers.clear()
     state.dirty_batches.clear()
+    state.dirty_cache.clear()
 
 
 def expected_views(state: State) -> dict[str, Any]:
@@ -165,6 +174,8 @@ def expected_views(state: State) -> dict[str, Any]:
         out[keys.batch_view(name)] = batch_hash(b)
     if state.batches:
         out[keys.BATCHES_ALL] = set(state.batches)
+    if state.cache:
+        out[keys.CACHE_INDEX] = {h: str(eid) for h, eid in state.cache.items()}
     out[keys.CHECKPOINT] = state.last_event_id
     return out
 
@@ -186,7 +197,7 @@ def dump_views(r: Any) -> dict[str, Any]:
         for k, ty, value in zip(chunk, types, pipe.execute()):
             if ty == "zset":
                 value = {m: float(s) for m, s in value}
-            elif ty == "hash" and k == keys.WORKERS_BY_NAME:
+            elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX):
                 value = dict(value)
             out[k] = value
     return out
