@@ -270,6 +270,7 @@ def rebuild(r: Any, verify: bool = True, write: bool = True) -> tuple[RebuildRep
         state.dirty_executions.update(state.executions)
         state.dirty_workers.update(state.workers)
         state.dirty_batches.update(state.batches)
+        state.dirty_cache.update(state.cache)
         write_dirty(state, pipe)
         pipe.execute()
     return RebuildReport(events=n, seconds=elapsed, keys=len(expected), equal=not diffs, differences=diffs), state

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from scitq.lib import Server
+from scitq.projections.store import rebuild
 from scitq.workflow import Workflow
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -37,7 +38,7 @@ def _ran(server) -> list[dict]:
 
 
 def test_a_second_identical_run_succeeds_without_running_any_task_and_a_changed_input_reruns_its_branch(
-        server, procs, store):
+        server, procs, store, r):
     procs.worker("w1", concurrency=2, batch="cache.up")
     procs.worker("w2", concurrency=1, batch="cache.total")
     wf, _, _ = _pipeline(store)
@@ -59,6 +60,8 @@ def test_a_second_identical_run_succeeds_without_running_any_task_and_a_changed_
     assert len(ran) == 5, "exactly the edited sample and the gather run again"
     assert {e["task_id"] for e in ran[3:]} == {up.task_id, total.task_id}
     assert (store / "total" / "all.txt").read_text() == "SAMPLE A\nSAMPLE B, EDITED\n"
+    report, _ = rebuild(r, verify=True, write=False)     # the cache index is a view like the others
+    assert report.equal, report.differences[:5]
 
 
 def test_a_cached_task_with_another_output_folder_gets_a_copy_of_the_earlier_outputs(server, procs, store, tmp_path):
