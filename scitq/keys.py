@@ -97,6 +97,19 @@ BATCHES_ALL = f"{PREFIX}:view:batches"             # set: batch names
 CACHE_INDEX = f"{PREFIX}:view:cache"               # hash: input hash -> last succeeded execution id (use_cache)
 
 
+def recruiter_view(batch: str, rank: int) -> str:
+    """Hash: the recruiter of `batch` with rank `rank` (a batch name holds no '/')."""
+    return f"{PREFIX}:view:recruiter:{recruiter_member(batch, rank)}"
+
+
+def recruiter_member(batch: str, rank: int) -> str:
+    """The member naming a recruiter in RECRUITERS_ALL: `<batch>/<rank>`."""
+    return f"{batch}/{rank}"
+
+
+RECRUITERS_ALL = f"{PREFIX}:view:recruiters"       # set: `<batch>/<rank>` of every recruiter
+
+
 def tasks_by_status(status: str) -> str:
     return f"{PREFIX}:view:tasks:status:{status}"
 

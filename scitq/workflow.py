@@ -8,9 +8,12 @@ until its task id is needed (reading `step.task_id` or any server-side field, `r
 `pause()`, every `SEND_EVERY` steps, and at exit). A group is sent in waves, one per depth of the
 dependency graph still unsent (a parent must have its id before its dependants are sent).
 
-Server-side parts that come later are called through plain seams, each warning once when the
-server does not offer them yet: recruiters (`Server.recruiter_create/recruiter_delete/recruiters`).
-`use_cache` is carried on the tasks (the workers reuse earlier executions). `run()` on a terminal will open a monitor; for now it prints progress lines.
+Each new step batch gets its recruiters on the server (`Server.recruiter_create`): rank 1, and the
+rank 2 recycle-only one when `max_workflow_workers` cut the step's maximum; the server moves idle
+workers of the step's flavor into the batch while it has pending tasks. When the workflow's tasks are
+all done (`run()` returns) or it is cleaned, its workers go back to the batch Default. Server-side
+parts that come later are called through plain seams, each warning once when the server does not
+offer them yet. `use_cache` is carried on the tasks (the workers reuse earlier executions). `run()` on a terminal will open a monitor; for now it prints progress lines.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from scitq import fetch
 from scitq.api.v1 import Server, shell_wrap
 from scitq.errors import ScitqError
 from scitq.path import URI
+from scitq.settings import DEFAULT_BATCH
 
 __all__ = ["Workflow", "Step", "shell_code", "WorkflowException", "WorkflowWarning", "Unset", "SEND_EVERY"]
 
@@ -98,9 +102,9 @@ class Batch:
         self._workflow = workflow
         self._steps: list[Step] = []
         self._ranks: list[int] = []
-        self.recruit()
+        self._recruit_due = True       # created with the batch's first tasks (when the steps are sent)
 
-    # --- recruiters (seam: the server-side recruiter entity comes later) -----------------------
+    # --- recruiters (a server without them is warned about once) --------------------------------
     def _recruiters_available(self) -> bool:
         if hasattr(self.server, "recruiter_create"):
             return True
@@ -110,8 +114,14 @@ class Batch:
                    f"with Server.worker_update(id, batch='{self.name}')")
         return False
 
+    def flush(self) -> None:
+        """Create the recruiters of a new batch, once (the workflow does it before sending its steps)."""
+        if self._recruit_due:
+            self.recruit()
+
     def recruit(self) -> None:
         """Create the rank 1 recruiter and, when the workflow cap cut this step, the rank 2 recycle-only one."""
+        self._recruit_due = False
         self._ranks = []
         if self._create_recruiter(1, self.maximum_workers, self.provider, self.region):
             self._ranks.append(1)
@@ -413,6 +423,8 @@ class Workflow:
     def _send(self) -> int:
         """Send every unsent step: one `task_create_many` per wave of steps whose parents have ids.
         Returns the number of waves."""
+        for b in self._batches.values():
+            b.flush()
         waves = 0
         while self._unsent:
             ready = [s for s in self._unsent if all(isinstance(r, int) or r.sent for r in s._requires)]
@@ -510,7 +522,17 @@ class Workflow:
             return totals
         print(f"[{self.name}] all tasks done: {totals.get('succeeded', 0)} succeeded, {totals.get('failed', 0)} "
               f"failed" + (f", {blocked} blocked by a failed parent" if blocked else ""), flush=True)
+        self._release_workers()
         return totals
+
+    def _release_workers(self) -> None:
+        """The workers still in the workflow's step batches go back to the pool (batch Default), where
+        any recruiter may recycle them: none is left in a finished batch."""
+        names = [b.name for b in self._batches.values()]
+        if not names:
+            return
+        for w in self.server.workers(batch=names):
+            self.server.worker_update(_field(w, "worker_id"), batch=DEFAULT_BATCH)
 
     # --- control -----------------------------------------------------------------------------------
     def pause(self, suspend: bool = False) -> None:
@@ -563,6 +585,7 @@ class Workflow:
                     self.server.task_delete(task_id)
             for b in self._batches.values():
                 b.clean()
+        self._release_workers()
         self._cleaned = True
 
     def quit(self) -> None:

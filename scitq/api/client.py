@@ -20,7 +20,7 @@ from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
 from scitq.inbox import post_command, send_command, wait_reply
-from scitq.projections.views import decode_batch, decode_execution, decode_task, decode_worker
+from scitq.projections.views import decode_batch, decode_execution, decode_recruiter, decode_task, decode_worker
 from scitq.settings import settings
 
 __all__ = ["Client", "SUBMIT_CHUNK", "make_command", "Entry", "EventFilter", "HEARTBEAT_FIELDS"]
@@ -197,6 +197,19 @@ class Client:
     def signal_worker(self, worker_id: int, signal: int, *, idempotency_key: str | None = None) -> Any:
         """An order to the worker itself (v1's worker signals: CLEAN, RESTART, RESET_RESOURCES)."""
         return self._do("worker.signal", idempotency_key, worker_id=worker_id, signal=signal)
+
+    def create_recruiter(self, batch: str, rank: int = 1, *, idempotency_key: str | None = None,
+                         **fields: Any) -> Any:
+        """Create the recruiter (batch, rank), or replace it, with the fields of `RecruiterFields`."""
+        return self._do("recruiter.create", idempotency_key, batch=batch, rank=rank, **fields)
+
+    def update_recruiter(self, batch: str, rank: int = 1, *, idempotency_key: str | None = None,
+                         **changes: Any) -> Any:
+        """Change the given fields of the recruiter (batch, rank) (None clears an optional one)."""
+        return self._do("recruiter.update", idempotency_key, batch=batch, rank=rank, **changes)
+
+    def delete_recruiter(self, batch: str, rank: int = 1, *, idempotency_key: str | None = None) -> Any:
+        return self._do("recruiter.delete", idempotency_key, batch=batch, rank=rank)
 
     def rebuild(self, verify: bool = True, timeout: float = 600) -> Any:
         """Ask the running server to replay the ledger into fresh views (and compare them with `verify`)."""
@@ -410,6 +423,21 @@ class Client:
         return self._view(keys.batch_view(name), decode_batch, f"no batch {name!r}")
 
     # --- reads: the ledger and the server ----------------------------------------------------------
+    @_wrap
+    def recruiters(self, batch: str | list[str] | None = None) -> list[dict[str, Any]]:
+        """The recruiters (of `batch`, or of these batches), in (batch, rank) order."""
+        members = []
+        for m in self.r.smembers(keys.RECRUITERS_ALL):
+            name, _, rank = m.rpartition("/")
+            members.append((name, int(rank)))
+        if batch is not None:
+            wanted = {batch} if isinstance(batch, str) else set(batch)
+            members = [m for m in members if m[0] in wanted]
+        pipe = self.r.pipeline(transaction=False)
+        for name, rank in sorted(members):
+            pipe.hgetall(keys.recruiter_view(name, rank))
+        return [decode_recruiter(h) for h in pipe.execute() if h]
+
     @_wrap
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
         """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it)."""

@@ -444,6 +444,62 @@ class Server:
         self.worker_get(id)
         return []
 
+    # --- recruiters ------------------------------------------------------------------------------
+    _RECRUITER_ARGS = (("tasks_per_worker", "tasks_per_worker"), ("flavor", "worker_flavor"),
+                       ("concurrency", "worker_concurrency"), ("region", "worker_region"),
+                       ("provider", "worker_provider"), ("prefetch", "worker_prefetch"),
+                       ("minimum_tasks", "minimum_tasks"), ("maximum_workers", "maximum_workers"))
+
+    def recruiters(self, **filters: Any) -> Any:
+        """v1: the recruiters, each {batch, rank, tasks_per_worker, worker_flavor, worker_region,
+        worker_provider, worker_concurrency, worker_prefetch, minimum_tasks, maximum_workers}; filters
+        on any field (a list means any of)."""
+        def fetch():
+            recs = self.client.recruiters()
+            for key, value in filters.items():
+                wanted = set(value) if isinstance(value, (list, tuple, set)) else {value}
+                recs = [r for r in recs if r.get(key) in wanted]
+            return recs
+        return self._out(self._retry(fetch))
+
+    def recruiter_create(self, batch: str, rank: int, tasks_per_worker: int, flavor: str, concurrency: int,
+                         region: str | None = None, provider: str | None = None, prefetch: int | None = None,
+                         minimum_tasks: int | None = None, maximum_workers: int | None = None,
+                         asynchronous: bool | None = None) -> Any:
+        """v1: create the recruiter (batch, rank), or replace the one there. Workers of `flavor` (exact
+        name) are recycled into `batch` while it has pending tasks, set to `concurrency`/`prefetch`."""
+        given = dict(tasks_per_worker=tasks_per_worker, flavor=flavor, concurrency=concurrency, region=region,
+                     provider=provider, prefetch=prefetch, minimum_tasks=minimum_tasks,
+                     maximum_workers=maximum_workers)
+        data = {field: given[arg] for arg, field in self._RECRUITER_ARGS}
+        return self._command("recruiter.create", self.client.create_recruiter, batch, rank, asynchronous=asynchronous,
+                             **data)
+
+    def recruiter_update(self, batch: str, rank: int = 1, tasks_per_worker: int | None = None,
+                         flavor: str | None = None, concurrency: int | None = None, region: str | None = None,
+                         provider: str | None = None, prefetch: int | None = None, minimum_tasks: int | None = None,
+                         maximum_workers: int | None = None, asynchronous: bool | None = None) -> Any:
+        """v1: change the fields given (not None) of the recruiter (batch, rank)."""
+        given = dict(tasks_per_worker=tasks_per_worker, flavor=flavor, concurrency=concurrency, region=region,
+                     provider=provider, prefetch=prefetch, minimum_tasks=minimum_tasks,
+                     maximum_workers=maximum_workers)
+        data = {field: given[arg] for arg, field in self._RECRUITER_ARGS if given[arg] is not None}
+        return self._command("recruiter.update", self.client.update_recruiter, batch, rank, asynchronous=asynchronous,
+                             **data)
+
+    def recruiter_delete(self, batch: str, rank: int = 1, asynchronous: bool | None = None) -> Any:
+        return self._command("recruiter.delete", self.client.delete_recruiter, batch, rank,
+                             asynchronous=asynchronous)
+
+    def recruiters_match(self, **filters: Any) -> Any:
+        """v1: the workers whose flavor matches a recruiter's (among the recruiters `filters` select),
+        each worker once."""
+        def fetch():
+            recs = self.recruiters(**filters)
+            flavors = {r["worker_flavor"] if isinstance(r, dict) else r.worker_flavor for r in recs}
+            return [w for w in self.client.workers() if w.get("flavor") in flavors]
+        return self._out(self._retry(fetch))
+
     # --- join ---------------------------------------------------------------------------------------
     def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:
         """Wait for the tasks, relaunching failed ones up to `retry` times (v1 behaviour and messages)."""

@@ -23,11 +23,13 @@ _SKIP = {"type", "ts", "task_id", "batch", "worker"}
 def add_parser(sub: Any) -> None:
     ev = sub.add_parser("events", help="audit the ledger: history, tail, rebuild --verify")
     verbs = ev.add_subparsers(dest="verb", metavar="VERB")
-    h = verbs.add_parser("history", help="every event of a task, batch or worker, oldest first")
+    h = verbs.add_parser("history", help="every event of a task, batch, worker or workflow, oldest first")
     g = h.add_mutually_exclusive_group(required=True)
     g.add_argument("--task", type=int)
     g.add_argument("--batch")
     g.add_argument("--worker")
+    g.add_argument("--workflow", help="a workflow's batches (NAME.*), their recruiters, and their workers' events "
+                                      "while they were in them")
     h.add_argument("--json", action="store_true", help="one JSON object per line")
     t = verbs.add_parser("tail", help="follow the ledger live (Ctrl-C to stop)")
     t.add_argument("--type", help="only events whose type starts with this (e.g. task. or worker.offline)")
@@ -75,18 +77,41 @@ def _filter(args: Any) -> EventFilter:
                        task="" if args.task is None else str(args.task), worker=args.worker or "")
 
 
+def _in_workflow(name: str) -> Any:
+    """A filter of ledger entries for `history --workflow`: events of the batches `<name>.*` (tasks,
+    recruiters, recruitments), and a worker's own events from when it enters such a batch to when it
+    leaves it (included)."""
+    prefix = f"{name}."
+    inside: set[str] = set()
+
+    def keep(f: dict[str, str]) -> bool:
+        batch, worker, kind = f.get("batch", ""), f.get("worker"), f.get("type", "")
+        ours = batch.startswith(prefix)
+        if worker and kind.startswith("worker."):
+            was = worker in inside
+            if kind == "worker.deleted":
+                inside.discard(worker)
+            elif batch:                 # the events that set a worker's batch name it
+                (inside.add if ours else inside.discard)(worker)
+            return ours or was
+        return ours
+
+    return keep
+
+
 def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
     if not args.verb:
         raise BadInput("a verb is needed: history, tail, rebuild or rejected")
     if args.verb == "history":
         n, wanted = 0, _filter(args)
+        keep = _in_workflow(args.workflow) if args.workflow else wanted.match
         for eid, f in client.events():
-            if wanted.match(f):
+            if keep(f):
                 print(format_event(eid, f, args.json), file=out)
                 n += 1
         if n == 0:
-            what = f"task {args.task}" if args.task is not None else (f"batch {args.batch!r}" if args.batch
-                                                                      else f"worker {args.worker!r}")
+            what = (f"task {args.task}" if args.task is not None else f"batch {args.batch!r}" if args.batch
+                    else f"workflow {args.workflow!r}" if args.workflow else f"worker {args.worker!r}")
             raise NotFound(f"no event for {what} in the ledger")
         return 0
     if args.verb == "tail":

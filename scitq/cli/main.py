@@ -42,6 +42,8 @@ def build_parser() -> ArgParser:
     w.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
     w.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
     w.add_argument("-S", "--status", default="running", choices=["running", "paused"])
+    w.add_argument("-f", "--flavor", help="flavor of this worker (default local): recruiters recycle workers of "
+                                          "their flavor")
     w.add_argument("-a", "--autoclean", type=float, help="disk use %% above which the oldest failed work dirs go "
                                                           "(default 90, SCITQ_AUTOCLEAN)")
     _tls_options(w)
@@ -140,7 +142,7 @@ def _dispatch(args) -> int:
         from scitq.cli.worker_v1 import run_worker
         return run_worker(args.server, name=args.name, batch=args.batch, concurrency=args.concurrency,
                           prefetch=args.prefetch, status=args.status, verbose=args.verbose,
-                          autoclean=args.autoclean)
+                          autoclean=args.autoclean, flavor=args.flavor)
     if args.cmd == "access":
         from scitq.cli import access as access_cli
         return access_cli.dispatch(args)

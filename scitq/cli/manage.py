@@ -16,7 +16,7 @@ from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 __all__ = ["main", "build_parser"]
 
 PROG = "scitq-manage"
-NOT_HERE = {"recruiter", "flavor", "db", "ansible", "debug"}
+NOT_HERE = {"flavor", "db", "ansible", "debug"}
 RCLONE_CONF = "/etc/rclone.conf"
 
 
@@ -55,7 +55,7 @@ def build_parser(prog: str = PROG) -> ArgParser:
             sp.add_argument("-b", "--batch")
             sp.add_argument("-C", "--concurrency", type=int)
             sp.add_argument("-p", "--prefetch", type=int)
-            sp.add_argument("-f", "--flavor", help="(kept for v1 scripts, not used yet)")
+            sp.add_argument("-f", "--flavor", help="the worker's flavor (recruiters recycle workers of their flavor)")
     for verb, what in (("clean", "remove every work dir the worker is not using (kept failed tasks' dirs)"),
                        ("restart", "restart the worker once its running tasks end (same program, same options)"),
                        ("reset-resources", "make the worker forget its cached resources")):
@@ -142,6 +142,32 @@ def build_parser(prog: str = PROG) -> ArgParser:
     sp.add_argument("-S", "--status", choices=EXECUTION_STATUS)
     sp.add_argument("-C", "--columns", help="comma-separated columns")
 
+    # recruiter
+    r = objects.add_parser("recruiter", help="recruiters: move idle workers into batches with pending tasks") \
+        .add_subparsers(dest="verb", metavar="VERB")
+    sp = r.add_parser("list", help="list recruiters")
+    sp.add_argument("-b", "--batch")
+    sp.add_argument("-H", "--no-header", action="store_true", help="no column headers")
+    sp.add_argument("-L", "--long", action="store_true", help="more columns")
+    for verb in ("create", "update"):
+        create = verb == "create"
+        sp = r.add_parser(verb, help="create a recruiter (or replace the one of that batch and rank)" if create
+                          else "change a recruiter (only the options given)")
+        sp.add_argument("-b", "--batch", required=True)
+        sp.add_argument("-n", "--rank", type=int, default=1, help="rank among the batch's recruiters (default 1)")
+        sp.add_argument("-f", "--flavor", required=create, help="flavor of the workers to recruit (exact name)")
+        sp.add_argument("-r", "--region", help="region to deploy in (with -P: deploying is not available yet)")
+        sp.add_argument("-P", "--provider", help="provider to deploy with (with -r)")
+        sp.add_argument("-C", "--concurrency", type=int, required=create, help="concurrency of a recruited worker")
+        sp.add_argument("-p", "--prefetch", type=int, help="prefetch of a recruited worker (default 0)")
+        sp.add_argument("-T", "--tasks-per-worker", type=int,
+                        help="pending tasks per worker wanted" + (" (default: the concurrency)" if create else ""))
+        sp.add_argument("-m", "--minimum-tasks", type=int, help="act only when this many tasks are pending")
+        sp.add_argument("-W", "--maximum-workers", type=int, help="at most this many workers in the batch")
+    sp = r.add_parser("delete", help="delete a recruiter")
+    sp.add_argument("-b", "--batch", required=True)
+    sp.add_argument("-n", "--rank", type=int, default=1)
+
     # config
     c = objects.add_parser("config", help="configuration the server shares").add_subparsers(dest="verb",
                                                                                            metavar="VERB")
@@ -178,7 +204,7 @@ def dispatch(args: Any, out=sys.stdout) -> int:
         print(f"Version: {__version__}")
         return 0
     if not args.object:
-        raise BadInput("an object is needed: worker, task, batch or execution")
+        raise BadInput("an object is needed: worker, task, batch, execution or recruiter")
     if args.object in NOT_HERE or (args.object == "worker" and args.verb == "deploy"):
         raise BadInput(f"'{args.object}' is not available in this version of scitq")
     if not getattr(args, "verb", None):
@@ -256,7 +282,7 @@ def _worker_update(server: Server, args: Any, out) -> int:
         print(f"{len(targets)} worker(s) of batch {args.batch} updated", file=out)
         return 0
     server.worker_update(_worker_id(server, args), concurrency=args.concurrency, prefetch=args.prefetch,
-                         status=args.status, batch=args.batch)
+                         status=args.status, batch=args.batch, flavor=args.flavor)
     return 0
 
 
@@ -387,6 +413,52 @@ def _batch_relaunch(server: Server, args: Any, out) -> int:
     for name in args.name:
         res = server.batch_relaunch_failed(name)
         print(f"{name}: {len(res['relaunched'])} failed task(s) relaunched", file=out)
+    return 0
+
+
+# --- recruiters --------------------------------------------------------------------------------
+def _recruiter_list(server: Server, args: Any, out) -> int:
+    recs = server.client.recruiters(batch=args.batch)
+    headers = ["batch", "rank", "flavor", "region", "provider", "concurrency"]
+    if args.long:
+        headers += ["prefetch", "tasks_per_worker", "minimum_tasks", "maximum_workers"]
+    rows = []
+    for rec in recs:
+        row = [rec["batch"], rec["rank"], rec["worker_flavor"], rec["worker_region"], rec["worker_provider"],
+               rec["worker_concurrency"]]
+        if args.long:
+            row += [rec["worker_prefetch"], rec["tasks_per_worker"], rec["minimum_tasks"], rec["maximum_workers"]]
+        rows.append(row)
+    table(rows, None if args.no_header else headers, args.long, out)
+    return 0
+
+
+def _recruiter_options(args: Any) -> dict[str, Any]:
+    return dict(flavor=args.flavor, concurrency=args.concurrency, region=args.region, provider=args.provider,
+                prefetch=args.prefetch, tasks_per_worker=args.tasks_per_worker, minimum_tasks=args.minimum_tasks,
+                maximum_workers=args.maximum_workers)
+
+
+def _recruiter_create(server: Server, args: Any, out) -> int:
+    options = _recruiter_options(args)
+    if options["tasks_per_worker"] is None:       # v1: one round of tasks per worker
+        options["tasks_per_worker"] = args.concurrency
+    res = server.recruiter_create(args.batch, args.rank, **options)
+    print(f"recruiter {args.batch}/{args.rank} {'replaced' if res.get('replaced') else 'created'}", file=out)
+    return 0
+
+
+def _recruiter_update(server: Server, args: Any, out) -> int:
+    res = server.recruiter_update(args.batch, args.rank, **_recruiter_options(args))
+    changed = res.get("changed") or []
+    print(f"recruiter {args.batch}/{args.rank}: " + (", ".join(changed) + " changed" if changed else "unchanged"),
+          file=out)
+    return 0
+
+
+def _recruiter_delete(server: Server, args: Any, out) -> int:
+    server.recruiter_delete(args.batch, args.rank)
+    print(f"recruiter {args.batch}/{args.rank} deleted", file=out)
     return 0
 
 

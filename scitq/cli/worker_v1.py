@@ -20,11 +20,14 @@ PROG = "scitq-worker"
 
 
 def run_worker(server: str | None, *, name: str | None, batch: str | None, concurrency: int, prefetch: int,
-               status: str = "running", verbose: bool = False, autoclean: float | None = None) -> int:
+               status: str = "running", verbose: bool = False, autoclean: float | None = None,
+               flavor: str | None = None) -> int:
     from scitq.worker.agent import Agent
 
     if concurrency < 0 or prefetch < 0:
         raise BadInput("concurrency and prefetch cannot be negative")
+    if flavor is not None and (not flavor.strip() or any(ch.isspace() for ch in flavor)):
+        raise BadInput(f"flavor {flavor!r} must be a name without spaces")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     redact_logs()
@@ -49,7 +52,7 @@ def run_worker(server: str | None, *, name: str | None, batch: str | None, concu
             delay = min(delay * 2, 30.0)
     access.ensure_worker_credential(r, user)
     agent = Agent(r, cfg, name=name, batch=batch, concurrency=concurrency, prefetch=prefetch, status=status,
-                  autoclean=autoclean, restartable=True)
+                  autoclean=autoclean, restartable=True, flavor=flavor)
 
     def on_signal(signum, frame):  # noqa: ARG001
         agent.request_stop()
@@ -81,14 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
     p.add_argument("-a", "--autoclean", type=float, default=None,
                    help="disk use %% above which the oldest failed work dirs are removed (default 90)")
-    p.add_argument("-f", "--flavor", help="flavor label (kept for v1 scripts)")
+    p.add_argument("-f", "--flavor", help="flavor of this worker (default local): recruiters recycle workers of "
+                                          "their flavor")
     p.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
     p.add_argument("server", help="scitq server: host or redis:// URL")
     p.add_argument("concurrency", type=int, help="tasks run at once")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     return run(PROG, lambda: run_worker(args.server, name=args.name, batch=args.batch,
                                         concurrency=args.concurrency, prefetch=args.prefetch, status=args.status,
-                                        autoclean=args.autoclean))
+                                        autoclean=args.autoclean, flavor=args.flavor))
 
 
 if __name__ == "__main__":

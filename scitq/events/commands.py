@@ -12,7 +12,9 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
-from scitq.events.model import CacheFields, LaunchFields, Name, NonNeg, Positive, TaskFields, WorkerFields, derive
+from scitq.events.model import (
+    CacheFields, LaunchFields, Name, NonNeg, Positive, RecruiterFields, TaskFields, WorkerFields, derive,
+)
 
 __all__ = [
     "TaskSpec", "COMMAND_TYPES", "FACT_TYPES", "decode_command", "decode_fact", "encode",
@@ -84,6 +86,23 @@ class SignalWorker(Cmd, kw_only=True, forbid_unknown_fields=True):
     signal: int
 
 
+class RecruiterKey(Cmd, kw_only=True, forbid_unknown_fields=True):
+    batch: Name
+    rank: Positive = 1
+
+
+CreateRecruiter = derive(
+    "CreateRecruiter", RecruiterFields, bases=(RecruiterKey,), mode="nullable", module=__name__,
+    forbid_unknown_fields=True)
+CreateRecruiter.__doc__ = ("Create (or replace) the recruiter (batch, rank) with the fields of `RecruiterFields` "
+                           "(null meaning the default).")
+
+UpdateRecruiter = derive(
+    "UpdateRecruiter", RecruiterFields, bases=(RecruiterKey,), mode="unset", module=__name__,
+    forbid_unknown_fields=True)
+UpdateRecruiter.__doc__ = "Change the fields given of the recruiter (batch, rank) (null clears an optional one)."
+
+
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
 
@@ -103,6 +122,9 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "worker.update": UpdateWorker,
     "worker.delete": WorkerId,
     "worker.signal": SignalWorker,
+    "recruiter.create": CreateRecruiter,
+    "recruiter.update": UpdateRecruiter,
+    "recruiter.delete": RecruiterKey,
     "admin.rebuild": Rebuild,
 }
 
@@ -140,12 +162,20 @@ class HandBack(Fact, kw_only=True, forbid_unknown_fields=True):
     reason: str = ""
 
 
-FACT_TYPES: dict[str, type[Fact]] = {
+class Holding(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Sent with the heartbeat: every (task, attempt) the worker holds (claimed, starting or running, its end
+    not yet reported). It travels in the outbox after the worker's earlier reports, so the server compares
+    it with what those reports made it believe."""
+    held: list[tuple[int, int]] = []
+
+
+FACT_TYPES: dict[str, type[Fact] | type[Holding]] = {
     "claimed": Claimed,
     "accepted": Accepted,
     "started": Started,
     "finished": Finished,
     "handback": HandBack,
+    "holding": Holding,
 }
 
 _ENC = msgspec.json.Encoder()
@@ -171,5 +201,5 @@ def decode_command(tag: str | None, data: str | None) -> Cmd:
     return _decode("command", tag, data, COMMAND_TYPES)
 
 
-def decode_fact(tag: str | None, data: str | None) -> Fact:
+def decode_fact(tag: str | None, data: str | None) -> Fact | Holding:
     return _decode("worker report", tag, data, FACT_TYPES)

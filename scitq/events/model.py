@@ -19,8 +19,8 @@ __all__ = [
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
     "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
-    "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled",
-    "patch_changes",
+    "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS",
+    "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
 NonNeg = Annotated[int, msgspec.Meta(ge=0)]
@@ -118,6 +118,25 @@ class WorkerFields(msgspec.Struct, kw_only=True):
 
 
 WORKER_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(WorkerFields))
+
+
+# --- the recruiter ---------------------------------------------------------------------------------
+class RecruiterFields(msgspec.Struct, kw_only=True):
+    """What a recruiter of a batch (one per rank) asks for: how many tasks per worker, which workers
+    (flavor, region, provider) and how they are set when they join (concurrency, prefetch), when to act
+    (`minimum_tasks` pending at least) and how many workers at most in the batch."""
+
+    tasks_per_worker: Positive
+    worker_flavor: Name
+    worker_concurrency: NonNeg
+    worker_region: str | None = None
+    worker_provider: str | None = None
+    worker_prefetch: NonNeg = 0
+    minimum_tasks: NonNeg | None = None
+    maximum_workers: NonNeg | None = None
+
+
+RECRUITER_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(RecruiterFields))
 
 
 # --- deriving Structs from a declaration -------------------------------------------------------------

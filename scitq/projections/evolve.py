@@ -17,12 +17,15 @@ from scitq.events.task import (
     TaskBlocked, TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
     TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUnblocked, TaskUpdated,
 )
+from scitq.events.recruiter import (
+    RecruiterCreated, RecruiterDeleted, RecruiterDeployWanted, RecruiterUpdated, WorkerRecruited,
+)
 from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
-from scitq.events.model import ACTIVE_TASK_STATUSES, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import Execution, State, Task, Worker
+from scitq.events.model import ACTIVE_TASK_STATUSES, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
+from scitq.projections.state import Execution, Recruiter, State, Task, Worker
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -220,6 +223,7 @@ def _quarantined(state: State, e: TaskQuarantined) -> None:
 def _retried(state: State, e: TaskRetried) -> None:
     t = state.tasks[e.task_id]
     t.retry = e.retry
+    t.deliveries = 0        # the attempt had an outcome: the poison-task count starts again
     _settle(state, t, "pending", e.ts)
 
 
@@ -363,6 +367,7 @@ def _registered(state: State, e: WorkerRegistered) -> None:
         for name, value in described.items():
             setattr(w, name, value)
         w.status, w.incarnation, w.modification_date = e.status, e.incarnation, e.ts
+        state.paused_offline.discard(w.worker_id)
     state.dirty_workers.add(w.worker_id)
 
 
@@ -382,13 +387,27 @@ def _worker_updated(state: State, e: WorkerUpdated) -> None:
 def _status_handler(status: str) -> Callable[[State, _base.Event], None]:
     def handler(state: State, e) -> None:
         _worker(state, e.worker_id, e.ts).status = status
+        state.paused_offline.discard(e.worker_id)
     return handler
 
 
-_HANDLERS[WorkerOnline] = _status_handler("running")
 _HANDLERS[WorkerResumed] = _status_handler("running")
-_HANDLERS[WorkerOffline] = _status_handler("offline")
 _HANDLERS[WorkerPaused] = _status_handler("paused")
+
+
+@_on(WorkerOffline)
+def _offline(state: State, e: WorkerOffline) -> None:
+    w = _worker(state, e.worker_id, e.ts)
+    if w.status == "paused":           # it comes back paused
+        state.paused_offline.add(w.worker_id)
+    w.status = "offline"
+
+
+@_on(WorkerOnline)
+def _online(state: State, e: WorkerOnline) -> None:
+    w = _worker(state, e.worker_id, e.ts)
+    w.status = "paused" if w.worker_id in state.paused_offline else "running"
+    state.paused_offline.discard(w.worker_id)
 
 
 @_on(WorkerLost)
@@ -399,6 +418,7 @@ def _lost(state: State, e: WorkerLost) -> None:
 @_on(WorkerDeleted)
 def _worker_deleted(state: State, e: WorkerDeleted) -> None:
     w = state.workers.pop(e.worker_id, None)
+    state.paused_offline.discard(e.worker_id)
     if w is not None:
         state.worker_ids.pop(w.name, None)
         state.dirty_workers.add(e.worker_id)
@@ -447,3 +467,49 @@ def _batch_resumed(state: State, e: BatchResumed) -> None:
 def _batch_deleted(state: State, e: BatchDeleted) -> None:
     if state.batches.pop(e.batch, None) is not None:
         state.dirty_batches.add(e.batch)
+
+
+# --- recruiters --------------------------------------------------------------------------------
+@_on(RecruiterCreated)
+def _recruiter_created(state: State, e: RecruiterCreated) -> None:
+    key = (e.batch, e.rank)
+    state.recruiters[key] = Recruiter(batch=e.batch, rank=e.rank, creation_date=e.ts, modification_date=e.ts,
+                                      **{name: getattr(e, name) for name in RECRUITER_FIELDS})
+    state.dirty_recruiters.add(key)
+
+
+@_on(RecruiterUpdated)
+def _recruiter_updated(state: State, e: RecruiterUpdated) -> None:
+    rec = state.recruiters.get((e.batch, e.rank))
+    if rec is None:
+        return
+    for name in RECRUITER_FIELDS:
+        value = getattr(e, name)
+        if value is not UNSET:
+            setattr(rec, name, value)
+    rec.modification_date = e.ts
+    rec.deploy_wanted = False
+    state.dirty_recruiters.add((e.batch, e.rank))
+
+
+@_on(RecruiterDeleted)
+def _recruiter_deleted(state: State, e: RecruiterDeleted) -> None:
+    if state.recruiters.pop((e.batch, e.rank), None) is not None:
+        state.dirty_recruiters.add((e.batch, e.rank))
+
+
+@_on(RecruiterDeployWanted)
+def _recruiter_deploy_wanted(state: State, e: RecruiterDeployWanted) -> None:
+    rec = state.recruiters.get((e.batch, e.rank))
+    if rec is not None:
+        rec.deploy_wanted = True
+        state.dirty_recruiters.add((e.batch, e.rank))
+
+
+@_on(WorkerRecruited)
+def _worker_recruited(state: State, e: WorkerRecruited) -> None:
+    w = state.workers.get(e.worker_id)
+    if w is None:
+        return
+    w = _worker(state, e.worker_id, e.ts)
+    w.batch, w.concurrency, w.prefetch = e.batch, e.concurrency, e.prefetch

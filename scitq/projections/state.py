@@ -1,4 +1,4 @@
-"""Provides the in-memory model folded from the ledger: tasks, executions, workers, batches."""
+"""Provides the in-memory model folded from the ledger: tasks, executions, workers, batches, recruiters."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import msgspec
 
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, CacheFields, ExecutionStatus, TaskFields,
-    TaskStatus, WorkerFields, WorkerStatus,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, CacheFields, ExecutionStatus, RecruiterFields,
+    TaskFields, TaskStatus, WorkerFields, WorkerStatus,
 )
 
-__all__ = ["Task", "Execution", "Worker", "Batch", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
+__all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
 
 ACTIVE_TASK_STATUS = ACTIVE_TASK_STATUSES
 ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES
@@ -83,6 +83,16 @@ class Batch(msgspec.Struct, kw_only=True):
     ready: list[int] = []   # heap of task ids maybe ready to dispatch
 
 
+class Recruiter(RecruiterFields, kw_only=True):
+    """A recruiter as the server knows it: its `RecruiterFields`, its key (batch, rank) and whether it
+    already said that it would deploy (`deploy_wanted`, said once until it is changed)."""
+    batch: str
+    rank: int
+    creation_date: float
+    modification_date: float
+    deploy_wanted: bool = False
+
+
 @dataclass
 class State:
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -90,8 +100,10 @@ class State:
     workers: dict[int, Worker] = field(default_factory=dict)
     worker_ids: dict[str, int] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
+    recruiters: dict[tuple[str, int], Recruiter] = field(default_factory=dict)   # (batch, rank) -> recruiter
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
     task_executions: dict[int, list[int]] = field(default_factory=dict)
+    paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
     next_task_id: int = 1
     next_execution_id: int = 1
     next_worker_id: int = 1
@@ -101,6 +113,7 @@ class State:
     dirty_executions: set[int] = field(default_factory=set)
     dirty_workers: set[int] = field(default_factory=set)
     dirty_batches: set[str] = field(default_factory=set)
+    dirty_recruiters: set[tuple[str, int]] = field(default_factory=set)
     indexed_tasks: dict[int, tuple[str, str, str | None, bool]] = field(default_factory=dict)
     rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
@@ -114,7 +127,7 @@ class State:
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
         self.indexed_executions = set(self.executions)
         for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,
-                      self.rewrite_tasks):
+                      self.dirty_recruiters, self.rewrite_tasks):
             dirty.clear()
 
     # --- helpers used by evolve -------------------------------------------------------------

@@ -10,7 +10,7 @@ from scitq import keys
 from scitq.events.codec import decode_event
 from scitq.projections.evolve import evolve
 from scitq.projections.state import State
-from scitq.projections.views import batch_hash, execution_hash, task_hash, worker_hash
+from scitq.projections.views import batch_hash, execution_hash, recruiter_hash, task_hash, worker_hash
 
 __all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
 
@@ -129,6 +129,15 @@ def write_dirty(state: State, pipe: Any) -> None:
     kept = {h: state.cache[h] for h in state.dirty_cache if h in state.cache}
     if kept:
         pipe.hset(keys.CACHE_INDEX, mapping=kept)
+    for key in state.dirty_recruiters:
+        rec = state.recruiters.get(key)
+        vkey = keys.recruiter_view(*key)
+        pipe.delete(vkey)
+        if rec is None:
+            pipe.srem(keys.RECRUITERS_ALL, keys.recruiter_member(*key))
+            continue
+        pipe.hset(vkey, mapping=recruiter_hash(rec))
+        pipe.sadd(keys.RECRUITERS_ALL, keys.recruiter_member(*key))
     pipe.set(keys.CHECKPOINT, state.last_event_id)
     clear_dirty(state)
 
@@ -139,6 +148,7 @@ def clear_dirty(state: State) -> None:
     state.dirty_workers.clear()
     state.dirty_batches.clear()
     state.dirty_cache.clear()
+    state.dirty_recruiters.clear()
 
 
 def expected_views(state: State) -> dict[str, Any]:
@@ -176,6 +186,10 @@ def expected_views(state: State) -> dict[str, Any]:
         out[keys.BATCHES_ALL] = set(state.batches)
     if state.cache:
         out[keys.CACHE_INDEX] = {h: str(eid) for h, eid in state.cache.items()}
+    for key, rec in state.recruiters.items():
+        out[keys.recruiter_view(*key)] = recruiter_hash(rec)
+    if state.recruiters:
+        out[keys.RECRUITERS_ALL] = {keys.recruiter_member(*key) for key in state.recruiters}
     out[keys.CHECKPOINT] = state.last_event_id
     return out
 
@@ -271,6 +285,7 @@ def rebuild(r: Any, verify: bool = True, write: bool = True) -> tuple[RebuildRep
         state.dirty_workers.update(state.workers)
         state.dirty_batches.update(state.batches)
         state.dirty_cache.update(state.cache)
+        state.dirty_recruiters.update(state.recruiters)
         write_dirty(state, pipe)
         pipe.execute()
     return RebuildReport(events=n, seconds=elapsed, keys=len(expected), equal=not diffs, differences=diffs), state

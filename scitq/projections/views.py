@@ -15,11 +15,11 @@ from typing import Any, Callable, Union
 import msgspec
 
 from scitq.events.model import TASK_STATUSES
-from scitq.projections.state import Batch, Execution, Task, Worker
+from scitq.projections.state import Batch, Execution, Recruiter, Task, Worker
 
 __all__ = [
     "task_hash", "execution_hash", "worker_hash", "batch_hash",
-    "decode_task", "decode_execution", "decode_worker", "decode_batch",
+    "decode_task", "decode_execution", "decode_worker", "decode_batch", "recruiter_hash", "decode_recruiter",
 ]
 
 
@@ -102,6 +102,9 @@ _WORKER_FIELDS = _fields(Worker, skip=("held",))               # written as a co
 _TASK_EMPTY = dict.fromkeys(_TASK_FIELDS)
 _EXEC_EMPTY = dict.fromkeys(_EXEC_FIELDS + ("output_files",))
 _WORKER_EMPTY = {**_template(Worker, skip=("held",)), "held": None}   # views older than flavor/permanent
+_RECRUITER_FIELDS = _fields(Recruiter)
+_RECRUITER_EMPTY = _template(Recruiter)
+_RECRUITER_READ = _readers(Recruiter)
 _TASK_READ = _readers(Task)
 _EXEC_READ = {**_readers(Execution), "output_files": str}
 _WORKER_READ = {**_readers(Worker), "held": int}
@@ -129,6 +132,10 @@ def batch_hash(b: Batch) -> dict[str, str]:
     for status in TASK_STATUSES:
         out[status] = str(b.counts.get(status, 0))
     return out
+
+
+def recruiter_hash(r: Recruiter) -> dict[str, str]:
+    return _hash(r, _RECRUITER_FIELDS)
 
 
 def _decode(h: dict[str, str], empty: dict[str, Any], readers: dict[str, Callable[[str], Any]]) -> dict[str, Any]:
@@ -160,3 +167,7 @@ def decode_worker(h: dict[str, str]) -> dict[str, Any]:
 
 def decode_batch(h: dict[str, str]) -> dict[str, Any]:
     return _decode(h, _BATCH_EMPTY, _BATCH_READ)
+
+
+def decode_recruiter(h: dict[str, str]) -> dict[str, Any]:
+    return _decode(h, _RECRUITER_EMPTY, _RECRUITER_READ)

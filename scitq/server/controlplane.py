@@ -281,6 +281,8 @@ class ControlPlane:
             self._alive = {w.name: bool(x) for w, x in zip(workers, pipe.execute())}
         self.decider.worker_liveness(self._alive, self.cfg.lost_after)
         self.decider.timeouts()
+        if self.state.recruiters:
+            self.decider.recruit()      # the recruiters move idle workers (liveness first: not offline ones)
 
     def _unclaimed(self) -> None:
         """Queue entries read by a worker that never claimed them (it died): requeue their tasks."""

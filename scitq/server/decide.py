@@ -21,15 +21,17 @@ from scitq.events import base
 from scitq.events import batch as eb
 from scitq.events import commands as c
 from scitq.events import execution as ee
+from scitq.events import recruiter as er
 from scitq.events import task as et
 from scitq.events import worker as ew
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, FINISHED_TASK_STATUSES,
-    LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES, USER_WORKER_STATUSES,
-    TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
+    LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, RECRUITER_FIELDS, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES,
+    USER_WORKER_STATUSES, RecruiterFields, TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
+from scitq.server import recruit
 from scitq.server.round import Effect, Round
 from scitq.settings import DEFAULT_BATCH
 
@@ -73,6 +75,10 @@ class Decider:
         self._to_follow: deque[tuple[int, bool]] = deque()   # (task id, itself?) whose dependants to settle
         self._following = False
         self._done_upto: dict[int, int] = {}   # waiting task -> how many of its requirements are known done
+        # (worker, task, attempt) the server believes held that the worker's last holding reports left
+        # out, and how many times in a row (server memory only: a restart starts the count again)
+        self.missing: dict[tuple[str, int, int], int] = {}
+        self.told: set[tuple[str, int, int]] = set()   # stale attempts already recorded as such
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -207,11 +213,29 @@ class Decider:
         changes = {k: v for k, v in changes.items() if k in EDITABLE_FIELDS and getattr(t, k) != v}
         if "batch" in changes and changes["batch"] not in self.state.batches:
             self.emit(eb.BatchCreated(batch=changes["batch"]))
+        if "batch" in changes:
+            self._leave_batch(t, changes["batch"])
         if changes:
             self.emit(et.TaskUpdated(task_id=t.task_id, batch=t.batch, changes=changes))
         if status is not None:
             self._set_status(t, status, None)
         return {"task_id": t.task_id, "changed": sorted(changes) + (["status"] if status else [])}
+
+    def _leave_batch(self, t: Task, batch: str) -> None:
+        """`t` moves to `batch`: its entry in the old batch's queue, or its attempt held (not started) by
+        a worker of the old batch, is withdrawn; a running attempt goes on where it runs."""
+        if t.queued:
+            self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
+                                      reason=f"moved to batch {batch}"))
+        elif t.status in ("assigned", "accepted"):
+            self._withdraw_held(t, f"moved to batch {batch}")
+
+    def _withdraw_held(self, t: Task, reason: str) -> None:
+        """Take back an attempt a worker holds but has not started: the worker is told to drop it."""
+        ex = self._live_execution(t)
+        if ex is not None:
+            self.control(ex.worker, "cancel", task=t.task_id, attempt=ex.attempt)
+        self._requeue(t, reason)
 
     def cmd_task_delete(self, cmd: c.TaskIds) -> dict:
         tasks = [self._task(tid) for tid in cmd.task_ids]
@@ -339,6 +363,11 @@ class Decider:
         return {"batch": cmd.batch, "signalled": self._signal_batch(cmd.batch, cmd.signal)}
 
     def cmd_batch_delete(self, cmd: c.BatchCmd) -> dict:
+        recruiters = sorted(k for k in self.state.recruiters if k[0] == cmd.batch)
+        for batch, rank in recruiters:          # v1: deleting a batch deletes its recruiters
+            self.emit(er.RecruiterDeleted(batch=batch, rank=rank, reason="batch deleted"))
+        if recruiters and cmd.batch not in self.state.batches:
+            return {"batch": cmd.batch, "deleted_tasks": 0}
         self._batch_exists(cmd.batch)
         tasks = [t for t in self.state.tasks.values() if t.batch == cmd.batch]
         for t in tasks:
@@ -420,6 +449,10 @@ class Decider:
             self.emit(ew.WorkerPrefetchChanged(worker_id=w.worker_id, worker=w.name, prefetch=prefetch))
         if batch is not None and batch != w.batch:
             self.emit(ew.WorkerBatchChanged(worker_id=w.worker_id, worker=w.name, batch=batch))
+            for tid in sorted(w.held):     # prefetched for the old batch: another worker of it takes them
+                t = self.state.tasks.get(tid)
+                if t is not None and t.status in ("assigned", "accepted") and t.batch != batch:
+                    self._withdraw_held(t, f"worker {w.name} moved to batch {batch}")
         described = {k: v for k, v in changes.items() if getattr(w, k) != v}
         if described or name is not None:
             self.emit(ew.WorkerUpdated(worker_id=w.worker_id, worker=w.name, **described,
@@ -451,8 +484,65 @@ class Decider:
         self.emit(ew.WorkerSignalled(worker_id=w.worker_id, worker=w.name, signal=cmd.signal))
         return {"worker_id": w.worker_id, "signal": cmd.signal}
 
+    # --- recruiters ----------------------------------------------------------------------------
+    def _recruiter_values(self, values: dict[str, Any], where: str) -> dict[str, Any]:
+        for name in ("worker_flavor", "worker_region", "worker_provider"):
+            v = values.get(name)
+            if v is not None and (not v.strip() or any(ch.isspace() for ch in v)):
+                raise BadInput(f"recruiter {where}: {name} {v!r} must be a name without spaces")
+        return values
+
+    def cmd_recruiter_create(self, cmd: c.CreateRecruiter) -> dict:
+        check_batch_name(cmd.batch)
+        where = f"{cmd.batch}/{cmd.rank}"
+        values = self._recruiter_values(filled(cmd, RecruiterFields), where)
+        replaced = (cmd.batch, cmd.rank) in self.state.recruiters
+        self.emit(er.RecruiterCreated(batch=cmd.batch, rank=cmd.rank, replaced=replaced, **values))
+        return {"batch": cmd.batch, "rank": cmd.rank, "replaced": replaced}
+
+    def _recruiter(self, batch: str, rank: int) -> Any:
+        rec = self.state.recruiters.get((batch, rank))
+        if rec is None:
+            raise NotFound(f"no recruiter of batch {batch!r} with rank {rank}")
+        return rec
+
+    def cmd_recruiter_update(self, cmd: c.UpdateRecruiter) -> dict:
+        rec = self._recruiter(cmd.batch, cmd.rank)
+        changes = patch_changes(cmd, RecruiterFields, null="default")
+        changes = {k: v for k, v in changes.items() if k in RECRUITER_FIELDS}
+        for name in ("tasks_per_worker", "worker_flavor", "worker_concurrency"):
+            if name in changes and changes[name] is None:
+                raise BadInput(f"recruiter {cmd.batch}/{cmd.rank}: {name} cannot be cleared")
+        self._recruiter_values(changes, f"{cmd.batch}/{cmd.rank}")
+        changes = {k: v for k, v in changes.items() if getattr(rec, k) != v}
+        if changes:
+            self.emit(er.RecruiterUpdated(batch=cmd.batch, rank=cmd.rank, **changes))
+        return {"batch": cmd.batch, "rank": cmd.rank, "changed": sorted(changes)}
+
+    def cmd_recruiter_delete(self, cmd: c.RecruiterKey) -> dict:
+        self._recruiter(cmd.batch, cmd.rank)
+        self.emit(er.RecruiterDeleted(batch=cmd.batch, rank=cmd.rank))
+        return {"batch": cmd.batch, "rank": cmd.rank}
+
+    def recruit(self) -> int:
+        """Run the recruiting policy (`scitq.server.recruit.plan`) and record its decisions; returns the
+        number of workers moved."""
+        moved = 0
+        for d in recruit.plan(self.state):
+            if isinstance(d, recruit.Recycle):
+                self.emit(er.WorkerRecruited(batch=d.batch, rank=d.rank, worker_id=d.worker_id, worker=d.worker,
+                                             previous_batch=d.previous_batch, concurrency=d.concurrency,
+                                             prefetch=d.prefetch, reason=d.reason))
+                moved += 1
+            else:
+                self.emit(er.RecruiterDeployWanted(batch=d.batch, rank=d.rank, needed=d.needed, reason=d.reason))
+        return moved
+
     # --- facts from workers -------------------------------------------------------------------
-    def fact(self, worker_name: str, tag: str, f: c.Fact, incarnation: str = "") -> None:
+    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "") -> None:
+        if isinstance(f, c.Holding):
+            self.holding(worker_name, f, incarnation)
+            return
         if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
             self.effect("ack", f.queue, {"id": f.entry})
         w = self.state.worker_by_name(worker_name)
@@ -471,6 +561,8 @@ class Decider:
                 return
             self.emit(ee.ReportRejected(worker=worker_name, fact=tag, task_id=f.task_id, attempt=f.attempt,
                                         reason="report from a previous run of the worker"))
+            if tag != "finished" and tag != "handback":
+                self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
             return
         if reason is None:
             reason = getattr(self, "fact_" + tag)(w, t, f)
@@ -479,6 +571,46 @@ class Decider:
                                         reason=reason))
             if tag != "finished" and tag != "handback":
                 self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
+
+    # the server requeues an attempt left out of this many holding reports in a row (one would do, as the
+    # report follows the claims it covers; the second is a margin of one heartbeat)
+    HOLDING_MISSES = 2
+
+    def holding(self, worker_name: str, f: c.Holding, incarnation: str = "") -> None:
+        """Reconcile what `worker_name` says it holds with what the server believes it holds: an attempt it
+        runs but should not is ordered stopped; one it should hold but does not is requeued."""
+        w = self.state.worker_by_name(worker_name)
+        if w is None or (incarnation and w.incarnation and incarnation != w.incarnation):
+            return                      # a previous run's report: its registration settled what it held
+        reported = {(tid, attempt) for tid, attempt in f.held}
+        for tid, attempt in sorted(reported):
+            t = self.state.tasks.get(tid)
+            if t is not None and tid in w.held and t.attempt == attempt:
+                continue
+            self.control(w.name, "cancel", task=tid, attempt=attempt)
+            if (w.name, tid, attempt) not in self.told:
+                self.told.add((w.name, tid, attempt))
+                self.emit(ee.ReportRejected(worker=w.name, fact="holding", task_id=tid, attempt=attempt,
+                                            reason="the worker holds an attempt that is not its own: stop it"))
+        for key in [k for k in self.told if k[0] == w.name and (k[1], k[2]) not in reported]:
+            self.told.discard(key)
+        for tid in sorted(w.held):
+            t = self.state.tasks.get(tid)
+            if t is None:
+                continue
+            key = (w.name, tid, t.attempt)
+            if (tid, t.attempt) in reported:
+                self.missing.pop(key, None)
+                continue
+            misses = self.missing.get(key, 0) + 1
+            if misses < self.HOLDING_MISSES:
+                self.missing[key] = misses
+                continue
+            self.missing.pop(key, None)
+            self.control(w.name, "cancel", task=tid, attempt=t.attempt)
+            self._requeue(t, "the worker does not hold it (heartbeat)")
+        for key in [k for k in self.missing if k[0] == w.name and k[1] not in w.held]:
+            del self.missing[key]
 
     def _mine(self, w: Worker, t: Task, f: c.Fact) -> bool:
         return t.attempt == f.attempt and t.worker == w.name and (t.status in ACTIVE_TASK_STATUSES
@@ -644,9 +776,10 @@ class Decider:
 
     # --- timers (reaper) and dispatch -----------------------------------------------------------
     def worker_liveness(self, alive: dict[str, bool], lost_after: float) -> None:
+        """Silent workers go offline (paused or not: a paused worker comes back paused), then lost."""
         for w in list(self.state.workers.values()):
             is_alive = alive.get(w.name, False)
-            if w.status == "running" and not is_alive:
+            if w.status in ("running", "paused") and not is_alive:
                 self.emit(ew.WorkerOffline(worker_id=w.worker_id, worker=w.name))
             elif w.status == "offline" and is_alive:
                 self.emit(ew.WorkerOnline(worker_id=w.worker_id, worker=w.name))
@@ -655,7 +788,8 @@ class Decider:
                                         reason=f"offline for {lost_after:.0f}s"))
                 for tid in sorted(w.held):
                     t = self.state.tasks.get(tid)
-                    if t is not None:
+                    if t is not None:    # if it comes back, it reads this order before anything else
+                        self.control(w.name, "cancel", task=t.task_id, attempt=t.attempt)
                         self._requeue(t, "worker lost")
 
     def timeouts(self, grace: float = 30.0) -> None:

@@ -43,6 +43,7 @@ log = logging.getLogger("scitq.worker")
 
 STARTABLE = ("pending", "assigned", "accepted")
 READY_GRACE = 0.5   # a task held ready this long without starting is reported `accepted` (v1: prefetched)
+HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
 
 
 class Agent:
@@ -50,7 +51,7 @@ class Agent:
 
     def __init__(self, r: redis.Redis, cfg: Settings, *, name: str | None = None, batch: str | None = None,
                  concurrency: int = 1, prefetch: int = 0, status: str = "running",
-                 autoclean: float | None = None, restartable: bool = False) -> None:
+                 autoclean: float | None = None, restartable: bool = False, flavor: str | None = None) -> None:
         self.r = r
         self.cfg = cfg
         self.name = name or socket.gethostname().split(".")[0]
@@ -58,6 +59,7 @@ class Agent:
         self.batch = batch or DEFAULT_BATCH
         self.concurrency = concurrency
         self.prefetch = prefetch
+        self.flavor = flavor            # None: the server's default (local), or what it knows already
         self.status = status
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
@@ -141,7 +143,8 @@ class Agent:
         self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
         res = send_command(self.r, "worker.register", encode(RegisterWorker(
             name=self.name, hostname=self.hostname, concurrency=self.concurrency, prefetch=self.prefetch,
-            batch=self.batch, status=self.status, incarnation=self.incarnation, held=held)), timeout=15)
+            batch=self.batch, status=self.status, flavor=self.flavor, incarnation=self.incarnation, held=held)),
+            timeout=15)
         self.worker_id = res["worker_id"]
         self.concurrency, self.prefetch = res["concurrency"], res["prefetch"]
         self.batch, self.status = res["batch"], res["status"]
@@ -162,6 +165,7 @@ class Agent:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self.heartbeat()
+            self.report_holding()
             self._next_heartbeat = now + self.cfg.heartbeat_interval
         self.read_orders()
         self.outage.recovered()
@@ -227,10 +231,21 @@ class Agent:
             paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
         self.concurrency = self.concurrency if view["concurrency"] is None else view["concurrency"]
         self.prefetch = self.prefetch if view["prefetch"] is None else view["prefetch"]
+        previous_status = self.status
         self.status = view["status"] or self.status
-        if self.status == "offline":      # we are alive: the server will see it at its next check
-            self.status = "running"
+        if self.status == "offline":      # we are alive: the server will see it at its next check (and
+            self.status = previous_status  # put it back running, or paused if it was paused)
         self.batch_paused = paused == "1"
+
+    def report_holding(self) -> None:
+        """The attempts this worker holds, for the server to reconcile with what it believes (the safety
+        net behind every other path). Not piled up in the spool while Redis is away."""
+        if self.spool.backlog() > HOLDING_BACKLOG:
+            return
+        with self.lock:
+            held = sorted(s.key for s in self.slots.values()
+                          if s.state != "done" and not s.ended and not s.cancelled)
+        self.reporter.report_holding(held)
 
     # --- orders -------------------------------------------------------------------------------
     def read_orders(self) -> None:
@@ -395,6 +410,10 @@ class Agent:
                 slot.state = "held"
                 return
             if verdict == "drop":
+                if view is not None and view["attempt"] == slot.attempt and view["worker"] == self.name \
+                        and view["status"] in ("assigned", "accepted") and not slot.cancelled:
+                    # still ours on the server, but not to run here (its batch is no longer ours): give it back
+                    self.report("handback", slot.task_id, slot.attempt, reason="not startable on this worker")
                 slot.state = "done"
                 self._forget_done()
                 continue

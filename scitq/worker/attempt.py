@@ -206,6 +206,7 @@ class AttemptRunner:
     def _finish(self, slot: Slot, out: OutputBuffer, rc: int, **extra: Any) -> int:
         out.flush()
         if not slot.cancelled:
+            slot.ended = True
             self.reporter.report("finished", slot.task_id, slot.attempt, return_code=rc, **extra)
         return rc
 
@@ -213,6 +214,7 @@ class AttemptRunner:
         log.exception("task %s: the worker failed to run it", slot.task_id)
         out.write("stderr", f"scitq worker error: {exc}\n")
         out.flush()
+        slot.ended = True
         self.reporter.report("finished", slot.task_id, slot.attempt, return_code=AGENT_FAILED)
         return AGENT_FAILED
 

@@ -27,3 +27,11 @@ class Reporter:
         with self.lock:   # seq order must be the spool order
             self.seq += 1
             self.spool.append(self.outbox, {"f": fact, "inc": self.incarnation, "seq": self.seq, "data": payload})
+
+    def report_holding(self, held: list[tuple[int, int]]) -> None:
+        """Every (task, attempt) the worker holds, in order after the reports that changed it."""
+        payload = encode({"held": held})
+        with self.lock:
+            self.seq += 1
+            self.spool.append(self.outbox, {"f": "holding", "inc": self.incarnation, "seq": self.seq,
+                                            "data": payload})

@@ -28,6 +28,7 @@ class Slot:
     cancelled: bool = False
     has_data: bool = False             # the task has inputs or resources to fetch before it starts
     accepted: bool = False             # `accepted` was reported (v1: preparing, or ready and waiting for a slot)
+    ended: bool = False                # its end (`finished`) was reported: no longer held
     inputs_done: str | None = None     # the input list already downloaded (prefetch)
     preparing: threading.Thread | None = None
     data_error: Any = None

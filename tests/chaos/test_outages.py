@@ -104,9 +104,11 @@ def test_acknowledged_submissions_survive_a_valkey_restart_and_everything_reconn
     stop.set()
     th.join(60)
     wait_for(lambda: all(st == "succeeded" for st in s.task_status(acked)), timeout=120, what="all tasks")
-    print(f"{how}: server back in {server_back:.1f}s, worker back in {worker_back:.1f}s, acked={len(acked)}")
     assert len(set(acked)) == len(acked)
     succeeded = collections.Counter(f["task"] for _, f in r.xrange(keys.EVENTS) if f["type"] == "task.succeeded")
+    lost = sum(1 for i in acked if succeeded[str(i)] == 0)
+    print(f"valkey {how} (appendfsync always): server back in {server_back:.1f}s, worker back in "
+          f"{worker_back:.1f}s, acked={len(acked)} lost={lost}")
     assert all(succeeded[str(i)] == 1 for i in acked)
     assert check_ledger(r).ok
     assert server_back < 15 and worker_back < 15   # documented: within 5 s; generous bound for a noisy machine

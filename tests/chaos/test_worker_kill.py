@@ -68,7 +68,7 @@ def chaos_run(procs, r, env, kills: int, tasks: int, seed: int) -> None:
     assert counts["failed"] == 0
     rep = check_ledger(r)
     succeeded = collections.Counter(f["task"] for _, f in r.xrange(keys.EVENTS) if f["type"] == "task.succeeded")
-    print(rep.summary(expected_tasks=tasks))
+    print(f"worker kill -9 x{kills}: {rep.summary(expected_tasks=tasks)}")
     assert len(succeeded) == tasks and set(succeeded.values()) == {1}, "dup_accepted must be 0"
     assert rep.ok, rep.problems[:10]
     assert rep.reclaims, "the kills did withdraw some attempts"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import msgspec
@@ -21,7 +22,8 @@ def sample(cls):
     values = {}
     for f in msgspec.structs.fields(cls):
         if f.required:
-            values[f.name] = {int: 7, str: "x", float: 1.5, bool: True}.get(f.type, None)
+            tp = typing.get_args(f.type)[0] if typing.get_origin(f.type) is typing.Annotated else f.type
+            values[f.name] = {int: 7, str: "x", float: 1.5, bool: True}.get(tp, None)
             if f.type == dict or str(f.type).startswith("dict"):
                 values[f.name] = {"command": "echo hi"}
             if values[f.name] is None:

@@ -68,12 +68,23 @@ def test_a_trailing_slash_names_a_folder_and_join_builds_children():
 
 
 def test_checking_is_cheap_enough_for_bulk_submission():
+    """Checking a URI costs about what parsing it costs (no I/O, no store import): measured against
+    urllib's own split of the same URIs in the same run, so a loaded machine slows both alike."""
     import time
+    from urllib.parse import urlsplit
 
-    start = time.perf_counter()
-    for i in range(20000):
-        check_uri(f"s3://bucket/sample{i}.fastq.gz")
-    assert time.perf_counter() - start < 0.5
+    uris = [f"s3://bucket/sample{i}.fastq.gz" for i in range(20000)]
+
+    def best_of_3(fn) -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            for u in uris:
+                fn(u)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    assert best_of_3(check_uri) < 10 * best_of_3(urlsplit)
 
 
 @pytest.mark.parametrize("text, shown", [

@@ -256,3 +256,101 @@ def test_every_shape_of_the_worker_has_the_fields_declared_once_in_worker_fields
     assert set(WORKER_FIELDS) <= {f.name for f in msgspec.structs.fields(c.RegisterWorker)}
     assert set(WORKER_FIELDS) <= {f.name for f in msgspec.structs.fields(WorkerRegistered)}
     assert set(WORKER_FIELDS) <= {f.name for f in msgspec.structs.fields(Worker)}
+
+
+# --- no task stuck: liveness, batch moves, retries, stale attempts, the holding report ----------------
+def test_a_paused_worker_gone_silent_goes_offline_and_comes_back_paused():
+    d = decider()
+    d.command("worker.update", c.UpdateWorker(worker_id=1, status="paused"))
+    d.take()
+    d.worker_liveness({"w1": False}, lost_after=600)
+    assert tags(d.take()[0]) == ["worker.offline"]
+    d.worker_liveness({"w1": True}, lost_after=600)
+    assert tags(d.take()[0]) == ["worker.online"]
+    assert d.state.workers[1].status == "paused"
+
+
+def test_a_lost_worker_is_ordered_to_stop_each_attempt_it_held():
+    d = decider(tasks=1)
+    running(d)
+    d.worker_liveness({"w1": False}, lost_after=0)
+    d.worker_liveness({"w1": False}, lost_after=0)
+    events, effs = d.take()
+    assert tags(events) == ["worker.offline", "worker.lost", "execution.refused", "task.requeued"]
+    assert effects(effs) == [("control", "w1", {"op": "cancel", "task": "1", "attempt": "1"})]
+
+
+def test_a_queued_task_moved_to_another_batch_leaves_its_queue_and_a_claim_from_the_old_one_is_refused():
+    d = decider(tasks=1)
+    d.dispatch()
+    d.take()
+    d.command("task.update", c.UpdateTask(task_id=1, changes={"batch": "b"}))
+    assert tags(d.take()[0]) == ["batch.created", "task.requeued", "task.updated"]
+    d.fact("w1", "claimed", c.Claimed(task_id=1, attempt=1, entry="5-0", queue="Default"), "i1")
+    events, effs = d.take()
+    assert tags(events) == ["report.rejected"] and d.state.tasks[1].status == "pending"
+    assert ("control", "w1", {"op": "cancel", "task": "1", "attempt": "1"}) in effects(effs)
+
+
+def test_a_worker_moved_to_another_batch_gives_back_what_it_holds_not_started():
+    d = decider(tasks=1)
+    d.dispatch()
+    d.fact("w1", "claimed", c.Claimed(task_id=1, attempt=1), "i1")
+    d.take()
+    d.command("worker.update", c.UpdateWorker(worker_id=1, batch="b"))
+    events, effs = d.take()
+    assert tags(events) == ["worker.batch_changed", "execution.refused", "task.requeued"]
+    assert effects(effs) == [("control", "w1", {"op": "cancel", "task": "1", "attempt": "1"})]
+    assert d.state.tasks[1].worker is None and not d.state.workers[1].held
+
+
+def test_a_retried_failure_starts_the_quarantine_count_again():
+    d = decider(tasks=1, retry=10)
+    for attempt in range(1, 12):
+        d.dispatch()
+        d.fact("w1", "claimed", c.Claimed(task_id=1, attempt=attempt), "i1")
+        d.fact("w1", "started", c.Started(task_id=1, attempt=attempt, command="false"), "i1")
+        d.fact("w1", "finished", c.Finished(task_id=1, attempt=attempt, return_code=1), "i1")
+    assert d.state.tasks[1].status == "failed" and "task.quarantined" not in tags(d.take()[0])
+
+
+def test_a_report_from_a_previous_run_of_the_worker_is_rejected_and_its_attempt_ordered_stopped():
+    d = decider(tasks=1)
+    running(d)
+    d.fact("w1", "accepted", c.Accepted(task_id=1, attempt=1), "old-run")
+    events, effs = d.take()
+    assert tags(events) == ["report.rejected"]
+    assert effects(effs) == [("control", "w1", {"op": "cancel", "task": "1", "attempt": "1"})]
+
+
+def test_the_holding_report_orders_a_stale_attempt_stopped_and_records_it_once():
+    d = decider(tasks=1)
+    running(d)
+    d.command("task.relaunch", c.TaskIds(task_ids=[1]))
+    d.take()
+    for _ in range(2):
+        d.fact("w1", "holding", c.Holding(held=[(1, 1)]), "i1")
+    events, effs = d.take()
+    assert tags(events) == ["report.rejected"]
+    assert effects(effs) == [("control", "w1", {"op": "cancel", "task": "1", "attempt": "1"})] * 2
+
+
+def test_the_holding_report_requeues_an_attempt_missing_twice_in_a_row_only():
+    d = decider(tasks=1)
+    running(d)
+    d.fact("w1", "holding", c.Holding(held=[]), "i1")
+    d.fact("w1", "holding", c.Holding(held=[(1, 1)]), "i1")
+    d.fact("w1", "holding", c.Holding(held=[]), "i1")
+    assert d.take()[0] == [], "a single miss is within the grace"
+    d.fact("w1", "holding", c.Holding(held=[]), "i1")
+    events, effs = d.take()
+    assert tags(events) == ["execution.refused", "task.requeued"] and d.state.tasks[1].status == "pending"
+    assert effects(effs) == [("control", "w1", {"op": "cancel", "task": "1", "attempt": "1"})]
+
+
+def test_a_holding_report_of_a_previous_run_changes_nothing():
+    d = decider(tasks=1)
+    running(d)
+    for _ in range(3):
+        d.fact("w1", "holding", c.Holding(held=[(7, 1)]), "old-run")
+    assert d.take() == ([], [])

@@ -17,16 +17,15 @@ def store(tmp_path):
 def test_a_two_step_scatter_gather_with_rel_output_collects_every_sample(server, procs, store):
     procs.worker("w1", concurrency=3, batch="sg.count")
     procs.worker("w2", concurrency=1, batch="sg.total")
-    with pytest.warns(UserWarning, match="recruiters are not available"):
-        wf = Workflow(name="sg", shell=True, flavor="local", max_step_workers=2, base_storage=str(store))
-        for sample in ("a", "b", "c", "d"):
-            step1 = wf.step(batch="count", concurrency=3, rel_output=f"{sample}/count",
-                            command=f"echo {sample} > $OUTPUT/{sample}.txt && mkdir -p $OUTPUT/stats && "
-                                    f"echo 1 > $OUTPUT/stats/{sample}.stat")
-        step2 = wf.step(batch="total", concurrency=1, rel_output="total",
-                        input=step1.gather("output") + step1.gather("output/stats|mv:stats"),
-                        required_tasks=step1.gather(),
-                        command="cat $INPUT/*.txt > $OUTPUT/all.txt && ls $INPUT/stats > $OUTPUT/stats.txt")
+    wf = Workflow(name="sg", shell=True, flavor="local", max_step_workers=2, base_storage=str(store))
+    for sample in ("a", "b", "c", "d"):
+        step1 = wf.step(batch="count", concurrency=3, rel_output=f"{sample}/count",
+                        command=f"echo {sample} > $OUTPUT/{sample}.txt && mkdir -p $OUTPUT/stats && "
+                                f"echo 1 > $OUTPUT/stats/{sample}.stat")
+    step2 = wf.step(batch="total", concurrency=1, rel_output="total",
+                    input=step1.gather("output") + step1.gather("output/stats|mv:stats"),
+                    required_tasks=step1.gather(),
+                    command="cat $INPUT/*.txt > $OUTPUT/all.txt && ls $INPUT/stats > $OUTPUT/stats.txt")
     assert step1.output == f"file://{store}/d/count/"
     counts = wf.run(refresh=5)
     assert counts == {"succeeded": 5}
