@@ -13,7 +13,7 @@ rank 2 recycle-only one when `max_workflow_workers` cut the step's maximum; the 
 workers of the step's flavor into the batch while it has pending tasks. When the workflow's tasks are
 all done (`run()` returns) or it is cleaned, its workers go back to the batch Default. Server-side
 parts that come later are called through plain seams, each warning once when the server does not
-offer them yet: caching (`use_cache`). `run()` on a terminal will open a monitor; for now it prints progress lines.
+offer them yet. `use_cache` is carried on the tasks (the workers reuse earlier executions). `run()` on a terminal will open a monitor; for now it prints progress lines.
 """
 
 from __future__ import annotations
@@ -362,9 +362,6 @@ class Workflow:
                                     f"remote functions are not supported, use a shell command or shell_code")
         elif not isinstance(command, str) or not command.strip():
             raise WorkflowException(f"step {batch}: command must be a non-empty string")
-        if use_cache:
-            _warn_once(self, "use_cache", "use_cache: caching is not available on this scitq server yet; "
-                                          "tasks run as usual")
         requires = _requirements(required_tasks)
         number = self._counters.get(batch, 0) + 1
         spec = {"command": command, "name": name if name is not None else f"{batch} #{number}",

@@ -13,7 +13,7 @@ from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
 from scitq.events.model import (
-    LaunchFields, Name, NonNeg, Positive, RecruiterFields, TaskFields, WorkerFields, derive,
+    CacheFields, LaunchFields, Name, NonNeg, Positive, RecruiterFields, TaskFields, WorkerFields, derive,
 )
 
 __all__ = [
@@ -151,10 +151,11 @@ Started = derive("Started", LaunchFields, bases=(Fact,), module=__name__, forbid
 Started.__doc__ = "The worker started the attempt's process with these `LaunchFields`."
 
 
-class Finished(Fact, kw_only=True, forbid_unknown_fields=True):
-    return_code: int
-    timed_out: bool = False
-    output_files: list[str] = []
+Finished = derive("Finished", CacheFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True,
+                  head=(("return_code", int), ("timed_out", bool, False), ("output_files", list[str], []),
+                        ("cached_from", Union[int, None], None)))
+Finished.__doc__ = ("The attempt ended with `return_code`; with `cached_from`, it did not run: the outputs of that "
+                    "succeeded execution (same input hash) stand for it.")
 
 
 class HandBack(Fact, kw_only=True, forbid_unknown_fields=True):

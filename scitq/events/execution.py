@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from scitq.events.base import Event
-from scitq.events.model import LaunchFields, derive
+from scitq.events.model import CacheFields, LaunchFields, derive
 
 __all__ = [
     "ExecutionClaimed", "ExecutionAccepted", "ExecutionStarted", "ExecutionOutputOpened",
-    "ExecutionFinished", "ExecutionRefused", "ReportRejected",
+    "ExecutionFinished", "ExecutionCached", "ExecutionRefused", "ReportRejected",
 ]
 
 
@@ -40,9 +40,17 @@ class ExecutionOutputOpened(ExecutionEvent, tag="execution.output_opened", kw_on
     stream: str
 
 
-class ExecutionFinished(ExecutionEvent, tag="execution.finished", kw_only=True):
-    worker: str = ""
-    return_code: int
+ExecutionFinished = derive(
+    "ExecutionFinished", CacheFields, bases=(ExecutionEvent,), tag="execution.finished", module=__name__,
+    head=(("worker", str, ""), ("return_code", int), ("output_files", list[str], [])))
+ExecutionFinished.__doc__ = "The process ended with `return_code`; what it uploaded and, for caching, its `CacheFields`."
+
+
+class ExecutionCached(ExecutionEvent, tag="execution.cached", kw_only=True):
+    """The attempt did not run: the outputs of the succeeded execution `cached_from` (same input hash, its
+    outputs still there) stand for it. The execution ends succeeded with no worker."""
+    cached_from: int
+    input_hash: str | None = None
     output_files: list[str] = []
 
 

@@ -19,7 +19,8 @@ __all__ = [
     "ACTIVE_TASK_STATUSES", "ACTIVE_EXECUTION_STATUSES", "FINISHED_EXECUTION_STATUSES", "SUBMIT_STATUSES",
     "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
-    "LAUNCH_FIELDS", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS", "BatchFields",
+    "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS",
+    "BatchFields",
     "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
@@ -93,6 +94,15 @@ class LaunchFields(RunFields, kw_only=True):
 
 
 LAUNCH_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(LaunchFields))
+
+
+class CacheFields(msgspec.Struct, kw_only=True):
+    """What makes a succeeded attempt reusable by a task with `use_cache`: the hash of what it ran on
+    (command, container, options, inputs and resources with their sizes and MD5s) and what it uploaded
+    (relative name -> size). The worker reports them with the end of the attempt; the execution keeps them."""
+
+    input_hash: str | None = None
+    output_listing: dict[str, int] = {}
 
 
 # --- the worker ------------------------------------------------------------------------------------

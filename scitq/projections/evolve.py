@@ -10,7 +10,7 @@ from msgspec import UNSET
 from scitq.events import base as _base
 from scitq.events.batch import BatchCreated, BatchDeleted, BatchPaused, BatchResumed
 from scitq.events.execution import (
-    ExecutionAccepted, ExecutionClaimed, ExecutionFinished, ExecutionOutputOpened, ExecutionRefused,
+    ExecutionAccepted, ExecutionCached, ExecutionClaimed, ExecutionFinished, ExecutionOutputOpened, ExecutionRefused,
     ExecutionStarted, ReportRejected,
 )
 from scitq.events.task import (
@@ -151,7 +151,10 @@ def _deleted(state: State, e: TaskDeleted) -> None:
     for req in t.required_task_ids:
         state.dependents.get(req, set()).discard(t.task_id)
     for eid in state.task_executions.pop(t.task_id, []):
-        state.executions.pop(eid, None)
+        ex = state.executions.pop(eid, None)
+        if ex is not None and ex.input_hash and state.cache.get(ex.input_hash) == eid:
+            del state.cache[ex.input_hash]      # its outputs are no longer known: no reuse
+            state.dirty_cache.add(ex.input_hash)
         state.dirty_executions.add(eid)
     state.dirty_tasks.add(t.task_id)
 
@@ -311,7 +314,23 @@ def _finished(state: State, e: ExecutionFinished) -> None:
     ex = state.executions[e.execution_id]
     ex.return_code = e.return_code
     ex.output_files = list(e.output_files)
+    ex.input_hash, ex.output_listing = e.input_hash, dict(e.output_listing)
     _exec_status(state, ex, "succeeded" if e.return_code == 0 else "failed", e.ts)
+    if e.return_code == 0 and e.input_hash:
+        state.cache[e.input_hash] = ex.execution_id
+        state.dirty_cache.add(e.input_hash)
+
+
+@_on(ExecutionCached)
+def _cached(state: State, e: ExecutionCached) -> None:
+    ex = state.executions[e.execution_id]
+    ex.worker_id = ex.worker = None       # no worker ran it (the task's holder is released by its success)
+    ex.return_code, ex.cached_from, ex.input_hash = 0, e.cached_from, e.input_hash
+    ex.output_files = list(e.output_files)
+    src = state.executions.get(e.cached_from)
+    if src is not None:
+        ex.output_listing = dict(src.output_listing)
+    _exec_status(state, ex, "succeeded", e.ts)
 
 
 @_on(ExecutionRefused)

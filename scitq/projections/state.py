@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, ExecutionStatus, RecruiterFields, TaskFields,
-    TaskStatus, WorkerFields, WorkerStatus,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, ExecutionStatus,
+    RecruiterFields, TaskFields, TaskStatus, WorkerFields, WorkerStatus,
 )
 
 __all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
@@ -34,7 +34,7 @@ class Task(TaskFields, kw_only=True):
     blocked_by: int | None = None # while blocked: the required task that failed
 
 
-class Execution(msgspec.Struct, kw_only=True):
+class Execution(CacheFields, kw_only=True):
     """One attempt of a task on a worker; `command`... `resource` are frozen when the process starts."""
     execution_id: int
     task_id: int
@@ -56,6 +56,7 @@ class Execution(msgspec.Struct, kw_only=True):
     latest: bool = True
     stream: str | None = None
     start_date: float | None = None
+    cached_from: int | None = None   # did not run: the outputs of that execution stand for it
 
 
 class Worker(WorkerFields, kw_only=True):
@@ -115,6 +116,8 @@ class State:
     rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
     indexed_executions: set[int] = field(default_factory=set)
+    cache: dict[str, int] = field(default_factory=dict)       # input hash -> last succeeded execution
+    dirty_cache: set[str] = field(default_factory=set)
 
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""

@@ -89,6 +89,8 @@ def write_dirty(state: State, pipe: Any) -> None:
             ix.zrem.setdefault(keys.EXECUTIONS_ALL, []).append(eid)
             state.indexed_executions.discard(eid)
             continue
+        if ex.cached_from is not None and ex.worker is None:
+            pipe.hdel(vkey, "worker", "worker_id")      # a cached execution ran on no worker
         pipe.hset(vkey, mapping=execution_hash(ex))
         if eid not in state.indexed_executions:
             ix.zadd.setdefault(keys.EXECUTIONS_ALL, {})[eid] = eid
@@ -122,6 +124,12 @@ def write_dirty(state: State, pipe: Any) -> None:
             continue
         pipe.hset(vkey, mapping=batch_hash(b))
         pipe.sadd(keys.BATCHES_ALL, name)
+    gone = [h for h in state.dirty_cache if h not in state.cache]
+    if gone:
+        pipe.hdel(keys.CACHE_INDEX, *gone)
+    kept = {h: state.cache[h] for h in state.dirty_cache if h in state.cache}
+    if kept:
+        pipe.hset(keys.CACHE_INDEX, mapping=kept)
     for key in state.dirty_recruiters:
         rec = state.recruiters.get(key)
         vkey = keys.recruiter_view(*key)
@@ -140,6 +148,7 @@ def clear_dirty(state: State) -> None:
     state.dirty_executions.clear()
     state.dirty_workers.clear()
     state.dirty_batches.clear()
+    state.dirty_cache.clear()
     state.dirty_recruiters.clear()
 
 
@@ -176,6 +185,8 @@ def expected_views(state: State) -> dict[str, Any]:
         out[keys.batch_view(name)] = batch_hash(b)
     if state.batches:
         out[keys.BATCHES_ALL] = set(state.batches)
+    if state.cache:
+        out[keys.CACHE_INDEX] = {h: str(eid) for h, eid in state.cache.items()}
     for key, rec in state.recruiters.items():
         out[keys.recruiter_view(*key)] = recruiter_hash(rec)
     if state.recruiters:
@@ -201,7 +212,7 @@ def dump_views(r: Any) -> dict[str, Any]:
         for k, ty, value in zip(chunk, types, pipe.execute()):
             if ty == "zset":
                 value = {m: float(s) for m, s in value}
-            elif ty == "hash" and k == keys.WORKERS_BY_NAME:
+            elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX):
                 value = dict(value)
             out[k] = value
     return out
@@ -288,6 +299,7 @@ def rebuild(r: Any, verify: bool = True, write: bool = True,
         state.dirty_executions.update(state.executions)
         state.dirty_workers.update(state.workers)
         state.dirty_batches.update(state.batches)
+        state.dirty_cache.update(state.cache)
         state.dirty_recruiters.update(state.recruiters)
         write_dirty(state, pipe)
         pipe.execute()

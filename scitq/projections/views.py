@@ -183,6 +183,7 @@ def _json_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
 
 
 _TASK_JSON = _json_fields(Task)
+_EXEC_JSON = tuple(f for f in _json_fields(Execution) if f != "output_files")   # written space-separated
 _WORKER_JSON = _json_fields(Worker)
 
 
@@ -200,7 +201,7 @@ def decode_task(h: dict[str, str]) -> TaskView:
 
 
 def decode_execution(h: dict[str, str]) -> ExecutionView:
-    return _decode(h, ExecutionView)
+    return _decode(h, ExecutionView, _EXEC_JSON)
 
 
 def decode_worker(h: dict[str, str]) -> WorkerView:

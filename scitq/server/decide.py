@@ -658,13 +658,25 @@ class Decider:
         if ex is not None and ex.attempt == f.attempt and ex.worker == w.name and ex.status in FINISHED_EXECUTION_STATUSES \
                 and ex.return_code == f.return_code:
             return None  # duplicate
+        if ex is not None and f.cached_from is not None and ex.cached_from == f.cached_from \
+                and ex.attempt == f.attempt:
+            return None  # duplicate of a cached end
         if not self._mine(w, t, f):
             return self._superseded(t, f)
         assert ex is not None
+        if f.cached_from is not None:
+            if f.return_code == 0 and t.use_cache:
+                self.emit(ee.ExecutionCached(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
+                                             cached_from=f.cached_from, input_hash=f.input_hash,
+                                             output_files=f.output_files))
+                self.emit(et.TaskSucceeded(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id))
+                return None
+            return f"a cached result needs use_cache and a return code of 0 (task {t.task_id})"
         if f.timed_out:
             self.emit(et.TaskTimedOut(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id, kind="run"))
         self.emit(ee.ExecutionFinished(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
-                                       worker=w.name, return_code=f.return_code, output_files=f.output_files))
+                                       worker=w.name, return_code=f.return_code, output_files=f.output_files,
+                                       input_hash=f.input_hash, output_listing=f.output_listing))
         if f.return_code == 0:
             self.emit(et.TaskSucceeded(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id))
         elif t.retry > 0:

@@ -12,6 +12,7 @@ from scitq import keys
 from scitq.errors import ScitqError
 from scitq.projections.views import TaskView
 from scitq.settings import Settings
+from scitq.worker import cache
 from scitq.worker.data import TaskDataError, fetch_inputs, fetch_resources, push_outputs
 from scitq.worker.engines import Engines
 from scitq.worker.output import OutputBuffer
@@ -89,6 +90,10 @@ class AttemptRunner:
                 slot.preparing.join()
             if slot.workdir is None:
                 slot.workdir = self.workdirs.make()
+            digest = cache.input_hash(view) if view.get("use_cache") else None
+            if digest is not None and self._cached(slot, view, digest, out):
+                rc = 0
+                return
             try:
                 self._fetch_data(slot, view)
             except TaskDataError as exc:
@@ -97,7 +102,7 @@ class AttemptRunner:
                 self._finish(slot, out, rc)
                 return
             proc = self._start(slot, view, out)
-            rc = self._follow(slot, view, proc, out, announce=True)
+            rc = self._follow(slot, view, proc, out, announce=True, digest=digest)
         except _Cancelled:
             pass
         except Exception as exc:  # the agent itself failed on this task: say so, and give it back
@@ -138,8 +143,24 @@ class AttemptRunner:
             slot.state = "running"
         return proc
 
+    def _cached(self, slot: Slot, view: TaskView, digest: str, out: OutputBuffer) -> bool:
+        """End the attempt at once when an earlier succeeded execution hashes the same and its outputs
+        are still there (copied when this task's output folder differs); False: the task must run."""
+        ex = cache.find_reusable(self.r, digest)
+        if ex is None or slot.cancelled:
+            return False
+        try:
+            files = cache.reuse(ex, view.output)
+        except Exception as exc:  # noqa: BLE001 - the copy failed: run the task instead
+            log.warning("task %s: cached outputs of execution %s not copied (%s): running it",
+                        slot.task_id, ex["execution_id"], exc)
+            return False
+        out.write("stdout", f"Cached from execution {ex['execution_id']}\n")
+        self._finish(slot, out, 0, output_files=files, cached_from=ex["execution_id"], input_hash=digest)
+        return True
+
     def _follow(self, slot: Slot, view: TaskView, proc: RunningProcess | None, out: OutputBuffer,
-                announce: bool) -> int:
+                announce: bool, digest: str | None = None) -> int:
         """Report the start (once), wait for the process (run timeout), upload outputs, report the end."""
         if announce:
             self.reporter.report("started", slot.task_id, slot.attempt, command=view.command or "",
@@ -158,6 +179,9 @@ class AttemptRunner:
                 out.write("stderr", f"{exc}\n")
                 rc = exc.code
                 output_files = exc.uploaded
+        if digest is not None and rc == 0 and slot.workdir is not None:
+            return self._finish(slot, out, rc, timed_out=timed_out, output_files=output_files, input_hash=digest,
+                                output_listing=cache.output_listing(slot.workdir / "output"))
         return self._finish(slot, out, rc, timed_out=timed_out, output_files=output_files)
 
     def _wait(self, proc: RunningProcess, run_timeout: int | None, out: OutputBuffer) -> tuple[int, bool]:
