@@ -19,7 +19,6 @@ offer them yet. `use_cache` is carried on the tasks (the workers reuse earlier e
 from __future__ import annotations
 
 import atexit
-import math
 import os
 import shlex
 import sys

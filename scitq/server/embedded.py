@@ -8,7 +8,6 @@ import secrets
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import redis
 
