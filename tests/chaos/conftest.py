@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import Procs, ValkeyProc
+
 
 @pytest.fixture
 def fast_env(env, monkeypatch):
@@ -13,3 +15,21 @@ def fast_env(env, monkeypatch):
         monkeypatch.setenv(k, v)
     env.update(values)
     return env
+
+
+@pytest.fixture
+def own_valkey(tmp_path, fast_env, monkeypatch):
+    """A Valkey of this test alone (appendfsync always), so it can be stopped and killed."""
+    v = ValkeyProc(tmp_path / "own-valkey", fsync="always")
+    v.start()
+    monkeypatch.setenv("SCITQ_SERVER", v.url)
+    fast_env["SCITQ_SERVER"] = v.url
+    yield v
+    v.stop()
+
+
+@pytest.fixture
+def own_procs(own_valkey, fast_env, tmp_path):
+    ps = Procs(fast_env, tmp_path)
+    yield ps
+    ps.stop_all()

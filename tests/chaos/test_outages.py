@@ -11,30 +11,12 @@ import time
 import pytest
 import redis
 
-from helpers import Procs, ValkeyProc, run_cli, wait_for
+from helpers import run_cli, wait_for
 from scitq import keys
 from scitq.lib import Server
 from scitq.projections.check import check_ledger
 
 OUTAGE = float(os.environ.get("SCITQ_OUTAGE_SECONDS", "60"))
-
-
-@pytest.fixture
-def own_valkey(tmp_path, fast_env, monkeypatch):
-    """A Valkey of this test alone (appendfsync always), so it can be stopped and killed."""
-    v = ValkeyProc(tmp_path / "own-valkey", fsync="always")
-    v.start()
-    monkeypatch.setenv("SCITQ_SERVER", v.url)
-    fast_env["SCITQ_SERVER"] = v.url
-    yield v
-    v.stop()
-
-
-@pytest.fixture
-def own_procs(own_valkey, fast_env, tmp_path):
-    ps = Procs(fast_env, tmp_path)
-    yield ps
-    ps.stop_all()
 
 
 @pytest.mark.xdist_group("outage")

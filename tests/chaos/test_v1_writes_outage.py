@@ -9,30 +9,12 @@ import time
 import pytest
 import redis
 
-from helpers import Procs, ValkeyProc, wait_for
+from helpers import wait_for
 from scitq import keys
 from scitq.lib import Server
 from scitq.projections.check import check_ledger
 
 OUTAGE = float(os.environ.get("SCITQ_OUTAGE_SECONDS", "60"))
-
-
-@pytest.fixture
-def own_valkey(tmp_path, fast_env, monkeypatch):
-    """A Valkey of this test alone, so that it can be stopped."""
-    v = ValkeyProc(tmp_path / "own-valkey", fsync="always")
-    v.start()
-    monkeypatch.setenv("SCITQ_SERVER", v.url)
-    fast_env["SCITQ_SERVER"] = v.url
-    yield v
-    v.stop()
-
-
-@pytest.fixture
-def own_procs(own_valkey, fast_env, tmp_path):
-    ps = Procs(fast_env, tmp_path)
-    yield ps
-    ps.stop_all()
 
 
 def outage_writes(own_valkey, own_procs, outage: float) -> None:
