@@ -420,21 +420,28 @@ def bench_rq(ctx: "Bench") -> dict[str, Any]:
             "commands": commands}
 
 
-def bench_celery(ctx: "Bench") -> dict[str, Any]:
-    args, procs = ctx.args, ctx.procs
-    n, c = args.n, args.concurrency
+def start_celery(ctx: "Bench", node: str) -> tuple[Any, Any, str, redis.Redis]:
+    """A Celery worker (prefork, the bench's concurrency) on the bench's Valkey, answering pings:
+    (its process, the celery_job module, the backend URL, a client of the results database)."""
     broker, backend = ctx.valkey.url(2), ctx.valkey.url(3)
     os.environ["BENCH_CELERY_BROKER"], os.environ["BENCH_CELERY_BACKEND"] = broker, backend
     import celery_job
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    worker = procs.spawn([sys.executable, "-m", "celery", "-A", "celery_job", "worker", "-P", "prefork",
-                          "-c", str(c), "--loglevel", "WARNING", "-n", "bench@localhost"],
-                         "celery-worker.log", env, cwd=HERE)
+    worker = ctx.procs.spawn([sys.executable, "-m", "celery", "-A", "celery_job", "worker", "-P", "prefork",
+                              "-c", str(ctx.args.concurrency), "--loglevel", "WARNING", "-n", f"{node}@localhost"],
+                             "celery-worker.log", env, cwd=HERE)
     app = celery_job.app
-    wait_until(lambda: app.control.ping(timeout=0.5), args.timeout, "the Celery worker", worker, interval=0.1)
+    wait_until(lambda: app.control.ping(timeout=0.5), ctx.args.timeout, "the Celery worker", worker, interval=0.1)
     time.sleep(0.5)
-    results_db = redis.Redis.from_url(backend)
+    return worker, celery_job, backend, redis.Redis.from_url(backend)
+
+
+def bench_celery(ctx: "Bench") -> dict[str, Any]:
+    args, procs = ctx.args, ctx.procs
+    n = args.n
+    worker, celery_job, backend, results_db = start_celery(ctx, "bench")
+    app = celery_job.app
     def cpu_now() -> dict[str, float]:
         return {"worker+pool": group_cpu(worker.pid, children=False), "tasks": group_cpu(worker.pid, own=False),
                 "valkey": group_cpu(ctx.valkey.proc.pid), "client": self_cpu()}

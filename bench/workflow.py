@@ -42,7 +42,7 @@ import redis
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from throughput import Bench, BenchError, group_cpu, wait_until  # noqa: E402
+from throughput import Bench, BenchError, group_cpu, start_celery, wait_until  # noqa: E402
 
 from scitq import keys  # noqa: E402
 
@@ -183,21 +183,11 @@ def bench_rq(ctx: Bench) -> dict[str, Any]:
 # --- Celery -----------------------------------------------------------------------------------------
 def bench_celery(ctx: Bench) -> dict[str, Any]:
     args, procs = ctx.args, ctx.procs
-    n, c = args.n, args.concurrency
-    broker, backend = ctx.valkey.url(2), ctx.valkey.url(3)
-    os.environ["BENCH_CELERY_BROKER"], os.environ["BENCH_CELERY_BACKEND"] = broker, backend
+    n = args.n
     from celery import chord, group
 
-    import celery_job
-
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
-    worker = procs.spawn([sys.executable, "-m", "celery", "-A", "celery_job", "worker", "-P", "prefork",
-                          "-c", str(c), "--loglevel", "WARNING", "-n", "wfbench@localhost"],
-                         "celery-worker.log", env, cwd=HERE)
+    worker, celery_job, backend, results_db = start_celery(ctx, "wfbench")
     app = celery_job.app
-    wait_until(lambda: app.control.ping(timeout=0.5), args.timeout, "the Celery worker", worker, interval=0.1)
-    time.sleep(0.5)
-    results_db = redis.Redis.from_url(backend)
     runs = []
     stamp = celery_job.stamp_true
     handles: list[Any] = []    # the AsyncResults, dropped while the app is still up
