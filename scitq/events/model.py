@@ -154,7 +154,7 @@ class BatchFields(msgspec.Struct, kw_only=True):
 FLAVOR_TAGS = "GMN"     # G: GPU, M: metal, N: NVMe
 
 
-class FlavorFields(msgspec.Struct, kw_only=True, frozen=True):
+class FlavorFields(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """One machine size of a provider in one region, as the flavor catalog stores it (v1's flavor and
     flavormetrics in one row): `ram`, `disk` and `gpumem` in GB, `cost` per hour, `eviction` the % chance
     per hour that a spot machine is taken back, `tags` a subset of FLAVOR_TAGS. Key: (provider, region, name)."""
@@ -176,7 +176,7 @@ class FlavorFields(msgspec.Struct, kw_only=True, frozen=True):
 FLAVOR_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(FlavorFields))
 
 
-class QuotaFields(msgspec.Struct, kw_only=True, frozen=True):
+class QuotaFields(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """The cpus a provider allows in a region (`cpu_limit` None: no quota known) and uses (as the
     provider said at the last catalog update)."""
 
