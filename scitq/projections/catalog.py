@@ -30,7 +30,7 @@ __all__ = [
     "PROTOFILTER", "SEPARATOR", "ITEMS", "NUMERIC_ITEMS", "COMPARATORS", "DEFAULT_LIMIT", "DEFAULT_EVICTION",
     "PROVIDER_ALIASES", "Protofilter", "parse_protofilters", "flavor_rule", "check_flavor_rule", "matches",
     "preferred_regions", "search", "find", "flavor_key", "quota_key", "encode_flavor", "decode_flavor",
-    "encode_quota", "decode_quota", "COLUMNS",
+    "encode_quota", "decode_quota", "COLUMNS", "cpus_in_use",
 ]
 
 PROTOFILTER = re.compile(r"^(?P<item>cpu|ram|disk|tags|gpumem|eviction|region|cost|provider)"
@@ -249,6 +249,26 @@ def find(rows: Iterable[Any], n: int = 1, **criteria: Any) -> list[dict[str, Any
             break
         picked.append(choice)
     return picked
+
+
+def cpus_in_use(rows: Iterable[Any], workers: Iterable[Any] = (), deploys: Iterable[Any] = ()
+                ) -> dict[tuple[str, str], int]:
+    """Cpus taken per (provider, region) by `workers` and pending `deploys` (anything with provider,
+    region and flavor, as dicts or attributes), each counted with its catalog flavor's cpus; a worker with
+    no provider/region (a static one) or of a flavor the catalog does not know takes none."""
+    cpu = {(_provider(_get(r, "provider")), _get(r, "region"), _get(r, "name")): int(_get(r, "cpu")) for r in rows}
+    used: dict[tuple[str, str], int] = {}
+    for w in (*workers, *deploys):
+        prov, region, flavor = (_get(w, k) if _has(w, k) else None for k in ("provider", "region", "flavor"))
+        if not prov or not region or not flavor:
+            continue
+        key = (_provider(prov), region)
+        used[key] = used.get(key, 0) + cpu.get((*key, flavor), 0)
+    return used
+
+
+def _has(obj: Any, name: str) -> bool:
+    return name in obj if isinstance(obj, Mapping) else hasattr(obj, name)
 
 
 def _get(obj: Any, name: str) -> Any:
