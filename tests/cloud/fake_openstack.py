@@ -10,6 +10,7 @@ region, moves a new server from BUILD to ACTIVE after a number of polls, and ser
     fake.faults.no_valid_host = True          new servers go to ERROR with fault "No valid host was found"
     fake.faults.build_forever = True          new servers stay in BUILD
     fake.faults.lost_create = True            POST /servers creates the server, then answers 500
+    fake.faults.flaky_gets = 2                the next 2 GETs of one server answer 503
 
 Every request is recorded in `fake.requests` (method, path, query, JSON body) for assertions.
 """
@@ -53,6 +54,7 @@ class Faults:
     no_valid_host: bool = False
     build_forever: bool = False
     lost_create: bool = False
+    flaky_gets: int = 0
 
 
 @dataclass
@@ -305,6 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
                 server = cloud.servers[region].get(sid)
                 if server is None:
                     return self._error(404, "itemNotFound", f"Instance {sid} could not be found.")
+                if method == "GET" and cloud.faults.flaky_gets > 0:
+                    cloud.faults.flaky_gets -= 1
+                    return self._error(503, "computeFault", "Service Unavailable")
                 if method == "DELETE":
                     del cloud.servers[region][sid]
                     cloud.deleted.append(server["name"])

@@ -180,6 +180,14 @@ def test_a_create_that_fails_after_the_server_exists_removes_what_it_made(fake):
     assert fake.live() == [] and fake.deleted == ["scitq-node1"]
 
 
+def test_a_passing_fault_while_the_machine_builds_does_not_abandon_it(fake):
+    """Uses the fake Nova/Keystone double answering 503 to two polls of the building server."""
+    fake.faults.flaky_gets = 2
+    inst = provider().create("b2-7", "GRA11", boot())
+    assert inst.status == "active" and fake.deleted == []
+    assert fake.faults.flaky_gets == 0
+
+
 def test_refused_credentials_are_an_auth_error_that_is_not_retried(fake):
     """Uses the fake Nova/Keystone double: Keystone answers 401 to the token request."""
     fake.faults.auth = True
