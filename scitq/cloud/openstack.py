@@ -17,6 +17,7 @@ cloud-init of its `Bootstrap`. Errors are classified as `scitq.cloud.provider` s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -84,7 +85,7 @@ class OpenStackConfig:
     gpu_image: str = ""                  # SCITQ_OPENSTACK_GPU_IMAGE, for GPU flavors (default: `image`)
     network: str = DEFAULT_NETWORK       # SCITQ_OPENSTACK_NETWORK
     keypair: str = DEFAULT_KEYPAIR       # SCITQ_OPENSTACK_KEYPAIR ("" for none)
-    prefix: str = DEFAULT_PREFIX         # SCITQ_OPENSTACK_PREFIX: machine names are <prefix>-<worker>
+    prefix: str = DEFAULT_PREFIX         # SCITQ_CLOUD_PREFIX: machine names are <prefix>-<worker>
     price_url: str = OVH_CATALOG_URL     # SCITQ_OVH_PRICE_URL ("" or "none": no prices, every cost 0)
     subsidiary: str = OVH_SUBSIDIARY     # SCITQ_OVH_SUBSIDIARY: OVH's price list (and currency) to use
     poll_interval: float = 5.0           # SCITQ_OPENSTACK_POLL: seconds between two looks at a building server
@@ -96,7 +97,7 @@ class OpenStackConfig:
         values: dict[str, Any] = {}
         for name, key in (("cloud", "SCITQ_OPENSTACK_CLOUD"), ("image", "SCITQ_OPENSTACK_IMAGE"),
                           ("metal_image", "SCITQ_OPENSTACK_METAL_IMAGE"), ("gpu_image", "SCITQ_OPENSTACK_GPU_IMAGE"),
-                          ("network", "SCITQ_OPENSTACK_NETWORK"), ("prefix", "SCITQ_OPENSTACK_PREFIX"),
+                          ("network", "SCITQ_OPENSTACK_NETWORK"), ("prefix", "SCITQ_CLOUD_PREFIX"),
                           ("subsidiary", "SCITQ_OVH_SUBSIDIARY")):
             if env.get(key):
                 values[name] = env[key]
@@ -109,6 +110,9 @@ class OpenStackConfig:
                     values[name] = float(env[key])
                 except ValueError:
                     raise BadInput(f"{key} must be a number of seconds, not {env[key]!r}") from None
+        if "prefix" in values and not re.fullmatch(r"[a-z][a-z0-9-]*", values["prefix"]):
+            raise BadInput(f"SCITQ_CLOUD_PREFIX must be lowercase letters, digits and '-', starting with a letter, "
+                           f"not {values['prefix']!r}")
         regions_key = next((k for k in ("SCITQ_OPENSTACK_REGIONS", "OVH_REGIONS") if env.get(k)), None)
         regions = _words(env.get(regions_key)) if regions_key else []
         quotas_key = next((k for k in ("SCITQ_OPENSTACK_CPUQUOTAS", "OVH_CPUQUOTAS") if env.get(k)), None)
@@ -234,7 +238,7 @@ def fetch_ovh_prices(base_url: str = OVH_CATALOG_URL, subsidiary: str = OVH_SUBS
 
 def _default_user_data(boot: Bootstrap) -> str:
     from scitq.cloud import bootstrap    # lazily: the cloud-init renderer lives with the other providers
-    return bootstrap.cloud_init(boot)    # type: ignore[attr-defined]
+    return bootstrap.cloud_init(boot)
 
 
 class OpenStackProvider:
@@ -244,8 +248,18 @@ class OpenStackProvider:
 
     def __init__(self, config: OpenStackConfig | None = None, *,
                  user_data: Callable[[Bootstrap], str] | str | None = None,
-                 prices: Callable[[], dict[str, OvhPrice]] | None = None) -> None:
-        self.config = config if config is not None else OpenStackConfig.from_env()
+                 prices: Callable[[], dict[str, OvhPrice]] | None = None, **settings: Any) -> None:
+        """`config` (default: from the environment), with any of its fields overridden by keyword (as
+        `scitq.cloud.get_provider("openstack", regions=["GRA11"])` does); `user_data` renders a Bootstrap
+        (default `scitq.cloud.bootstrap.cloud_init`); `prices` replaces the fetch of OVH's price catalog."""
+        config = config if config is not None else OpenStackConfig.from_env()
+        unknown = set(settings) - {f.name for f in dataclasses.fields(OpenStackConfig)}
+        if unknown:
+            raise BadInput(f"unknown openstack provider setting(s): {', '.join(sorted(unknown))}")
+        if "regions" in settings:
+            settings["regions"] = tuple(_words(settings["regions"]) if isinstance(settings["regions"], str)
+                                        else settings["regions"])
+        self.config = dataclasses.replace(config, **settings)
         self.prefix = self.config.prefix
         self._user_data = user_data
         self._prices_source = prices

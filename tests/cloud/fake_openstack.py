@@ -7,6 +7,7 @@ region, moves a new server from BUILD to ACTIVE after a number of polls, and ser
 
     fake.faults.auth = True                   every token request is refused (401)
     fake.faults.quota = True                  POST /servers is refused with 403 "Quota exceeded"
+                                              (as it is when the region's max_cores would be passed)
     fake.faults.no_valid_host = True          new servers go to ERROR with fault "No valid host was found"
     fake.faults.build_forever = True          new servers stay in BUILD
     fake.faults.lost_create = True            POST /servers creates the server, then answers 500
@@ -330,8 +331,15 @@ class _Handler(BaseHTTPRequestHandler):
         if cloud.faults.quota:
             return self._error(403, "forbidden", "Quota exceeded for cores: Requested 8, but already used 16 of "
                                                  "20 cores")
-        if not any(body.get("flavorRef") == f[0] for f in OVH_FLAVORS):
+        flavor = next((f for f in OVH_FLAVORS if body.get("flavorRef") == f[0]), None)
+        if flavor is None:
             return self._error(400, "badRequest", f"Flavor {body.get('flavorRef')} could not be found.")
+        with cloud._lock:
+            used = sum(s["flavor"]["vcpus"] for s in cloud.servers[region].values())
+        limit = cloud.max_cores.get(region, -1)
+        if limit >= 0 and used + flavor[2] > limit:
+            return self._error(403, "forbidden", f"Quota exceeded for cores: Requested {flavor[2]}, but already "
+                                                 f"used {used} of {limit} cores")
         if body.get("key_name") and body["key_name"] not in cloud.keypairs:
             return self._error(400, "badRequest", "Invalid key_name provided.")
         with cloud._lock:

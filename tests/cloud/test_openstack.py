@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cloud.fake_openstack import FakeOpenStack
+from contract import ProviderContract
+from fake_openstack import FakeOpenStack
+from scitq.cloud import get_provider
 from scitq.cloud.openstack import (
     OpenStackConfig, OpenStackProvider, OvhPrice, fetch_ovh_prices, flavor_tags, parse_ovh_catalog, ram_gb,
 )
@@ -55,9 +57,9 @@ def provider(**config) -> OpenStackProvider:
     return OpenStackProvider(OpenStackConfig(**config), user_data=cloud_init, prices=lambda: PRICES)
 
 
-def boot(worker: str = "node1") -> Bootstrap:
+def bootstrap(worker: str = "node1") -> Bootstrap:
     return Bootstrap(worker=worker, server_url="redis://worker-node1:pw@192.0.2.1:6379", flavor="b2-7",
-                     provider="openstack", region="GRA11")
+                     provider="openstack", region="GRA11", version="2.0.0a1")
 
 
 def created(fake: FakeOpenStack, region: str = "GRA11") -> list[dict]:
@@ -71,7 +73,7 @@ def test_create_starts_a_named_ubuntu_machine_on_ext_net_with_the_key_and_user_d
     `Ubuntu 22.04` on the network `Ext-Net` with the key pair, its user-data the bootstrap's cloud-init, and
     create returns only once Nova says ACTIVE, with the machine's IPv4."""
     p = provider()
-    inst = p.create("b2-7", "GRA11", boot("node1"))
+    inst = p.create("b2-7", "GRA11", bootstrap("node1"))
     assert (inst.name, inst.provider, inst.region, inst.flavor, inst.status) == (
         "scitq-node1", "openstack", "GRA11", "b2-7", "active")
     assert inst.ipv4.startswith("203.0.113.")
@@ -92,14 +94,14 @@ def test_create_starts_a_named_ubuntu_machine_on_ext_net_with_the_key_and_user_d
 def test_a_metal_flavor_boots_the_baremetal_image_and_the_key_pair_name_is_configurable(fake):
     """Uses the fake Nova/Keystone double: flavors `bm*` get the `Baremetal - Ubuntu 22.04` image."""
     fake.keypairs = ("lab-key",)
-    provider(keypair="lab-key").create("bm-s1", "GRA11", boot("metal"))
+    provider(keypair="lab-key").create("bm-s1", "GRA11", bootstrap("metal"))
     [body] = created(fake)
     assert body["imageRef"] == "img-1" and body["key_name"] == "lab-key"
 
 
 def test_a_machine_is_created_in_the_region_asked_for(fake):
     """Uses the fake Nova/Keystone double: each region is its own endpoint in the token's catalog."""
-    inst = provider().create("b2-15", "BHS5", boot("node2"))
+    inst = provider().create("b2-15", "BHS5", bootstrap("node2"))
     assert inst.region == "BHS5"
     assert [s["name"] for s in fake.live("BHS5")] == ["scitq-node2"] and fake.live("GRA11") == []
 
@@ -107,7 +109,7 @@ def test_a_machine_is_created_in_the_region_asked_for(fake):
 def test_list_returns_only_the_machines_carrying_the_prefix_in_every_region(fake):
     """Uses the fake Nova/Keystone double: machines that are not ours (other names) are never listed."""
     p = provider()
-    p.create("b2-7", "GRA11", boot("node1"))
+    p.create("b2-7", "GRA11", bootstrap("node1"))
     fake.add_server("BHS5", "scitq-node9", flavor="c2-30")
     fake.add_server("BHS5", "webserver")
     fake.add_server("GRA11", "scitqx-node1")
@@ -120,7 +122,7 @@ def test_list_returns_only_the_machines_carrying_the_prefix_in_every_region(fake
 def test_delete_removes_the_machine_and_deleting_a_machine_already_gone_is_not_an_error(fake):
     """Uses the fake Nova/Keystone double."""
     p = provider()
-    p.create("b2-7", "GRA11", boot("node1"))
+    p.create("b2-7", "GRA11", bootstrap("node1"))
     p.delete("scitq-node1", "GRA11")
     assert fake.live() == [] and fake.deleted == ["scitq-node1"]
     p.delete("scitq-node1", "GRA11")
@@ -131,7 +133,7 @@ def test_delete_removes_the_machine_and_deleting_a_machine_already_gone_is_not_a
 def test_an_earlier_attempt_for_the_same_worker_is_replaced_not_duplicated(fake):
     """Uses the fake Nova/Keystone double: a retried deploy never leaves two machines for one worker."""
     fake.add_server("GRA11", "scitq-node1", status="BUILD")
-    provider().create("b2-7", "GRA11", boot("node1"))
+    provider().create("b2-7", "GRA11", bootstrap("node1"))
     assert [s["name"] for s in fake.live()] == ["scitq-node1"] and fake.deleted == ["scitq-node1"]
 
 
@@ -141,13 +143,74 @@ def test_the_provider_satisfies_the_provider_protocol(fake):
     assert provider().name == "openstack" and provider(prefix="lab").prefix == "lab"
 
 
+def test_the_default_user_data_is_the_bootstrap_cloud_init_of_the_worker(fake):
+    """Uses the fake Nova/Keystone double: without a user_data renderer, the machine gets
+    `scitq.cloud.bootstrap.cloud_init`, a #cloud-config whose runcmd is a list of strings."""
+    OpenStackProvider(OpenStackConfig(regions=("GRA11",), poll_interval=0.02), prices=lambda: PRICES).create(
+        "b2-7", "GRA11", bootstrap("node7"))
+    [body] = created(fake)
+    user_data = base64.b64decode(body["user_data"]).decode()
+    assert user_data.startswith("#cloud-config")
+    doc = yaml.safe_load(user_data)
+    assert doc["runcmd"] and all(isinstance(c, str) for c in doc["runcmd"])
+    from scitq.cloud.bootstrap import cloud_init as render
+    assert user_data == render(bootstrap("node7"))
+
+
+def test_the_registry_builds_the_openstack_provider_by_name_and_by_its_ovh_alias(fake, monkeypatch):
+    """Uses the fake Nova/Keystone double's RC variables, and OVH_REGIONS as v1 set it."""
+    monkeypatch.setenv("OVH_REGIONS", "GRA11 BHS5")
+    monkeypatch.setenv("SCITQ_CLOUD_PREFIX", "lab")
+    p = get_provider("ovh")
+    assert isinstance(p, OpenStackProvider) and p.regions() == ["GRA11", "BHS5"] and p.prefix == "lab"
+    q = get_provider("openstack", regions=["BHS5"], keypair="")
+    assert q.regions() == ["BHS5"] and q.config.keypair == "" and q.prefix == "lab"
+    with pytest.raises(BadInput, match="unknown openstack provider setting"):
+        get_provider("openstack", flavour="b2-7")
+
+
+# ---- the provider contract (tests/cloud/contract.py)
+
+class TestOpenStackContract(ProviderContract):
+    """The contract suite run against the openstack provider with the fake Nova/Keystone double (its
+    machines run no worker; GRA11 allows 4 cores, so two b2-7 machines)."""
+
+    @pytest.fixture
+    def provider(self, fake):
+        fake.max_cores["GRA11"] = 4
+        p = provider()
+        yield p
+        for inst in p.list():
+            p.delete(inst.name, inst.region)
+
+    @pytest.fixture
+    def region(self):
+        return "GRA11"
+
+    @pytest.fixture
+    def flavor(self):
+        return "b2-7"
+
+    @pytest.fixture
+    def boot(self):
+        return bootstrap
+
+    @pytest.fixture
+    def quota_limit(self):
+        return 2
+
+    @pytest.fixture
+    def registers(self):
+        return False
+
+
 # ---- faults
 
 def test_quota_exceeded_is_a_quota_error_that_may_be_retried_and_leaves_no_machine(fake):
     """Uses the fake Nova/Keystone double answering POST /servers with 403 "Quota exceeded"."""
     fake.faults.quota = True
     with pytest.raises(QuotaError) as caught:
-        provider().create("c2-30", "GRA11", boot())
+        provider().create("c2-30", "GRA11", bootstrap())
     assert caught.value.retryable and caught.value.region == "GRA11" and caught.value.flavor == "c2-30"
     assert "Quota exceeded" in str(caught.value)
     assert fake.live() == []
@@ -157,7 +220,7 @@ def test_no_valid_host_is_a_capacity_error_raised_after_the_machine_is_deleted(f
     """Uses the fake Nova/Keystone double: the server goes to ERROR with fault "No valid host was found"."""
     fake.faults.no_valid_host = True
     with pytest.raises(CapacityError) as caught:
-        provider().create("l4-90", "GRA11", boot())
+        provider().create("c2-30", "GRA11", bootstrap())
     assert "No valid host" in str(caught.value) and caught.value.retryable
     assert fake.live() == [] and fake.deleted == ["scitq-node1"]
 
@@ -166,7 +229,7 @@ def test_a_machine_that_never_leaves_build_is_deleted_and_reported_as_transient(
     """Uses the fake Nova/Keystone double: the server stays in BUILD past the create timeout."""
     fake.faults.build_forever = True
     with pytest.raises(TransientError) as caught:
-        provider().create("b2-7", "GRA11", boot(), timeout=0.3)
+        provider().create("b2-7", "GRA11", bootstrap(), timeout=0.3)
     assert "still BUILD" in str(caught.value)
     assert fake.live() == [] and fake.deleted == ["scitq-node1"]
 
@@ -176,14 +239,14 @@ def test_a_create_that_fails_after_the_server_exists_removes_what_it_made(fake):
     never learns its id; it finds the machine by name and deletes it before raising."""
     fake.faults.lost_create = True
     with pytest.raises(TransientError):
-        provider().create("b2-7", "GRA11", boot())
+        provider().create("b2-7", "GRA11", bootstrap())
     assert fake.live() == [] and fake.deleted == ["scitq-node1"]
 
 
 def test_a_passing_fault_while_the_machine_builds_does_not_abandon_it(fake):
     """Uses the fake Nova/Keystone double answering 503 to two polls of the building server."""
     fake.faults.flaky_gets = 2
-    inst = provider().create("b2-7", "GRA11", boot())
+    inst = provider().create("b2-7", "GRA11", bootstrap())
     assert inst.status == "active" and fake.deleted == []
     assert fake.faults.flaky_gets == 0
 
@@ -191,7 +254,7 @@ def test_a_passing_fault_while_the_machine_builds_does_not_abandon_it(fake):
 def test_refused_credentials_are_an_auth_error_that_is_not_retried(fake):
     """Uses the fake Nova/Keystone double: Keystone answers 401 to the token request."""
     fake.faults.auth = True
-    for call in (lambda p: p.create("b2-7", "GRA11", boot()), lambda p: p.list(), lambda p: p.quotas(),
+    for call in (lambda p: p.create("b2-7", "GRA11", bootstrap()), lambda p: p.list(), lambda p: p.quotas(),
                  lambda p: p.flavors("GRA11"), lambda p: p.delete("scitq-node1", "GRA11")):
         with pytest.raises(AuthError) as caught:
             call(provider())
@@ -202,7 +265,7 @@ def test_refused_credentials_are_an_auth_error_that_is_not_retried(fake):
 def test_an_unknown_flavor_is_unsupported_and_nothing_is_created(fake):
     """Uses the fake Nova/Keystone double: the flavor is not among Nova's flavors."""
     with pytest.raises(UnsupportedFlavor) as caught:
-        provider().create("z9-999", "GRA11", boot())
+        provider().create("z9-999", "GRA11", bootstrap())
     assert not caught.value.retryable and caught.value.flavor == "z9-999" and caught.value.region == "GRA11"
     assert "z9-999" in str(caught.value)
     assert created(fake) == [] and fake.live() == []
@@ -212,9 +275,9 @@ def test_a_missing_image_or_key_pair_in_a_region_is_unsupported_there(fake):
     """Uses the fake Nova/Keystone double: the metal image is absent, then the key pair is unknown to Nova."""
     fake.images = ("Ubuntu 22.04",)
     with pytest.raises(UnsupportedFlavor, match="Baremetal - Ubuntu 22.04"):
-        provider().create("bm-s1", "GRA11", boot())
+        provider().create("bm-s1", "GRA11", bootstrap())
     with pytest.raises(UnsupportedFlavor, match="key_name"):
-        provider(keypair="nobody").create("b2-7", "GRA11", boot())
+        provider(keypair="nobody").create("b2-7", "GRA11", bootstrap())
     assert fake.live() == []
 
 
@@ -265,7 +328,7 @@ def test_flavors_without_a_price_are_left_out_and_prices_can_be_turned_off(fake)
 def test_quotas_come_from_compute_limits_capped_by_the_configured_cpu_quotas(fake):
     """Uses the fake Nova/Keystone double (GET /limits): GRA11 allows 20 cores, BHS5 is unlimited (-1)."""
     p = provider()
-    p.create("b2-15", "GRA11", boot())
+    p.create("b2-15", "GRA11", bootstrap())
     quotas = {q.region: q for q in p.quotas()}
     assert (quotas["GRA11"].cpu_limit, quotas["GRA11"].cpu_used, quotas["GRA11"].cpu_free) == (20, 4, 16)
     assert quotas["BHS5"].cpu_limit is None and quotas["BHS5"].cpu_free is None
@@ -300,7 +363,7 @@ def test_regions_fall_back_to_os_region_name(fake):
     """Uses the fake Nova/Keystone double's RC variables (OS_REGION_NAME=GRA11)."""
     p = OpenStackProvider(OpenStackConfig(poll_interval=0.02), user_data=cloud_init, prices=lambda: PRICES)
     assert p.regions() == ["GRA11"]
-    assert [i.region for i in (p.create("b2-7", "GRA11", boot()),)] == ["GRA11"]
+    assert [i.region for i in (p.create("b2-7", "GRA11", bootstrap()),)] == ["GRA11"]
 
 
 def test_a_clouds_yaml_entry_gives_credentials_and_regions(fake, monkeypatch, tmp_path: Path):
@@ -318,7 +381,7 @@ def test_a_clouds_yaml_entry_gives_credentials_and_regions(fake, monkeypatch, tm
     monkeypatch.setenv("SCITQ_OPENSTACK_POLL", "0.02")
     p = OpenStackProvider.from_env(user_data=cloud_init, prices=lambda: PRICES)
     assert p.regions() == ["BHS5", "GRA11"]
-    p.create("b2-7", "BHS5", boot())
+    p.create("b2-7", "BHS5", bootstrap())
     assert [i.region for i in p.list()] == ["BHS5"]
 
 
