@@ -283,7 +283,7 @@ class OpenStackProvider:
         return [region] if region else []
 
     def flavors(self, region: str | None = None) -> list[Flavor]:
-        regions = [region] if region else self.regions()
+        regions = [region] if region else self._configured_regions()
         prices = self._price_list()
         out: list[Flavor] = []
         for r in regions:
@@ -307,7 +307,7 @@ class OpenStackProvider:
 
     def quotas(self) -> list[Quota]:
         out = []
-        for r in self.regions():
+        for r in self._configured_regions():
             with self._errors(r):
                 limits = self._conn(r).compute.get_limits().absolute
             limit = limits.total_cores
@@ -356,11 +356,18 @@ class OpenStackProvider:
             with self._errors(r):
                 servers = list(self._conn(r).compute.servers(details=True, name=f"^{self.prefix}-"))
             for s in servers:
-                if str(s.name).startswith(f"{self.prefix}-"):
+                if str(s.name).startswith(f"{self.prefix}-") and not _deleting(s):
                     out.append(self._instance(s, r))
         return out
 
     # ---- helpers
+    def _configured_regions(self) -> list[str]:
+        regions = self.regions()
+        if not regions:
+            raise BadInput("no OpenStack region is configured: set SCITQ_OPENSTACK_REGIONS (or v1's OVH_REGIONS), "
+                           "OS_REGION_NAME, or the regions of the clouds.yaml entry")
+        return regions
+
     def _render(self, boot: Bootstrap) -> str:
         source = self._user_data
         if source is None:
@@ -505,6 +512,12 @@ class OpenStackProvider:
             raise _classify(exc, self.name, region, flavor) from exc
 
 
+def _deleting(server: Any) -> bool:
+    """Nova lists a deleted server for a while (task_state `deleting`): it is gone for us."""
+    return (str(getattr(server, "task_state", "") or "").lower() == "deleting"
+            or str(server.status or "").upper() in ("DELETED", "SOFT_DELETED"))
+
+
 def _ipv4(server: Any, network: str) -> str:
     addresses = server.addresses or {}
     nets = [network] + [n for n in addresses if n != network]
@@ -533,6 +546,7 @@ def _short(exc: BaseException) -> str:
 
 def _classify(exc: BaseException, provider: str, region: str, flavor: str) -> ProviderError:
     from keystoneauth1 import exceptions as ksa
+    from openstack import exceptions as osx
     status = _status(exc)
     text = _short(exc)
     where = f"OpenStack {region}" if region else "OpenStack"
@@ -542,6 +556,9 @@ def _classify(exc: BaseException, provider: str, region: str, flavor: str) -> Pr
                          f"SCITQ_OPENSTACK_CLOUD to a clouds.yaml entry", **kw)
     if status == 401 or isinstance(exc, ksa.Unauthorized):
         return AuthError(f"{where} refused the credentials: {text}", **kw)
+    if isinstance(exc, (ksa.EndpointNotFound, osx.ServiceDisabledException)):
+        return UnsupportedFlavor(f"{where}: this cloud offers no compute service in region {region or '(none)'} "
+                                 f"({text})", **kw)
     if status in (403, 413) and "quota" in text.lower():
         return QuotaError(f"{where} quota exceeded: {text}", **kw)
     if status == 403:

@@ -71,6 +71,7 @@ class FakeOpenStack:
     """The fake cloud: start() serves it on 127.0.0.1 in a thread, stop() shuts it down."""
     regions: tuple[str, ...] = ("GRA11", "BHS5")
     build_polls: int = 2                        # GETs of a new server answered BUILD before ACTIVE
+    delete_polls: int = 0                       # GETs/lists a deleted server still shows (task_state deleting)
     max_cores: dict[str, int] = field(default_factory=lambda: {"GRA11": 20, "BHS5": -1})
     faults: Faults = field(default_factory=Faults)
     servers: dict[str, dict[str, dict]] = field(default_factory=dict)   # region -> id -> server
@@ -168,6 +169,11 @@ class FakeOpenStack:
         server["OS-EXT-STS:power_state"] = 1
 
     def _advance(self, server: dict) -> None:
+        if server.get("_deleting") is not None:
+            server["_deleting"] -= 1
+            if server["_deleting"] < 0:
+                del self.servers[server["_region"]][server["id"]]
+            return
         if server["status"] != "BUILD":
             return
         server["_polls"] += 1
@@ -298,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and rest in ("/servers/detail", "/servers"):
             pattern = (query.get("name") or [""])[0]
             with cloud._lock:
-                for s in cloud.servers[region].values():
+                for s in list(cloud.servers[region].values()):
                     cloud._advance(s)
                 found = [_public(s) for s in cloud.servers[region].values() if re.search(pattern, s["name"])]
             return self._send(200, {"servers": found})
@@ -312,10 +318,16 @@ class _Handler(BaseHTTPRequestHandler):
                     cloud.faults.flaky_gets -= 1
                     return self._error(503, "computeFault", "Service Unavailable")
                 if method == "DELETE":
-                    del cloud.servers[region][sid]
-                    cloud.deleted.append(server["name"])
+                    if server.get("_deleting") is None:
+                        cloud.deleted.append(server["name"])
+                        server["_deleting"] = cloud.delete_polls
+                        server["OS-EXT-STS:task_state"] = "deleting"
+                        if cloud.delete_polls <= 0:
+                            del cloud.servers[region][sid]
                     return self._send(204)
                 cloud._advance(server)
+                if sid not in cloud.servers[region]:
+                    return self._error(404, "itemNotFound", f"Instance {sid} could not be found.")
                 return self._send(200, {"server": _public(server)})
         return self._error(404, "itemNotFound", f"no compute route {method} {rest}")
 

@@ -130,6 +130,19 @@ def test_delete_removes_the_machine_and_deleting_a_machine_already_gone_is_not_a
     assert p.list() == []
 
 
+def test_a_machine_nova_is_still_deleting_is_not_listed(fake):
+    """Uses the fake Nova/Keystone double keeping deleted servers listed (task_state deleting) for a while, as
+    Nova does."""
+    fake.delete_polls = 3
+    p = provider()
+    p.create("b2-7", "GRA11", bootstrap("node1"))
+    p.delete("scitq-node1", "GRA11")
+    assert [s["OS-EXT-STS:task_state"] for s in fake.live()] == ["deleting"]
+    assert p.list() == []
+    p.delete("scitq-node1", "GRA11")
+    assert fake.deleted == ["scitq-node1"]
+
+
 def test_an_earlier_attempt_for_the_same_worker_is_replaced_not_duplicated(fake):
     """Uses the fake Nova/Keystone double: a retried deploy never leaves two machines for one worker."""
     fake.add_server("GRA11", "scitq-node1", status="BUILD")
@@ -290,6 +303,24 @@ def test_missing_credentials_are_an_auth_error_naming_what_to_set(fake, monkeypa
     with pytest.raises(AuthError) as caught:
         provider().list()
     assert "OS_" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_region_the_cloud_does_not_offer_is_unsupported_there(fake):
+    """Uses the fake Nova/Keystone double, whose token catalog has no endpoint in region XYZ1."""
+    with pytest.raises(UnsupportedFlavor) as caught:
+        provider().create("b2-7", "XYZ1", bootstrap())
+    assert "XYZ1" in str(caught.value) and not caught.value.retryable
+    assert created(fake) == []
+
+
+def test_without_any_region_flavors_and_quotas_say_what_to_set(fake, monkeypatch):
+    """Uses the fake Nova/Keystone double's RC variables, without OS_REGION_NAME."""
+    monkeypatch.delenv("OS_REGION_NAME")
+    p = provider(regions=())
+    assert p.regions() == [] and p.list() == []
+    for call in (p.flavors, p.quotas):
+        with pytest.raises(BadInput, match="no OpenStack region is configured"):
+            call()
 
 
 def test_an_unreachable_cloud_is_a_transient_error(fake):
