@@ -9,6 +9,7 @@ region, moves a new server from BUILD to ACTIVE after a number of polls, and ser
     fake.faults.quota = True                  POST /servers is refused with 403 "Quota exceeded"
                                               (as it is when the region's max_cores would be passed)
     fake.faults.no_valid_host = True          new servers go to ERROR with fault "No valid host was found"
+    fake.faults.build_error = "message"       new servers go to ERROR with that fault message
     fake.faults.build_forever = True          new servers stay in BUILD
     fake.faults.lost_create = True            POST /servers creates the server, then answers 500
     fake.faults.flaky_gets = 2                the next 2 GETs of one server answer 503
@@ -56,6 +57,7 @@ class Faults:
     build_forever: bool = False
     lost_create: bool = False
     flaky_gets: int = 0
+    build_error: str = ""
 
 
 @dataclass
@@ -177,10 +179,9 @@ class FakeOpenStack:
         if server["status"] != "BUILD":
             return
         server["_polls"] += 1
-        if self.faults.no_valid_host:
-            server.update(status="ERROR", fault={
-                "code": 500, "created": "2026-01-01T00:00:01Z",
-                "message": "No valid host was found. There are not enough hosts available."})
+        if self.faults.no_valid_host or self.faults.build_error:
+            message = self.faults.build_error or "No valid host was found. There are not enough hosts available."
+            server.update(status="ERROR", fault={"code": 500, "created": "2026-01-01T00:00:01Z", "message": message})
             server["OS-EXT-STS:vm_state"] = "error"
         elif not self.faults.build_forever and server["_polls"] > self.build_polls:
             self._activate(server)

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from contract import ProviderContract
+from helpers import run_cli
 from fake_openstack import FakeOpenStack
 from scitq.cloud import get_provider
 from scitq.cloud.openstack import (
@@ -235,6 +236,14 @@ def test_no_valid_host_is_a_capacity_error_raised_after_the_machine_is_deleted(f
     with pytest.raises(CapacityError) as caught:
         provider().create("c2-30", "GRA11", bootstrap())
     assert "No valid host" in str(caught.value) and caught.value.retryable
+    assert fake.live() == [] and fake.deleted == ["scitq-node1"]
+
+
+def test_another_build_error_is_transient_and_the_machine_is_deleted(fake):
+    """Uses the fake Nova/Keystone double: the server goes to ERROR with a fault that is not about capacity."""
+    fake.faults.build_error = "Build of instance aborted: Failure prepping block device."
+    with pytest.raises(TransientError, match="Failure prepping block device"):
+        provider().create("b2-7", "GRA11", bootstrap())
     assert fake.live() == [] and fake.deleted == ["scitq-node1"]
 
 
@@ -514,3 +523,23 @@ def test_an_unreachable_price_catalog_is_a_transient_error(fake, price_catalog):
     with pytest.raises(ProviderError) as caught:
         p.flavors()
     assert caught.value.kind == "transient"
+
+
+def test_scitq_flavors_update_openstack_records_the_priced_ovh_flavors_and_quotas(fake, price_catalog, procs, env):
+    """Uses the fake Nova/Keystone double and a loopback double of OVH's price catalog, with a real scitq server:
+    `scitq flavors update openstack` runs as its own process, configured only by its environment."""
+    url, seen = price_catalog
+    procs.server()
+    child = {**env, **fake.env(), "OVH_REGIONS": "GRA11 BHS5", "OVH_CPUQUOTAS": "10 8",
+             "SCITQ_OVH_PRICE_URL": url}
+    res = run_cli("scitq", "flavors", "update", "openstack", env=child, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "+ GRA11/b2-7" in res.stdout and "+ BHS5/b2-7" in res.stdout
+    from scitq.lib import Server
+    rows = Server().flavors(provider="openstack")
+    assert {(r["name"], r["region"], r["cost"]) for r in rows} == {("b2-7", "GRA11", 0.0709), ("b2-7", "BHS5", 0.0709)}
+    assert {r["region"]: r["available"] for r in rows} == {"GRA11": 5, "BHS5": 4}      # quotas 10 and 8 cpus
+    fake.faults.auth = True
+    res = run_cli("scitq", "flavors", "update", "openstack", env=child, timeout=120)
+    assert res.returncode == 2 and "auth" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert len(Server().flavors(provider="openstack")) == 2
