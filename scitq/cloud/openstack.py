@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import logging
 import os
 import re
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,11 +32,14 @@ from scitq.cloud.provider import (
     AuthError, Bootstrap, CapacityError, Flavor, Instance, InstanceStatus, ProviderError, Quota, QuotaError,
     TransientError, UnsupportedFlavor, machine_name,
 )
+from scitq.cloud.ovh import (
+    OVH_CATALOG_URL, OVH_SUBSIDIARY, OvhPrice, fetch_ovh_prices, flavor_tags, gpu_of, ram_gb, skipped_flavor,
+)
 from scitq.errors import BadInput
 
 __all__ = [
-    "OpenStackConfig", "OpenStackProvider", "OvhPrice", "fetch_ovh_prices", "parse_ovh_catalog", "flavor_tags",
-    "ram_gb", "DEFAULT_IMAGE", "DEFAULT_METAL_IMAGE", "DEFAULT_NETWORK", "DEFAULT_KEYPAIR", "OVH_CATALOG_URL",
+    "OpenStackConfig", "OpenStackProvider", "DEFAULT_IMAGE", "DEFAULT_METAL_IMAGE", "DEFAULT_NETWORK",
+    "DEFAULT_KEYPAIR",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,17 +49,7 @@ DEFAULT_METAL_IMAGE = "Baremetal - Ubuntu 22.04"
 DEFAULT_NETWORK = "Ext-Net"
 DEFAULT_KEYPAIR = "scitq"
 DEFAULT_PREFIX = "scitq"
-OVH_CATALOG_URL = "https://api.ovh.com/1.0"      # + /order/catalog/public/cloud?ovhSubsidiary=FR
-OVH_SUBSIDIARY = "FR"
 PRICE_TTL = 3600.0                               # seconds a fetched price catalog is reused
-
-# OVH GPU flavor families: name prefix -> (GPU model, memory per GPU in GB)
-OVH_GPUS: dict[str, tuple[str, float]] = {
-    "t1": ("Tesla V100", 16), "t2": ("Tesla V100S", 32), "l4": ("L4", 24), "l40s": ("L40S", 48),
-    "a10": ("A10", 24), "a100": ("A100", 80), "h100": ("H100", 80), "h200": ("H200", 141),
-    "rtx5000": ("Quadro RTX 5000", 16),
-}
-NVME_FAMILIES = ("i1",)                          # OVH families with local NVMe disks (when the catalog says nothing)
 
 _STATUSES: dict[str, InstanceStatus] = {
     "ACTIVE": "active", "BUILD": "building", "REBUILD": "building", "RESIZE": "building",
@@ -137,103 +126,6 @@ class OpenStackConfig:
         return self.image
 
 
-# ---- flavors: naming conventions of OVH
-
-def gpu_of(flavor: str) -> tuple[str, float] | None:
-    """(GPU model, memory per GPU) of an OVH GPU flavor name such as `t1-45` or `l4-90`, else None."""
-    family = flavor.split("-", 1)[0]
-    return OVH_GPUS.get(family) if "-" in flavor else None
-
-
-def flavor_tags(flavor: str, nvme: bool = False) -> str:
-    """v1's tags: G for GPU flavors, M for metal (`bm*`), N for local NVMe."""
-    tags = ""
-    if gpu_of(flavor):
-        tags += "G"
-    if flavor.startswith("bm"):
-        tags += "M"
-    if nvme or flavor.split("-", 1)[0] in NVME_FAMILIES:
-        tags += "N"
-    return tags
-
-
-def ram_gb(ram_mb: int | float) -> float:
-    """Nova's RAM (MB) in GB. OVH sizes RAM in thousands of MB (b2-7 has 7000 MB, sold as 7 GB); a RAM that is
-    a multiple of 1024 MB (2048, 4096: other clouds) is read in binary units."""
-    ram_mb = float(ram_mb or 0)
-    if ram_mb and ram_mb % 1024 == 0:
-        return round(ram_mb / 1024, 2)
-    return round(ram_mb / 1000, 2)
-
-
-def _skipped(flavor: str) -> bool:
-    """v1's updater skips Windows and flex flavors."""
-    return flavor.startswith("win-") or flavor.endswith("-flex")
-
-
-# ---- prices: OVH's public catalog
-
-@dataclass(frozen=True)
-class OvhPrice:
-    """One flavor's hourly price and what the catalog says of its hardware."""
-    cost: float
-    nvme: bool = False
-    gpu: str = ""
-    gpumem: float = 0.0
-    bandwidth: float = 0.0
-
-
-def parse_ovh_catalog(doc: dict[str, Any]) -> dict[str, OvhPrice]:
-    """Hourly prices by flavor name from OVH's public cloud catalog (`/order/catalog/public/cloud`).
-
-    Each instance flavor is an addon whose `planCode` is `<flavor>.consumption`; its pricing with
-    `intervalUnit` "hour" and capacity "consumption" gives the price in 1e-8 of the currency
-    (`locale.currencyCode`). `blobs.technical` (storage disks' technology, gpu model/number/memory,
-    bandwidth level), when present, tells NVMe, GPU and bandwidth. Addons without an hourly price, and
-    prices of 0, are left out."""
-    prices: dict[str, OvhPrice] = {}
-    for addon in doc.get("addons") or []:
-        code = str(addon.get("planCode") or "")
-        if not code.endswith(".consumption"):
-            continue
-        name = code[: -len(".consumption")]
-        if not name or "." in name:
-            continue
-        hourly = [p for p in addon.get("pricings") or []
-                  if p.get("intervalUnit") == "hour" and "consumption" in (p.get("capacities") or [])]
-        if not hourly:
-            continue
-        cost = float(hourly[0].get("price") or 0) / 1e8
-        if cost <= 0:
-            continue
-        tech = ((addon.get("blobs") or {}).get("technical") or {})
-        disks = ((tech.get("storage") or {}).get("disks") or [])
-        nvme = any("nvme" in str(d.get("technology", "")).lower() for d in disks if isinstance(d, dict))
-        gpu = tech.get("gpu") or {}
-        number = float(gpu.get("number") or 1)
-        gpumem = float(((gpu.get("memory") or {}).get("size") or 0)) * number
-        bandwidth = float((tech.get("bandwidth") or {}).get("level") or 0)
-        prices[name] = OvhPrice(cost=round(cost, 6), nvme=nvme, gpu=str(gpu.get("model") or ""), gpumem=gpumem,
-                                bandwidth=bandwidth)
-    return prices
-
-
-def fetch_ovh_prices(base_url: str = OVH_CATALOG_URL, subsidiary: str = OVH_SUBSIDIARY, *,
-                     timeout: float = 30.0) -> dict[str, OvhPrice]:
-    """GET `<base_url>/order/catalog/public/cloud?ovhSubsidiary=<subsidiary>` and parse it; TransientError when
-    the catalog cannot be read."""
-    url = f"{base_url.rstrip('/')}/order/catalog/public/cloud?" + urllib.parse.urlencode(
-        {"ovhSubsidiary": subsidiary})
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            doc = json.load(answer)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise TransientError(f"OVH price catalog {url} cannot be read: {exc}", provider="openstack") from None
-    if not isinstance(doc, dict):
-        raise TransientError(f"OVH price catalog {url} is not a catalog (a JSON object)", provider="openstack")
-    return parse_ovh_catalog(doc)
-
-
 # ---- the provider
 
 def _default_user_data(boot: Bootstrap) -> str:
@@ -291,7 +183,7 @@ class OpenStackProvider:
                 listed = list(self._conn(r).compute.flavors(details=True))
             for f in listed:
                 name = str(f.name)
-                if _skipped(name) or getattr(f, "is_disabled", False):
+                if skipped_flavor(name) or getattr(f, "is_disabled", False):
                     continue
                 price = prices.get(name) if prices is not None else OvhPrice(cost=0.0)
                 if price is None:

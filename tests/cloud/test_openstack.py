@@ -20,9 +20,8 @@ from contract import ProviderContract
 from helpers import run_cli
 from fake_openstack import FakeOpenStack
 from scitq.cloud import get_provider
-from scitq.cloud.openstack import (
-    OpenStackConfig, OpenStackProvider, OvhPrice, fetch_ovh_prices, flavor_tags, parse_ovh_catalog, ram_gb,
-)
+from scitq.cloud.openstack import OpenStackConfig, OpenStackProvider
+from scitq.cloud.ovh import OvhPrice, fetch_ovh_prices, flavor_tags, parse_ovh_catalog, ram_gb
 from scitq.cloud.provider import (
     AuthError, Bootstrap, CapacityError, Provider, ProviderError, QuotaError, TransientError, UnsupportedFlavor,
 )
