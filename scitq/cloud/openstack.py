@@ -1,11 +1,12 @@
-"""Provides the `openstack` provider (OVH conventions) through openstacksdk, and OVH's public price catalog.
+"""Provides the `openstack` provider (OVH conventions) through openstacksdk, priced from OVH's public catalog.
 
 Credentials are OpenStack's own: the `OS_*` variables of an RC file, or an entry of clouds.yaml named by
 `SCITQ_OPENSTACK_CLOUD` (or `OS_CLOUD`). Regions come from `SCITQ_OPENSTACK_REGIONS`, v1's `OVH_REGIONS`, the
 clouds.yaml entry, or `OS_REGION_NAME`, in that order; CPU quotas from `SCITQ_OPENSTACK_CPUQUOTAS` or v1's
 `OVH_CPUQUOTAS` (parallel lists) cap what the cloud's own limits allow. A machine is the image `Ubuntu 22.04`
 (`Baremetal - Ubuntu 22.04` for `bm*` flavors) on the network `Ext-Net` with a key pair, its user-data the
-cloud-init of its `Bootstrap`. Errors are classified as `scitq.cloud.provider` says:
+cloud-init of its `Bootstrap`. Flavors are priced from OVH's public catalog (`scitq.cloud.ovh`). Errors are
+classified as `scitq.cloud.provider` says:
 
     401, bad or missing credentials           AuthError
     403 "Quota exceeded" (413 on old Novas)   QuotaError
@@ -207,7 +208,8 @@ class OpenStackProvider:
             mine = self.config.cpu_quotas.get(r)
             if mine is not None:
                 limit = mine if limit is None else min(limit, mine)
-            out.append(Quota(provider=self.name, region=r, cpu_limit=limit, cpu_used=int(limits.total_cores_used or 0)))
+            out.append(Quota(provider=self.name, region=r, cpu_limit=limit,
+                             cpu_used=int(limits.total_cores_used or 0)))
         return out
 
     def create(self, flavor: str, region: str, boot: Bootstrap, *, timeout: float = 600.0) -> Instance:
@@ -325,9 +327,10 @@ class OpenStackProvider:
                                 provider=self.name, region=region, flavor=flavor)
 
     def _find_one(self, found: Iterator[Any], what: str, name: str, region: str, flavor: str) -> str:
-        for item in found:
-            if item.name == name:
-                return str(item.id)
+        named = [item for item in found if item.name == name]
+        named.sort(key=lambda item: str(getattr(item, "status", "") or "").lower() not in ("active", ""))
+        if named:
+            return str(named[0].id)     # an active one first (a cloud may keep deactivated images of a name)
         raise UnsupportedFlavor(f"{what} {name!r} does not exist in OpenStack region {region}",
                                 provider=self.name, region=region, flavor=flavor)
 

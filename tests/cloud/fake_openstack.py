@@ -80,6 +80,7 @@ class FakeOpenStack:
     deleted: list[str] = field(default_factory=list)                    # names of deleted servers
     requests: list[Request] = field(default_factory=list)
     images: tuple[str, ...] = ("Ubuntu 22.04", "Baremetal - Ubuntu 22.04")
+    old_images: tuple[str, ...] = ()            # deactivated images listed first under these names
     networks: tuple[str, ...] = ("Ext-Net",)
     keypairs: tuple[str, ...] = ("scitq",)
 
@@ -371,11 +372,13 @@ class _Handler(BaseHTTPRequestHandler):
                                                   "links": [{"rel": "self", "href": f"{base}/v2/"}]}]})
         if method == "GET" and rest == "/v2/images":
             name = (query.get("name") or [None])[0]
-            images = [{"id": f"img-{i}", "name": n, "status": "active", "visibility": "public",
+            listed = [(f"old-{i}", n, "deactivated") for i, n in enumerate(self.cloud.old_images)]
+            listed += [(f"img-{i}", n, "active") for i, n in enumerate(self.cloud.images)]
+            images = [{"id": iid, "name": n, "status": status, "visibility": "public",
                        "disk_format": "raw", "container_format": "bare", "tags": [],
-                       "self": f"/v2/images/img-{i}", "file": f"/v2/images/img-{i}/file",
+                       "self": f"/v2/images/{iid}", "file": f"/v2/images/{iid}/file",
                        "schema": "/v2/schemas/image"}
-                      for i, n in enumerate(self.cloud.images) if name is None or n == name]
+                      for iid, n, status in listed if name is None or n == name]
             return self._send(200, {"images": images, "first": "/v2/images", "schema": "/v2/schemas/images"})
         return self._error(404, "itemNotFound", f"no image route {rest}")
 

@@ -99,6 +99,14 @@ def test_a_metal_flavor_boots_the_baremetal_image_and_the_key_pair_name_is_confi
     assert body["imageRef"] == "img-1" and body["key_name"] == "lab-key"
 
 
+def test_an_active_image_is_chosen_over_deactivated_ones_of_the_same_name(fake):
+    """Uses the fake Nova/Keystone double listing a deactivated `Ubuntu 22.04` before the active one."""
+    fake.old_images = ("Ubuntu 22.04",)
+    provider().create("b2-7", "GRA11", bootstrap())
+    [body] = created(fake)
+    assert body["imageRef"] == "img-0"
+
+
 def test_a_machine_is_created_in_the_region_asked_for(fake):
     """Uses the fake Nova/Keystone double: each region is its own endpoint in the token's catalog."""
     inst = provider().create("b2-15", "BHS5", bootstrap("node2"))
