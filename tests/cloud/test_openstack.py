@@ -27,7 +27,6 @@ from scitq.cloud.provider import (
 )
 from scitq.errors import BadInput
 
-pytestmark = pytest.mark.xdist_group("cloud-openstack")
 
 PRICES = {"b2-7": OvhPrice(cost=0.0709), "b2-15": OvhPrice(cost=0.1418), "c2-30": OvhPrice(cost=0.4),
           "i1-45": OvhPrice(cost=0.9), "t1-45": OvhPrice(cost=1.9, gpumem=16.0),
