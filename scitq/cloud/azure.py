@@ -24,7 +24,7 @@ from typing import Any
 from scitq.cloud.azure_errors import classify, is_not_found
 from scitq.cloud.azure_prices import PRICES_URL, vm_prices
 from scitq.cloud.provider import (
-    Bootstrap, Flavor, Instance, ProviderError, Quota, TransientError, machine_name,
+    AuthError, Bootstrap, Flavor, Instance, ProviderError, Quota, TransientError, machine_name,
 )
 
 __all__ = ["AzureConfig", "AzureProvider", "flavor_from_sku", "keep_size", "eviction_from_range"]
@@ -157,13 +157,13 @@ class AzureProvider:
             from azure.mgmt.resource.resources import ResourceManagementClient
             cfg = self.config
             if not cfg.subscription_id:
-                raise ProviderError("azure: AZURE_SUBSCRIPTION_ID is not set", provider="azure")
+                raise AuthError("azure: AZURE_SUBSCRIPTION_ID is not set", provider="azure")
             kwargs: dict[str, Any] = {"retry_total": cfg.retries, **self._client_kwargs}
             credential = self._credential
             if cfg.arm_url:
                 if cfg.arm_url.startswith("http://"):
                     if not _LOOPBACK.match(cfg.arm_url):
-                        raise ProviderError(f"azure: SCITQ_AZURE_ARM_URL {cfg.arm_url} must be https "
+                        raise AuthError(f"azure: SCITQ_AZURE_ARM_URL {cfg.arm_url} must be https "
                                             "(plain http is only for a double on loopback)", provider="azure")
                     from azure.core.pipeline.policies import SansIOHTTPPolicy
                     kwargs.setdefault("authentication_policy", SansIOHTTPPolicy())
@@ -266,8 +266,11 @@ class AzureProvider:
         user_data = base64.b64encode(self._render(boot).encode()).decode()
         created = False
         try:
-            self._call(lambda: resources.resource_groups.create_or_update(
-                group, build.resource_group(region, tags)), region=region, flavor=flavor)
+            if self.config.resource_group:
+                self._ensure_group(group, region)
+            else:
+                self._call(lambda: resources.resource_groups.create_or_update(
+                    group, build.resource_group(region, tags)), region=region, flavor=flavor)
             created = True
             subnet = self._subnet(region)
             ip = self._call(lambda: network.public_ip_addresses.begin_create_or_update(
@@ -311,16 +314,22 @@ class AzureProvider:
         except Exception as exc:
             if not is_not_found(exc):
                 raise classify(exc, region=region) from exc
-            tags = {"scitq": self.prefix}
-            self._call(lambda: resources.resource_groups.create_or_update(group, build.resource_group(region, tags)),
-                       region=region)
+            self._ensure_group(group, region)
             found = self._call(lambda: network.virtual_networks.begin_create_or_update(
-                group, vnet, build.vnet(region, tags)).result(), region=region)
+                group, vnet, build.vnet(region, {"scitq": self.prefix})).result(), region=region)
         subnets = found.properties.subnets if found.properties else None
         if not subnets:
             raise TransientError(f"azure {region}: VNet {vnet} has no subnet", provider="azure", region=region)
         self._networks[region] = subnets[0].id
         return subnets[0].id
+
+    def _ensure_group(self, group: str, region: str) -> None:
+        """Create the shared group `group` if it does not exist (an existing one, maybe the user's, is left as is)."""
+        from scitq.cloud import azure_build as build
+        resources = self._sdk()[2]
+        if not self._call(lambda: resources.resource_groups.check_existence(group), region=region):
+            self._call(lambda: resources.resource_groups.create_or_update(
+                group, build.resource_group(region, {"scitq": self.prefix})), region=region)
 
     def _wait_running(self, group: str, name: str, region: str, flavor: str, deadline: float) -> str:
         compute = self._sdk()[0]

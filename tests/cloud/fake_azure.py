@@ -39,6 +39,7 @@ class Fault:
     message: str
     times: int
     lro: bool               # accept the request, then end its operation Failed with `code`
+    stuck: bool = False     # accept the request; its operation stays InProgress until the resource is deleted
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Operation:
     polls_left: int
     fail: tuple[str, str] | None = None
     status: str = "InProgress"
+    stuck: bool = False
 
 
 def sku(name: str, cpu: int, ram_gb: float, *, resource_disk_mb: int = 0, gpus: int = 0, arch: str = "x64",
@@ -127,11 +129,13 @@ class FakeARM:
     # -- what tests set and read -----------------------------------------------------------------------------
 
     def fault(self, method: str, kind: str, *, status: int = 400, code: str = "BadRequest", message: str = "",
-              times: int = 1, lro: bool = False) -> None:
+              times: int = 1, lro: bool = False, stuck: bool = False) -> None:
         """The next `times` `method` requests on resources of `kind` fail with `status` and `code` (or, with `lro`,
-        are accepted and their long-running operation ends Failed with `code`)."""
+        are accepted and their long-running operation ends Failed with `code`; with `stuck`, are accepted and
+        their operation never ends while the resource exists)."""
         with self._lock:
-            self.faults.append(Fault(method.upper(), kind.lower(), status, code, message or f"{code} (fake)", times, lro))
+            self.faults.append(Fault(method.upper(), kind.lower(), status, code, message or f"{code} (fake)", times,
+                                     lro, stuck))
 
     def received(self, method: str, kind: str) -> list[Recorded]:
         """Requests received for resources of `kind` (lower case) with `method`."""
@@ -164,8 +168,8 @@ class FakeARM:
             for f in self.faults:
                 if f.times > 0 and f.method == method and f.kind == kind:
                     f.times -= 1
-                    if f.lro:
-                        return self._start(method, path, body, fail=(f.code, f.message))
+                    if f.lro or f.stuck:
+                        return self._start(method, path, body, fail=(f.code, f.message), stuck=f.stuck)
                     return f.status, {}, {"error": {"code": f.code, "message": f.message}}
             if segs[:1] == ["providers"] and "microsoft.resourcegraph" in segs and method == "POST":
                 return 200, {}, self._graph(body or {})
@@ -192,7 +196,7 @@ class FakeARM:
         segs = _segments(path)
         return len(segs) > 4 and "/" + "/".join(segs[:4]) not in self.resources
 
-    def _start(self, method: str, path: str, body: Any, fail: tuple[str, str] | None = None):
+    def _start(self, method: str, path: str, body: Any, fail: tuple[str, str] | None = None, stuck: bool = False):
         key, segs = _key(path), _segments(path)
         if self._group_missing(path):
             return 404, {}, {"error": {"code": "ResourceGroupNotFound", "message": segs[3]}}
@@ -210,13 +214,13 @@ class FakeARM:
         res = self._store(path, body or {})
         if self.lro == "async" or fail:
             res["properties"]["provisioningState"] = "Creating" if not existed else "Updating"
-            op = self._new_op(key, "PUT", fail)
+            op = self._new_op(key, "PUT", None if stuck else fail, stuck)
             return 201, self._op_headers(op), self._public(res)
         return (200 if existed else 201), {}, self._public(res)
 
-    def _new_op(self, key: str, method: str, fail) -> str:
+    def _new_op(self, key: str, method: str, fail, stuck: bool = False) -> str:
         op = f"op{next(self._ids)}"
-        self.operations[op] = Operation(key, method, self.polls, fail)
+        self.operations[op] = Operation(key, method, self.polls, fail, stuck=stuck)
         return op
 
     def _op_headers(self, op: str) -> dict[str, str]:
@@ -227,6 +231,10 @@ class FakeARM:
         op = self.operations.get(op_id)
         if op is None:
             return 404, {}, {"error": {"code": "NotFound", "message": op_id}}
+        if op.stuck and op.status == "InProgress":
+            if op.resource_id in self.resources:
+                return 200, {}, {"status": "InProgress"}
+            op.status, op.fail = "Failed", ("Canceled", "the resource was deleted")
         if op.status == "InProgress":
             if op.polls_left > 0:
                 op.polls_left -= 1

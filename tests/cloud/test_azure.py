@@ -51,10 +51,9 @@ def prices():
 
 
 def _provider(arm: FakeARM, prices: FakePrices | None = None, **cfg) -> AzureProvider:
-    config = AzureConfig(subscription_id=SUBSCRIPTION, regions=("westeurope",), arm_url=arm.url, retries=0,
-                         prices_url=(prices.url + "/api/retail/prices") if prices else "http://127.0.0.1:9/none",
-                         **cfg)
-    return AzureProvider(config, user_data=lambda boot: CLOUD_INIT)
+    defaults = dict(subscription_id=SUBSCRIPTION, regions=("westeurope",), arm_url=arm.url, retries=0,
+                    prices_url=(prices.url + "/api/retail/prices") if prices else "http://127.0.0.1:9/none")
+    return AzureProvider(AzureConfig(**{**defaults, **cfg}), user_data=lambda boot: CLOUD_INIT)
 
 
 def test_the_azure_provider_implements_the_provider_protocol(arm):
@@ -83,6 +82,8 @@ def test_create_sends_a_spot_vm_with_deallocate_eviction_and_the_cloud_init_as_c
     assert ipcfg["publicIPAddress"]["id"].lower().endswith("/publicipaddresses/scitq-node1-ip")
     assert "/virtualnetworks/scitq-vnet-westeurope/subnets/" in ipcfg["subnet"]["id"].lower()
     assert arm.names("resourcegroups") == ["scitq-network", "scitq-node1"]
+    polled = [r for r in arm.requests if r.path.startswith("/operations/")]
+    assert bool(polled) is (arm.lro == "async")
 
 
 def test_a_second_machine_reuses_the_regions_vnet(arm):
@@ -107,10 +108,14 @@ def test_delete_removes_the_vm_its_nic_its_public_ip_and_its_own_resource_group(
 
 
 def test_with_a_shared_resource_group_delete_keeps_the_group(arm):
-    """Uses the fake ARM double."""
+    """Uses the fake ARM double: the shared group is made once, and never rewritten (it may be the user's)."""
     provider = _provider(arm, resource_group="scitq-workers")
     provider.create(SIZE, "westeurope", _boot())
+    provider.create(SIZE, "westeurope", _boot("node2"))
     assert arm.names("resourcegroups") == ["scitq-network", "scitq-workers"]
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in arm.received("PUT", "resourcegroups")) == ["scitq-network",
+                                                                                         "scitq-workers"]
+    provider.delete("scitq-node2", "westeurope")
     provider.delete("scitq-node1", "westeurope")
     assert arm.names("resourcegroups") == ["scitq-network", "scitq-workers"]
     assert arm.names("virtualmachines") == [] and arm.names("publicipaddresses") == []
@@ -264,8 +269,7 @@ def test_quotas_come_from_the_spot_core_usage_unless_configured(arm):
     assert (q.region, q.cpu_limit, q.cpu_used, q.cpu_free) == ("westeurope", 40, 12, 28)
     (q,) = _provider(arm, spot=False).quotas()
     assert (q.cpu_limit, q.cpu_used) == (100, 10)
-    two = _provider(arm, cpu_quotas={"northeurope": 8})
-    object.__setattr__(two.config, "regions", ("westeurope", "northeurope"))
+    two = _provider(arm, cpu_quotas={"northeurope": 8}, regions=("westeurope", "northeurope"))
     assert [(q.region, q.cpu_limit) for q in two.quotas()] == [("westeurope", 40), ("northeurope", 8)]
 
 
@@ -298,3 +302,19 @@ def test_the_json_received_is_valid_for_every_put(arm):
     puts = [r for r in arm.requests if r.method == "PUT"]
     assert puts and all(isinstance(r.body, dict) and r.body.get("location") == "westeurope" for r in puts)
     assert json.dumps([r.body for r in puts])
+
+
+def test_a_vm_that_never_finishes_provisioning_times_out_transiently_and_is_removed(arm):
+    """Uses the fake ARM double: the VM's operation stays InProgress until the VM is deleted."""
+    arm.fault("PUT", "virtualmachines", stuck=True)
+    with pytest.raises(TransientError, match="not provisioned"):
+        _provider(arm).create(SIZE, "westeurope", _boot(), timeout=1.0)
+    assert arm.names("virtualmachines") == [] and arm.names("networkinterfaces") == []
+    assert arm.names("resourcegroups") == ["scitq-network"]
+
+
+def test_a_missing_subscription_is_a_clear_auth_error():
+    """Uses no double: the configuration is refused before any request."""
+    provider = AzureProvider(AzureConfig(subscription_id="", arm_url="http://127.0.0.1:9"))
+    with pytest.raises(AuthError, match="AZURE_SUBSCRIPTION_ID"):
+        provider.list()
