@@ -18,7 +18,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from scitq.cloud.azure_errors import classify, is_not_found
@@ -133,13 +133,23 @@ class _StaticToken:
 
 
 class AzureProvider:
-    """The `azure` provider (see the module docstring). `credential` and `user_data` are injectable for tests."""
+    """The `azure` provider (see the module docstring). Keyword arguments named like `AzureConfig` fields
+    (`prefix`, `regions`, `resource_group`, ...) override the configuration read from the environment;
+    `credential` (a TokenCredential), `user_data` (Bootstrap -> cloud-init text) and `client_kwargs` (given to
+    the SDK clients) are injectable."""
 
     name = "azure"
 
     def __init__(self, config: AzureConfig | None = None, *, credential: Any = None,
-                 user_data: Callable[[Bootstrap], str] | None = None, client_kwargs: dict[str, Any] | None = None):
-        self.config = config or AzureConfig.from_env()
+                 user_data: Callable[[Bootstrap], str] | None = None, client_kwargs: dict[str, Any] | None = None,
+                 **overrides: Any):
+        config = config or AzureConfig.from_env()
+        unknown = set(overrides) - {f.name for f in fields(AzureConfig)}
+        if unknown:
+            raise ValueError(f"azure provider: unknown setting(s) {', '.join(sorted(unknown))}")
+        if isinstance(overrides.get("regions"), str):
+            overrides["regions"] = tuple(overrides["regions"].split())
+        self.config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
         self.prefix = self.config.prefix
         self._credential = credential
         self._user_data = user_data
@@ -264,6 +274,10 @@ class AzureProvider:
         deadline = time.monotonic() + timeout
         tags = {"scitq": self.prefix, "scitq-worker": boot.worker}
         user_data = base64.b64encode(self._render(boot).encode()).decode()
+        existing = self._existing(group, name, region, flavor)
+        if existing is not None:      # a retried deploy: the machine is there already
+            status = self._wait_running(group, name, region, flavor, deadline)
+            return replace(existing, status=status)
         created = False
         try:
             if self.config.resource_group:
@@ -295,6 +309,27 @@ class AzureProvider:
             if isinstance(exc, ProviderError):
                 exc.provider, exc.region, exc.flavor = "azure", region, flavor
             raise
+
+    def _existing(self, group: str, name: str, region: str, flavor: str) -> Instance | None:
+        """Our VM `name` if it exists and did not fail (a failed one is removed first), else None."""
+        compute, network, _ = self._sdk()
+        try:
+            vm = compute.virtual_machines.get(group, name)
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise classify(exc, region=region, flavor=flavor) from exc
+        props = vm.properties
+        if props is not None and str(props.provisioning_state or "").lower() == "failed":
+            self._remove(name, region, group, quiet=False)
+            return None
+        try:
+            ipv4 = network.public_ip_addresses.get(group, f"{name}-ip").ip_address or ""
+        except Exception:       # the address is a convenience here
+            ipv4 = ""
+        size = props.hardware_profile.vm_size if props is not None and props.hardware_profile else flavor
+        return Instance(name=name, provider="azure", region=region, flavor=str(size or flavor),
+                        id=(props.vm_id if props is not None else None) or vm.id or "", status="building", ipv4=ipv4)
 
     def _render(self, boot: Bootstrap) -> str:
         if self._user_data is not None:

@@ -80,6 +80,7 @@ class FakeARM:
         self.skus: list[dict] = []
         self.usages: dict[str, list[dict]] = {}
         self.spot_eviction: list[dict] = []
+        self.spot_quota: dict[str, int] = {}     # region -> lowPriorityCores limit, enforced on VM creation
         self._ids = itertools.count(1)
         self._ips = itertools.count(10)
         self._lock = threading.RLock()
@@ -183,7 +184,8 @@ class FakeARM:
                     return 404, {}, {"error": {"code": "ResourceNotFound", "message": path}}
                 return 200, {}, self._instance_view(vm)
             if method == "PUT":
-                return self._start(method, path, body)
+                refused = self._refuse_vm(segs, body) if kind == "virtualmachines" and len(segs) == 8 else None
+                return refused or self._start(method, path, body)
             if method == "GET":
                 return self._get(path)
             if method == "HEAD":
@@ -191,6 +193,42 @@ class FakeARM:
             if method == "DELETE":
                 return self._start(method, path, body)
             return 405, {}, {"error": {"code": "MethodNotAllowed", "message": method}}
+
+    def _sku(self, name: str, region: str) -> dict | None:
+        return next((s for s in self.skus if s["name"].lower() == name.lower()
+                     and region.lower() in [x.lower() for x in s["locations"]]), None)
+
+    @staticmethod
+    def _cores(s: dict | None) -> int:
+        caps = {c["name"]: c["value"] for c in (s or {}).get("capabilities", [])}
+        return int(caps.get("vCPUs", 0))
+
+    def _spot_cores_used(self, region: str) -> int:
+        return sum(self._cores(self._sku(r["properties"]["hardwareProfile"]["vmSize"], region))
+                   for r in self.resources.values()
+                   if r["type"] == "Microsoft.Compute/virtualMachines" and r.get("location", "").lower() == region.lower()
+                   and r["properties"].get("priority") == "Spot")
+
+    def _refuse_vm(self, segs: list[str], body: Any):
+        """What ARM answers to a new VM it cannot make: an unknown size (400 InvalidParameter on vmSize), a size
+        restricted here (409 SkuNotAvailable), Spot cores past the quota (409 OperationNotAllowed)."""
+        if "/" + "/".join(segs) in self.resources or not self.skus or not isinstance(body, dict):
+            return None
+        size = body.get("properties", {}).get("hardwareProfile", {}).get("vmSize", "")
+        region = body.get("location", "")
+        s = self._sku(size, region)
+        if s is None:
+            return 400, {}, {"error": {"code": "InvalidParameter", "target": "hardwareProfile.vmSize",
+                                       "message": f"The value {size} provided for the VM size is not valid."}}
+        if s.get("restrictions"):
+            return 409, {}, {"error": {"code": "SkuNotAvailable", "message": f"{size} is not available in {region}."}}
+        limit = self.spot_quota.get(region.lower())
+        if body["properties"].get("priority") == "Spot" and limit is not None:
+            if self._spot_cores_used(region) + self._cores(s) > limit:
+                return 409, {}, {"error": {"code": "OperationNotAllowed", "message":
+                                           "Operation could not be completed as it results in exceeding approved "
+                                           f"LowPriorityCores quota. Limit: {limit}."}}
+        return None
 
     def _group_missing(self, path: str) -> bool:
         segs = _segments(path)
@@ -319,7 +357,10 @@ class FakeARM:
             loc = flt.split("'")[1].lower() if "'" in flt else ""
             return 200, {}, {"value": [s for s in self.skus if not loc or loc in [x.lower() for x in s["locations"]]]}
         if len(rest) == 3 and rest[0] == "locations" and rest[2] == "usages":
-            return 200, {}, {"value": self.usages.get(rest[1], [])}
+            rows = list(self.usages.get(rest[1], []))
+            if rest[1] in self.spot_quota:
+                rows.append(usage("lowPriorityCores", self.spot_quota[rest[1]], self._spot_cores_used(rest[1])))
+            return 200, {}, {"value": rows}
         return 404, {}, {"error": {"code": "NotFound", "message": "/".join(rest)}}
 
     def _graph(self, body: dict) -> dict:

@@ -318,3 +318,47 @@ def test_a_missing_subscription_is_a_clear_auth_error():
     provider = AzureProvider(AzureConfig(subscription_id="", arm_url="http://127.0.0.1:9"))
     with pytest.raises(AuthError, match="AZURE_SUBSCRIPTION_ID"):
         provider.list()
+
+
+def test_creating_the_same_machine_again_returns_it_without_a_second_vm(arm):
+    """Uses the fake ARM double: a retried deploy finds the VM it made and sends no second VM body."""
+    provider = _provider(arm)
+    first = provider.create(SIZE, "westeurope", _boot())
+    again = provider.create(SIZE, "westeurope", _boot())
+    assert (again.name, again.id, again.ipv4, again.status) == (first.name, first.id, first.ipv4, "active")
+    assert len(arm.received("PUT", "virtualmachines")) == 1
+
+
+def test_a_vm_left_failed_by_an_earlier_attempt_is_replaced(arm):
+    """Uses the fake ARM double: the first attempt's VM stays in provisioning state Failed (cleanup failed too)."""
+    arm.fault("PUT", "virtualmachines", code="AllocationFailed", lro=True)
+    arm.fault("DELETE", "virtualmachines", status=500, code="InternalServerError")
+    provider = _provider(arm, resource_group="scitq-workers")
+    with pytest.raises(CapacityError):
+        provider.create(SIZE, "westeurope", _boot())
+    assert arm.names("virtualmachines") == ["scitq-node1"]
+    inst = provider.create(SIZE, "westeurope", _boot())
+    assert inst.status == "active" and arm.names("virtualmachines") == ["scitq-node1"]
+
+
+def test_the_fake_enforces_the_spot_core_quota_and_lists_its_use(arm):
+    """Uses the fake ARM double with a quota of 4 Spot cores: two 2-cpu machines fit, the third is refused."""
+    arm.skus = [sku(SIZE, 2, 8)]
+    arm.spot_quota["westeurope"] = 4
+    provider = _provider(arm)
+    provider.create(SIZE, "westeurope", _boot("node1"))
+    provider.create(SIZE, "westeurope", _boot("node2"))
+    with pytest.raises(QuotaError):
+        provider.create(SIZE, "westeurope", _boot("node3"))
+    (q,) = provider.quotas()
+    assert (q.cpu_limit, q.cpu_used, q.cpu_free) == (4, 4, 0)
+    assert {i.name for i in provider.list()} == {"scitq-node1", "scitq-node2"}
+
+
+def test_keyword_settings_override_the_environment(monkeypatch):
+    """Uses no double: `get_provider("azure", prefix=..., regions=...)` passes such keywords."""
+    monkeypatch.setenv("AZURE_REGIONS", "eastus")
+    p = AzureProvider(prefix="lab", regions="westeurope northeurope", resource_group="shared")
+    assert (p.prefix, p.regions(), p.config.resource_group) == ("lab", ["westeurope", "northeurope"], "shared")
+    with pytest.raises(ValueError, match="unknown setting"):
+        AzureProvider(colour="blue")
