@@ -63,6 +63,17 @@ class Settings(BaseModel):
                               "kept in RAM; the rest waits in the spool file")
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
     remote_uri: str | None = Field(None, description="SCITQ_REMOTE_URI: v1's REMOTE_URI, shared by the server (`scitq-manage config remote`)")
+    # cloud providers (scitq.cloud)
+    cloud_prefix: str = Field("scitq", pattern="^[a-z][a-z0-9-]*$",
+                              description="SCITQ_CLOUD_PREFIX: machines a provider creates are named `<prefix>-<worker>`; "
+                              "only machines carrying it are listed, and so ever deleted")
+    local_max_workers: int = Field(4, ge=0, description="SCITQ_LOCAL_MAX_WORKERS: most workers the `local` and `docker` "
+                                   "providers run at once (each)")
+    docker_worker_image: str | None = Field(None, description="SCITQ_DOCKER_WORKER_IMAGE: image of the `docker` "
+                                            "provider's worker containers (default: any image with a shell; scitq and "
+                                            "its Python are mounted from this machine)")
+    preferred_regions: str = Field("", description="SCITQ_PREFERRED_REGIONS: v1's PREFERRED_REGIONS, "
+                                   "`provider:region,...`: flavor search lists these regions first")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

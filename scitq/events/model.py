@@ -20,7 +20,7 @@ __all__ = [
     "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
     "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS",
-    "BatchFields",
+    "BatchFields", "FlavorFields", "QuotaFields", "FLAVOR_FIELDS", "FLAVOR_TAGS",
     "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
@@ -148,6 +148,42 @@ class BatchFields(msgspec.Struct, kw_only=True):
     name: str
     creation_date: float
     paused: bool = False
+
+
+# --- the flavor catalog ----------------------------------------------------------------------------
+FLAVOR_TAGS = "GMN"     # G: GPU, M: metal, N: NVMe
+
+
+class FlavorFields(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One machine size of a provider in one region, as the flavor catalog stores it (v1's flavor and
+    flavormetrics in one row): `ram`, `disk` and `gpumem` in GB, `cost` per hour, `eviction` the % chance
+    per hour that a spot machine is taken back, `tags` a subset of FLAVOR_TAGS. Key: (provider, region, name)."""
+
+    name: Name
+    provider: Name
+    region: Name
+    cpu: Annotated[int, msgspec.Meta(ge=1)]
+    ram: Annotated[float, msgspec.Meta(ge=0)]
+    disk: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    bandwidth: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    gpu: str = ""
+    gpumem: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    tags: str = ""
+    cost: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    eviction: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+
+
+FLAVOR_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(FlavorFields))
+
+
+class QuotaFields(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """The cpus a provider allows in a region (`cpu_limit` None: no quota known) and uses (as the
+    provider said at the last catalog update)."""
+
+    provider: Name
+    region: Name
+    cpu_limit: NonNeg | None = None
+    cpu_used: NonNeg = 0
 
 
 # --- deriving Structs from a declaration -------------------------------------------------------------

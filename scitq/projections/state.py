@@ -9,7 +9,7 @@ import msgspec
 
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, ExecutionStatus,
-    RecruiterFields, TaskFields, TaskStatus, WorkerFields, WorkerStatus,
+    FlavorFields, QuotaFields, RecruiterFields, TaskFields, TaskStatus, WorkerFields, WorkerStatus,
 )
 
 __all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
@@ -99,6 +99,8 @@ class State:
     worker_ids: dict[str, int] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     recruiters: dict[tuple[str, int], Recruiter] = field(default_factory=dict)   # (batch, rank) -> recruiter
+    flavors: dict[tuple[str, str, str], FlavorFields] = field(default_factory=dict)  # (provider, region, name)
+    quotas: dict[tuple[str, str], QuotaFields] = field(default_factory=dict)         # (provider, region)
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
     task_executions: dict[int, list[int]] = field(default_factory=dict)
     paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
@@ -112,6 +114,8 @@ class State:
     dirty_workers: set[int] = field(default_factory=set)
     dirty_batches: set[str] = field(default_factory=set)
     dirty_recruiters: set[tuple[str, int]] = field(default_factory=set)
+    dirty_flavors: set[tuple[str, str, str]] = field(default_factory=set)
+    dirty_quotas: set[tuple[str, str]] = field(default_factory=set)
     indexed_tasks: dict[int, tuple[str, str, str | None, bool]] = field(default_factory=dict)
     rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
@@ -125,7 +129,7 @@ class State:
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
         self.indexed_executions = set(self.executions)
         for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,
-                      self.dirty_recruiters, self.rewrite_tasks):
+                      self.dirty_recruiters, self.rewrite_tasks, self.dirty_flavors, self.dirty_quotas):
             dirty.clear()
 
     # --- helpers used by evolve -------------------------------------------------------------
