@@ -22,17 +22,20 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from scitq.cloud.azure_errors import classify, is_not_found
+from scitq.cloud.azure_flavors import (
+    DEFAULT_EVICTION, eviction_from_range, flavor_from_sku, is_restricted, is_x64, keep_size, text,
+)
 from scitq.cloud.azure_prices import PRICES_URL, vm_prices
 from scitq.cloud.provider import (
     AuthError, Bootstrap, Flavor, Instance, ProviderError, Quota, TransientError, machine_name,
 )
+from scitq.errors import BadInput
 
 __all__ = ["AzureConfig", "AzureProvider", "flavor_from_sku", "keep_size", "eviction_from_range"]
 
 log = logging.getLogger(__name__)
 
 UBUNTU_2204 = "Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest"
-DEFAULT_EVICTION = 5.0          # % per hour when Azure publishes no rate for a size (v1's fallback)
 _LOOPBACK = re.compile(r"^http://(127\.\d+\.\d+\.\d+|\[::1\]|localhost)(:\d+)?(/|$)")
 
 
@@ -65,7 +68,7 @@ class AzureConfig:
             try:
                 quotas[region] = int(quota)
             except ValueError:
-                raise ValueError(f"AZURE_CPUQUOTAS: {quota!r} is not a number of CPUs (region {region})") from None
+                raise BadInput(f"AZURE_CPUQUOTAS: {quota!r} is not a number of CPUs (region {region})") from None
         key = env.get("SCITQ_AZURE_SSH_KEY", "")
         if key and not key.startswith("ssh-") and os.path.exists(os.path.expanduser(key)):
             with open(os.path.expanduser(key)) as fh:
@@ -86,42 +89,6 @@ class AzureConfig:
             arm_url=env.get("SCITQ_AZURE_ARM_URL", ""),
             prices_url=env.get("SCITQ_AZURE_PRICES_URL") or PRICES_URL,
         )
-
-
-def keep_size(name: str) -> bool:
-    """v1's catalog filter: `Standard_*` sizes with premium storage (`s`) and not ARM (`p`)."""
-    m = re.match(r"^Standard_[A-Z]+\d+(?:-\d+)?([a-z]*)(?:_|$)", name)
-    return bool(m) and "s" in m.group(1) and "p" not in m.group(1)
-
-
-_GPU_MEM = {"T4": 16, "A10": 24, "A100": 80, "H100": 94, "V100": 16, "P100": 16, "P40": 24, "K80": 12, "M60": 8}
-
-
-def flavor_from_sku(sku: Any, region: str, *, cost: float = 0.0, eviction: float = 0.0) -> Flavor:
-    """A `Flavor` from a resource SKU: RAM and disk in GB, disk at least 30 (v1), tag G for the N families."""
-    caps = {c.name: c.value for c in (sku.capabilities or [])}
-    name = sku.name
-    gpus = int(float(caps.get("GPUs", 0) or 0))
-    family = re.match(r"^Standard_([A-Z]+)", name)
-    is_gpu = gpus > 0 or bool(family and family.group(1).startswith("N"))
-    gpu = next((p for p in name.split("_")[1:] if p.upper() in _GPU_MEM), "") if is_gpu else ""
-    return Flavor(
-        name=name, provider="azure", region=region,
-        cpu=int(float(caps.get("vCPUs", 0) or 0)),
-        ram=float(caps.get("MemoryGB", 0) or 0),
-        disk=max(30.0, float(caps.get("MaxResourceVolumeMB", 0) or 0) / 1024),
-        gpu=f"{gpus}x{gpu}" if gpu and gpus > 1 else gpu,
-        gpumem=float(_GPU_MEM.get(gpu.upper(), 0) * max(gpus, 1)) if gpu else 0.0,
-        tags="G" if is_gpu else "",
-        cost=cost, eviction=eviction)
-
-
-def eviction_from_range(rate: str) -> float:
-    """Azure's eviction rate ranges ("0-5", "10-15", "20+") as their upper bound in % per hour ("20+" → 25)."""
-    numbers = [float(n) for n in re.findall(r"\d+(?:\.\d+)?", rate or "")]
-    if not numbers:
-        return DEFAULT_EVICTION
-    return numbers[-1] + (5.0 if rate.strip().endswith("+") else 0.0)
 
 
 class _StaticToken:
@@ -146,7 +113,7 @@ class AzureProvider:
         config = config or AzureConfig.from_env()
         unknown = set(overrides) - {f.name for f in fields(AzureConfig)}
         if unknown:
-            raise ValueError(f"azure provider: unknown setting(s) {', '.join(sorted(unknown))}")
+            raise BadInput(f"azure provider: unknown setting(s) {', '.join(sorted(unknown))}")
         if isinstance(overrides.get("regions"), str):
             overrides["regions"] = tuple(overrides["regions"].split())
         self.config = replace(config, **{k: v for k, v in overrides.items() if v is not None})
@@ -216,12 +183,9 @@ class AzureProvider:
                                      region=reg) from exc
             evictions = self._evictions(reg) if self.config.spot else {}
             for sku in skus:
-                if str(sku.resource_type) != "virtualMachines" and getattr(sku.resource_type, "value", "") != "virtualMachines":
+                if text(sku.resource_type) != "virtualMachines" or not keep_size(sku.name):
                     continue
-                if not keep_size(sku.name) or _restricted(sku, reg) or sku.name not in prices:
-                    continue
-                caps = {c.name: c.value for c in (sku.capabilities or [])}
-                if str(caps.get("CpuArchitectureType", "x64")).lower() not in ("x64", ""):
+                if is_restricted(sku, reg) or not is_x64(sku) or sku.name not in prices:
                     continue
                 eviction = evictions.get(sku.name.lower(), DEFAULT_EVICTION) if self.config.spot else 0.0
                 out.append(flavor_from_sku(sku, reg, cost=prices[sku.name], eviction=eviction))
@@ -427,7 +391,7 @@ class AzureProvider:
             else:
                 view = self._call(lambda: compute.virtual_machines.instance_view(group, vm.name))
                 codes = [s.code for s in (view.statuses or [])]
-            spot = props is not None and str(getattr(props.priority, "value", props.priority)).lower() == "spot"
+            spot = props is not None and text(props.priority).lower() == "spot"
             ipv4 = ""
             try:
                 ipv4 = network.public_ip_addresses.get(group, f"{vm.name}-ip").ip_address or ""
@@ -456,16 +420,6 @@ def _status(codes: list[str | None], *, spot: bool) -> str:
     if power in ("stopped", "stopping"):
         return "stopped"
     return "building"
-
-
-def _restricted(sku: Any, region: str) -> bool:
-    for r in sku.restrictions or []:
-        if str(getattr(r.type, "value", r.type)).lower() == "location":
-            info = r.restriction_info
-            locations = [x.lower() for x in ((info.locations if info else None) or r.get("values") or [])]
-            if not locations or region.lower() in locations:
-                return True
-    return False
 
 
 def _group_of(resource_id: str | None) -> str:
