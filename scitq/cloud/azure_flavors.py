@@ -66,6 +66,8 @@ def is_restricted(sku: Any, region: str) -> bool:
 
 
 def is_x64(sku: Any) -> bool:
-    """True unless the SKU says its CPUs are not x86-64 (the worker image and most containers are)."""
+    """True when the size can boot the worker image: x86-64 CPUs (the image and most containers are) and
+    Hyper-V generation 2 (the Ubuntu 22.04 gen2 image), unless the SKU does not say."""
     caps = {c.name: c.value for c in (sku.capabilities or [])}
-    return str(caps.get("CpuArchitectureType") or "x64").lower() == "x64"
+    generations = str(caps.get("HyperVGenerations") or "V2").upper().replace(" ", "").split(",")
+    return str(caps.get("CpuArchitectureType") or "x64").lower() == "x64" and "V2" in generations

@@ -53,11 +53,11 @@ class Operation:
 
 
 def sku(name: str, cpu: int, ram_gb: float, *, resource_disk_mb: int = 0, gpus: int = 0, arch: str = "x64",
-        restricted: bool = False, location: str = "westeurope") -> dict:
+        generations: str = "V1,V2", restricted: bool = False, location: str = "westeurope") -> dict:
     """A resource SKU as `GET .../providers/Microsoft.Compute/skus` lists it."""
     caps = [{"name": "vCPUs", "value": str(cpu)}, {"name": "MemoryGB", "value": str(ram_gb)},
             {"name": "MaxResourceVolumeMB", "value": str(resource_disk_mb)}, {"name": "CpuArchitectureType", "value": arch},
-            {"name": "PremiumIO", "value": "True"}]
+            {"name": "PremiumIO", "value": "True"}, {"name": "HyperVGenerations", "value": generations}]
     if gpus:
         caps.append({"name": "GPUs", "value": str(gpus)})
     restrictions = [{"type": "Location", "values": [location], "reasonCode": "NotAvailableForSubscription",

@@ -45,6 +45,7 @@ def prices():
         price("Standard_D4s_v5", 0.04, spot=True), price("Standard_D4s_v5", 0.20),
         price("Standard_D4ps_v5", 0.03, spot=True), price("Standard_D4_v5", 0.03, spot=True),
         price("Standard_NC4as_T4_v3", 0.16, spot=True), price("Standard_E2s_v5", 0.05),
+        price("Standard_DS2_v2", 0.01, spot=True), price("Standard_F2s_v2", 0.01, spot=True),
     ], page=3).start()
     yield fake
     fake.stop()
@@ -188,6 +189,23 @@ def test_a_401_is_an_auth_error_not_retried(arm):
     assert not err.value.retryable
 
 
+def test_a_403_authorization_failure_is_an_auth_error(arm):
+    """Uses the fake ARM double: the identity lacks the role to list VMs."""
+    arm.fault("GET", "virtualmachines", status=403, code="AuthorizationFailed")
+    with pytest.raises(AuthError, match="AuthorizationFailed"):
+        _provider(arm).list()
+
+
+def test_a_credential_that_cannot_get_a_token_is_an_auth_error():
+    """Uses no double: the classification alone (a real DefaultAzureCredential without configuration would try
+    the metadata service, which tests never call)."""
+    from azure.identity import CredentialUnavailableError
+
+    from scitq.cloud.azure_errors import classify
+    err = classify(CredentialUnavailableError("DefaultAzureCredential failed to retrieve a token"), region="westeurope")
+    assert isinstance(err, AuthError) and str(err).count("\n") == 0
+
+
 def test_an_unknown_vm_size_is_an_unsupported_flavor(arm):
     """Uses the fake ARM double: Azure answers 400 InvalidParameter with target vmSize."""
     arm.faults.clear()
@@ -227,7 +245,8 @@ def test_flavors_keep_v1s_sizes_with_spot_prices_and_published_eviction_rates(ar
     arm.skus = [sku("Standard_D2s_v5", 2, 8), sku("Standard_D4s_v5", 4, 16, resource_disk_mb=150 * 1024),
                 sku("Standard_D4ps_v5", 4, 16, arch="Arm64"), sku("Standard_D4_v5", 4, 16),
                 sku("Standard_E2s_v5", 2, 16), sku("Standard_NC4as_T4_v3", 4, 28, gpus=1),
-                sku("Standard_F2s_v2", 2, 4, restricted=True), sku("Standard_D2s_v5", 2, 8, location="eastus")]
+                sku("Standard_F2s_v2", 2, 4, restricted=True), sku("Standard_D2s_v5", 2, 8, location="eastus"),
+                sku("Standard_DS2_v2", 2, 7, generations="V1")]
     arm.spot_eviction = [{"location": "westeurope", "skuName": "standard_d2s_v5", "evictionRate": "0-5"},
                          {"location": "westeurope", "skuName": "standard_nc4as_t4_v3", "evictionRate": "20+"}]
     flavors = {f.name: f for f in _provider(arm, prices).flavors("westeurope")}
@@ -236,7 +255,7 @@ def test_flavors_keep_v1s_sizes_with_spot_prices_and_published_eviction_rates(ar
     assert (d2.cpu, d2.ram, d2.disk, d2.cost, d2.eviction, d2.tags) == (2, 8.0, 30.0, 0.02, 5.0, "")
     assert (d4.disk, d4.cost, d4.eviction) == (150.0, 0.04, 5.0)       # no published rate: v1's default 5
     assert (nc.tags, nc.gpu, nc.gpumem, nc.eviction) == ("G", "T4", 16.0, 25.0)
-    assert len(prices.queries) == 4                                    # 10 meters, 3 a page
+    assert len(prices.queries) == 4                                    # 12 meters, 3 a page
     flt = prices.queries[0]["$filter"][0]
     assert "armRegionName eq 'westeurope'" in flt and "serviceName eq 'Virtual Machines'" in flt
     assert prices.queries[0]["currencyCode"] == ["'EUR'"]
