@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+__all__ = ["FakeARM", "FakePrices", "Fault", "Recorded", "SUBSCRIPTION", "price", "sku", "usage"]
+
 SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 
 
@@ -397,8 +399,6 @@ def _kind(segs: list[str]) -> str:
         return segs[6]
     return ""
 
-
-__all__ = ["FakeARM", "FakePrices", "Fault", "Recorded", "SUBSCRIPTION", "price", "sku", "usage"]
 
 
 class FakePrices:
