@@ -298,7 +298,7 @@ class AzureProvider:
     def _render(self, boot: Bootstrap) -> str:
         if self._user_data is not None:
             return self._user_data(boot)
-        from scitq.cloud.bootstrap import cloud_init     # type: ignore[import-not-found]
+        from scitq.cloud.bootstrap import cloud_init
         return cloud_init(boot)
 
     def _subnet(self, region: str) -> str:
@@ -380,10 +380,17 @@ class AzureProvider:
         compute, network, _ = self._sdk()
         regions = {r.lower().replace(" ", "") for r in self.regions()}
         vms = self._call(lambda: list(compute.virtual_machines.list_all(status_only="true")))
+        vms = [vm for vm in vms if vm.name.startswith(f"{self.prefix}-")
+               and str(vm.location).lower().replace(" ", "") in regions]
+        addresses: dict[str, str] = {}
+        if vms:
+            try:        # one call for every address; an address is a convenience in a listing
+                addresses = {ip.id.lower(): ip.properties.ip_address or "" for ip in
+                             network.public_ip_addresses.list_all() if ip.id and ip.properties}
+            except Exception as exc:
+                log.warning("azure: public addresses not listed: %s", exc)
         out = []
         for vm in vms:
-            if not vm.name.startswith(f"{self.prefix}-") or str(vm.location).lower().replace(" ", "") not in regions:
-                continue
             props = vm.properties
             group = _group_of(vm.id)
             if props is not None and props.instance_view is not None:
@@ -392,11 +399,9 @@ class AzureProvider:
                 view = self._call(lambda: compute.virtual_machines.instance_view(group, vm.name))
                 codes = [s.code for s in (view.statuses or [])]
             spot = props is not None and text(props.priority).lower() == "spot"
-            ipv4 = ""
-            try:
-                ipv4 = network.public_ip_addresses.get(group, f"{vm.name}-ip").ip_address or ""
-            except Exception:       # an address is a convenience in a listing
-                pass
+            ip_id = (f"/subscriptions/{self.config.subscription_id}/resourceGroups/{group}"
+                     f"/providers/Microsoft.Network/publicIPAddresses/{vm.name}-ip")
+            ipv4 = addresses.get(ip_id.lower(), "")
             size = props.hardware_profile.vm_size if props is not None and props.hardware_profile else ""
             out.append(Instance(name=vm.name, provider="azure", region=vm.location, flavor=str(size or ""),
                                 id=(props.vm_id if props is not None else None) or vm.id or "",

@@ -180,6 +180,10 @@ class FakeARM:
                 return 404, {}, {"error": {"code": "NotFound", "message": path}}
             if len(segs) >= 4 and segs[2] == "providers" and segs[3] == "microsoft.compute":
                 return self._subscription_compute(segs[4:], query)
+            if len(segs) == 5 and segs[2] == "providers" and method == "GET":     # list_all of another type
+                rtype = f"{segs[3]}/{segs[4]}"
+                return 200, {}, {"value": [self._public(r) for r in self.resources.values()
+                                           if r["type"].lower() == rtype]}
             if len(segs) == 9 and segs[8] == "instanceview" and method == "GET":
                 vm = self.resources.get("/" + "/".join(segs[:8]))
                 if vm is None:
