@@ -20,8 +20,8 @@ __all__ = [
     "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
     "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS",
-    "BatchFields",
-    "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
+    "BatchFields", "DeployFields", "DEPLOY_FIELDS", "DeployStatus", "DEPLOY_STATUSES", "LIVE_DEPLOY_STATUSES", "DESTROY_REASONS",
+    "DEPLOY_REASONS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
 NonNeg = Annotated[int, msgspec.Meta(ge=0)]
@@ -148,6 +148,30 @@ class BatchFields(msgspec.Struct, kw_only=True):
     name: str
     creation_date: float
     paused: bool = False
+
+
+# --- the deploy (a machine scitq starts and stops) ----------------------------------------------------
+DeployStatus = Literal["requested", "deploying", "running", "failed", "destroying", "destroyed"]
+DEPLOY_STATUSES: tuple[str, ...] = get_args(DeployStatus)
+LIVE_DEPLOY_STATUSES = ("requested", "deploying", "running")      # a machine is (being) made: it counts as a worker
+DEPLOY_REASONS = ("recruiter", "user")                             # who asked for the machine
+DESTROY_REASONS = ("idle", "deleted", "evicted", "orphan", "never registered", "deploy failed")
+
+
+class DeployFields(msgspec.Struct, kw_only=True):
+    """What a deploy asks for: a machine of `flavor` in `region` of `provider`, costing `cost` per hour, whose
+    worker joins `batch` with `concurrency` and `prefetch`."""
+
+    provider: Name
+    region: Name
+    flavor: Name
+    batch: str = DEFAULT_BATCH
+    concurrency: NonNeg = 1
+    prefetch: NonNeg = 0
+    cost: float = 0.0
+
+
+DEPLOY_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(DeployFields))
 
 
 # --- deriving Structs from a declaration -------------------------------------------------------------
