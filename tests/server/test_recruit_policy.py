@@ -129,8 +129,7 @@ def test_the_policy_is_stable_once_the_need_is_met():
 
 def test_a_recruiter_that_may_deploy_says_once_when_no_offer_gives_what_recycling_cannot():
     d = world(workers=[("w1", "Default", "local")], pending={"b": 5},
-              recruiters=[{"batch": "b", "worker_provider": "ovh", "worker_region": "GRA11", "maximum_workers": 3,
-                           "worker_flavor": "auto:cpu>=8"}])
+              recruiters=[{"batch": "b", "worker_provider": "ovh", "worker_region": "auto", "maximum_workers": 3}])
     d.recruit()
     events, _ = d.take()
     assert tags(events) == ["worker.recruited", "recruiter.deploy_wanted"]
