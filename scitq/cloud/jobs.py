@@ -83,8 +83,14 @@ class _Job:
         self.job.save_meta()
 
     def report(self, step: str, **fields: Any) -> Any:
-        return send_command(self.r, "deploy.report", {"worker": self.worker, "step": step, **fields},
-                            timeout=settings().reply_timeout)
+        """Tell the server; the command is durable once queued, so a server away (restarting) gets it later."""
+        from scitq.errors import Unreachable
+        try:
+            return send_command(self.r, "deploy.report", {"worker": self.worker, "step": step, **fields},
+                                timeout=settings().reply_timeout)
+        except Unreachable as exc:
+            log.warning("%s: %s (the report waits in the inbox)", self.worker, exc)
+            return None
 
 
 def _status(r: Any, worker: str) -> str:

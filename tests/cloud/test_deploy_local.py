@@ -5,6 +5,7 @@ processes; nothing else is faked."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -45,3 +46,43 @@ def test_a_deployed_worker_registers_with_its_own_credential_and_deleting_it_des
     jobs = run_cli("scitq-manage", "job", "list", env=cloud_env)
     assert jobs.returncode == 0, jobs.stderr
     assert f"deploy-{name}" in jobs.stdout and f"destroy-{name}" in jobs.stdout and "finished" in jobs.stdout
+
+
+def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_releases_everything(
+        cloud_env, procs, r, tmp_path, monkeypatch, capsys):
+    """provider='local', region='local', max_workflow_workers=2: step 1 deploys two real workers (no more),
+    step 2 gets them by recycling, run() returns them to the pool, the idle timeout (4 s here) destroys them:
+    no process and no credential is left, and the history says why each machine started and stopped."""
+    from scitq.workflow import Workflow
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCITQ_WORKFLOW_MONITOR", "0")
+    procs.server()
+    prefix = cloud_env["SCITQ_SERVER_NAME"]
+    wf = Workflow(name="wfd", shell=True, flavor="local", provider="local", region="local", max_workflow_workers=2)
+    firsts = [wf.step(batch="one", name=f"one{i}", command=f"sleep 1; echo one {i}", concurrency=1,
+                      maximum_workers=2) for i in range(4)]
+    for i in range(4):
+        wf.step(batch="two", name=f"two{i}", command=f"echo two {i}", concurrency=1, maximum_workers=2,
+                required_tasks=firsts)
+    totals = wf.run(refresh=30)
+    assert totals["succeeded"] == 8
+    assert len(created(tmp_path)) == 2, "max_workflow_workers=2: two machines, never more"
+    c = Client()
+    events = [json.loads(f["data"]) for _, f in c.events()]
+    asked = [e for e in events if e["type"] == "deploy.requested"]
+    assert sorted(e["worker"] for e in asked) == [f"{prefix}-node1", f"{prefix}-node2"]
+    assert {(e["batch"], e["why"], e["flavor"], e["region"], e["provider"]) for e in asked} == \
+        {("wfd.one", "recruiter", "local", "local", "local")}
+    recycled = [e for e in events if e["type"] == "worker.recruited" and e["batch"] == "wfd.two"]
+    assert recycled and {e["previous_batch"] for e in recycled} == {"wfd.one"}
+    ran_two = {ex.worker for ex in c.executions() if c.task(ex.task_id).batch == "wfd.two"}
+    assert ran_two <= {e["worker"] for e in asked}, "step 2 ran on the recycled machines"
+    wait_for(lambda: sum(1 for _, f in c.events() if f.get("type") == "destroy.done") == 2, timeout=90,
+             what="both machines destroyed after the idle timeout")
+    stops = [json.loads(f["data"]) for _, f in c.events() if f.get("type") == "destroy.requested"]
+    assert {s["why"] for s in stops} == {"idle"} and all("idle for" in s["reason"] for s in stops)
+    wait_for(lambda: machines(tmp_path) == [], what="no worker process left")
+    assert worker_users(r, prefix) == [], "no credential left"
+    assert c.workers() == []
+    out = capsys.readouterr().out
+    assert "[wfd] all tasks done: 8 succeeded, 0 failed" in out
