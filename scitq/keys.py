@@ -111,6 +111,10 @@ def recruiter_member(batch: str, rank: int) -> str:
 
 RECRUITERS_ALL = f"{PREFIX}:view:recruiters"       # set: `<batch>/<rank>` of every recruiter
 
+# the flavor catalog (rows as JSON of scitq.events.model.FlavorFields / QuotaFields)
+FLAVORS_VIEW = f"{PREFIX}:view:flavors"           # hash: `<provider>/<region>/<name>` -> the flavor's row
+QUOTAS_VIEW = f"{PREFIX}:view:quotas"             # hash: `<provider>/<region>` -> the region's cpu quota
+
 
 def deploy_view(worker: str) -> str:
     """Hash: the machine deployed for worker `worker` (kept after it is destroyed, with what it cost)."""

@@ -89,6 +89,17 @@ class Settings(BaseModel):
                                    "the embedded Valkey's admin URL, or SCITQ_REDIS")
     worker_host: str | None = Field(None, description="SCITQ_WORKER_HOST: host name or address deployed workers "
                                     "reach the Redis at (default: the host of the job runner's URL)")
+    # cloud providers (scitq.cloud)
+    cloud_prefix: str = Field("scitq", pattern="^[a-z][a-z0-9-]*$",
+                              description="SCITQ_CLOUD_PREFIX: machines a provider creates are named `<prefix>-<worker>`; "
+                              "only machines carrying it are listed, and so ever deleted")
+    local_max_workers: int = Field(4, ge=0, description="SCITQ_LOCAL_MAX_WORKERS: most workers the `local` and `docker` "
+                                   "providers run at once (each)")
+    docker_worker_image: str | None = Field(None, description="SCITQ_DOCKER_WORKER_IMAGE: image of the `docker` "
+                                            "provider's worker containers (default: any image with a shell; scitq and "
+                                            "its Python are mounted from this machine)")
+    preferred_regions: str = Field("", description="SCITQ_PREFERRED_REGIONS: v1's PREFERRED_REGIONS, "
+                                   "`provider:region,...`: flavor search lists these regions first")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

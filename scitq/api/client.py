@@ -20,6 +20,8 @@ from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
 from scitq.inbox import post_command, send_command, wait_reply
+from scitq.events.model import FlavorFields, QuotaFields
+from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.views import (
     DeployView, decode_deploy,
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
@@ -249,6 +251,15 @@ class Client:
                 costs[d.cost_batch] = costs.get(d.cost_batch, 0.0) + max(0.0, now - d.cost_since) * d.cost / 3600
         return costs
 
+    def update_flavor_catalog(self, provider: str, flavors: Sequence[Any], quotas: Sequence[Any] = (),
+                              regions: Sequence[str] = (), *, idempotency_key: str | None = None) -> Any:
+        """Replace the catalog of `provider` (in `regions`, or all of it) by these flavors and quotas
+        (FlavorFields/QuotaFields or their dicts); the answer lists what was added, changed, removed."""
+        def plain(x: Any) -> Any:
+            return x if isinstance(x, Mapping) else {k: v for k, v in msgspec.structs.asdict(x).items()}
+        return self._do("flavor.update_catalog", idempotency_key, provider=provider, regions=list(regions),
+                        flavors=[plain(f) for f in flavors], quotas=[plain(q) for q in quotas])
+
     def rebuild(self, verify: bool = True, timeout: float = 600) -> Any:
         """Ask the running server to replay the ledger into fresh views (and compare them with `verify`)."""
         return self.send("admin.rebuild", make_command("admin.rebuild", {"verify": verify}), timeout=timeout)
@@ -475,6 +486,16 @@ class Client:
         for name, rank in sorted(members):
             pipe.hgetall(keys.recruiter_view(name, rank))
         return [decode_recruiter(h) for h in pipe.execute() if h]
+
+    @_wrap
+    def catalog(self) -> tuple[list[FlavorFields], list[QuotaFields]]:
+        """The flavor catalog: every provider's flavors (rows) and regions' quotas."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.FLAVORS_VIEW)
+        pipe.hgetall(keys.QUOTAS_VIEW)
+        flavors, quotas = pipe.execute()
+        return ([decode_flavor(v) for _, v in sorted(flavors.items())],
+                [decode_quota(v) for _, v in sorted(quotas.items())])
 
     @_wrap
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:

@@ -14,8 +14,10 @@ from scitq.events.model import USER_WORKER_STATUSES
 __all__ = ["main"]
 
 PROG = "scitq"
-MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker"}
-PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers"}
+MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker",
+                  "flavors": "flavor"}
+PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers",
+           "flavor": "flavors"}
 
 
 def build_parser() -> ArgParser:

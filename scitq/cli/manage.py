@@ -19,7 +19,7 @@ from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 __all__ = ["main", "build_parser"]
 
 PROG = "scitq-manage"
-NOT_HERE = {"flavor", "db", "ansible", "debug"}
+NOT_HERE = {"db", "ansible", "debug"}
 RCLONE_CONF = "/etc/rclone.conf"
 
 
@@ -191,6 +191,23 @@ def build_parser(prog: str = PROG) -> ArgParser:
     sp.add_argument("-b", "--batch", required=True)
     sp.add_argument("-n", "--rank", type=int, default=1)
 
+    # flavor
+    f = objects.add_parser("flavor", help="the flavor catalog").add_subparsers(dest="verb", metavar="VERB")
+    sp = f.add_parser("list", help="search the flavor catalog (v1 filters and protofilters)")
+    sp.add_argument("-P", "--provider", help="only this provider")
+    sp.add_argument("-r", "--region", help="only this region")
+    sp.add_argument("--min-cpu", type=float, default=0, help="at least this many cpus")
+    sp.add_argument("--min-ram", type=float, default=0, help="at least this much RAM (GB)")
+    sp.add_argument("--min-disk", type=float, default=0, help="at least this much disk (GB)")
+    sp.add_argument("--max-eviction", type=float, default=5,
+                    help="at most this eviction rate (%%/hour, default 5) unless a protofilter names eviction")
+    sp.add_argument("--limit", type=int, default=10, help="at most this many flavors (default 10, 0: all)")
+    sp.add_argument("--protofilters", help="v1 protofilters, e.g. 'cpu>=8:ram>=30:tags#G'")
+    sp.add_argument("-H", "--no-header", action="store_true", help="no column headers")
+    sp.add_argument("-L", "--long", action="store_true", help="full strings")
+    sp = f.add_parser("update", help="ask a provider for its flavors, prices and quotas and record them")
+    sp.add_argument("provider", help="local, docker, openstack (ovh) or azure")
+
     # config
     c = objects.add_parser("config", help="configuration the server shares").add_subparsers(dest="verb",
                                                                                            metavar="VERB")
@@ -259,6 +276,30 @@ def _config_rclone(server: Server, args: Any, out) -> int:
 
 def _config_remote(server: Server, args: Any, out) -> int:
     print(server.config_remote() or "", file=out)
+    return 0
+
+
+# --- the flavor catalog ------------------------------------------------------------------------
+def _flavor_list(server: Server, args: Any, out) -> int:
+    from scitq.projections.catalog import COLUMNS
+    rows = server.flavors(min_cpu=args.min_cpu, min_ram=args.min_ram, min_disk=args.min_disk,
+                          max_eviction=args.max_eviction, limit=args.limit or None, provider=args.provider,
+                          region=args.region, protofilters=args.protofilters)
+    table([[row[c] for c in COLUMNS] for row in rows], None if args.no_header else list(COLUMNS), args.long, out)
+    return 0
+
+
+def _flavor_update(server: Server, args: Any, out) -> int:
+    from scitq.cloud import get_provider
+    from scitq.cloud.catalog import describe_changes, update_catalog
+    from scitq.cloud.provider import ProviderError
+    provider = get_provider(args.provider)
+    try:
+        answer = update_catalog(server.client, provider)
+    except ProviderError as exc:
+        raise BadInput(f"provider {args.provider}: {exc} ({exc.kind})") from None
+    for line in describe_changes(answer):
+        print(line, file=out)
     return 0
 
 

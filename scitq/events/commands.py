@@ -13,7 +13,8 @@ from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
 from scitq.events.model import (
-    CacheFields, LaunchFields, Name, NonNeg, Positive, RecruiterFields, TaskFields, WorkerFields, derive,
+    CacheFields, FlavorFields, LaunchFields, Name, NonNeg, Positive, QuotaFields, RecruiterFields, TaskFields,
+    WorkerFields, derive,
 )
 
 __all__ = [
@@ -137,6 +138,16 @@ class DeployKey(Cmd, kw_only=True, forbid_unknown_fields=True):
     worker: Name
 
 
+class UpdateFlavorCatalog(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """Replace the catalog of `provider` by what it offers now (v1 updater semantics): its rows of the
+    `regions` given (every region when empty) that are not in `flavors` are removed, the others added or
+    changed; likewise its quotas."""
+    provider: Name
+    regions: list[str] = []
+    flavors: list[FlavorFields] = []
+    quotas: list[QuotaFields] = []
+
+
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
 
@@ -164,6 +175,7 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "deploy.orphans": DeployOrphans,
     "deploy.retry": DeployKey,
     "admin.rebuild": Rebuild,
+    "flavor.update_catalog": UpdateFlavorCatalog,
 }
 
 

@@ -20,6 +20,7 @@ from scitq.events.task import (
     TaskBlocked, TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
     TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUnblocked, TaskUpdated,
 )
+from scitq.events.flavor import FlavorCatalogUpdated
 from scitq.events.recruiter import (
     RecruiterCreated, RecruiterDeleted, RecruiterDeployWanted, RecruiterUpdated, WorkerRecruited,
 )
@@ -606,3 +607,21 @@ def _destroy_done(state: State, e: DestroyDone) -> None:
 def _worker_evicted(state: State, e: WorkerEvicted) -> None:
     if e.worker_id in state.workers:
         _worker(state, e.worker_id, e.ts).status = "evicted"
+
+
+# --- the flavor catalog -----------------------------------------------------------------------
+@_on(FlavorCatalogUpdated)
+def _flavor_catalog_updated(state: State, e: FlavorCatalogUpdated) -> None:
+    for region, name in e.removed:
+        if state.flavors.pop((e.provider, region, name), None) is not None:
+            state.dirty_flavors.add((e.provider, region, name))
+    for row in e.upserted:
+        key = (e.provider, row.region, row.name)
+        state.flavors[key] = row
+        state.dirty_flavors.add(key)
+    for region in e.quotas_removed:
+        if state.quotas.pop((e.provider, region), None) is not None:
+            state.dirty_quotas.add((e.provider, region))
+    for q in e.quotas:
+        state.quotas[(e.provider, q.region)] = q
+        state.dirty_quotas.add((e.provider, q.region))

@@ -9,7 +9,8 @@ import msgspec
 
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, DeployFields,
-    DeployStatus, ExecutionStatus, RecruiterFields, TaskFields, TaskStatus, WorkerFields, WorkerStatus,
+    DeployStatus, ExecutionStatus, FlavorFields, QuotaFields, RecruiterFields, TaskFields, TaskStatus, WorkerFields,
+    WorkerStatus,
 )
 
 __all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
@@ -128,6 +129,8 @@ class State:
     batch_costs: dict[str, float] = field(default_factory=dict)    # batch -> cost of machines' time in it, closed
     unusable: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)  # (provider, region,
     # flavor) -> (error kind, when) of the last deploy that failed for good there (see deploy_plan.choose)
+    flavors: dict[tuple[str, str, str], FlavorFields] = field(default_factory=dict)  # (provider, region, name)
+    quotas: dict[tuple[str, str], QuotaFields] = field(default_factory=dict)         # (provider, region)
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
     task_executions: dict[int, list[int]] = field(default_factory=dict)
     paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
@@ -143,6 +146,8 @@ class State:
     dirty_recruiters: set[tuple[str, int]] = field(default_factory=set)
     dirty_deploys: set[str] = field(default_factory=set)
     dirty_costs: set[str] = field(default_factory=set)
+    dirty_flavors: set[tuple[str, str, str]] = field(default_factory=set)
+    dirty_quotas: set[tuple[str, str]] = field(default_factory=set)
     indexed_tasks: dict[int, tuple[str, str, str | None, bool]] = field(default_factory=dict)
     rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
@@ -156,7 +161,8 @@ class State:
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
         self.indexed_executions = set(self.executions)
         for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,
-                      self.dirty_recruiters, self.rewrite_tasks, self.dirty_deploys, self.dirty_costs):
+                      self.dirty_recruiters, self.rewrite_tasks, self.dirty_flavors, self.dirty_quotas,
+                      self.dirty_deploys, self.dirty_costs):
             dirty.clear()
 
     # --- helpers used by evolve -------------------------------------------------------------

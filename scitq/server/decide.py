@@ -21,6 +21,7 @@ from scitq.events import base
 from scitq.events import batch as eb
 from scitq.events import commands as c
 from scitq.events import execution as ee
+from scitq.events import flavor as ef
 from scitq.events import recruiter as er
 from scitq.events import task as et
 from scitq.events import worker as ew
@@ -29,6 +30,7 @@ from scitq.events.model import (
     LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, RECRUITER_FIELDS, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES,
     USER_WORKER_STATUSES, RecruiterFields, TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
+from scitq.projections.catalog import check_flavor_rule
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
 from scitq.server import recruit
@@ -497,6 +499,7 @@ class Decider(CloudDecisions):
             v = values.get(name)
             if v is not None and (not v.strip() or any(ch.isspace() for ch in v)):
                 raise BadInput(f"recruiter {where}: {name} {v!r} must be a name without spaces")
+        check_flavor_rule(values.get("worker_flavor"), f"recruiter {where}: worker_flavor")
         return values
 
     def cmd_recruiter_create(self, cmd: c.CreateRecruiter) -> dict:
@@ -530,6 +533,44 @@ class Decider(CloudDecisions):
         self._recruiter(cmd.batch, cmd.rank)
         self.emit(er.RecruiterDeleted(batch=cmd.batch, rank=cmd.rank))
         return {"batch": cmd.batch, "rank": cmd.rank}
+
+    # --- the flavor catalog ------------------------------------------------------------------------
+    def cmd_flavor_update_catalog(self, cmd: c.UpdateFlavorCatalog) -> dict:
+        """Record what changed in a provider's catalog (one event, none if nothing changed); the answer
+        lists the changes for the updater to print (v1: added, changed with old -> new, removed)."""
+        provider = cmd.provider
+        regions = set(cmd.regions)
+        new: dict[tuple[str, str], Any] = {}
+        for row in cmd.flavors:
+            if row.provider != provider:
+                raise BadInput(f"flavor {row.name} of region {row.region} is of provider {row.provider!r}, "
+                               f"not {provider!r}")
+            if regions and row.region not in regions:
+                raise BadInput(f"flavor {row.name} is in region {row.region!r}, not one of the regions updated")
+            if set(row.tags) - set("GMN"):
+                raise BadInput(f"flavor {row.name}: tags {row.tags!r} are not letters of GMN")
+            new[(row.region, row.name)] = row
+        old = {(r, n): row for (p, r, n), row in self.state.flavors.items()
+               if p == provider and (not regions or r in regions)}
+        added = [new[k] for k in sorted(new) if k not in old]
+        changed = [(old[k], new[k]) for k in sorted(new) if k in old and old[k] != new[k]]
+        removed = sorted(k for k in old if k not in new)
+        new_q = {q.region: q for q in cmd.quotas if q.provider == provider}
+        old_q = {r: q for (p, r), q in self.state.quotas.items() if p == provider and (not regions or r in regions)}
+        quotas = [q for r, q in sorted(new_q.items()) if old_q.get(r) != q]
+        quotas_removed = sorted(r for r in old_q if r not in new_q)
+        if added or changed or removed or quotas or quotas_removed:
+            self.emit(ef.FlavorCatalogUpdated(provider=provider, upserted=added + [n for _, n in changed],
+                                              removed=removed, quotas=quotas, quotas_removed=quotas_removed))
+
+        def diff(a: Any, b: Any) -> dict[str, list[Any]]:
+            return {f: [getattr(a, f), getattr(b, f)] for f in a.__struct_fields__ if getattr(a, f) != getattr(b, f)}
+
+        return {"provider": provider, "flavors": len(new),
+                "added": [f"{r.region}/{r.name}" for r in added],
+                "changed": {f"{b.region}/{b.name}": diff(a, b) for a, b in changed},
+                "removed": [f"{r}/{n}" for r, n in removed],
+                "quotas": {q.region: q.cpu_limit for q in quotas}, "quotas_removed": quotas_removed}
 
     def recruit(self) -> int:
         """Run the recruiting policy (`scitq.server.recruit.plan`) and record its decisions; returns the
