@@ -576,7 +576,7 @@ class Decider(CloudDecisions):
         """Run the recruiting policy (`scitq.server.recruit.plan`) and record its decisions; returns the
         number of workers moved."""
         moved = 0
-        for d in recruit.plan(self.state, self.now, self.offers):
+        for d in recruit.plan(self.state, self.now):
             if isinstance(d, recruit.Recycle):
                 self.emit(er.WorkerRecruited(batch=d.batch, rank=d.rank, worker_id=d.worker_id, worker=d.worker,
                                              previous_batch=d.previous_batch, concurrency=d.concurrency,

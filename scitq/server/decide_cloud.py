@@ -23,7 +23,8 @@ from scitq.events import recruiter as er
 from scitq.events.model import LIVE_DEPLOY_STATUSES
 from scitq.projections.state import Deploy, State, Worker
 from scitq.server import recruit
-from scitq.server.deploy_plan import AUTO, Offer, choose, parse_flavor
+from scitq.projections.catalog import check_flavor_rule
+from scitq.server.deploy_plan import choose, cpu_used, take
 from scitq.settings import DEFAULT_BATCH
 
 __all__ = ["CloudDecisions", "JOB_FUNCTIONS", "worker_name"]
@@ -47,7 +48,6 @@ class CloudDecisions:
 
     state: State
     now: float
-    offers: list[Offer]
     name_prefix: str
     idle_since: dict[str, float]
 
@@ -57,7 +57,6 @@ class CloudDecisions:
     def control(self, worker: str | None, op: str, **fields: Any) -> None: ...  # Decider's
 
     def _init_cloud(self) -> None:
-        self.offers = []
         self.name_prefix = "scitq"
         self.idle_since = {}
 
@@ -77,22 +76,18 @@ class CloudDecisions:
     def cmd_worker_deploy(self, cmd: c.DeployWorkers) -> dict:
         from scitq.server.decide import check_batch_name
         batch = check_batch_name(cmd.batch or DEFAULT_BATCH)
-        parse_flavor(cmd.flavor)          # a bad protofilter is refused before anything
-        offers = list(self.offers)
-        auto = AUTO in (cmd.provider, cmd.region) or parse_flavor(cmd.flavor) is not None
-        if not auto and not any((o.provider, o.region, o.flavor) == (cmd.provider, cmd.region, cmd.flavor)
-                                for o in offers):
-            offers.append(Offer(provider=cmd.provider, region=cmd.region, flavor=cmd.flavor, cpu=0))
-        used = recruit.cpu_used(self.state, offers)
+        check_flavor_rule(cmd.flavor)          # a bad protofilter is refused before anything
+        rows, quotas = list(self.state.flavors.values()), list(self.state.quotas.values())
+        used = cpu_used(rows, self.state.deploys.values())
         names = []
         for _ in range(cmd.number):
-            o = choose(cmd.flavor, cmd.region, cmd.provider, offers, used, self.state.unusable, self.now)
+            o = choose(cmd.flavor, cmd.region, cmd.provider, rows, quotas, used, self.state.unusable, self.now)
             if o is None:
                 if not names:
                     raise Conflict(f"Could not find a flavor satisfying {cmd.flavor} in {cmd.provider}/{cmd.region}"
                                    f" within quota", hint="see `scitq-manage flavor list`")
                 break
-            used[(o.provider, o.region)] = used.get((o.provider, o.region), 0) + o.cpu
+            take(used, o)
             names.append(self._deploy(provider=o.provider, region=o.region, flavor=o.flavor, cost=o.cost,
                                       batch=batch, concurrency=cmd.concurrency, prefetch=cmd.prefetch, why="user",
                                       reason=f"deployed by a user: {cmd.flavor} in {cmd.provider}/{cmd.region}"))

@@ -1,124 +1,83 @@
 """Provides the deploy half of recruiting (pure): which flavor, region and provider each new machine gets.
 
 A recruiter (or `worker deploy`) names a flavor, region and provider; each may be `auto`, and the flavor may be
-`auto:<protofilters>` (v1: `auto:cpu>=8:ram>=30`). `choose` picks, for one machine, the cheapest offer of the
-catalog that matches and still fits in its region's CPU quota, counting the CPUs of the machines already live
-or asked for there; it is called again for each machine, so a region whose quota is used up gives way to the
-next cheapest. An offer whose provider refused our credentials, or whose flavor its region refused, is never
-picked again; one whose deploy failed for lack of quota or capacity is left aside for `retry_after` seconds.
+`auto:<protofilters>` (v1: `auto:cpu>=8:ram>=30`). `choose` picks, for one machine, the first row of v1's flavor
+search over the catalog (`scitq.projections.catalog.search`: its protofilters, its eviction and metal defaults,
+preferred regions, then the cheapest) that is still `available` within its region's CPU quota, counting the
+CPUs of the machines already live or asked for there (`used`). It is called again for each machine with
+`used` grown by the previous pick, so a region whose quota is used up gives way to the next cheapest.
 
-Protofilters: items `cpu ram disk tags gpumem eviction region cost provider`, comparators `== != > < >= <=`,
-`~` (SQL LIKE, `%` any text), `!~`, `#` (has every tag letter), `!#`. Without a protofilter on `eviction`,
-`eviction<=5` applies; without one on `tags`, flavors tagged `M` (metal) are left out (v1 §6.4).
+An offer whose provider refused our credentials (`auth`), or whose flavor its region refused
+(`unsupported_flavor`), is never picked again; one whose deploy failed for good for another reason (quota,
+capacity, ...) is left aside for `retry_after` seconds. A plain (provider, region, flavor) the catalog does not
+know is offered as is (no known price, no quota): the provider says whether it exists.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Iterable, Mapping
 
-from scitq.errors import BadInput
+from scitq.projections.catalog import PROVIDER_ALIASES, cpus_in_use, flavor_rule, search
 
-__all__ = ["Offer", "parse_flavor", "matches", "choose", "AUTO", "RETRY_AFTER"]
+__all__ = ["Offer", "choose", "cpu_used", "take", "AUTO", "RETRY_AFTER"]
 
 AUTO = "auto"
-RETRY_AFTER = 300.0          # seconds an offer is left aside after a deploy failed there for quota or capacity
-_ITEMS = ("cpu", "ram", "disk", "tags", "gpumem", "eviction", "region", "cost", "provider")
-_NUMERIC = ("cpu", "ram", "disk", "gpumem", "eviction", "cost")
-_FILTER = re.compile(r"^(cpu|ram|disk|tags|gpumem|eviction|region|cost|provider)(==|!=|>=|<=|>|<|!~|~|!#|#)(.+)$")
+RETRY_AFTER = 300.0          # seconds an offer is left aside after a deploy failed there for good (not auth)
 
 
 @dataclass(frozen=True)
 class Offer:
-    """One flavor in one region of one provider, with its price per hour and its region's CPU quota
-    (`cpu_limit` None: unknown, no limit applied)."""
+    """The flavor, region and provider picked for one machine, its CPUs and its price per hour."""
     provider: str
     region: str
     flavor: str
-    cpu: int
-    ram: float = 0.0
-    disk: float = 0.0
-    gpumem: float = 0.0
-    tags: str = ""
+    cpu: int = 0
     cost: float = 0.0
-    eviction: float = 0.0
-    cpu_limit: int | None = None
 
 
-Filter = tuple[str, str, str]
+def cpu_used(rows: Iterable[Any], deploys: Iterable[Any]) -> dict[tuple[str, str], int]:
+    """CPUs of the live machines (asked for, being made, running, being destroyed) per (provider, region)."""
+    live = [d for d in deploys if d.status in ("requested", "deploying", "running", "destroying")]
+    return cpus_in_use(list(rows), deploys=live)
 
 
-def parse_flavor(flavor: str) -> list[Filter] | None:
-    """The protofilters of an `auto:...` flavor ([] for `auto`), None for a plain flavor name; a bad
-    protofilter is refused with one line naming it."""
-    if flavor != AUTO and not flavor.startswith(AUTO + ":"):
-        return None
-    out: list[Filter] = []
-    for part in flavor.split(":")[1:]:
-        m = _FILTER.match(part.strip())
-        if m is None:
-            raise BadInput(f"bad protofilter {part!r} in flavor {flavor!r}: expected ITEM OP VALUE with ITEM one of "
-                           f"{', '.join(_ITEMS)} and OP one of == != > < >= <= ~ !~ # !#")
-        item, op, value = m.groups()
-        if item in _NUMERIC and op not in ("~", "!~", "#", "!#"):
-            try:
-                float(value)
-            except ValueError:
-                raise BadInput(f"bad protofilter {part!r} in flavor {flavor!r}: {item} takes a number") from None
-        out.append((item, op, value))
-    return out
+def take(used: dict[tuple[str, str], int], offer: Offer) -> None:
+    """Count the CPUs of `offer` in `used` (its region's quota has that much less room)."""
+    key = (PROVIDER_ALIASES.get(offer.provider, offer.provider), offer.region)
+    used[key] = used.get(key, 0) + offer.cpu
 
 
-def _like(pattern: str, text: str) -> bool:
-    rx = "^" + ".*".join(re.escape(p) for p in pattern.split("%")) + "$"
-    return re.match(rx, text, re.IGNORECASE) is not None
+def choose(flavor: str, region: str, provider: str, rows: Iterable[Any], quotas: Iterable[Any],
+           used: Mapping[tuple[str, str], int], unusable: Mapping[tuple[str, str, str], tuple[str, float]],
+           now: float, retry_after: float = RETRY_AFTER) -> Offer | None:
+    """The offer for one machine asked as (flavor, region, provider), or None when none is available (see
+    the module docstring). The caller adds the offer's CPUs to `used` before asking for the next machine."""
+    rule = flavor_rule(flavor)
+    rows = list(rows)
+    banned = {p for (p, _, _), (kind, _) in unusable.items() if kind == "auth"}
 
-
-def _test(value: object, op: str, want: str) -> bool:
-    if op in ("~", "!~"):
-        return _like(want, str(value)) == (op == "~")
-    if op in ("#", "!#"):
-        has = all(ch in str(value) for ch in want)
-        return has == (op == "#")
-    if isinstance(value, (int, float)):
-        a, b = float(value), float(want)
-    else:
-        a, b = str(value), want    # type: ignore[assignment]
-    return {"==": a == b, "!=": a != b, ">": a > b, "<": a < b, ">=": a >= b, "<=": a <= b}[op]  # type: ignore[operator]
-
-
-def matches(offer: Offer, filters: list[Filter]) -> bool:
-    """Whether `offer` passes every protofilter (and v1's defaults on eviction and metal)."""
-    named = {item for item, _, _ in filters}
-    if "eviction" not in named and offer.eviction > 5:
-        return False
-    if "tags" not in named and "M" in offer.tags:
-        return False
-    return all(_test(getattr(offer, item), op, value) for item, op, value in filters)
-
-
-def choose(flavor: str, region: str, provider: str, offers: Iterable[Offer], used: dict[tuple[str, str], int],
-           unusable: dict[tuple[str, str, str], tuple[str, float]], now: float,
-           retry_after: float = RETRY_AFTER) -> Offer | None:
-    """The cheapest offer for one machine asked as (flavor, region, provider) that fits in its region's quota
-    given `used` (CPUs of the live machines per (provider, region)), or None. The caller adds the chosen
-    offer's CPUs to `used` before asking for the next machine."""
-    filters = parse_flavor(flavor)
-    banned_providers = {p for (p, _, _), (kind, _) in unusable.items() if kind == "auth"}
-
-    def usable(o: Offer) -> bool:
-        if o.provider in banned_providers:
+    def usable(p: str, r: str, f: str) -> bool:
+        if p in banned:
             return False
-        kind, when = unusable.get((o.provider, o.region, o.flavor), ("", 0.0))
-        if kind == "unsupported_flavor" or (kind and now - when < retry_after):
-            return False
-        return o.cpu_limit is None or o.cpu_limit - used.get((o.provider, o.region), 0) >= o.cpu
+        kind, when = unusable.get((p, r, f), ("", 0.0))
+        return not (kind == "unsupported_flavor" or kind == "auth" or (kind and now - when < retry_after))
 
-    fits: Callable[[Offer], bool] = (lambda o: o.flavor == flavor) if filters is None else \
-        (lambda o: matches(o, filters))
-    found = [o for o in offers
-             if (provider == AUTO or o.provider == provider) and (region == AUTO or o.region == region)
-             and fits(o) and usable(o)]
-    found.sort(key=lambda o: (o.cost, o.provider, o.region, o.flavor))
-    return found[0] if found else None
+    found = search(rows, quotas=quotas, used=used, provider=provider, region=region, limit=None,
+                   protofilters=rule or [], name=None if rule is not None else flavor)
+    for row in found:
+        if row["available"] is not None and row["available"] < 1:
+            continue
+        if usable(row["provider"], row["region"], row["name"]):
+            return Offer(provider=row["provider"], region=row["region"], flavor=row["name"], cpu=int(row["cpu"]),
+                         cost=float(row["cost"] or 0.0))
+    exact = rule is None and AUTO not in (provider, region)
+    if exact and not any((r.provider, r.region, r.name) == (provider, region, flavor) for r in _rows(rows)) \
+            and usable(provider, region, flavor):
+        return Offer(provider=provider, region=region, flavor=flavor)
+    return None
+
+
+def _rows(rows: list[Any]) -> list[Any]:
+    from types import SimpleNamespace
+    return [SimpleNamespace(**r) if isinstance(r, dict) else r for r in rows]

@@ -16,13 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from typing import Iterable
-
 from scitq.events.model import LIVE_DEPLOY_STATUSES
 from scitq.projections.state import Recruiter, State, Worker
-from scitq.server.deploy_plan import AUTO, RETRY_AFTER, Offer, choose
+from scitq.server.deploy_plan import RETRY_AFTER, choose, cpu_used, take
 
-__all__ = ["Recycle", "Deploy", "DeployWanted", "plan", "needed", "cpu_used", "deploying"]
+__all__ = ["Recycle", "Deploy", "DeployWanted", "plan", "needed", "deploying"]
 
 
 @dataclass(frozen=True)
@@ -88,34 +86,11 @@ def deploying(state: State, batch: str) -> int:
                if d.status in LIVE_DEPLOY_STATUSES and d.batch == batch and d.worker not in state.worker_ids)
 
 
-def cpu_used(state: State, offers: Iterable[Offer]) -> dict[tuple[str, str], int]:
-    """CPUs of the live machines (asked for, being made, running) per (provider, region)."""
-    cpus = {(o.provider, o.region, o.flavor): o.cpu for o in offers}
-    used: dict[tuple[str, str], int] = {}
-    for d in state.deploys.values():
-        if d.status in (*LIVE_DEPLOY_STATUSES, "destroying"):
-            key = (d.provider, d.region)
-            used[key] = used.get(key, 0) + cpus.get((d.provider, d.region, d.flavor), 0)
-    return used
-
-
-def _offers_for(rec: Recruiter, offers: list[Offer]) -> list[Offer]:
-    """The offers a recruiter may use; a plain (provider, region, flavor) missing from the catalog is offered
-    as is, at no known cost and without quota (the provider says if it refuses it)."""
-    exact = AUTO not in (rec.worker_provider, rec.worker_region) and not rec.worker_flavor.startswith(AUTO)
-    if exact and not any((o.provider, o.region, o.flavor) == (rec.worker_provider, rec.worker_region,
-                                                               rec.worker_flavor) for o in offers):
-        return [*offers, Offer(provider=rec.worker_provider or "", region=rec.worker_region or "",
-                               flavor=rec.worker_flavor, cpu=0)]
-    return offers
-
-
-def plan(state: State, now: float = 0.0, offers: Iterable[Offer] = (),
-         retry_after: float = RETRY_AFTER) -> list[Recycle | Deploy | DeployWanted]:
-    """What the recruiters decide now, in order; the state is not changed. `offers` is the flavor catalog
-    (with quotas), `now` the clock (failed offers are left aside for `retry_after` seconds)."""
-    offers = list(offers)
-    used = cpu_used(state, offers)
+def plan(state: State, now: float = 0.0, retry_after: float = RETRY_AFTER) -> list[Recycle | Deploy | DeployWanted]:
+    """What the recruiters decide now, in order; the state (with its flavor catalog and quotas) is not
+    changed. `now` is the clock (failed offers are left aside for `retry_after` seconds)."""
+    rows, quotas = list(state.flavors.values()), list(state.quotas.values())
+    used = cpu_used(rows, state.deploys.values())
     batch_of = {wid: w.batch for wid, w in state.workers.items()}      # as moved by this round
     out: list[Recycle | Deploy | DeployWanted] = []
     for key in sorted(state.recruiters):
@@ -148,13 +123,12 @@ def plan(state: State, now: float = 0.0, offers: Iterable[Offer] = (),
             need -= 1
         if need <= 0 or not rec.worker_provider or not rec.worker_region:
             continue
-        mine = _offers_for(rec, offers)
         while need > 0:
-            o = choose(rec.worker_flavor, rec.worker_region, rec.worker_provider, mine, used, state.unusable, now,
-                       retry_after)
+            o = choose(rec.worker_flavor, rec.worker_region, rec.worker_provider, rows, quotas, used,
+                       state.unusable, now, retry_after)
             if o is None:
                 break
-            used[(o.provider, o.region)] = used.get((o.provider, o.region), 0) + o.cpu
+            take(used, o)
             out.append(Deploy(batch=rec.batch, rank=rec.rank, provider=o.provider, region=o.region, flavor=o.flavor,
                               cost=o.cost, cpu=o.cpu, concurrency=rec.worker_concurrency,
                               prefetch=rec.worker_prefetch,

@@ -1,8 +1,9 @@
 """The server killed with SIGKILL in the middle of a deploy: the restarted server neither deploys the machine
 twice nor leaks it.
 
-The provider named `local` is `procprovider.ProcProvider` (tests/cloud), which starts real `scitq worker`
-processes after a delay (the deploy is slow enough to kill the server during it)."""
+The provider named `local` is `procprovider.ProcProvider` (tests/cloud, fixture `slow_cloud_env`), which starts
+real `scitq worker` processes after a delay (the deploy is slow enough to kill the server during it) and logs
+each machine it makes."""
 
 from __future__ import annotations
 
@@ -12,17 +13,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cloud"))
-from deploykit import cloud_env, created, kill_left_machines, machines, worker_users  # noqa: E402,F401 (fixtures)
+from deploykit import cloud_env, created, kill_left_machines, machines, slow_cloud_env, worker_users  # noqa: E402,F401 (fixtures)
 from helpers import wait_for  # noqa: E402
 from scitq.api.client import Client  # noqa: E402
 from scitq.lib import Server  # noqa: E402
 
 
-def test_a_server_killed_mid_deploy_deploys_nothing_twice_and_leaks_no_worker(cloud_env, procs, r, tmp_path,
-                                                                              monkeypatch):
-    monkeypatch.setenv("SCITQ_TEST_DEPLOY_DELAY", "3")
-    procs.env["SCITQ_TEST_DEPLOY_DELAY"] = "3"
-    prefix = cloud_env["SCITQ_SERVER_NAME"]
+def test_a_server_killed_mid_deploy_deploys_nothing_twice_and_leaks_no_worker(slow_cloud_env, procs, r,
+                                                                              tmp_path):
+    prefix = slow_cloud_env["SCITQ_SERVER_NAME"]
     server = procs.server()
     s = Server()
     [name] = s.worker_deploy(1, "b", "local", "local", 1, "local")["workers"]
