@@ -80,10 +80,12 @@ class BatchesScreen(LiveScreen):
         workers = None
         if touched.everything or touched.worker_set or touched.worker_changes or not self.workers_of:
             workers = self.dash.source.workers()
-        return self.dash.source.batches(), workers, self.dash.source.batch_costs()
+        self._costs_read = self.dash.source.batch_costs()    # read with the batches, shown by apply
+        return self.dash.source.batches(), workers
 
     def apply(self, touched: Touched, request: Any, data: Any) -> None:
-        batches, workers, self.costs = data
+        batches, workers = data
+        self.costs = getattr(self, "_costs_read", self.costs)
         durations = self.dash.durations
         if not (durations.loading or durations.loaded or self._reading_ended):
             # once the batches are on screen: the runtimes of every ended task, in the background
