@@ -88,7 +88,7 @@ def rules(role: str, name: str | None = None) -> list[str]:
     if role == "jobs":
         return [f"%R~{keys.ALL_PATTERN}", "+@read", *_ADMIN_ONLY, *_CONNECT,
                 "+acl|setuser", "+acl|deluser", "+acl|save", "+acl|whoami", "+acl|list",
-                f"(~{keys.JOBS_PATTERN} &{keys.JOBS_PATTERN} +@all -@dangerous -@admin -@scripting)",
+                f"(~{keys.JOBS_PATTERN} &{keys.JOBS_PATTERN} +@all -@dangerous -@admin)",   # RQ runs Lua scripts
                 f"(~{keys.INBOX} +xadd)",
                 f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
     raise BadInput(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
