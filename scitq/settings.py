@@ -96,8 +96,11 @@ class Settings(BaseModel):
     local_max_workers: int = Field(4, ge=0, description="SCITQ_LOCAL_MAX_WORKERS: most workers the `local` and `docker` "
                                    "providers run at once (each)")
     docker_worker_image: str | None = Field(None, description="SCITQ_DOCKER_WORKER_IMAGE: image of the `docker` "
-                                            "provider's worker containers (default: any image with a shell; scitq and "
-                                            "its Python are mounted from this machine)")
+                                            "provider's worker containers (with scitq installed, or any image with "
+                                            "SCITQ_DOCKER_WORKER_MOUNT_PYTHON=1)")
+    docker_worker_mount_python: bool = Field(False, description="SCITQ_DOCKER_WORKER_MOUNT_PYTHON: the `docker` "
+                                             "provider mounts this machine's Python, libraries and scitq read-only "
+                                             "into the worker image (which then needs only a shell)")
     preferred_regions: str = Field("", description="SCITQ_PREFERRED_REGIONS: v1's PREFERRED_REGIONS, "
                                    "`provider:region,...`: flavor search lists these regions first")
 

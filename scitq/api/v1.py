@@ -506,11 +506,31 @@ class Server:
 
     def recruiters_match(self, **filters: Any) -> Any:
         """v1: the workers whose flavor matches a recruiter's (among the recruiters `filters` select),
-        each worker once."""
+        each worker once. An `auto:<protofilters>` flavor matches a worker whose flavor is a catalog row
+        passing them (of the recruiter's provider and region when they are set and not `auto`)."""
+        from scitq.projections.catalog import Protofilter, flavor_rule, matches
+
         def fetch():
-            recs = self.recruiters(**filters)
-            flavors = {r["worker_flavor"] if isinstance(r, dict) else r.worker_flavor for r in recs}
-            return [w for w in self.client.workers() if w.get("flavor") in flavors]
+            recs = [r if isinstance(r, dict) else vars(r) for r in self.recruiters(**filters)]
+            exact = {r["worker_flavor"] for r in recs if flavor_rule(r["worker_flavor"]) is None}
+            rules = [(flavor_rule(r["worker_flavor"]), r.get("worker_provider"), r.get("worker_region"))
+                     for r in recs if flavor_rule(r["worker_flavor"]) is not None]
+            rows = self.client.catalog()[0] if rules else []
+
+            def fits(flavor: str | None) -> bool:
+                if flavor in exact:
+                    return True
+                for rule, provider, region in rules:
+                    for row in rows:
+                        if row.name != flavor or (region not in (None, "auto") and row.region != region):
+                            continue
+                        if provider not in (None, "auto") and not Protofilter("provider", "==", provider).test(
+                                {"provider": row.provider}):        # ovh and openstack are one provider
+                            continue
+                        if matches({f: getattr(row, f) for f in row.__struct_fields__}, rule):
+                            return True
+                return False
+            return [w for w in self.client.workers() if fits(w.get("flavor"))]
         return self._out(self._retry(fetch))
 
     # --- the flavor catalog --------------------------------------------------------------------------

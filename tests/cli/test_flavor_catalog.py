@@ -129,3 +129,14 @@ def test_a_recruiter_auto_flavor_is_checked_with_the_catalog_s_protofilter_parse
         server.recruiter_create("align", 2, tasks_per_worker=2, flavor="auto:cpu>=x", concurrency=2)
     res = run_cli("scitq-manage", "recruiter", "create", "-b", "b", "-f", "auto:speed>3", "-C", "1", env=env)
     assert res.returncode == 2 and "protofilter 'speed>3' is not" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_recruiters_match_finds_workers_whose_catalog_flavor_passes_an_auto_rule(server, procs):
+    update_catalog(server.client, CatalogSource([fl("D4s"), fl("D8s", cpu=8, ram=32)]))
+    server.client.register_worker("small", 1, flavor="D4s")
+    server.client.register_worker("big", 1, flavor="D8s")
+    server.client.register_worker("static", 1)
+    server.recruiter_create("align", 1, tasks_per_worker=2, flavor="auto:cpu>=8", concurrency=2)
+    assert [w["name"] for w in server.recruiters_match(batch="align")] == ["big"]
+    server.recruiter_create("align", 1, tasks_per_worker=2, flavor="local", concurrency=2)
+    assert [w["name"] for w in server.recruiters_match(batch="align")] == ["static"]

@@ -79,6 +79,7 @@ def test_machines_are_found_again_by_a_new_provider_object_and_a_dead_one_is_not
 def test_the_credential_is_in_the_environment_not_on_the_command_line(provider, boot, tmp_path):
     inst = provider.create("local", "local", boot("secretive"))
     rec = json.loads((tmp_path / "machines" / f"{inst.name}.json").read_text())
+    assert process_alive(rec["pid"], rec["started"]), (tmp_path / "machines" / f"{inst.name}.log").read_text()
     cmdline = open(f"/proc/{rec['pid']}/cmdline", "rb").read().decode()
     environ = open(f"/proc/{rec['pid']}/environ", "rb").read().decode()
     url = boot("x").server_url
