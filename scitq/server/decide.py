@@ -539,14 +539,25 @@ class Decider:
         return moved
 
     # --- facts from workers -------------------------------------------------------------------
-    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "") -> None:
+    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "",
+             delivered: bool = True) -> None:
+        """Apply one report of `worker_name`; `delivered`: a claim's queue entry is pending for that worker
+        in the consumer group (the control plane asks Valkey; a worker acknowledges nothing itself)."""
         if isinstance(f, c.Holding):
             self.holding(worker_name, f, incarnation)
             return
-        if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
-            self.effect("ack", f.queue, {"id": f.entry})
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
+        if isinstance(f, c.Claimed) and f.entry:
+            if delivered:   # applied or not, the entry has been dealt with
+                self.effect("ack", f.queue, {"id": f.entry})
+            elif w is None or t is None or not self._mine(w, t, f):   # (else a duplicate: the entry is gone)
+                self.emit(ee.ReportRejected(worker=worker_name, fact=tag, task_id=f.task_id, attempt=f.attempt,
+                                            reason=f"queue entry {f.entry} of batch {f.queue} was not given "
+                                                   f"to this worker"))
+                if w is not None:
+                    self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
+                return
         reason = None
         if w is None:
             reason = "unknown worker"
@@ -650,7 +661,7 @@ class Decider:
         self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
                                       **{name: getattr(f, name) for name in LAUNCH_FIELDS}))
         self.emit(ee.ExecutionOutputOpened(execution_id=eid, task_id=t.task_id, batch=t.batch,
-                                           stream=keys.output(t.task_id, f.attempt)))
+                                           stream=keys.worker_output(w.name, t.task_id, f.attempt)))
         return None
 
     def fact_finished(self, w: Worker, t: Task, f: c.Finished) -> str | None:

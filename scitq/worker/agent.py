@@ -21,7 +21,6 @@ import redis
 from scitq import keys
 from scitq.events.commands import RegisterWorker, encode
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
-from scitq.inbox import send_command
 from scitq.projections.views import TaskView, decode_worker
 from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
@@ -31,6 +30,7 @@ from scitq.worker.identity import NameClaim
 from scitq.worker.outage import OutageLog
 from scitq.worker.orphans import ProcessRecords
 from scitq.worker.recovery import recover_containers
+from scitq.worker.registration import register
 from scitq.worker.reporter import Reporter
 from scitq.worker.slot import Slot, read_task
 from scitq.worker.spool import Spool
@@ -141,7 +141,7 @@ class Agent:
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
         self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
-        res = send_command(self.r, "worker.register", encode(RegisterWorker(
+        res = register(self.r, self.name, encode(RegisterWorker(
             name=self.name, hostname=self.hostname, concurrency=self.concurrency, prefetch=self.prefetch,
             batch=self.batch, status=self.status, flavor=self.flavor, incarnation=self.incarnation, held=held)),
             timeout=15)
@@ -328,14 +328,12 @@ class Agent:
         resp = self.r.xreadgroup(keys.QUEUE_GROUP, self.name, {keys.queue(self.batch): ">"}, count=room,
                                  block=block_ms)
         got = 0
-        for stream, entries in resp or []:
+        for _stream, entries in resp or []:
             for eid, f in entries:
                 try:
                     task_id, attempt = int(f["task"]), int(f["attempt"])
-                except (KeyError, ValueError):
-                    log.warning("worker %s: unreadable queue entry %s dropped: %r", self.name, eid, f)
-                    self.r.xack(stream, keys.QUEUE_GROUP, eid)
-                    self.r.xdel(stream, eid)
+                except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
+                    log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
                     continue
                 slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1")
                 with self.lock:
