@@ -532,7 +532,8 @@ class Decider:
             if isinstance(d, recruit.Recycle):
                 self.emit(er.WorkerRecruited(batch=d.batch, rank=d.rank, worker_id=d.worker_id, worker=d.worker,
                                              previous_batch=d.previous_batch, concurrency=d.concurrency,
-                                             prefetch=d.prefetch, reason=d.reason))
+                                             prefetch=d.prefetch, reason=d.reason,
+                                             task_properties=d.task_properties))
                 moved += 1
             else:
                 self.emit(er.RecruiterDeployWanted(batch=d.batch, rank=d.rank, needed=d.needed, reason=d.reason))
