@@ -665,6 +665,13 @@ class Decider:
                                            stream=keys.worker_output(w.name, t.task_id, f.attempt)))
         return None
 
+    def _output_of_unstarted(self, w: Worker, t: Task, ex: Any, f: c.Finished) -> None:
+        """An attempt that ends without having started (a failed download, a cached result) still wrote its
+        output (the error, `Cached from execution N`) in the worker's key: record where."""
+        if not ex.stream:
+            self.emit(ee.ExecutionOutputOpened(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
+                                               stream=keys.worker_output(w.name, t.task_id, f.attempt)))
+
     def fact_finished(self, w: Worker, t: Task, f: c.Finished) -> str | None:
         ex = self.state.current_execution(t)
         if ex is not None and ex.attempt == f.attempt and ex.worker == w.name and ex.status in FINISHED_EXECUTION_STATUSES \
@@ -678,12 +685,14 @@ class Decider:
         assert ex is not None
         if f.cached_from is not None:
             if f.return_code == 0 and t.use_cache:
+                self._output_of_unstarted(w, t, ex, f)
                 self.emit(ee.ExecutionCached(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
                                              cached_from=f.cached_from, input_hash=f.input_hash,
                                              output_files=f.output_files))
                 self.emit(et.TaskSucceeded(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id))
                 return None
             return f"a cached result needs use_cache and a return code of 0 (task {t.task_id})"
+        self._output_of_unstarted(w, t, ex, f)
         if f.timed_out:
             self.emit(et.TaskTimedOut(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id, kind="run"))
         self.emit(ee.ExecutionFinished(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
