@@ -370,7 +370,7 @@ class ControlPlane:
                                  "reason": f"internal error: {exc}", "worker": name})
         rnd.worker_replies.append((name, cid, answer))
 
-    def _outbox(self, rnd: Round, stream: str, entries, delivered: set[tuple[str, str, str]] | None = None) -> None:
+    def _outbox(self, rnd: Round, stream: str, entries, delivered: set[tuple[str, str, str]]) -> None:
         name = keys.worker_of_outbox(stream) or stream
         inc_seq = self.last_seq.get(name)
         for eid, f in entries:
@@ -394,7 +394,7 @@ class ControlPlane:
                 continue
             mark = rnd.mark()
             given = not isinstance(fact, c.Claimed) or not fact.entry or \
-                (fact.queue, fact.entry, name) in (delivered or set())
+                (fact.queue, fact.entry, name) in delivered
             try:
                 self.decider.fact(name, tag, fact, inc, delivered=given)  # type: ignore[arg-type]
             except Exception as exc:  # a bug: set the report aside rather than loop on it
