@@ -5,8 +5,8 @@ Roles and their user names:
 - ``admin`` (the operator): everything, including CONFIG, FLUSH*, SHUTDOWN, ACL, FUNCTION.
 - ``server`` / ``server-NAME``: every scitq key (sole writer of the ledger, views and queues), FUNCTION LOAD of
   its library and FCALL; none of the admin commands.
-- ``worker-NAME``: its own worker keys (outbox, alive, stats, control), output streams, read and claim on the
-  queues, the inbox (registration) and reply lists, read of the views; nothing else.
+- ``worker-NAME``: its own worker keys (outbox, where it also registers, alive, stats, control, replies, the
+  output streams of its executions), read and claim on the queues, read of the views; nothing else.
 - ``submitter-NAME``: the inbox, the reply lists, read of every scitq key (views, outputs, ledger).
 - ``viewer-NAME``: read of every scitq key.
 - ``jobs-NAME`` (the job runner, `scitq jobs`): the RQ keys of the deploy and destroy jobs, the inbox and reply
@@ -39,8 +39,10 @@ _ADMIN_ONLY = ["-@dangerous", "-@admin", "-@scripting", "-function", "-keys", "-
                "-flushdb", "-shutdown", "-debug", "-module", "-acl"]
 # Commands without keys every role needs to talk at all (AUTH, HELLO, PING, SELECT, CLIENT SETINFO...).
 _CONNECT = ["+@connection", "+multi", "+exec", "+discard"]
-_QUEUE_CLAIM = ["+xreadgroup", "+xack", "+xdel", "+xgroup|create", "+xpending", "+xclaim", "+xautoclaim",
-                "+xinfo", "+xlen", "+xrange", "+xrevrange", "+exists", "+type"]
+# Read and claim on the queues: no XACK/XDEL (the server acknowledges an entry once it checked that Valkey gave
+# it to the worker that claims it), no XCLAIM/XAUTOCLAIM (taking another consumer's entries).
+_QUEUE_CLAIM = ["+xreadgroup", "+xgroup|create", "+xpending", "+xinfo", "+xlen", "+xrange", "+xrevrange", "+exists",
+                "+type"]
 
 
 def user_name(role: str, name: str | None = None) -> str:
@@ -75,9 +77,6 @@ def rules(role: str, name: str | None = None) -> list[str]:
         return [f"~{keys.worker_pattern(name)}", "+@read", "+@write", *_ADMIN_ONLY, *_CONNECT,
                 f"({' '.join(['%R~' + keys.VIEW_PATTERN, '+@read', *_ADMIN_ONLY])})",
                 f"({' '.join(['~' + keys.QUEUE_PATTERN, *_QUEUE_CLAIM])})",
-                f"(~{keys.OUTPUT_PATTERN} +xadd +xrange +xrevrange +xlen +exists +expire)",
-                f"(~{keys.INBOX} +xadd)",
-                f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)",
                 f"(%R~{keys.SHARED_CONFIG} +hget +hgetall)"]   # `scitq-manage config rclone --install`
     if role == "submitter":
         return [f"%R~{keys.ALL_PATTERN}", "+@read", *_ADMIN_ONLY, *_CONNECT,
@@ -131,6 +130,8 @@ def add(r: redis.Redis, role: str, name: str | None = None, password: str | None
     user = user_name(role, name)
     password = password or secrets.token_urlsafe(24)
     set_user(r, user, password, role, name)
+    if role == "worker":   # the server reads its outbox from now on: it registers there (no inbox right)
+        r.xadd(keys.WORKER_ANNOUNCE, {"name": name})
     return user, password, persist(r)
 
 

@@ -65,6 +65,9 @@ class Recorder:
         for cid, answer in rnd.replies:
             ops.lpush(keys.reply(cid), answer)
             ops.expire(keys.reply(cid), 600)
+        for worker, cid, answer in rnd.worker_replies:
+            ops.lpush(keys.worker_reply(worker, cid), answer)
+            ops.expire(keys.worker_reply(worker, cid), 600)
         for idem, answer in rnd.idempotency:
             ops.set(keys.idempotency(idem), answer, ex=86400)
         for e in rnd.effects:
