@@ -273,13 +273,23 @@ def _sentinel_client(address: SentinelAddress, options: dict) -> redis.Redis:
     """A client of the service's current primary: each new connection asks the Sentinels where it is, so
     after a failover the next command reaches the promoted replica (and a demoted primary's READONLY
     answer drops the connection)."""
-    from redis.sentinel import Sentinel
+    from redis.sentinel import MasterNotFoundError, Sentinel
+
+    where = ",".join(f"{h}:{p}" for h, p in address.sentinels)
+
+    class _Sentinel(Sentinel):
+        def discover_master(self, service_name: str):  # type: ignore[override]
+            try:
+                return super().discover_master(service_name)
+            except MasterNotFoundError:   # redis-py's message is the repr of every Sentinel client
+                raise MasterNotFoundError(f"no Sentinel at {where} answers with a primary for service "
+                                          f"{service_name!r}") from None
 
     sentinel_kwargs: dict = {"socket_connect_timeout": 1, "socket_timeout": 1,
                              "decode_responses": options["decode_responses"]}
     if address.sentinel_password:
         sentinel_kwargs.update(username=address.sentinel_username, password=address.sentinel_password)
-    sentinel = Sentinel(list(address.sentinels), sentinel_kwargs=sentinel_kwargs)
+    sentinel = _Sentinel(list(address.sentinels), sentinel_kwargs=sentinel_kwargs)
     return sentinel.master_for(address.service, redis_class=redis.Redis, username=address.username,
                                password=address.password, db=address.db, **options)
 

@@ -14,7 +14,9 @@ from helpers import wait_for
 from scitq import keys
 from scitq.connection import connect
 from scitq.lib import Server
+from scitq.errors import Unreachable
 from scitq.projections.check import check_ledger
+from scitq.tui.source import Source
 from sentinel_cluster import SentinelCluster
 
 pytestmark = pytest.mark.xdist_group("chaos-sentinel")
@@ -47,6 +49,7 @@ def test_killing_the_primary_loses_no_acknowledged_submission_and_everyone_follo
         procs.worker(name, concurrency=3)
 
     s = Server(asynchronous=False, put_timeout=2)
+    dashboard = Source(cluster.url)   # every read of the dashboard goes through it
     acked: list[int] = []
     stop = threading.Event()
 
@@ -65,6 +68,7 @@ def test_killing_the_primary_loses_no_acknowledged_submission_and_everyone_follo
     wait_for(lambda: all(r.hget(keys.worker_stats(w), "last_contact") for w in workers)
              and {"succeeded"} <= set(s.task_status(acked[:3])), timeout=60, what="the workers to run tasks")
     before = len(acked)
+    assert len(dashboard.workers()) == 2   # its connections go to the primary about to die
 
     killed_at = time.time()
     old = cluster.kill_primary()
@@ -83,6 +87,15 @@ def test_killing_the_primary_loses_no_acknowledged_submission_and_everyone_follo
     wait_for(workers_resumed, timeout=RESUME_LIMIT, interval=0.05, what="the workers to report to the new primary")
     workers_in = time.time() - killed_at
 
+    def dashboard_resumed() -> bool:
+        try:   # the dashboard shows its banner on Unreachable and reads again
+            return _ledger_ms(dashboard.last_event_id()) > killed_at * 1000 and len(dashboard.workers()) == 2
+        except Unreachable:
+            return False
+
+    wait_for(dashboard_resumed, timeout=RESUME_LIMIT, interval=0.05, what="the dashboard to read the new primary")
+    dashboard_in = time.time() - killed_at
+
     # the old primary comes back (as an operator restarts it): a replica of the new one, so writes are
     # acknowledged again
     cluster.restart_node(old, replica_of=cluster.primary_port())
@@ -99,7 +112,8 @@ def test_killing_the_primary_loses_no_acknowledged_submission_and_everyone_follo
     assert all(succeeded[str(i)] == 1 for i in acked), "each acknowledged task succeeded once"
     rep = check_ledger(r)
     assert rep.ok, rep.problems[:10]
-    assert server_in < RESUME_LIMIT and workers_in < RESUME_LIMIT
+    assert max(server_in, workers_in, dashboard_in) < RESUME_LIMIT
     print(f"sentinel failover (kill -9 of the primary): replica promoted in {promoted_in:.1f}s, server "
-          f"writing again after {server_in:.1f}s, workers after {workers_in:.1f}s; {len(acked)} acknowledged "
+          f"writing again after {server_in:.1f}s, workers after {workers_in:.1f}s, dashboard reads after "
+          f"{dashboard_in:.1f}s; {len(acked)} acknowledged "
           f"tasks ({before} before the kill), {rep.summary(expected_tasks=len(acked))}")

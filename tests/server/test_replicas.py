@@ -1,0 +1,119 @@
+"""A primary with replicas: Sentinel addresses, answers only once a replica holds the round (WAIT), ACL users
+on every node. The failover itself (kill -9 of the primary) is tests/chaos/test_sentinel.py."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from helpers import run_cli, wait_for
+from scitq import access, keys
+from scitq.api.client import Client
+from scitq.connection import connect, nodes, parse_sentinel_url, replicas_to_wait
+from scitq.errors import BadInput, Unreachable
+from scitq.server.embedded import free_port
+from scitq.settings import Settings
+from sentinel_cluster import PASSWORD, SentinelCluster
+
+pytestmark = pytest.mark.xdist_group("replicas")
+
+
+def test_a_sentinel_url_names_its_sentinels_service_credential_and_database():
+    a = parse_sentinel_url("redis+sentinel://admin:p%40ss@10.0.0.1:26379,10.0.0.2,[::1]:5000/scitq?db=2"
+                           "&sentinel_password=s3")
+    assert a.sentinels == (("10.0.0.1", 26379), ("10.0.0.2", 26379), ("::1", 5000))
+    assert (a.service, a.username, a.password, a.db, a.sentinel_password) == ("scitq", "admin", "p@ss", 2, "s3")
+
+
+@pytest.mark.parametrize("url, said", [
+    ("redis+sentinel://127.0.0.1:x/scitq", "the port of '127.0.0.1:x' is not a number"),
+    ("redis+sentinel://127.0.0.1:26379/", "names no service"),
+    ("redis+sentinel://127.0.0.1:26379/scitq?colour=blue", "unknown option 'colour'"),
+])
+def test_a_bad_sentinel_url_is_one_line_naming_what_is_wrong_with_exit_code_2(url, said, env):
+    with pytest.raises(BadInput, match=said):
+        parse_sentinel_url(url)
+    res = run_cli("scitq", "workers", "list", env={**env, "SCITQ_SERVER": url})
+    assert res.returncode == 2
+    assert said in res.stderr and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_sentinels_that_do_not_answer_are_one_line_with_exit_code_3(env):
+    url = f"redis+sentinel://:secret@127.0.0.1:{free_port()}/scitq"
+    res = run_cli("scitq", "workers", "list", env={**env, "SCITQ_SERVER": url})
+    assert res.returncode == 3
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and "no Sentinel at 127.0.0.1:" in line and "secret" not in line
+
+
+def test_replicas_are_waited_for_through_sentinel_by_default_and_never_with_one_node(r):
+    sentinel = connect("redis+sentinel://127.0.0.1:1/scitq")   # lazy: nothing is contacted
+    assert replicas_to_wait(sentinel, Settings()) == 1
+    assert replicas_to_wait(r, Settings()) == 0
+    assert replicas_to_wait(r, Settings(wait_replicas=2)) == 2
+    assert replicas_to_wait(sentinel, Settings(wait_replicas=0)) == 0
+
+
+@pytest.fixture
+def nodes_only(tmp_path):
+    """A primary alone at first (a replica is started by the test), no Sentinel."""
+    c = SentinelCluster(tmp_path / "nodes")
+    c.start_node(c.node_ports[0])
+    yield c
+    c.stop()
+
+
+def test_a_command_no_replica_confirmed_is_not_acknowledged_and_answered_once_a_replica_holds_it(
+        nodes_only, procs, env, monkeypatch):
+    primary, replica = nodes_only.node_ports
+    url = f"redis://:{PASSWORD}@127.0.0.1:{primary}/0"
+    for k, v in {"SCITQ_SERVER": url, "SCITQ_WAIT_REPLICAS": "1", "SCITQ_WAIT_TIMEOUT": "0.2"}.items():
+        monkeypatch.setenv(k, v)
+        env[k] = v
+    procs.spawn("server", "--redis", url, log="server.log")
+    rp = redis.Redis.from_url(url, decode_responses=True)
+    wait_for(lambda: rp.exists(keys.SERVER_ALIVE), what="the server to start")
+    client = Client(url=url, timeout=10)
+    spec = [{"command": "echo replicated"}]
+
+    with pytest.raises(Unreachable, match="not acknowledged.*did not confirm it within 0.2s") as err:
+        client.submit(spec, idempotency_key="one-submission")
+    assert "same idempotency key" in (err.value.hint or "")
+    with pytest.raises(Unreachable, match="not acknowledged"):        # still no replica: still not
+        client.submit(spec, idempotency_key="one-submission")
+
+    nodes_only.start_node(replica, replica_of=primary)
+    ids = wait_for(lambda: _submit_or_none(client, spec), timeout=30, what="the answer once a replica holds it")
+    submitted = [f["task"] for _, f in rp.xrange(keys.EVENTS) if f["type"] == "task.submitted"]
+    assert submitted == [str(i) for i in ids], "applied once, whatever the number of tries"
+    replica_view = nodes_only.node_client(replica, decode_responses=True)
+    assert replica_view.xlen(keys.EVENTS) == rp.xlen(keys.EVENTS)
+
+
+def _submit_or_none(client: Client, spec: list[dict]) -> list[int] | None:
+    try:
+        return client.submit(spec, idempotency_key="one-submission")
+    except Unreachable:
+        return None
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = SentinelCluster(tmp_path / "cluster")
+    c.start()
+    yield c
+    c.stop()
+
+
+def test_a_user_added_through_sentinel_exists_on_the_primary_and_on_each_replica_and_goes_from_all(cluster):
+    admin = connect(cluster.url)
+    assert len(nodes(admin)) == 2
+    user, password, warning = access.add(admin, "submitter", "lab")
+    for port in cluster.node_ports:
+        node = cluster.node_client(port, decode_responses=True)
+        assert node.execute_command("ACL", "GETUSER", user), f"the user is on the node of port {port}"
+        as_user = redis.Redis(host="127.0.0.1", port=port, username=user, password=password)
+        assert as_user.ping()
+    access.revoke(admin, user)
+    for port in cluster.node_ports:
+        assert cluster.node_client(port).execute_command("ACL", "GETUSER", user) is None
