@@ -23,7 +23,7 @@ from urllib.parse import quote, urlparse, urlunparse
 import redis
 
 from scitq import keys
-from scitq.connection import nodes
+from scitq.connection import is_sentinel, nodes
 from scitq.errors import BadInput, Refused
 
 __all__ = ["ROLES", "user_name", "role_of", "rules", "set_user", "add", "revoke", "list_users", "persist",
@@ -168,7 +168,14 @@ def list_users(r: redis.Redis) -> list[UserInfo]:
 
 
 def url_for(base_url: str, user: str, password: str, host: str | None = None) -> str:
-    """`base_url` (host, port, db, scheme, query) with `user`'s credentials (and `host` instead, if given)."""
+    """`base_url` (host, port, db, scheme, query) with `user`'s credentials (and `host` instead, if given).
+    A Sentinel URL keeps its Sentinels, service and options."""
+    if is_sentinel(base_url):
+        if host:
+            raise BadInput("--host does not apply to a redis+sentinel:// URL (it names the Sentinels already)")
+        scheme, _, rest = base_url.partition("://")
+        netloc, slash, tail = rest.partition("/")
+        return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{netloc.rpartition('@')[2]}{slash}{tail}"
     p = urlparse(base_url)
     host = host or p.hostname or "127.0.0.1"
     if ":" in host:

@@ -13,7 +13,7 @@ from scitq.connection import connect, nodes, parse_sentinel_url, replicas_to_wai
 from scitq.errors import BadInput, Unreachable
 from scitq.server.embedded import free_port
 from scitq.settings import Settings
-from sentinel_cluster import PASSWORD, SentinelCluster
+from sentinel_cluster import PASSWORD, SERVICE, SentinelCluster
 
 pytestmark = pytest.mark.xdist_group("replicas")
 
@@ -105,15 +105,19 @@ def cluster(tmp_path):
     c.stop()
 
 
-def test_a_user_added_through_sentinel_exists_on_the_primary_and_on_each_replica_and_goes_from_all(cluster):
+def test_a_user_added_through_sentinel_exists_on_the_primary_and_on_each_replica_and_goes_from_all(cluster, env):
     admin = connect(cluster.url)
     assert len(nodes(admin)) == 2
-    user, password, warning = access.add(admin, "submitter", "lab")
+    res = run_cli("scitq", "access", "add", "submitter", "lab", "-s", cluster.url, env=env)
+    assert res.returncode == 0, res.stderr
+    url = res.stdout.strip()
+    assert url.startswith("redis+sentinel://submitter-lab:") and url.endswith(f"/{SERVICE}")
+    connect(url).ping()                       # through the Sentinels, as the new user
     for port in cluster.node_ports:
         node = cluster.node_client(port, decode_responses=True)
-        assert node.execute_command("ACL", "GETUSER", user), f"the user is on the node of port {port}"
-        as_user = redis.Redis(host="127.0.0.1", port=port, username=user, password=password)
-        assert as_user.ping()
-    access.revoke(admin, user)
+        assert node.execute_command("ACL", "GETUSER", "submitter-lab"), f"the user is on the node of port {port}"
+        password = url.split(":")[2].split("@")[0]
+        assert redis.Redis(host="127.0.0.1", port=port, username="submitter-lab", password=password).ping()
+    access.revoke(admin, "submitter-lab")
     for port in cluster.node_ports:
-        assert cluster.node_client(port).execute_command("ACL", "GETUSER", user) is None
+        assert cluster.node_client(port).execute_command("ACL", "GETUSER", "submitter-lab") is None
