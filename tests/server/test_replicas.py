@@ -90,9 +90,9 @@ def test_a_command_no_replica_confirmed_is_not_acknowledged_and_answered_once_a_
     assert replica_view.xlen(keys.EVENTS) == rp.xlen(keys.EVENTS)
 
 
-def _submit_or_none(client: Client, spec: list[dict]) -> list[int] | None:
+def _submit_or_none(client: Client, spec: list[dict], key: str = "one-submission") -> list[int] | None:
     try:
-        return client.submit(spec, idempotency_key="one-submission")
+        return client.submit(spec, idempotency_key=key)
     except Unreachable:
         return None
 
@@ -121,3 +121,56 @@ def test_a_user_added_through_sentinel_exists_on_the_primary_and_on_each_replica
     access.revoke(admin, "submitter-lab")
     for port in cluster.node_ports:
         assert cluster.node_client(port).execute_command("ACL", "GETUSER", "submitter-lab") is None
+
+
+def test_the_replica_and_sentinel_example_of_the_operations_doc_runs_and_scitq_works_on_it_with_role_users(
+        tmp_path, procs, env):
+    """The sh block of docs/operations.md sets up two nodes and three Sentinels; then, as the next block says,
+    users of the server and submitter roles are added through the Sentinels, the server runs with its
+    user, and a submission is acknowledged (the server may WAIT, the replica holds the round)."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    block = re.search(r"```sh replica-and-sentinel\n(.*?)```", doc, re.S).group(1)
+    d = tmp_path / "ha"
+    values = {"HOST": "127.0.0.1", "P1": str(free_port()), "P2": str(free_port()), "D": str(d),
+              "SENTINELS": " ".join(str(free_port()) for _ in range(3)), "PYTHON": sys.executable}
+    script = 'python() { "$PYTHON" "$@"; }\nset -e\n' + block + 'echo "$ADMIN"\n'
+    try:
+        res = subprocess.run(["bash", "-c", script], env={**env, **values}, capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0, res.stderr
+        admin = res.stdout.strip()
+        wait_for(lambda: _knows_replica(admin), what="the Sentinels to know the replica")
+        server_url, submitter_url = (
+            run_cli("scitq", "access", "add", role, name, "-s", admin, env=env).stdout.strip()
+            for role, name in (("server", "main"), ("submitter", "lab")))
+        assert server_url.startswith("redis+sentinel://server-main:") and submitter_url.startswith(
+            "redis+sentinel://submitter-lab:")
+        procs.spawn("server", "--redis", server_url, log="server.log")
+        client = Client(url=submitter_url, timeout=30)
+        wait_for(lambda: client.server_alive(), what="the server to start")
+        ids = wait_for(lambda: _submit_or_none(client, [{"command": "true"}], "doc-example"), timeout=60,
+                       what="an acknowledged submission")   # retried with its key while the replica syncs
+        replica = redis.Redis(host="127.0.0.1", port=int(values["P2"]), username="submitter-lab",
+                              password=submitter_url.split(":")[2].split("@")[0], decode_responses=True)
+        assert [f["task"] for _, f in replica.xrange(keys.EVENTS) if f["type"] == "task.submitted"] == [
+            str(i) for i in ids], "the acknowledged submission is on the replica"
+    finally:
+        for pid_file in d.glob("*/*.pid"):
+            try:
+                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            except (ValueError, ProcessLookupError):
+                pass
+
+
+def _knows_replica(url: str) -> bool:
+    try:
+        return len(nodes(connect(url))) == 2
+    except redis.RedisError:
+        return False
