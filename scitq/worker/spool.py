@@ -332,8 +332,12 @@ class Spool:
                 self.unconfirmed = False
             return True
         if not self.unconfirmed:
-            log.warning("spool: %s of %d replica(s) confirmed the reports sent (WAIT): they are kept and sent "
-                        "again until a replica holds them", replicas, self.wait_replicas)
+            if isinstance(replicas, Exception):
+                log.error("spool: WAIT refused (%s): the reports sent are kept until it is allowed "
+                          "(or SCITQ_WAIT_REPLICAS=0)", replicas)
+            else:
+                log.warning("spool: %s of %d replica(s) confirmed the reports sent (WAIT): they are kept and "
+                            "sent again until a replica holds them", replicas, self.wait_replicas)
             self.unconfirmed = True
         return False
 

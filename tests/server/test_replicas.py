@@ -174,3 +174,26 @@ def _knows_replica(url: str) -> bool:
         return len(nodes(connect(url))) == 2
     except redis.RedisError:
         return False
+
+
+def test_a_worker_spool_keeps_what_no_replica_holds_and_forgets_it_once_one_does(nodes_only, tmp_path):
+    """Reports shipped to a primary alone are delivered (the server sees them) but stay in the worker's
+    spool, sent again, until a replica confirms them; the duplicates are refused by their ids."""
+    from scitq.worker.spool import Spool
+
+    primary, replica = nodes_only.node_ports
+    rp = nodes_only.node_client(primary, decode_responses=True)
+    spool = Spool(tmp_path / "spool", rp, wait_replicas=1, wait_timeout=0.1)
+    outbox = keys.worker_outbox("w1")
+    spool.start()
+    try:
+        for i in range(5):
+            spool.append(outbox, {"n": str(i)})
+        wait_for(lambda: rp.xlen(outbox) == 5, what="the reports delivered")
+        assert spool.backlog() == 5, "kept: no replica holds them"
+        nodes_only.start_node(replica, replica_of=primary)
+        wait_for(lambda: spool.backlog() == 0, timeout=30, what="the spool to forget them")
+        assert [f["n"] for _, f in rp.xrange(outbox)] == [str(i) for i in range(5)], "each once"
+        assert nodes_only.node_client(replica).xlen(outbox) == 5
+    finally:
+        spool.stop()
