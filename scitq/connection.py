@@ -282,8 +282,8 @@ def _sentinel_client(address: SentinelAddress, options: dict) -> redis.Redis:
             try:
                 return super().discover_master(service_name)
             except MasterNotFoundError:   # redis-py's message is the repr of every Sentinel client
-                raise MasterNotFoundError(f"no Sentinel at {where} answers with a primary for service "
-                                          f"{service_name!r}") from None
+                raise MasterNotFoundError(f"no Sentinel at {where} names a primary that is up for service "
+                                          f"{service_name!r} (down, unknown, or a failover under way)") from None
 
     sentinel_kwargs: dict = {"socket_connect_timeout": 1, "socket_timeout": 1,
                              "decode_responses": options["decode_responses"]}
