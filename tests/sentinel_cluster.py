@@ -47,7 +47,7 @@ class SentinelCluster:
         d.mkdir(exist_ok=True)
         conf = d / "valkey.conf"
         if not conf.exists():   # a restarted node keeps the configuration Sentinel may have rewritten
-            lines = [f"bind 127.0.0.1", f"port {port}", f"requirepass {PASSWORD}", f"masterauth {PASSWORD}",
+            lines = ["bind 127.0.0.1", f"port {port}", f"requirepass {PASSWORD}", f"masterauth {PASSWORD}",
                      f"dir {d}", "appendonly yes", "appendfsync everysec", 'save ""',
                      f"logfile {d / 'valkey.log'}"]
             if replica_of is not None:
