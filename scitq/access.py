@@ -89,6 +89,7 @@ def rules(role: str, name: str | None = None) -> list[str]:
                 "+acl|setuser", "+acl|deluser", "+acl|save", "+acl|whoami", "+acl|list",
                 f"(~{keys.JOBS_PATTERN} &{keys.JOBS_PATTERN} +@all -@dangerous -@admin)",   # RQ runs Lua scripts
                 f"(~{keys.INBOX} +xadd)",
+                f"(~{keys.WORKER_ANNOUNCE} +xadd)",    # the deployed worker's name, with its user
                 f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
     raise BadInput(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
 
