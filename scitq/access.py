@@ -26,6 +26,7 @@ from urllib.parse import quote, urlparse, urlunparse
 import redis
 
 from scitq import keys
+from scitq.connection import is_sentinel, nodes
 from scitq.errors import BadInput, Refused
 
 __all__ = ["ROLES", "user_name", "role_of", "rules", "set_user", "add", "revoke", "list_users", "persist",
@@ -130,23 +131,29 @@ def add(r: redis.Redis, role: str, name: str | None = None, password: str | None
         raise BadInput(f"role {role} needs a NAME (e.g. `scitq access add {role} node1`)")
     user = user_name(role, name)
     password = password or secrets.token_urlsafe(24)
-    set_user(r, user, password, role, name)
+    warnings = []
+    for node in nodes(r):   # ACL users are not replicated: the primary and each replica get the user
+        set_user(node, user, password, role, name)
+        warnings.append(persist(node))
     if role == "worker":   # the server reads its outbox from now on: it registers there (no inbox right)
         r.xadd(keys.WORKER_ANNOUNCE, {"name": name})
-    return user, password, persist(r)
+    return user, password, "; ".join(sorted({w for w in warnings if w}))
 
 
 def revoke(r: redis.Redis, user: str) -> str:
     """Delete a user (its open connections are closed); returns a persistence warning or ''."""
     if user in ("admin", "default", "server"):
         raise BadInput(f"refusing to revoke {user!r}: it would lock the operator or the embedded server out")
+    primary, *replicas = nodes(r)
     try:
-        deleted = r.execute_command("ACL", "DELUSER", user)
+        deleted = primary.execute_command("ACL", "DELUSER", user)
+        for node in replicas:   # ACL users are not replicated
+            node.execute_command("ACL", "DELUSER", user)
     except redis.ResponseError as exc:
         raise _admin_error(exc, f"revoke {user}") from None
     if not deleted:
         raise BadInput(f"no user {user!r} (see `scitq access list`)")
-    return persist(r)
+    return "; ".join(sorted({w for w in (persist(n) for n in (primary, *replicas)) if w}))
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,14 @@ def list_users(r: redis.Redis) -> list[UserInfo]:
 
 
 def url_for(base_url: str, user: str, password: str, host: str | None = None) -> str:
-    """`base_url` (host, port, db, scheme, query) with `user`'s credentials (and `host` instead, if given)."""
+    """`base_url` (host, port, db, scheme, query) with `user`'s credentials (and `host` instead, if given).
+    A Sentinel URL keeps its Sentinels, service and options."""
+    if is_sentinel(base_url):
+        if host:
+            raise BadInput("--host does not apply to a redis+sentinel:// URL (it names the Sentinels already)")
+        scheme, _, rest = base_url.partition("://")
+        netloc, slash, tail = rest.partition("/")
+        return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{netloc.rpartition('@')[2]}{slash}{tail}"
     p = urlparse(base_url)
     host = host or p.hostname or "127.0.0.1"
     if ":" in host:

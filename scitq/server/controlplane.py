@@ -11,6 +11,7 @@ from typing import Any
 import redis
 
 from scitq import keys
+from scitq.connection import replicas_to_wait
 from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
@@ -43,7 +44,7 @@ class ControlPlane:
         self.decider = Decider(self.state, cfg.max_deliveries)
         self.cursors: dict[str, str] = {}
         self.last_seq: dict[str, tuple[str, int]] = {}
-        self.recorder = Recorder(r)
+        self.recorder = Recorder(r, replicas_to_wait(r, cfg), cfg.wait_timeout)
         self._stop = False
         self._next_reap = 0.0
         self._next_unclaimed = 0.0

@@ -7,12 +7,12 @@ recycling idle workers: running, of the recruiter's flavor (exact name), in a ba
 pending task, with free weighted room (v1's `task_properties`: the tasks it holds weigh 1 each, those of
 a batch it was recycled from weigh what that recycling said, and together they weigh less than its
 concurrency), holding no task of the recruiter's batch; a worker is taken once per round. A recycled
-worker's `task_properties` make the tasks it still runs for other batches weigh
-new concurrency / old concurrency each (v1), so that it takes only what the machine can hold.
-Machines being deployed for the batch count as its workers (no double deploy). What recycling
-cannot meet is deployed when the recruiter names a provider and a region (`Deploy`, one per machine, each
-on the cheapest matching offer that fits in its region's quota: `scitq.server.deploy_plan.choose`); when no
-offer fits, that is said once per recruiter (`DeployWanted`).
+worker's `task_properties` make the tasks it still runs for other batches weigh new concurrency / old
+concurrency each (v1), so that it takes only what the machine can hold. Machines being deployed for the
+batch count as its workers (no double deploy). What recycling cannot meet is deployed when the recruiter
+names a provider and a region (`Deploy`, one per machine, each on the cheapest matching offer that fits
+in its region's quota: `scitq.server.deploy_plan.choose`); when no offer fits, that is said once per
+recruiter (`DeployWanted`).
 """
 
 from __future__ import annotations
