@@ -373,7 +373,17 @@ class Server:
         return self._command("worker.update", self.client.update_worker, int(id), asynchronous=asynchronous, **data)
 
     def worker_delete(self, id: int, asynchronous: bool | None = None) -> Any:
+        """Delete a worker; a deployed one has its machine destroyed (and its credential revoked)."""
         return self._command("worker.delete", self.client.delete_worker, int(id), asynchronous=asynchronous)
+
+    def worker_deploy(self, number: int, batch: str | None, region: str, flavor: str, concurrency: int,
+                      provider: str, prefetch: int = 0, asynchronous: bool | None = None) -> Any:
+        """v1: deploy `number` new workers in `batch`: one deploy job each (flavor, region, provider may be
+        `auto`; the flavor `auto:cpu>=8:ram>=30` picks the cheapest matching one within quota). Returns
+        {"workers": [names], "asked": number}."""
+        return self._command("worker.deploy", self.client.deploy_workers, asynchronous=asynchronous,
+                             number=int(number), batch=batch, region=region, flavor=flavor,
+                             concurrency=int(concurrency), provider=provider, prefetch=int(prefetch))
 
     def worker_create_signal(self, id: int, execution_id: int | None, signal: int,
                              asynchronous: bool | None = None) -> Any:

@@ -21,7 +21,8 @@ __all__ = [
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
     "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS",
     "BatchFields", "FlavorFields", "QuotaFields", "FLAVOR_FIELDS", "FLAVOR_TAGS",
-    "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
+    "DeployFields", "DEPLOY_FIELDS", "DeployStatus", "DEPLOY_STATUSES", "LIVE_DEPLOY_STATUSES", "DESTROY_REASONS",
+    "DEPLOY_REASONS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
 NonNeg = Annotated[int, msgspec.Meta(ge=0)]
@@ -148,6 +149,30 @@ class BatchFields(msgspec.Struct, kw_only=True):
     name: str
     creation_date: float
     paused: bool = False
+
+
+# --- the deploy (a machine scitq starts and stops) ----------------------------------------------------
+DeployStatus = Literal["requested", "deploying", "running", "failed", "destroying", "destroyed"]
+DEPLOY_STATUSES: tuple[str, ...] = get_args(DeployStatus)
+LIVE_DEPLOY_STATUSES = ("requested", "deploying", "running")      # a machine is (being) made: it counts as a worker
+DEPLOY_REASONS = ("recruiter", "user")                             # who asked for the machine
+DESTROY_REASONS = ("idle", "deleted", "evicted", "orphan", "never registered", "deploy failed")
+
+
+class DeployFields(msgspec.Struct, kw_only=True):
+    """What a deploy asks for: a machine of `flavor` in `region` of `provider`, costing `cost` per hour, whose
+    worker joins `batch` with `concurrency` and `prefetch`."""
+
+    provider: Name
+    region: Name
+    flavor: Name
+    batch: str = DEFAULT_BATCH
+    concurrency: NonNeg = 1
+    prefetch: NonNeg = 0
+    cost: float = 0.0
+
+
+DEPLOY_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(DeployFields))
 
 
 # --- the flavor catalog ----------------------------------------------------------------------------
