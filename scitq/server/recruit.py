@@ -3,7 +3,8 @@
 For each recruiter whose batch has pending tasks, in (batch, rank) order, with P pending tasks and W
 workers in the batch (any status): nothing if `minimum_tasks` > P or `maximum_workers` <= W; else
 need = ceil(P / tasks_per_worker) - W, capped at `maximum_workers` - W. The need is met first by
-recycling idle workers: running, of the recruiter's flavor (exact name), in a batch that has no
+recycling idle workers: running, of the recruiter's flavor (the exact name; for `auto:<protofilters>`, a
+catalog flavor passing them), in a batch that has no
 pending task, with a free slot, holding no task of the recruiter's batch; a worker is taken once per
 round. Machines being deployed for the batch count as its workers (no double deploy). What recycling
 cannot meet is deployed when the recruiter names a provider and a region (`Deploy`, one per machine, each
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from scitq.events.model import LIVE_DEPLOY_STATUSES
 from scitq.projections.state import Recruiter, State, Worker
-from scitq.server.deploy_plan import RETRY_AFTER, choose, cpu_used, take
+from scitq.projections.catalog import PROVIDER_ALIASES, flavor_rule, search
+from scitq.server.deploy_plan import AUTO, RETRY_AFTER, choose, cpu_used, take
 
 __all__ = ["Recycle", "Deploy", "DeployWanted", "plan", "needed", "deploying"]
 
@@ -86,6 +89,34 @@ def deploying(state: State, batch: str) -> int:
                if d.status in LIVE_DEPLOY_STATUSES and d.batch == batch and d.worker not in state.worker_ids)
 
 
+def _flavor_test(state: State, rec: Recruiter, rows: list[Any]) -> Callable[[Worker], bool]:
+    """Whether a worker has the recruiter's flavor: the exact name, or for an `auto:<protofilters>` flavor a
+    catalog row of the worker's flavor (of the recruiter's provider and region unless `auto`; of its own
+    machine's region for a deployed worker) passing them (v1)."""
+    rule = flavor_rule(rec.worker_flavor)
+    if rule is None:
+        return lambda w: w.flavor == rec.worker_flavor
+
+    def fits(w: Worker) -> bool:
+        d = state.deploys.get(w.name)
+        for row in rows:
+            if row.name != w.flavor:
+                continue
+            if rec.worker_region not in (None, AUTO) and row.region != rec.worker_region:
+                continue
+            if rec.worker_provider not in (None, AUTO) and \
+                    PROVIDER_ALIASES.get(row.provider, row.provider) != PROVIDER_ALIASES.get(rec.worker_provider,
+                                                                                             rec.worker_provider):
+                continue
+            if d is not None and (row.region, row.provider) != (d.region, d.provider):
+                continue
+            if search([row], protofilters=rule, limit=None, max_eviction=None if any(
+                    f.item == "eviction" for f in rule) else 5.0):
+                return True
+        return False
+    return fits
+
+
 def plan(state: State, now: float = 0.0, retry_after: float = RETRY_AFTER) -> list[Recycle | Deploy | DeployWanted]:
     """What the recruiters decide now, in order; the state (with its flavor catalog and quotas) is not
     changed. `now` is the clock (failed offers are left aside for `retry_after` seconds)."""
@@ -103,6 +134,7 @@ def plan(state: State, now: float = 0.0, retry_after: float = RETRY_AFTER) -> li
         need = needed(rec, pending, in_batch)
         if need <= 0:
             continue
+        fits = _flavor_test(state, rec, rows)
         why = (f"{pending} pending task{'s' if pending != 1 else ''} and {in_batch} worker"
                f"{'s' if in_batch != 1 else ''} in {rec.batch}: ceil({pending}/{rec.tasks_per_worker})"
                f"{f' capped at {rec.maximum_workers}' if rec.maximum_workers is not None else ''}")
@@ -111,7 +143,7 @@ def plan(state: State, now: float = 0.0, retry_after: float = RETRY_AFTER) -> li
                 break
             w = state.workers[wid]
             current = batch_of[wid]
-            if (current == rec.batch or w.status != "running" or w.flavor != rec.worker_flavor
+            if (current == rec.batch or w.status != "running" or not fits(w)
                     or _pending(state, current) > 0 or len(w.held) >= max(1, w.concurrency)
                     or _holds_task_of(state, w, rec.batch)):
                 continue
