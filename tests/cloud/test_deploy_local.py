@@ -125,6 +125,9 @@ def test_worker_deploy_on_the_command_line_refuses_bad_input_in_one_line_and_bat
     s = Server()
     wait_for(lambda: [w["name"] for w in s.workers()] == [name], timeout=60, what="the worker to register")
     s.task_create_many([{"command": "true", "batch": "cli"}])
+    listing = run_cli("scitq-manage", "worker", "list", "-L", env=cloud_env).stdout.splitlines()
+    assert listing[0].split()[-4:] == ["provider", "region", "flavor", "ipv4"]
+    assert listing[1].split()[-4:] == ["local", "local", "local", "127.0.0.1"]
     costs = run_cli("scitq-manage", "batch", "list", "-L", env=cloud_env)
     assert costs.returncode == 0 and costs.stdout.splitlines()[0].split()[-1] == "cost"
     assert run_cli("scitq-manage", "worker", "delete", "-n", name, env=cloud_env).returncode == 0
