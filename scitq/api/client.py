@@ -20,6 +20,9 @@ from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
 from scitq.inbox import post_command, send_command, wait_reply
+from scitq.projections.archive import parse_id
+from scitq.projections.ledger import whole_ledger
+from scitq.projections.outputs import NEVER_DECODE, read_outputs, read_tails
 from scitq.projections.views import (
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
     decode_recruiter, decode_task, decode_worker,
@@ -214,9 +217,17 @@ class Client:
     def delete_recruiter(self, batch: str, rank: int = 1, *, idempotency_key: str | None = None) -> Any:
         return self._do("recruiter.delete", idempotency_key, batch=batch, rank=rank)
 
-    def rebuild(self, verify: bool = True, timeout: float = 600) -> Any:
-        """Ask the running server to replay the ledger into fresh views (and compare them with `verify`)."""
-        return self.send("admin.rebuild", make_command("admin.rebuild", {"verify": verify}), timeout=timeout)
+    def rebuild(self, verify: bool = True, timeout: float = 600, from_zero: bool = False) -> Any:
+        """Ask the running server to replay the ledger into fresh views (and compare them with `verify`),
+        from the archive's latest snapshot or, with `from_zero`, from the first entry."""
+        return self.send("admin.rebuild", make_command("admin.rebuild", {"verify": verify, "from_zero": from_zero}),
+                         timeout=timeout)
+
+    def archive(self, keep: int | None = None, age: float | None = None, trim: bool = True,
+                timeout: float = 3600) -> Any:
+        """Ask the running server to archive the ledger now (its policy's settings unless given)."""
+        return self.send("admin.archive", make_command("admin.archive", {"keep": keep, "age": age, "trim": trim}),
+                         timeout=timeout)
 
     # --- reads: tasks ---------------------------------------------------------------------------
     @_wrap
@@ -344,31 +355,35 @@ class Client:
 
     @_wrap
     def output(self, task_id: int, attempt: int, since: str = "-", count: int | None = None) -> list[tuple[str, str, str]]:
-        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0')."""
+        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0'),
+        packed (the attempt ended) or live alike."""
         start = "-" if since in ("-", "0-0") else f"({since}"
-        return [(eid, f.get("fd", "stdout"), f.get("text", ""))
-                for eid, f in self.r.xrange(keys.output(task_id, attempt), min=start, count=count)]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xrange(keys.output(task_id, attempt), min=start, count=count)
+        pipe.execute_command("GET", keys.output_packed(task_id, attempt), **NEVER_DECODE)
+        live, packed = pipe.execute()
+        if not packed:     # still running (or never packed): the stream alone, read page by page
+            return [(eid, f.get("fd", "stdout"), f.get("text", "")) for eid, f in live]
+        chunks = read_outputs(self.r, [(task_id, attempt)])[0]
+        if since not in ("-", "0-0"):
+            low = parse_id(since)
+            chunks = [c for c in chunks if parse_id(c[0]) > low]
+        return chunks[:count] if count is not None else chunks
 
     @_wrap
     def output_tails(self, attempts: Sequence[tuple[int, int]], count: int = 4) -> list[list[Entry]]:
         """The last `count` output entries of each (task, attempt), newest first, in one pipeline."""
-        pipe = self.r.pipeline(transaction=False)
-        for t, a in attempts:
-            pipe.xrevrange(keys.output(t, a), count=count)
-        return pipe.execute()
+        return read_tails(self.r, attempts, count)
 
     @_wrap
     def output_texts(self, attempts: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
         """The whole stdout and stderr of each (task, attempt), in one pipeline."""
-        pipe = self.r.pipeline(transaction=False)
-        for t, a in attempts:
-            pipe.xrange(keys.output(t, a))
         texts = []
-        for entries in pipe.execute():
+        for chunks in read_outputs(self.r, attempts):
             out: list[str] = []
             err: list[str] = []
-            for _eid, f in entries:
-                (err if f.get("fd") == "stderr" else out).append(f.get("text", ""))
+            for _eid, fd, text in chunks:
+                (err if fd == "stderr" else out).append(text)
             texts.append(("".join(out), "".join(err)))
         return texts
 
@@ -379,6 +394,14 @@ class Client:
     @_wrap
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
         """Output entries written after `after`, waiting up to `block_ms` for the first one."""
+        if after != "$":
+            packed = self.r.execute_command("GET", keys.output_packed(task_id, attempt), **NEVER_DECODE)
+            if packed:   # the attempt ended: what is left after `after`, packed then live
+                low = parse_id(after if after != "-" else "0-0")
+                done = [(eid, {"fd": fd, "text": text}) for eid, fd, text in self.output(task_id, attempt)
+                        if parse_id(eid) > low]
+                if done:
+                    return done[:1000]
         resp = self.r.xread({keys.output(task_id, attempt): after}, count=1000, block=block_ms) or []
         return [e for _s, entries in resp for e in entries]
 
@@ -445,6 +468,13 @@ class Client:
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
         """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it)."""
         return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+
+    def ledger(self, after: str = "0-0", task: int | None = None) -> Iterator[Entry]:
+        """Every ledger entry after `after`, oldest first: the archive, then the live stream (one ledger)."""
+        try:
+            yield from whole_ledger(self.r, after=after, task=task)
+        except redis.ConnectionError as exc:
+            raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}") from None
 
     @_wrap
     def events_before(self, before: str | None, count: int) -> list[Entry]:

@@ -105,6 +105,14 @@ UpdateRecruiter.__doc__ = "Change the fields given of the recruiter (batch, rank
 
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
+    from_zero: bool = False      # replay from the first entry, not from the archive's latest snapshot
+
+
+class ArchiveLedger(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """Run the ledger archive now (`keep`, `age`: the policy's settings unless given)."""
+    keep: int | None = None
+    age: float | None = None
+    trim: bool = True
 
 
 COMMAND_TYPES: dict[str, type[Cmd]] = {
@@ -126,6 +134,7 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "recruiter.update": UpdateRecruiter,
     "recruiter.delete": RecruiterKey,
     "admin.rebuild": Rebuild,
+    "admin.archive": ArchiveLedger,
 }
 
 

@@ -245,6 +245,8 @@ class Decider:
 
     def _delete_task(self, t: Task) -> None:
         self._supersede(t, "task deleted")
+        if t.attempt:
+            self.effect("drop_outputs", t.batch, {"task": str(t.task_id), "attempts": str(t.attempt)})
         self.emit(et.TaskDeleted(task_id=t.task_id, batch=t.batch))
 
     def _supersede(self, t: Task, reason: str, failed: bool = True) -> None:
@@ -664,6 +666,8 @@ class Decider:
         if not self._mine(w, t, f):
             return self._superseded(t, f)
         assert ex is not None
+        # the worker sends its last output before this report: the attempt's output can be packed
+        self.effect("pack", t.batch, {"task": str(t.task_id), "attempt": str(f.attempt)})
         if f.cached_from is not None:
             if f.return_code == 0 and t.use_cache:
                 self.emit(ee.ExecutionCached(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,

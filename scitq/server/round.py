@@ -10,8 +10,9 @@ from scitq.events.base import Event
 __all__ = ["Round", "Effect", "EffectKind", "seq_field"]
 
 # queue: an entry in a batch's queue stream; purge: empty that stream; control: an order on a worker's
-# control stream; ack: acknowledge (and delete) a queue entry read by a worker
-EffectKind = Literal["queue", "purge", "control", "ack"]
+# control stream; ack: acknowledge (and delete) a queue entry read by a worker; pack: pack the output of an
+# ended attempt (after the commit); drop_outputs: delete a deleted task's outputs (after the commit)
+EffectKind = Literal["queue", "purge", "control", "ack", "pack", "drop_outputs"]
 
 
 @dataclass(slots=True)
