@@ -53,6 +53,18 @@ def _wrap(fn):
     return inner
 
 
+def _after(start: str) -> str:
+    """The id just before an XRANGE start bound (`-`, `id` inclusive, `(id` exclusive)."""
+    if start in ("-", "0-0"):
+        return "0-0"
+    if start.startswith("("):
+        return start[1:]
+    ms, seq = parse_id(start)
+    if seq:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-18446744073709551615" if ms else "0-0"
+
+
 def make_command(tag: str, fields: Mapping[str, Any]) -> c.Cmd:
     """The command Struct `tag` with these fields, checked as the server checks it (BadInput naming the field)."""
     return c.decode_command(tag, _ENC.encode(fields).decode())
@@ -466,8 +478,21 @@ class Client:
 
     @_wrap
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
-        """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it)."""
-        return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+        """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it), from the
+        archive too when `start` is older than the live ledger."""
+        trimmed = self.r.hget(keys.ARCHIVE, "trimmed_below")
+        after = _after(start)
+        if not trimmed or parse_id(after) >= parse_id(trimmed):
+            return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+        top = None if end == "+" else (parse_id(end[1:]), True) if end.startswith("(") else (parse_id(end), False)
+        out: list[Entry] = []
+        for eid, f in whole_ledger(self.r, after=after):
+            if top is not None and (parse_id(eid) >= top[0] if top[1] else parse_id(eid) > top[0]):
+                break
+            out.append((eid, f))
+            if count is not None and len(out) >= count:
+                break
+        return out
 
     def ledger(self, after: str = "0-0", task: int | None = None) -> Iterator[Entry]:
         """Every ledger entry after `after`, oldest first: the archive, then the live stream (one ledger)."""

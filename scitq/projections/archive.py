@@ -22,6 +22,7 @@ import lzma
 import os
 import typing
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -36,6 +37,8 @@ __all__ = ["Archive", "ArchiveCorrupt", "Segment", "Snapshot", "compress", "deco
 Entry = tuple[str, dict[str, str]]
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+CACHED_SEGMENTS = 2
+_SEGMENTS: OrderedDict[tuple[str, str, str], list[Entry]] = OrderedDict()
 
 
 class ArchiveCorrupt(ScitqError):
@@ -46,7 +49,7 @@ class ArchiveCorrupt(ScitqError):
 def default_codec() -> str:
     """`zst` when the zstandard module is installed, else `gz`."""
     try:
-        import zstandard  # noqa: F401
+        import zstandard  # noqa: F401  (only whether it is there)
     except ImportError:
         return "gz"
     return "zst"
@@ -241,8 +244,22 @@ class Archive:
         self.verify_segment(seg)
         return seg
 
-    def read_segment(self, seg: Segment) -> list[Entry]:
-        """The entries of `seg`, checked against the manifest (ArchiveCorrupt, one line, if they differ)."""
+    def read_segment(self, seg: Segment, fresh: bool = False) -> list[Entry]:
+        """The entries of `seg`, checked against the manifest (ArchiveCorrupt, one line, if they differ).
+        The last segments read are kept decoded (a segment never changes once named by the manifest);
+        `fresh` reads it from the archive again."""
+        key = (self.url, seg.name, seg.sha256)
+        cached = None if fresh else _SEGMENTS.get(key)
+        if cached is not None:
+            _SEGMENTS.move_to_end(key)
+            return cached
+        entries = self._read_segment(seg)
+        _SEGMENTS[key] = entries
+        while len(_SEGMENTS) > CACHED_SEGMENTS:
+            _SEGMENTS.popitem(last=False)
+        return entries
+
+    def _read_segment(self, seg: Segment) -> list[Entry]:
         data = self.read_file(seg.name)
         if hashlib.sha256(data).hexdigest() != seg.sha256:
             raise ArchiveCorrupt(f"archive segment {seg.name} is corrupt: its checksum differs from the manifest's")
@@ -256,7 +273,8 @@ class Archive:
         return entries  # type: ignore[return-value]
 
     def verify_segment(self, seg: Segment) -> None:
-        self.read_segment(seg)
+        """Read `seg` back from the archive itself (never from memory) and check it."""
+        self.read_segment(seg, fresh=True)
 
     # --- snapshots ------------------------------------------------------------------------------
     def write_snapshot(self, state: State) -> Snapshot:

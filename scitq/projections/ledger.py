@@ -194,7 +194,7 @@ def _trim(r: Any, archive: Archive, m: Manifest, rep: ArchiveReport) -> None:
     for seg in m.segments:
         if parse_id(seg.last) < low:
             continue
-        archived += [eid for eid, _ in archive.read_segment(seg) if low <= parse_id(eid) < parse_id(bound)]
+        archived += [eid for eid, _ in archive.read_segment(seg, fresh=True) if low <= parse_id(eid) < parse_id(bound)]
     live = [eid for eid, _ in _stream_below(r, bound)]
     if live != archived:
         missing = next((e for e in live if e not in set(archived)), None)
