@@ -49,7 +49,9 @@ def whole_ledger(r: Any, after: str = "0-0", task: int | None = None,
                  archive: Archive | None | bool = True) -> Iterator[Entry]:
     """Every ledger entry after `after`, oldest first: the archived segments, then the live stream beyond
     them (an entry in both is given once). `archive=True`: the archive named in Redis; None/False: the
-    stream alone. With `task`, archive segments that name no such task are skipped (a filter, not a promise)."""
+    stream alone. With `task`, archive segments that name no such task are skipped (a filter, not a promise).
+    An archive run trimming the stream meanwhile is noticed, and what it moved is read from the archive."""
+    use_archive = archive is not None and archive is not False
     arch = ledger_archive(r) if archive is True else (archive or None)
     start = after
     if arch is not None:
@@ -61,9 +63,29 @@ def whole_ledger(r: Any, after: str = "0-0", task: int | None = None,
         yield from arch.entries(after, task, m)
         if parse_id(m.last_id) > parse_id(start):
             start = m.last_id
-    elif r.hget(keys.ARCHIVE, "trimmed_below"):
+    elif use_archive and r.hget(keys.ARCHIVE, "trimmed_below"):
         raise ArchiveCorrupt("the live ledger was trimmed but no archive is named in scitq:archive")
-    yield from _stream(r, start)
+    cursor = start
+    while True:
+        page = r.xrange(keys.EVENTS, min="-" if cursor == "0-0" else f"({cursor}", count=PAGE)
+        trimmed = r.hget(keys.ARCHIVE, "trimmed_below") if use_archive else None
+        if trimmed and parse_id(trimmed) > parse_id(cursor):
+            # an archive run trimmed entries after `cursor` while we read: take them from the archive
+            arch = arch or ledger_archive(r)
+            if arch is None:
+                raise ArchiveCorrupt("the live ledger was trimmed but no archive is named in scitq:archive")
+            m = arch.manifest()
+            if parse_id(m.last_id) < parse_id(trimmed):
+                raise ArchiveCorrupt(f"the archive at {arch.url} ends at {m.last_id} but the live ledger was "
+                                     f"trimmed below {trimmed}: entries are missing")
+            for eid, f in arch.entries(cursor, task, m):
+                yield eid, f
+            cursor = max(cursor, m.last_id, key=parse_id)
+            continue
+        if not page:
+            return
+        yield from page
+        cursor = page[-1][0]
 
 
 @dataclass

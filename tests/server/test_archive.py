@@ -175,3 +175,20 @@ def test_a_missing_segment_is_reported_not_skipped(r, tmp_path):
     (tmp_path / "a" / arch.manifest().segments[1].name).unlink()
     with pytest.raises(ArchiveCorrupt, match="is missing"):
         _all(r)
+
+
+def test_a_reader_in_the_middle_of_the_ledger_while_an_archive_run_trims_it_still_reads_every_entry_once(
+        r, tmp_path, monkeypatch):
+    """Given a reader that has read part of the live ledger (pages of 4), when an archive run trims what it
+    has not read yet, then it goes on from the archive and gives every entry once, in order."""
+    from scitq.projections import ledger
+    from scitq.projections.ledger import archive_ledger
+    monkeypatch.setattr(ledger, "PAGE", 4)
+    ids = [r.xadd(keys.EVENTS, {"type": "batch.created", "v": "1", "batch": f"b{i}", "data": "{}"}) for i in range(30)]
+    r.set(keys.CHECKPOINT, ids[-1])
+    reader = whole_ledger(r)
+    got = [next(reader)[0] for _ in range(5)]
+    archive_ledger(r, Archive(str(tmp_path / "a")), keep=3, segment=7, snapshot=False)
+    assert r.xlen(keys.EVENTS) == 4
+    got += [eid for eid, _ in reader]
+    assert got == ids
