@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         c = Client(url=url)
 
         # outputs: a few tasks first, their live streams measured, then the same once packed
-        probe = c.submit([{"command": f"sh -c '{script}'", "batch": "probe"} for _ in range(20)])
+        probe = c.submit([{"command": f"sh -c '{script}'", "batch": "Default"} for _ in range(20)])
         unpacked = {}
 
         def copy_streams() -> bool:   # keep a copy of each stream as the worker writes it
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # ledger: N tasks, then the archive
         t0 = time.perf_counter()
-        ids = c.submit([{"command": "true", "batch": "many"} for _ in range(args.tasks)])
-        wait_until(lambda: len(c.task_ids(status="succeeded", batch="many")) == len(ids), 600,
+        ids = c.submit([{"command": "true", "batch": "Default"} for _ in range(args.tasks)])
+        wait_until(lambda: len(c.task_ids(status="succeeded", batch="Default")) == len(ids) + len(probe), 600,
                    f"{len(ids)} tasks", server, interval=0.5)
         ran = time.perf_counter() - t0
         finished = len(ids) + len(probe)
