@@ -192,3 +192,19 @@ def test_a_reader_in_the_middle_of_the_ledger_while_an_archive_run_trims_it_stil
     assert r.xlen(keys.EVENTS) == 4
     got += [eid for eid, _ in reader]
     assert got == ids
+
+
+SCALING = Path(__file__).resolve().parents[2] / "docs" / "scaling.md"
+
+
+def test_the_archive_command_of_the_scaling_doc_works_as_written(procs, env, r, tmp_path):
+    import re
+    block = dict(re.findall(r"```sh ([\w-]+)\n(.*?)```", SCALING.read_text(), re.S))["archive-now"]
+    procs.server()
+    Client().submit([{"command": "true", "batch": "doc"} for _ in range(1500)])
+    before = [e for e, _ in read_ledger(r)]
+    res = subprocess.run(["bash", "-e", "-c", block], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0 and "archived" in res.stdout, res.stdout + res.stderr
+    assert 1000 <= r.xlen(keys.EVENTS) < len(before)
+    assert [e for e, _ in _all(r)][:len(before)] == before
