@@ -21,7 +21,7 @@ from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
 from scitq.inbox import post_command, send_command, wait_reply
 from scitq.projections.archive import parse_id
-from scitq.projections.ledger import whole_ledger
+from scitq.projections.ledger import ledger_archive, whole_ledger
 from scitq.projections.outputs import NEVER_DECODE, read_outputs, read_tails
 from scitq.projections.views import (
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
@@ -505,7 +505,22 @@ class Client:
     def events_before(self, before: str | None, count: int) -> list[Entry]:
         """Up to `count` ledger entries older than `before` (newest first); `before=None` starts at the end."""
         top = "+" if before is None else f"({before}"
-        return self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+        live = self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+        if len(live) >= count or not self.r.hget(keys.ARCHIVE, "trimmed_below"):
+            return live
+        arch = ledger_archive(self.r)     # older entries are in the archive: newest segments first
+        if arch is None:
+            return live
+        bound = parse_id(live[-1][0] if live else before) if (live or before) else None
+        for seg in reversed(arch.manifest().segments):
+            if bound is not None and parse_id(seg.first) >= bound:
+                continue
+            older = [e for e in arch.read_segment(seg) if bound is None or parse_id(e[0]) < bound]
+            live += list(reversed(older))[:count - len(live)]
+            if len(live) >= count:
+                break
+            bound = parse_id(seg.first)
+        return live
 
     @_wrap
     def last_event_id(self) -> str:

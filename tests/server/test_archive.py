@@ -66,6 +66,10 @@ def test_archiving_trims_the_live_ledger_and_history_check_and_rebuild_read_arch
     assert c.events("-", "+", 5) == before[:5]
     assert c.events(f"({before[2][0]}", before[6][0]) == before[3:7]
     assert c.events(before[3][0], f"({before[6][0]}") == before[3:6]
+    # and the dashboard's event list pages back from the live tail into the archive
+    newest_first = list(reversed(_all(r)))
+    assert c.events_before(None, len(newest_first)) == newest_first
+    assert c.events_before(before[9][0], 4) == [before[8], before[7], before[6], before[5]]
     check = _cli(env, "events", "check")
     assert check.returncode == 0 and "problems=0" in check.stdout, check.stdout + check.stderr
     assert f"events={len(_all(r))} " in check.stdout
