@@ -365,18 +365,23 @@ class Client:
         attempts = iter(pipe.execute())
         return {t: [(e, int(a)) for e in eids[t] if (a := next(attempts)) is not None] for t in task_ids}
 
+    def output_streams(self, attempts: Sequence[tuple[int, int]]) -> list[str]:
+        """The live output stream of each (task, attempt)."""
+        return [keys.output(t, a) for t, a in attempts]
+
     @_wrap
     def output(self, task_id: int, attempt: int, since: str = "-", count: int | None = None) -> list[tuple[str, str, str]]:
         """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0'),
         packed (the attempt ended) or live alike."""
         start = "-" if since in ("-", "0-0") else f"({since}"
+        stream = self.output_streams([(task_id, attempt)])[0]
         pipe = self.r.pipeline(transaction=False)
-        pipe.xrange(keys.output(task_id, attempt), min=start, count=count)
+        pipe.xrange(stream, min=start, count=count)
         pipe.execute_command("GET", keys.output_packed(task_id, attempt), **NEVER_DECODE)
         live, packed = pipe.execute()
         if not packed:     # still running (or never packed): the stream alone, read page by page
             return [(eid, f.get("fd", "stdout"), f.get("text", "")) for eid, f in live]
-        chunks = read_outputs(self.r, [(task_id, attempt)])[0]
+        chunks = read_outputs(self.r, [(task_id, attempt)], [stream])[0]
         if since not in ("-", "0-0"):
             low = parse_id(since)
             chunks = [c for c in chunks if parse_id(c[0]) > low]
@@ -385,13 +390,13 @@ class Client:
     @_wrap
     def output_tails(self, attempts: Sequence[tuple[int, int]], count: int = 4) -> list[list[Entry]]:
         """The last `count` output entries of each (task, attempt), newest first, in one pipeline."""
-        return read_tails(self.r, attempts, count)
+        return read_tails(self.r, attempts, count, self.output_streams(attempts))
 
     @_wrap
     def output_texts(self, attempts: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
         """The whole stdout and stderr of each (task, attempt), in one pipeline."""
         texts = []
-        for chunks in read_outputs(self.r, attempts):
+        for chunks in read_outputs(self.r, attempts, self.output_streams(attempts)):
             out: list[str] = []
             err: list[str] = []
             for _eid, fd, text in chunks:
@@ -405,7 +410,8 @@ class Client:
 
     @_wrap
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
-        """Output entries written after `after`, waiting up to `block_ms` for the first one."""
+        """Output entries written after `after`, waiting up to `block_ms` for the first one (packed or live)."""
+        stream = self.output_streams([(task_id, attempt)])[0]
         if after != "$":
             packed = self.r.execute_command("GET", keys.output_packed(task_id, attempt), **NEVER_DECODE)
             if packed:   # the attempt ended: what is left after `after`, packed then live
@@ -414,7 +420,7 @@ class Client:
                         if parse_id(eid) > low]
                 if done:
                     return done[:1000]
-        resp = self.r.xread({keys.output(task_id, attempt): after}, count=1000, block=block_ms) or []
+        resp = self.r.xread({stream: after}, count=1000, block=block_ms) or []
         return [e for _s, entries in resp for e in entries]
 
     # --- reads: workers and batches --------------------------------------------------------------

@@ -69,22 +69,29 @@ def merge(packed: list[Chunk], live: list[tuple[str, dict[str, str]]]) -> list[C
     return out
 
 
-def read_outputs(r: Any, attempts: Sequence[tuple[int, int]]) -> list[list[Chunk]]:
-    """Every chunk of each (task, attempt), packed or live, in one pipeline. The live stream is read before
-    the packed value: a compaction in between moves chunks from the first to the second, never out of both."""
+def _streams(attempts: Sequence[tuple[int, int]], streams: Sequence[str] | None) -> Sequence[str]:
+    return streams if streams is not None else [keys.output(t, a) for t, a in attempts]
+
+
+def read_outputs(r: Any, attempts: Sequence[tuple[int, int]],
+                 streams: Sequence[str] | None = None) -> list[list[Chunk]]:
+    """Every chunk of each (task, attempt) (its live stream: `streams`, default `keys.output`), packed or
+    live, in one pipeline. The live stream is read before the packed value: a packing in between moves
+    chunks from the first to the second, never out of both."""
     pipe = r.pipeline(transaction=False)
-    for t, a in attempts:
-        pipe.xrange(keys.output(t, a))
+    for (t, a), stream in zip(attempts, _streams(attempts, streams)):
+        pipe.xrange(stream)
         pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
     res = pipe.execute()
     return [merge(unpack(res[2 * i + 1]), res[2 * i]) for i in range(len(attempts))]
 
 
-def read_tails(r: Any, attempts: Sequence[tuple[int, int]], count: int) -> list[list[tuple[str, dict[str, str]]]]:
+def read_tails(r: Any, attempts: Sequence[tuple[int, int]], count: int,
+               streams: Sequence[str] | None = None) -> list[list[tuple[str, dict[str, str]]]]:
     """The last `count` chunks of each (task, attempt), newest first, as stream entries (id, {fd, text})."""
     pipe = r.pipeline(transaction=False)
-    for t, a in attempts:
-        pipe.xrevrange(keys.output(t, a), count=count)
+    for (t, a), stream in zip(attempts, _streams(attempts, streams)):
+        pipe.xrevrange(stream, count=count)
         pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
     res = pipe.execute()
     out = []

@@ -114,24 +114,24 @@ class Archiver:
             log.warning("archive answer to %s not sent: %s", cid, exc)
 
 
-def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int]], archive: Archive | None = None,
+def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archive: Archive | None = None,
                  archive_above: int = 0, codec: str | None = None) -> int:
-    """Pack the output of these ended attempts: their chunks (with any packed before) into one compressed
-    value, put in `archive` instead when larger than `archive_above` bytes (0: never). The value is stored
-    and the chunks it holds dropped from the stream in one step; a chunk written meanwhile stays live.
-    Returns the number of outputs packed."""
+    """Pack the output of these ended attempts (task, attempt, output stream): their chunks (with any packed
+    before) into one compressed value, put in `archive` instead when larger than `archive_above` bytes (0:
+    never). The value is stored and the chunks it holds dropped from the stream in one step; a chunk written
+    meanwhile stays live. Returns the number of outputs packed."""
     codec = codec or default_codec()
     done = 0
     for i in range(0, len(attempts), CHUNK):
         part = attempts[i:i + CHUNK]
         pipe = r.pipeline(transaction=False)
-        for t, a in part:
-            pipe.xrange(keys.output(t, a))
+        for t, a, stream in part:
+            pipe.xrange(stream)
             pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
         res = pipe.execute()
         pipe = r.pipeline(transaction=False)
         n = 0
-        for j, (t, a) in enumerate(part):
+        for j, (t, a, stream) in enumerate(part):
             live, old = res[2 * j], res[2 * j + 1]
             if not live:
                 continue
@@ -146,7 +146,7 @@ def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int]], archive: A
                 else:
                     value = archived_pointer(archive, name, codec, data, chunks)
             last = live[-1][0]
-            pipe.execute_command("FCALL", "scitq_pack_output", 2, keys.output(t, a), keys.output_packed(t, a),
+            pipe.execute_command("FCALL", "scitq_pack_output", 2, stream, keys.output_packed(t, a),
                                  last, next_id(last), value)
             n += 1
         if n:
@@ -161,12 +161,13 @@ def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int]], archive: A
     return done
 
 
-def drop_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int]]) -> None:
-    """Delete the outputs of these attempts (live chunks, packed value, archived file)."""
-    for i in range(0, len(attempts), CHUNK):
-        part = attempts[i:i + CHUNK]
+def drop_outputs(r: redis.Redis, tasks: Sequence[tuple[int, int, list[str]]]) -> None:
+    """Delete the outputs of deleted tasks (task, attempts, live streams known): every attempt's packed
+    value (and its archived file) and live stream."""
+    for i in range(0, len(tasks), CHUNK):
+        part = [(t, a, streams) for t, n, streams in tasks[i:i + CHUNK] for a in range(1, n + 1)]
         pipe = r.pipeline(transaction=False)
-        for t, a in part:
+        for t, a, _s in part:
             pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
         for value in pipe.execute():
             if value and value[:1] == b"a":
@@ -175,5 +176,7 @@ def drop_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int]]) -> None:
                     Archive(ref["url"]).delete_file(ref["name"])
                 except (ValueError, KeyError, OSError) as exc:
                     log.warning("archived output not deleted: %s", exc)
-        names = [k for t, a in part for k in (keys.output(t, a), keys.output_packed(t, a))]
-        r.delete(*names)
+        names = {k for t, a, _s in part for k in (keys.output(t, a), keys.output_packed(t, a))}
+        names.update(s for t, n, streams in tasks[i:i + CHUNK] for s in streams)
+        for j in range(0, len(names), 1000):
+            r.delete(*sorted(names)[j:j + 1000])

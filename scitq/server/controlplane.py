@@ -378,14 +378,15 @@ class ControlPlane:
     def _outputs(self, rnd: Round) -> None:
         """After the commit: pack the output of the attempts that ended, delete deleted tasks' outputs.
         A failure leaves the outputs as they were (live chunks stay readable)."""
-        packs = [(int(e.fields["task"]), int(e.fields["attempt"])) for e in rnd.effects if e.kind == "pack"]
-        drops = [(int(e.fields["task"]), a) for e in rnd.effects if e.kind == "drop_outputs"
-                 for a in range(1, int(e.fields["attempts"]) + 1)]
+        packs = [(int(e.fields["task"]), int(e.fields["attempt"]), e.fields["stream"])
+                 for e in rnd.effects if e.kind == "pack"]
+        drops = [(int(e.fields["task"]), int(e.fields["attempts"]), e.fields.get("streams", "").split())
+                 for e in rnd.effects if e.kind == "drop_outputs"]
         try:
             if drops:
                 drop_outputs(self.r, drops)
-            gone = set(drops)
-            packs = [p for p in packs if p not in gone]
+            gone = {t for t, _n, _s in drops}
+            packs = [p for p in packs if p[0] not in gone]
             if packs and self.cfg.output_pack:
                 above = self.cfg.output_archive_above
                 pack_outputs(self.r, packs, self.archiver.archive if above else None, above)

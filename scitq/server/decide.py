@@ -245,8 +245,11 @@ class Decider:
 
     def _delete_task(self, t: Task) -> None:
         self._supersede(t, "task deleted")
-        if t.attempt:
-            self.effect("drop_outputs", t.batch, {"task": str(t.task_id), "attempts": str(t.attempt)})
+        if t.attempt:   # every attempt's packed output, and the live streams of the executions known
+            streams = [ex.stream for e in self.state.task_executions.get(t.task_id, [])
+                       if (ex := self.state.executions.get(e)) is not None and ex.stream]
+            self.effect("drop_outputs", t.batch, {"task": str(t.task_id), "attempts": str(t.attempt),
+                                                  "streams": "\n".join(streams)})
         self.emit(et.TaskDeleted(task_id=t.task_id, batch=t.batch))
 
     def _supersede(self, t: Task, reason: str, failed: bool = True) -> None:
@@ -667,7 +670,8 @@ class Decider:
             return self._superseded(t, f)
         assert ex is not None
         # the worker sends its last output before this report: the attempt's output can be packed
-        self.effect("pack", t.batch, {"task": str(t.task_id), "attempt": str(f.attempt)})
+        self.effect("pack", t.batch, {"task": str(t.task_id), "attempt": str(f.attempt),
+                                      "stream": ex.stream or keys.output(t.task_id, f.attempt)})
         if f.cached_from is not None:
             if f.return_code == 0 and t.use_cache:
                 self.emit(ee.ExecutionCached(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
