@@ -85,12 +85,12 @@ def parse_id(eid: str) -> tuple[int, int]:
 
 # --- snapshots of the State --------------------------------------------------------------------
 def _snapshot_type() -> type:
-    """A msgspec Struct with the State's lasting fields (not the view writer's bookkeeping); a dict
-    keyed by tuples (the recruiters) is carried as a list of (key, value) pairs."""
+    """A msgspec Struct with the State's lasting fields (not the view writer's bookkeeping: what is dirty,
+    indexed or written); a dict keyed by tuples (the recruiters) is carried as a list of (key, value) pairs."""
     hints = typing.get_type_hints(State)
     fields_: list[tuple[str, Any]] = []
     for f in dataclasses.fields(State):
-        if f.name.startswith(("dirty_", "indexed_", "rewrite_")):
+        if f.name.startswith(("dirty_", "indexed_", "rewrite_")) or f.name.endswith("_written"):
             continue
         tp = hints[f.name]
         if typing.get_origin(tp) is dict and typing.get_origin(typing.get_args(tp)[0]) is tuple:
