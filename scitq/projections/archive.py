@@ -31,7 +31,7 @@ import msgspec
 from scitq.errors import ScitqError
 from scitq.projections.state import State
 
-__all__ = ["Archive", "ArchiveCorrupt", "Segment", "Snapshot", "compress", "decompress", "default_codec",
+__all__ = ["Archive", "ArchiveError", "ArchiveCorrupt", "Segment", "Snapshot", "compress", "decompress", "default_codec",
            "parse_id", "encode_state", "decode_state"]
 
 Entry = tuple[str, dict[str, str]]
@@ -41,7 +41,11 @@ CACHED_SEGMENTS = 2
 _SEGMENTS: OrderedDict[tuple[str, str, str], list[Entry]] = OrderedDict()
 
 
-class ArchiveCorrupt(ScitqError):
+class ArchiveError(ScitqError):
+    """The ledger archive cannot be reached, read or written (credentials, network, permissions)."""
+
+
+class ArchiveCorrupt(ArchiveError):
     """A file of the ledger archive is missing, unreadable or does not match the manifest."""
 
 
@@ -172,7 +176,11 @@ class Archive:
     def __init__(self, url: str, codec: str | None = None) -> None:
         import fsspec
         self.url = url.rstrip("/") or url
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except Exception as exc:  # noqa: BLE001 - unknown protocol, missing backend package
+            raise ArchiveError(f"archive {self.url} cannot be opened: {exc}",
+                               hint="SCITQ_ARCHIVE is an fsspec URL: a directory, s3://bucket/prefix, ...") from None
         self.root = self.root.rstrip("/")
         self.codec = codec or default_codec()
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
@@ -187,24 +195,27 @@ class Archive:
     def write_file(self, name: str, data: bytes) -> None:
         """Write `name` whole (on a local disk through a temporary file renamed: never half a file)."""
         path = self._path(name)
-        if self.local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{uuid.uuid4().hex}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)
+        try:
+            if self.local:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                tmp = f"{path}.{uuid.uuid4().hex}.tmp"
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            else:
+                self.fs.pipe_file(path, data)
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own kinds
+            raise ArchiveError(f"cannot write archive file {name} to {self.url}: {exc}") from None
 
     def read_file(self, name: str) -> bytes:
         try:
             return self.fs.cat_file(self._path(name))
         except FileNotFoundError:
             raise ArchiveCorrupt(f"archive file {name} is missing from {self.url}") from None
-        except OSError as exc:
-            raise ArchiveCorrupt(f"archive file {name} cannot be read from {self.url}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own kinds
+            raise ArchiveError(f"archive file {name} cannot be read from {self.url}: {exc}") from None
 
     def delete_file(self, name: str) -> None:
         try:
@@ -218,8 +229,8 @@ class Archive:
             raw = self.fs.cat_file(self._path(MANIFEST))
         except FileNotFoundError:
             return Manifest()
-        except OSError as exc:
-            raise ArchiveCorrupt(f"the archive manifest of {self.url} cannot be read: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own kinds
+            raise ArchiveError(f"the archive manifest of {self.url} cannot be read: {exc}") from None
         try:
             doc = json.loads(raw)
             return Manifest(segments=[Segment(**s) for s in doc.get("segments", [])],
