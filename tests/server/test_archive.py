@@ -212,3 +212,16 @@ def test_the_archive_command_of_the_scaling_doc_works_as_written(procs, env, r, 
     assert res.returncode == 0 and "archived" in res.stdout, res.stdout + res.stderr
     assert 1000 <= r.xlen(keys.EVENTS) < len(before)
     assert [e for e, _ in _all(r)][:len(before)] == before
+
+
+def test_an_archive_that_cannot_be_written_is_one_line_and_nothing_is_trimmed(procs, env, r, tmp_path):
+    blocked = tmp_path / "arch"
+    blocked.mkdir()
+    (blocked / "segments").write_text("a file where the segments directory should be")
+    procs.env["SCITQ_ARCHIVE"] = str(blocked)
+    procs.server()
+    Client().submit([{"command": "true", "batch": "x"} for _ in range(20)])
+    length = r.xlen(keys.EVENTS)
+    res = _cli({**env, "SCITQ_ARCHIVE": str(blocked)}, "events", "archive", "--keep", "2")
+    assert res.returncode == 1 and "cannot write archive file" in res.stderr and "Traceback" not in res.stderr
+    assert r.xlen(keys.EVENTS) == length and not r.hget(keys.ARCHIVE, "trimmed_below")
