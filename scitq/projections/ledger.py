@@ -144,8 +144,8 @@ def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim
     m = archive.manifest()
     checkpoint = parse_id(r.get(keys.CHECKPOINT) or "0-0")
     cutoff = ((now if now is not None else time.time()) - age) * 1000 if age > 0 else -1
-    first = r.xrange(keys.EVENTS, count=1)
-    leftover = len(r.xrange(keys.EVENTS, max=m.last_id, count=10 * segment)) if m.segments and first else 0
+    # live entries already archived: the last archived one, or more after a run that died before trimming
+    leftover = sum(1 for _ in _stream_below(r, next_id(m.last_id))) if m.segments else 0
     selectable = max(0, r.xlen(keys.EVENTS) - leftover - keep)
     buf: list[Entry] = []
     taken = 0
