@@ -88,11 +88,12 @@ def parse_id(eid: str) -> tuple[int, int]:
 
 
 # --- snapshots of the State --------------------------------------------------------------------
-def _snapshot_type() -> type:
+def _snapshot_type() -> tuple[type, frozenset[str]]:
     """A msgspec Struct with the State's lasting fields (not the view writer's bookkeeping: what is dirty,
     indexed or written); a dict keyed by tuples (the recruiters) is carried as a list of (key, value) pairs."""
     hints = typing.get_type_hints(State)
     fields_: list[tuple[str, Any]] = []
+    pairs: set[str] = set()
     for f in dataclasses.fields(State):
         if f.name.startswith(("dirty_", "indexed_", "rewrite_")) or f.name.endswith("_written"):
             continue
@@ -100,14 +101,13 @@ def _snapshot_type() -> type:
         if typing.get_origin(tp) is dict and typing.get_origin(typing.get_args(tp)[0]) is tuple:
             k, v = typing.get_args(tp)
             tp = list[tuple[k, v]]
+            pairs.add(f.name)
         fields_.append((f.name, tp))
-    return msgspec.defstruct("StateSnapshot", fields_)
+    return msgspec.defstruct("StateSnapshot", fields_), frozenset(pairs)
 
 
-_SNAP = _snapshot_type()
+_SNAP, _TUPLE_KEYED = _snapshot_type()
 _SNAP_DECODER = msgspec.msgpack.Decoder(_SNAP)
-_TUPLE_KEYED = {name for name, tp in typing.get_type_hints(_SNAP).items()
-                if typing.get_origin(tp) is list and typing.get_origin(typing.get_args(tp)[0]) is tuple}
 
 
 def encode_state(state: State) -> bytes:
