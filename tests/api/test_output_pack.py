@@ -30,8 +30,8 @@ def _ran(procs, command: str, batch: str = "pk") -> tuple[Client, int]:
 def test_an_ended_attempts_output_is_packed_and_reads_the_same_everywhere(procs, env, r):
     procs.server()
     c, tid = _ran(procs, SCRIPT)
-    wait_for(lambda: r.exists(keys.output_packed(tid, 1)) and not r.exists(keys.output(tid, 1)),
-             what="the output packed")
+    stream = c.output_streams([(tid, 1)])[0]     # the live stream the worker wrote
+    wait_for(lambda: r.exists(keys.output_packed(tid, 1)) and not r.exists(stream), what="the output packed")
     out, err = c.output_text(tid, 1)
     assert out == "out 1\nout 2\nout 3\nend\n" and err == "err 1\nerr 2\nerr 3\n"
 
@@ -62,9 +62,11 @@ def test_late_chunks_after_packing_are_shown_after_the_packed_ones_and_a_chunk_s
     c, tid = _ran(procs, "echo first")
     wait_for(lambda: r.exists(keys.output_packed(tid, 1)), what="the output packed")
     packed = c.output(tid, 1)
+    stream = c.output_streams([(tid, 1)])[0]
+    assert not r.exists(stream)
     # a worker whose spool sends again an entry already sent, and a chunk written after the final report
-    r.xadd(keys.output(tid, 1), {"fd": "stdout", "text": "first\n"}, id=packed[-1][0])
-    r.xadd(keys.output(tid, 1), {"fd": "stderr", "text": "late\n"})
+    r.xadd(stream, {"fd": "stdout", "text": "first\n"}, id=packed[-1][0])
+    r.xadd(stream, {"fd": "stderr", "text": "late\n"})
     assert c.output_text(tid, 1) == ("first\n", "late\n")
     assert [e for e, _fd, _t in c.output(tid, 1)][:len(packed)] == [e for e, _fd, _t in packed]
     assert c.follow_output(tid, 1, packed[-1][0], block_ms=10)[0][1]["text"] == "late\n"
@@ -95,9 +97,11 @@ def test_deleting_a_task_or_a_batch_deletes_the_outputs_of_every_attempt(procs, 
     c2, two = _ran(procs, "echo two", batch="del")
     wait_for(lambda: all(r.exists(keys.output_packed(t, a)) for t, a in ((one, 1), (one, 2), (two, 1))),
              what="outputs packed")
+    streams = c.output_streams([(one, 1), (one, 2)])
+    r.xadd(streams[1], {"fd": "stdout", "text": "late\n"})     # a live stream left behind is deleted too
     s.task_delete(one)
-    wait_for(lambda: not r.exists(keys.output_packed(one, 1), keys.output_packed(one, 2), keys.output(one, 1),
-                                  keys.output(one, 2)), what="the task's outputs deleted")
+    wait_for(lambda: not r.exists(keys.output_packed(one, 1), keys.output_packed(one, 2), *streams),
+             what="the task's outputs deleted")
     assert r.exists(keys.output_packed(two, 1))
     s.batch_delete("del")
     wait_for(lambda: not r.exists(keys.output_packed(two, 1)), what="the batch's outputs deleted")
