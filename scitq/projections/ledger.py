@@ -123,19 +123,35 @@ def archive_ledger(r: Any, archive: Archive, *, keep: int, age: float = 0.0, seg
     if keep < 1 or segment < 1:
         raise BadInput("keep and segment must be at least 1")
     t0 = time.perf_counter()
-    token = uuid.uuid4().hex
-    if not r.set(keys.ARCHIVE_LOCK, token, nx=True, ex=LOCK_TTL):
-        raise Conflict("another archive run is in progress",
-                       hint=f"wait for it (a run that died frees {keys.ARCHIVE_LOCK} within {LOCK_TTL} s)")
+    lock = _Lock(r)
     try:
-        return _archive(r, archive, keep, age, segment, trim, snapshot, now, on_segment, t0)
+        return _archive(r, archive, keep, age, segment, trim, snapshot, now, on_segment, t0, lock)
     finally:
-        if r.get(keys.ARCHIVE_LOCK) == token:
-            r.delete(keys.ARCHIVE_LOCK)
+        lock.release()
+
+
+class _Lock:
+    """`scitq:archive:lock`, held by one run: refreshed as the run goes, checked before each write."""
+
+    def __init__(self, r: Any) -> None:
+        self.r = r
+        self.token = uuid.uuid4().hex
+        if not r.set(keys.ARCHIVE_LOCK, self.token, nx=True, ex=LOCK_TTL):
+            raise Conflict("another archive run is in progress",
+                           hint=f"wait for it (a run that died frees {keys.ARCHIVE_LOCK} within {LOCK_TTL} s)")
+
+    def hold(self) -> None:
+        """Extend the lock; Conflict if another run took it (this one was too slow): nothing more is written."""
+        if self.r.get(keys.ARCHIVE_LOCK) != self.token or not self.r.expire(keys.ARCHIVE_LOCK, LOCK_TTL):
+            raise Conflict("the archive lock was lost to another run: this run stopped (nothing trimmed by it)")
+
+    def release(self) -> None:
+        if self.r.get(keys.ARCHIVE_LOCK) == self.token:
+            self.r.delete(keys.ARCHIVE_LOCK)
 
 
 def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim: bool, snapshot: bool,
-             now: float | None, on_segment: Callable[[int], None] | None, t0: float) -> ArchiveReport:
+             now: float | None, on_segment: Callable[[int], None] | None, t0: float, lock: _Lock) -> ArchiveReport:
     named = r.hget(keys.ARCHIVE, "url")
     if named and named != archive.url:
         raise BadInput(f"this ledger is archived to {named}, not {archive.url}",
@@ -156,15 +172,15 @@ def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim
         buf.append((eid, f))
         taken += 1
         if len(buf) >= segment:
-            _add_segment(r, archive, m, buf, rep, on_segment)
+            _add_segment(r, archive, m, buf, rep, on_segment, lock)
             buf = []
     if buf:
-        _add_segment(r, archive, m, buf, rep, on_segment)
+        _add_segment(r, archive, m, buf, rep, on_segment, lock)
     if rep.segments and snapshot:
-        _snapshot(archive, m, rep)
+        _snapshot(archive, m, rep, lock)
     rep.last_id = m.last_id
     if trim and m.segments:
-        _trim(r, archive, m, rep)
+        _trim(r, archive, m, rep, lock)
     rep.live = r.xlen(keys.EVENTS)
     rep.seconds = time.perf_counter() - t0
     r.hset(keys.ARCHIVE, mapping={"last_id": m.last_id, "segments": len(m.segments), "events": m.events,
@@ -173,9 +189,10 @@ def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim
 
 
 def _add_segment(r: Any, archive: Archive, m: Manifest, entries: list[Entry], rep: ArchiveReport,
-                 on_segment: Callable[[int], None] | None) -> None:
-    r.expire(keys.ARCHIVE_LOCK, LOCK_TTL)
+                 on_segment: Callable[[int], None] | None, lock: _Lock) -> None:
+    lock.hold()
     seg = archive.write_segment(entries)          # written, read back and checked
+    lock.hold()
     m.segments.append(seg)
     archive.write_manifest(m)
     r.hset(keys.ARCHIVE, mapping={"url": archive.url, "last_id": seg.last})
@@ -185,16 +202,19 @@ def _add_segment(r: Any, archive: Archive, m: Manifest, entries: list[Entry], re
         on_segment(rep.segments)
 
 
-def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport) -> None:
+def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock) -> None:
     """A snapshot of the State at the archive's last entry: the previous snapshot plus the new segments."""
     state = archive.read_snapshot(m.snapshots[-1]) if m.snapshots else State()
-    for eid, f in archive.entries(state.last_event_id, manifest=m):
+    for i, (eid, f) in enumerate(archive.entries(state.last_event_id, manifest=m)):
+        if i % 20_000 == 0:
+            lock.hold()
         try:
             evolve(state, decode_event(f))
         except BadInput:
             pass                     # set aside, as every replay does
         state.last_event_id = eid
     snap = archive.write_snapshot(state)
+    lock.hold()
     m.snapshots.append(snap)
     old, m.snapshots = m.snapshots[:-KEEP_SNAPSHOTS], m.snapshots[-KEEP_SNAPSHOTS:]
     archive.write_manifest(m)
@@ -203,10 +223,10 @@ def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport) -> None:
     rep.snapshot = snap.id
 
 
-def _trim(r: Any, archive: Archive, m: Manifest, rep: ArchiveReport) -> None:
+def _trim(r: Any, archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock) -> None:
     """Remove from the stream the live entries strictly below the archive's last one, once every one of
     them is found in a segment read back now (checksum, count, ids)."""
-    r.expire(keys.ARCHIVE_LOCK, LOCK_TTL)
+    lock.hold()
     bound = m.last_id
     first = r.xrange(keys.EVENTS, count=1)
     if not first or parse_id(first[0][0]) >= parse_id(bound):
@@ -223,6 +243,7 @@ def _trim(r: Any, archive: Archive, m: Manifest, rep: ArchiveReport) -> None:
         raise ArchiveCorrupt(f"the archive does not hold every live entry below {bound} "
                              f"({len(archived)} archived, {len(live)} live"
                              + (f", {missing} missing" if missing else "") + "): nothing trimmed")
+    lock.hold()
     r.hset(keys.ARCHIVE, "trimmed_below", bound)
     rep.trimmed = r.xtrim(keys.EVENTS, minid=bound, approximate=False)
     rep.trimmed_below = bound
