@@ -225,3 +225,18 @@ def test_an_archive_that_cannot_be_written_is_one_line_and_nothing_is_trimmed(pr
     res = _cli({**env, "SCITQ_ARCHIVE": str(blocked)}, "events", "archive", "--keep", "2")
     assert res.returncode == 1 and "cannot write archive file" in res.stderr and "Traceback" not in res.stderr
     assert r.xlen(keys.EVENTS) == length and not r.hget(keys.ARCHIVE, "trimmed_below")
+
+
+def test_a_run_that_lost_its_lock_to_another_stops_and_trims_nothing(r, tmp_path):
+    """Given a run whose lock expired and was taken by another run (it was too slow), when it goes on, then
+    it stops with a Conflict before its next write and the live ledger is untouched."""
+    from scitq.errors import Conflict
+    from scitq.projections.ledger import archive_ledger
+    for i in range(30):
+        r.xadd(keys.EVENTS, {"type": "batch.created", "v": "1", "batch": f"b{i}", "data": "{}"})
+    r.set(keys.CHECKPOINT, r.xrevrange(keys.EVENTS, count=1)[0][0])
+    with pytest.raises(Conflict, match="lost to another run"):
+        archive_ledger(r, Archive(str(tmp_path / "a")), keep=5, segment=10, snapshot=False,
+                       on_segment=lambda n: r.set(keys.ARCHIVE_LOCK, "another run"))
+    assert r.xlen(keys.EVENTS) == 30 and not r.hget(keys.ARCHIVE, "trimmed_below")
+    assert r.get(keys.ARCHIVE_LOCK) == "another run"
