@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def copy_streams() -> bool:   # keep a copy of each stream as the worker writes it
             for t in probe:
-                if r.exists(keys.output(t, 1)):
-                    r.copy(keys.output(t, 1), f"bench:copy:{t}", replace=True)
+                if r.exists(keys.worker_output("w", t, 1)):
+                    r.copy(keys.worker_output("w", t, 1), f"bench:copy:{t}", replace=True)
                     unpacked[t] = r.memory_usage(f"bench:copy:{t}", samples=0)
             return all(c.task(t)["status"] == "succeeded" for t in probe)
         wait_until(copy_streams, 120, "the probe tasks", server, interval=0.05)

@@ -67,9 +67,25 @@ def worker_control(name: str) -> str:
     return f"{PREFIX}:worker:{name}:control"
 
 
+def worker_reply(name: str, command_id: str) -> str:
+    """List holding the server's answer to a registration worker `name` sent through its outbox (short TTL)."""
+    return f"{PREFIX}:worker:{name}:reply:{command_id}"
+
+
+WORKER_ANNOUNCE = f"{PREFIX}:workers:announce"    # stream: names whose outboxes the server reads (field `name`)
+
+
 # --- output ------------------------------------------------------------------------------------
+def worker_output(name: str, task_id: int, attempt: int) -> str:
+    """Stream of stdout/stderr chunks (fields `fd`, `text`) of one attempt of a task, run by worker `name`:
+    a key of the worker's own, so a worker may write the output of no other worker's executions. Readers find
+    it in the execution's view (field `stream`)."""
+    return f"{PREFIX}:worker:{name}:out:{task_id}:{attempt}"
+
+
 def output(task_id: int, attempt: int) -> str:
-    """Stream of stdout/stderr chunks (fields `fd`, `text`) of one attempt of a task."""
+    """The output stream of one attempt before output keys were per worker (still read for old executions,
+    and for those whose view names no stream)."""
     return f"{PREFIX}:output:{task_id}:{attempt}"
 
 
@@ -119,6 +135,19 @@ def recruiter_member(batch: str, rank: int) -> str:
 
 RECRUITERS_ALL = f"{PREFIX}:view:recruiters"       # set: `<batch>/<rank>` of every recruiter
 
+# the flavor catalog (rows as JSON of scitq.events.model.FlavorFields / QuotaFields)
+FLAVORS_VIEW = f"{PREFIX}:view:flavors"           # hash: `<provider>/<region>/<name>` -> the flavor's row
+QUOTAS_VIEW = f"{PREFIX}:view:quotas"             # hash: `<provider>/<region>` -> the region's cpu quota
+
+
+def deploy_view(worker: str) -> str:
+    """Hash: the machine deployed for worker `worker` (kept after it is destroyed, with what it cost)."""
+    return f"{PREFIX}:view:deploy:{worker}"
+
+
+DEPLOYS_ALL = f"{PREFIX}:view:deploys"             # set: worker names of every deploy
+BATCH_COSTS = f"{PREFIX}:view:costs"               # hash: batch -> cost of the machine time it closed (float)
+
 
 def tasks_by_status(status: str) -> str:
     return f"{PREFIX}:view:tasks:status:{status}"
@@ -141,6 +170,15 @@ def view_patterns() -> list[str]:
     return [f"{PREFIX}:view:*"]
 
 
+# --- deploy and destroy jobs (RQ) ---------------------------------------------------------------------
+# RQ builds its own key names under a prefix read from the environment (RQ_KEY_PREFIX) when it is first
+# imported: `scitq.jobqueue` sets it to JOBS_PREFIX, so every RQ key is `scitq:rq:...` (queues, jobs,
+# registries, workers), covered by the server's and the job runner's ACL patterns.
+JOBS_PREFIX = f"{PREFIX}:rq"
+JOBS_QUEUE = "cloud"                               # the RQ queue of deploy and destroy jobs
+JOBS_PATTERN = f"{JOBS_PREFIX}:*"
+
+
 # --- key patterns for access control (ACL users per role, see scitq/access.py) ---------------------
 def glob_escape(text: str) -> str:
     """`text` with the glob characters of Redis patterns escaped, so it matches only itself."""
@@ -155,5 +193,6 @@ OUTPUT_PATTERN = f"{PREFIX}:output:*"              # every output stream (see ou
 
 
 def worker_pattern(name: str) -> str:
-    """Every key of worker `name` alone: its outbox, alive, stats and control keys (see worker_outbox())."""
+    """Every key of worker `name` alone: its outbox, alive, stats, control, reply and output keys (see
+    worker_outbox())."""
     return worker_outbox(glob_escape(name)).rsplit(":", 1)[0] + ":*"

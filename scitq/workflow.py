@@ -472,6 +472,14 @@ class Workflow:
             d[_field(w, "status")] = d.get(_field(w, "status"), 0) + 1
         return out
 
+    def _recruiters(self) -> dict[str, list[Any]]:
+        """The recruiters of each step batch (as the server has them), by step, in rank order."""
+        names = {b.name: b.shortname for b in self._batches.values()}
+        out: dict[str, list[Any]] = {short: [] for short in names.values()}
+        for rec in self.server.recruiters(batch=list(names)):
+            out[names[_field(rec, "batch")]].append(rec)
+        return out
+
     def _progress_line(self, counts: dict[str, dict[str, int]], workers: dict[str, dict[str, int]]) -> str:
         parts = []
         for short, c in counts.items():
@@ -513,8 +521,22 @@ class Workflow:
 
     def _summary(self, totals: dict[str, int]) -> str:
         blocked = totals.get("blocked", 0)
+        cost = self.cost()
         return (f"[{self.name}] all tasks done: {totals.get('succeeded', 0)} succeeded, {totals.get('failed', 0)} "
-                f"failed" + (f", {blocked} blocked by a failed parent" if blocked else ""))
+                f"failed" + (f", {blocked} blocked by a failed parent" if blocked else "")
+                + (f"; cost {cost:.4f}" if cost else ""))
+
+    def cost(self) -> float:
+        """What the deployed machines' time in the workflow's step batches cost so far (flavor price per hour
+        x hours; 0 without deployed machines)."""
+        names = {b.name for b in self._batches.values()}
+        if not names:
+            return 0.0
+        try:
+            costs = self.server.client.batch_costs()
+        except Exception:  # noqa: BLE001 - an older server's views: no cost known
+            return 0.0
+        return sum(v for k, v in costs.items() if k in names)
 
     def _plain_run(self, refresh: float) -> dict[str, int]:
         last_line, last_print, delay = None, 0.0, 0.2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from scitq import __version__
@@ -13,8 +14,10 @@ from scitq.events.model import USER_WORKER_STATUSES
 __all__ = ["main"]
 
 PROG = "scitq"
-MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker"}
-PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers"}
+MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker",
+                  "flavors": "flavor"}
+PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers",
+           "flavor": "flavors"}
 
 
 def build_parser() -> ArgParser:
@@ -26,8 +29,9 @@ def build_parser() -> ArgParser:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     s = sub.add_parser("server", help="run the server (an embedded Valkey unless --redis is given)")
-    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// or rediss:// URL, the server role's "
-                                   "user) instead of the embedded Valkey (default $SCITQ_REDIS)")
+    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// or rediss:// URL, or a "
+                                   "redis+sentinel:// URL for a primary with replicas; the server role's user) "
+                                   "instead of the embedded Valkey (default $SCITQ_REDIS)")
     s.add_argument("--port", type=int, help="port of the embedded Valkey (default: the last one, or a free one)")
     s.add_argument("--fsync", choices=["always", "everysec"], default="everysec",
                    help="AOF fsync policy of the embedded Valkey (always: no acknowledged write is ever lost)")
@@ -37,7 +41,8 @@ def build_parser() -> ArgParser:
     s.add_argument("-v", "--verbose", action="store_true")
 
     w = sub.add_parser("worker", help="run a worker on this machine")
-    w.add_argument("-s", "--server", help="host or redis:// URL (default $SCITQ_SERVER or the local server)")
+    w.add_argument("-s", "--server", help="host, redis:// or redis+sentinel:// URL (default $SCITQ_SERVER or the local "
+                                         "server)")
     w.add_argument("-n", "--name", help="worker name (default: the host name)")
     w.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
     w.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
@@ -49,6 +54,11 @@ def build_parser() -> ArgParser:
                                                           "(default 90, SCITQ_AUTOCLEAN)")
     _tls_options(w)
     w.add_argument("-v", "--verbose", action="store_true")
+
+    j = sub.add_parser("jobs", help="run the job runner: deploy and destroy jobs (`scitq server` runs one itself)")
+    j.add_argument("-s", "--server", help="redis:// URL of a credential allowed to make worker users (admin's or a "
+                                          "`jobs` user; default $SCITQ_SERVER or the local server)")
+    j.add_argument("--burst", action="store_true", help="run the jobs waiting now, then exit")
 
     from scitq.cli import access as access_cli
     access_cli.add_parser(sub)
@@ -65,7 +75,7 @@ def build_parser() -> ArgParser:
         sp = sub.add_parser(ours, help=f"{PLURALS[theirs]}: same verbs as `scitq-manage {theirs}`",
                             parents=[], add_help=True)
         sp.set_defaults(_manage=theirs)
-        sp.add_argument("-s", "--server", help="host or redis:// URL")
+        sp.add_argument("-s", "--server", help="host, redis:// or redis+sentinel:// URL")
         sp.add_argument("rest", nargs="...", help="verb and options, see `scitq-manage %s --help`" % theirs)
 
     lp = sub.add_parser("launch", help="queue one task (same options as scitq-launch)", add_help=False)
@@ -144,6 +154,17 @@ def _dispatch(args) -> int:
         return run_worker(args.server, name=args.name, batch=args.batch, concurrency=args.concurrency,
                           prefetch=args.prefetch, status=args.status, verbose=args.verbose,
                           autoclean=args.autoclean, flavor=args.flavor)
+    if args.cmd == "jobs":
+        from scitq import jobqueue
+        from scitq.connection import check, connect, resolve_url
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        redact_logs()
+        url = resolve_url(args.server)
+        os.environ["SCITQ_SERVER"] = url       # the jobs report to the server with it
+        r = connect(url)
+        check(r)
+        jobqueue.run_worker(jobqueue.connection(r), burst=args.burst)
+        return 0
     if args.cmd == "access":
         from scitq.cli import access as access_cli
         return access_cli.dispatch(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from scitq.errors import BadInput
-from scitq.events import batch, execution, recruiter, task, worker
+from scitq.events import batch, deploy, execution, flavor, recruiter, task, worker
 from scitq.events.base import SCHEMA_VERSION, Event
 from scitq.events.upcasters import UPCASTERS, upcast
 
@@ -14,7 +14,7 @@ __all__ = ["EVENT_TYPES", "UPCASTERS", "encode_event", "decode_event", "event_fi
 
 def _collect() -> dict[str, type[Event]]:
     types: dict[str, type[Event]] = {}
-    for module in (task, execution, worker, batch, recruiter):
+    for module in (task, execution, worker, batch, recruiter, flavor, deploy):
         for name in module.__all__:
             cls = getattr(module, name)
             types[cls.__struct_config__.tag] = cls

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
 import redis
 
 from scitq import keys
+from scitq.connection import replicas_to_wait
 from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
@@ -28,6 +30,7 @@ __all__ = ["ControlPlane", "AlreadyRunning"]
 log = logging.getLogger("scitq.server")
 
 BATCH = 1000
+_ENTRY_ID = re.compile(r"^[0-9]{1,15}(-[0-9]{1,15})?$")
 
 
 class ControlPlane:
@@ -42,7 +45,7 @@ class ControlPlane:
         self.decider = Decider(self.state, cfg.max_deliveries)
         self.cursors: dict[str, str] = {}
         self.last_seq: dict[str, tuple[str, int]] = {}
-        self.recorder = Recorder(r)
+        self.recorder = Recorder(r, replicas_to_wait(r, cfg), cfg.wait_timeout)
         self._stop = False
         self._next_reap = 0.0
         self._next_unclaimed = 0.0
@@ -54,6 +57,10 @@ class ControlPlane:
         self._fenced = False
         self.set_aside: dict[str, str] = {}
         self.archiver = Archiver(r, cfg)
+        self.decider.name_prefix = cfg.server_name
+        self._jobs_conn: Any = None
+        self.job_runner: Any = None       # starts the job runner (serve() sets it; None: run `scitq jobs` yourself)
+        self._next_sweep = time.monotonic() + cfg.orphan_interval
 
     # --- start / stop -------------------------------------------------------------------------
     def acquire(self, wait: float | None = LOCK_TTL + 2) -> None:
@@ -86,6 +93,7 @@ class ControlPlane:
         self.cursors = {keys.INBOX: stored.get(keys.INBOX, "0-0")}
         for w in self.state.workers.values():
             self.cursors[keys.worker_outbox(w.name)] = stored.get(keys.worker_outbox(w.name), "0-0")
+        self._load_announced(stored)
         prefix = seq_field("")
         for k, v in stored.items():
             if k.startswith(prefix):
@@ -93,6 +101,26 @@ class ControlPlane:
                 self.last_seq[k[len(prefix):]] = (inc, int(seq))
         log.info("loaded %d tasks, %d workers from the ledger (%s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), self.state.last_event_id, time.perf_counter() - t0)
+        self._resume_jobs()
+
+    def _load_announced(self, stored: dict[str, str]) -> None:
+        """Read the outboxes of every announced worker name too (`scitq access add worker NAME` announces it):
+        a worker whose credential may not use the inbox registers through its outbox."""
+        last = "0-0"
+        for eid, f in self.r.xrange(keys.WORKER_ANNOUNCE):
+            name = self._announced(f)
+            if name:
+                self.cursors[keys.worker_outbox(name)] = stored.get(keys.worker_outbox(name), "0-0")
+            last = eid
+        self.cursors[keys.WORKER_ANNOUNCE] = last
+
+    def _announced(self, f: dict[str, str]) -> str:
+        """The worker name of an announcement, its outbox read from now on ('' if it names none)."""
+        name = f.get("name", "")
+        if not name or ":" in name or len(name) > 100:
+            return ""
+        self._track_outbox(name)
+        return name
 
     def _alert(self, set_aside: dict[str, str]) -> None:
         """Name the ledger entries replays skip (unknown type, newer version, corrupt): in the log, and in
@@ -210,16 +238,21 @@ class ControlPlane:
         rnd = self.decider.begin(time.time())
         specials: list[tuple[str, str, str]] = []
         n = 0
+        delivered = self._delivered(resp)
         for stream, entries in resp:
             if not entries:
                 continue
-            rnd.applied[stream] = [eid for eid, _ in entries]
             rnd.cursors[stream] = entries[-1][0]
             n += len(entries)
+            if stream == keys.WORKER_ANNOUNCE:   # kept: read again in full at every start
+                for _eid, f in entries:
+                    self._announced(f)
+                continue
+            rnd.applied[stream] = [eid for eid, _ in entries]
             if stream == keys.INBOX:
                 specials += self._inbox(rnd, entries)
             else:
-                self._outbox(rnd, stream, entries)
+                self._outbox(rnd, stream, entries, delivered)
         if time.monotonic() >= self._next_reap:
             self._reap()
         if time.monotonic() >= self._next_unclaimed:
@@ -293,10 +326,67 @@ class ControlPlane:
     def _track_outbox(self, name: str) -> None:
         self.cursors.setdefault(keys.worker_outbox(name), "0-0")
 
-    def _outbox(self, rnd: Round, stream: str, entries) -> None:
+    def _delivered(self, resp) -> set[tuple[str, str, str]]:
+        """(batch, entry, worker) of the claims read this round whose queue entry is pending for that worker
+        in the consumer group (one pipeline): a worker may claim only what Valkey gave it."""
+        asked: list[tuple[str, str, str]] = []
+        for stream, entries in resp:
+            name = keys.worker_of_outbox(stream)
+            if name is None:
+                continue
+            for _eid, f in entries:
+                if f.get("f") != "claimed":
+                    continue
+                try:
+                    data = json.loads(f.get("data") or "{}")
+                except ValueError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                entry, batch = data.get("entry"), data.get("queue")
+                if isinstance(entry, str) and isinstance(batch, str) and _ENTRY_ID.match(entry):
+                    asked.append((batch, entry, name))
+        if not asked:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for batch, entry, name in asked:
+            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entry, entry, 1, consumername=name)
+        return {a for a, got in zip(asked, pipe.execute(raise_on_error=False))
+                if isinstance(got, list) and got}
+
+    def _register(self, rnd: Round, name: str, eid: str, f: dict[str, str]) -> None:
+        """A registration sent through the outbox of `name`: decided like the inbox's `worker.register`, for
+        that name only, and answered in the worker's own reply list."""
+        cid = f.get("id") or eid
+        mark = rnd.mark()
+        try:
+            check_entry_size("worker.register", f.get("data"))
+            cmd = c.decode_command("worker.register", f.get("data"))
+            check_fields(cmd)
+            if cmd.name != name:  # type: ignore[attr-defined]
+                raise BadInput(f"registration names worker {cmd.name!r} but came through the outbox of "  # type: ignore[attr-defined]
+                               f"{name!r}")
+            answer = json.dumps({"ok": True, "result": self.decider.command("worker.register", cmd)})
+        except ScitqError as exc:
+            self._undo(rnd, mark)
+            answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)})
+            rnd.rejected.append({"stream": keys.worker_outbox(name), "entry": eid, "reason": exc.message,
+                                 "worker": name})
+        except Exception as exc:  # a bug: set the registration aside rather than loop on it
+            log.exception("registration (%s) from %s crashed the handler", eid, name)
+            self._undo(rnd, mark, force=True)
+            answer = json.dumps({"ok": False, "error": f"internal error on worker.register: {exc}", "kind": "error"})
+            rnd.rejected.append({"stream": keys.worker_outbox(name), "entry": eid,
+                                 "reason": f"internal error: {exc}", "worker": name})
+        rnd.worker_replies.append((name, cid, answer))
+
+    def _outbox(self, rnd: Round, stream: str, entries, delivered: set[tuple[str, str, str]]) -> None:
         name = keys.worker_of_outbox(stream) or stream
         inc_seq = self.last_seq.get(name)
         for eid, f in entries:
+            if f.get("f") == "register":
+                self._register(rnd, name, eid, f)
+                continue
             inc, seq = f.get("inc", ""), f.get("seq", "")
             try:
                 seq_n = int(seq)
@@ -313,8 +403,10 @@ class ControlPlane:
                 rnd.rejected.append({"stream": stream, "entry": eid, "reason": exc.message, "worker": name})
                 continue
             mark = rnd.mark()
+            given = not isinstance(fact, c.Claimed) or not fact.entry or \
+                (fact.queue, fact.entry, name) in delivered
             try:
-                self.decider.fact(name, tag, fact, inc)  # type: ignore[arg-type]
+                self.decider.fact(name, tag, fact, inc, delivered=given)  # type: ignore[arg-type]
             except Exception as exc:  # a bug: set the report aside rather than loop on it
                 log.exception("report %s (%s) from %s crashed the handler", tag, eid, name)
                 self._undo(rnd, mark, force=True)
@@ -336,6 +428,11 @@ class ControlPlane:
         self.decider.timeouts()
         if self.state.recruiters:
             self.decider.recruit()      # the recruiters move idle workers (liveness first: not offline ones)
+        if self.state.deploys:
+            self.decider.release(self.cfg.idle_timeout, self.cfg.register_timeout)
+            if self.cfg.orphan_interval and time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.cfg.orphan_interval
+                self._sweep()
 
     def _unclaimed(self) -> None:
         """Queue entries read by a worker that never claimed them (it died): requeue their tasks."""
@@ -349,8 +446,12 @@ class ControlPlane:
             except redis.ResponseError:
                 continue
             for eid, fields in res[1]:
-                if fields:
-                    self.decider.requeue_unclaimed(int(fields.get("task", 0)), int(fields.get("attempt", 0)))
+                try:
+                    task_id, attempt = int(fields.get("task", 0)), int(fields.get("attempt", 0))
+                except (AttributeError, ValueError):   # no fields (deleted), or unreadable: only acknowledged
+                    task_id = attempt = 0
+                if task_id:
+                    self.decider.requeue_unclaimed(task_id, attempt)
                 self.decider.effect("ack", name, {"id": eid})
 
     # --- commit -----------------------------------------------------------------------------------
@@ -374,6 +475,9 @@ class ControlPlane:
             return
         self.cursors.update(rnd.cursors)
         self._outputs(rnd)
+        jobs = [e for e in rnd.effects if e.kind == "job"]
+        if jobs:
+            self._enqueue(jobs)
 
     def _outputs(self, rnd: Round) -> None:
         """After the commit: pack the output of the attempts that ended, delete deleted tasks' outputs.
@@ -392,6 +496,60 @@ class ControlPlane:
                 pack_outputs(self.r, packs, self.archiver.archive if above else None, above)
         except (redis.RedisError, ScitqError, OSError) as exc:
             log.warning("outputs of %d attempts not packed or deleted: %s", len(packs) + len(drops), exc)
+
+    # --- deploy and destroy jobs (RQ) ---------------------------------------------------------------
+    def _rq(self) -> Any:
+        from scitq import jobqueue
+        if self._jobs_conn is None:
+            self._jobs_conn = jobqueue.connection(self.r)
+        return jobqueue
+
+    def _job_kwargs(self, op: str, worker: str, fields: dict[str, str]) -> dict[str, Any]:
+        d = self.state.deploys.get(worker)
+        if op == "deploy" and d is not None:
+            return {"worker": worker, "provider": d.provider, "region": d.region, "flavor": d.flavor,
+                    "batch": d.batch, "concurrency": d.concurrency, "prefetch": d.prefetch}
+        out: dict[str, Any] = {"worker": worker, **{k: v for k, v in fields.items() if k != "op"}}
+        if d is not None:
+            out.setdefault("provider", d.provider)
+            out.setdefault("region", d.region)
+        return out
+
+    def _enqueue(self, effects: list[Any]) -> None:
+        """Enqueue the jobs a committed round asked for. A failure here loses nothing: the ledger says the
+        machine is wanted (or going), and `_resume_jobs` enqueues again at the next start."""
+        try:
+            if self.job_runner is not None:
+                self.job_runner()
+            jq = self._rq()
+            for e in effects:
+                op = e.fields.get("op", "")
+                retries = 0 if op == "sweep" else self.cfg.deploy_retries
+                jid = jq.enqueue(self._jobs_conn, op, e.target, self._job_kwargs(op, e.target, e.fields),
+                                 retries=retries, interval=self.cfg.deploy_retry_interval,
+                                 timeout=self.cfg.deploy_timeout)
+                log.info("%s job %s", op, jid or f"{op}-{e.target} already waiting or running")
+        except Exception as exc:  # noqa: BLE001 - RQ or Redis refused: said, and resumed at the next start
+            log.error("cannot enqueue deploy/destroy jobs (%s): they are enqueued again at the next start", exc)
+
+    def _resume_jobs(self) -> None:
+        """After a (re)start: every machine the ledger says is being made or destroyed gets its job again,
+        unless that job still waits or runs (a server killed mid-deploy deploys nothing twice)."""
+        from scitq.server.round import Effect
+        todo = []
+        for name, d in self.state.deploys.items():
+            if d.status in ("requested", "deploying"):
+                todo.append(Effect("job", name, {"op": "deploy"}))
+            elif d.status == "destroying":
+                todo.append(Effect("job", name, {"op": "destroy", "provider": d.provider, "region": d.region}))
+        if todo:
+            self._enqueue(todo)
+
+    def _sweep(self) -> None:
+        """List the providers in use for machines of ours that no live deploy owns (a sweep job)."""
+        from scitq.server.round import Effect
+        providers = sorted({d.provider for d in self.state.deploys.values()})
+        self._enqueue([Effect("job", p, {"op": "sweep", "provider": p}) for p in providers])
 
     # --- admin --------------------------------------------------------------------------------------
     def _special(self, cid: str, tag: str, data: str) -> None:

@@ -10,16 +10,17 @@ from scitq.events.base import Event
 __all__ = ["Round", "Effect", "EffectKind", "seq_field"]
 
 # queue: an entry in a batch's queue stream; purge: empty that stream; control: an order on a worker's
-# control stream; ack: acknowledge (and delete) a queue entry read by a worker; pack: pack the output of an
-# ended attempt (after the commit); drop_outputs: delete a deleted task's outputs (after the commit)
-EffectKind = Literal["queue", "purge", "control", "ack", "pack", "drop_outputs"]
+# control stream; ack: acknowledge (and delete) a queue entry read by a worker; job: enqueue a deploy or
+# destroy job (RQ) for the machine of a worker, after the commit (the control plane does it); pack: pack the
+# output of an ended attempt (after the commit); drop_outputs: delete a deleted task's outputs (after the commit)
+EffectKind = Literal["queue", "purge", "control", "ack", "job", "pack", "drop_outputs"]
 
 
 @dataclass(slots=True)
 class Effect:
     """A Redis write besides the ledger and the views."""
     kind: EffectKind
-    target: str                 # the batch (queue, purge, ack) or the worker's name (control)
+    target: str                 # the batch (queue, purge, ack) or the worker's name (control, job)
     fields: dict[str, str] = field(default_factory=dict)
 
 
@@ -40,6 +41,7 @@ class Round:
     applied: dict[str, list[str]] = field(default_factory=dict)    # input stream -> entries to delete
     sequences: dict[str, str] = field(default_factory=dict)        # worker -> "incarnation:seq" applied
     replies: list[tuple[str, str]] = field(default_factory=list)   # (reply id, answer JSON)
+    worker_replies: list[tuple[str, str, str]] = field(default_factory=list)  # (worker, reply id, answer JSON)
     idempotency: list[tuple[str, str]] = field(default_factory=list)  # (key, answer JSON)
     rejected: list[dict[str, str]] = field(default_factory=list)   # entries set aside, for audit
 
@@ -54,4 +56,5 @@ class Round:
         return dropped
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.effects or self.cursors or self.replies or self.rejected)
+        return bool(self.events or self.effects or self.cursors or self.replies or self.worker_replies
+                    or self.rejected)
