@@ -10,7 +10,7 @@ Roles and their user names:
 - ``submitter-NAME``: the inbox, the reply lists, read of every scitq key (views, outputs, ledger).
 - ``viewer-NAME``: read of every scitq key.
 - ``jobs-NAME`` (the job runner, `scitq jobs`): the RQ keys of the deploy and destroy jobs, the inbox and reply
-  lists (it reports to the server), read of every scitq key, and ACL SETUSER/DELUSER/SAVE to make and revoke
+  lists (it reports to the server), the announcements of new worker names, read of every scitq key, and ACL SETUSER/DELUSER/SAVE to make and revoke
   each deployed worker's own user. Making users is a strong right: keep this credential on the server's machine.
 
 Key patterns come from scitq/keys.py, so a key rename changes the ACLs with it.
@@ -90,6 +90,7 @@ def rules(role: str, name: str | None = None) -> list[str]:
                 "+acl|setuser", "+acl|deluser", "+acl|save", "+acl|whoami", "+acl|list",
                 f"(~{keys.JOBS_PATTERN} &{keys.JOBS_PATTERN} +@all -@dangerous -@admin)",   # RQ runs Lua scripts
                 f"(~{keys.INBOX} +xadd)",
+                f"(~{keys.WORKER_ANNOUNCE} +xadd)",   # announces each worker it makes a user for
                 f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
     raise BadInput(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
 

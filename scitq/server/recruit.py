@@ -3,7 +3,8 @@
 For each recruiter whose batch has pending tasks, in (batch, rank) order, with P pending tasks and W
 workers in the batch (any status): nothing if `minimum_tasks` > P or `maximum_workers` <= W; else
 need = ceil(P / tasks_per_worker) - W, capped at `maximum_workers` - W. The need is met first by
-recycling idle workers: running, of the recruiter's flavor (exact name), in a batch that has no
+recycling idle workers: running, of the recruiter's flavor (the exact name, or a catalog flavor passing an
+`auto:<protofilters>` rule), in a batch that has no
 pending task, with free weighted room (v1's `task_properties`: the tasks it holds weigh 1 each, those of
 a batch it was recycled from weigh what that recycling said, and together they weigh less than its
 concurrency), holding no task of the recruiter's batch; a worker is taken once per round. A recycled
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scitq.events.model import LIVE_DEPLOY_STATUSES
+from scitq.projections.catalog import Protofilter, flavor_rule, matches
 from scitq.projections.state import Recruiter, State, Worker
 from scitq.server.deploy_plan import RETRY_AFTER, choose, cpu_used, take
 
-__all__ = ["Recycle", "Deploy", "DeployWanted", "plan", "needed", "deploying", "weight", "weighted_load",
+__all__ = ["Recycle", "Deploy", "DeployWanted", "plan", "needed", "deploying", "flavor_fits", "weight", "weighted_load",
            "recycled_properties"]
 
 
@@ -106,6 +108,32 @@ def recycled_properties(state: State, w: Worker, batch: str, concurrency: int) -
     return {b: [round(weight(w, b) * ratio, 6), 1] for b in batches}
 
 
+def flavor_fits(state: State, w: Worker, rec: Recruiter) -> bool:
+    """Whether `w` may be recycled by `rec`: the same flavor name, or, for an `auto:<protofilters>` recruiter, a
+    catalog flavor passing them (in the machine's own provider and region when it was deployed, else in the
+    recruiter's when they are set and not `auto`)."""
+    if w.flavor == rec.worker_flavor:
+        return True
+    try:
+        rule = flavor_rule(rec.worker_flavor)
+    except Exception:       # checked when the recruiter was made: an old bad rule recycles nothing
+        return False
+    if rule is None or not w.flavor:
+        return False
+    d = state.deploys.get(w.name)
+    provider = d.provider if d is not None else rec.worker_provider
+    region = d.region if d is not None else rec.worker_region
+    for (row_provider, row_region, name), row in state.flavors.items():
+        if name != w.flavor or (region not in (None, "", "auto") and row_region != region):
+            continue
+        if provider not in (None, "", "auto") and not Protofilter("provider", "==", provider).test(
+                {"provider": row_provider}):
+            continue
+        if matches({f: getattr(row, f) for f in row.__struct_fields__}, rule):
+            return True
+    return False
+
+
 def _holds_task_of(state: State, w: Worker, batch: str) -> bool:
     return any((t := state.tasks.get(tid)) is not None and t.batch == batch for tid in w.held)
 
@@ -141,7 +169,7 @@ def plan(state: State, now: float = 0.0, retry_after: float = RETRY_AFTER) -> li
                 break
             w = state.workers[wid]
             current = batch_of[wid]
-            if (current == rec.batch or w.status != "running" or w.flavor != rec.worker_flavor
+            if (current == rec.batch or w.status != "running" or not flavor_fits(state, w, rec)
                     or _pending(state, current) > 0 or weighted_load(state, w) >= max(1, w.concurrency) - 1e-9
                     or _holds_task_of(state, w, rec.batch)):
                 continue
