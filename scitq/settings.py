@@ -42,6 +42,9 @@ class Settings(BaseModel):
     tls_no_verify: bool = Field(False, description="SCITQ_TLS_NO_VERIFY: do not check the rediss:// server's certificate (insecure, warned)")
     # timings (seconds)
     heartbeat_interval: float = Field(2.0, description="SCITQ_HEARTBEAT_INTERVAL: worker heartbeat period")
+    eviction_watch: str | None = Field(None, description="SCITQ_EVICTION_WATCH: on a spot machine, the URL of the "
+                                       "metadata service's scheduled events the worker polls for its eviction (`azure`: "
+                                       "Azure's; unset: no watch); set by the azure provider's bootstrap")
     offline_after: float = Field(15.0, description="SCITQ_OFFLINE_AFTER: silent worker declared offline (v1: 15 s)")
     lost_after: float = Field(600.0, description="SCITQ_LOST_AFTER: offline worker declared lost, its tasks get a new attempt")
     unclaimed_after: float = Field(30.0, description="SCITQ_UNCLAIMED_AFTER: a queue entry read but never claimed is requeued")

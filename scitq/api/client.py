@@ -283,8 +283,8 @@ class Client:
                               regions: Sequence[str] = (), *, idempotency_key: str | None = None) -> Any:
         """Replace the catalog of `provider` (in `regions`, or all of it) by these flavors and quotas
         (FlavorFields/QuotaFields or their dicts); the answer lists what was added, changed, removed."""
-        def plain(x: Any) -> Any:
-            return x if isinstance(x, Mapping) else {k: v for k, v in msgspec.structs.asdict(x).items()}
+        def plain(x: Any) -> Any:       # a Struct, a dataclass (scitq.cloud.provider.Flavor) or a dict
+            return x if isinstance(x, Mapping) else msgspec.to_builtins(x)
         return self._do("flavor.update_catalog", idempotency_key, provider=provider, regions=list(regions),
                         flavors=[plain(f) for f in flavors], quotas=[plain(q) for q in quotas])
 

@@ -228,13 +228,20 @@ class Holding(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     held: list[tuple[int, int]] = []
 
 
-FACT_TYPES: dict[str, type[Fact] | type[Holding]] = {
+class Evicted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The worker's provider announced that its machine is taken back (an Azure Spot `Preempt`): the server
+    requeues what it holds without using a retry and destroys the machine (v1 §4.7)."""
+    reason: str = ""
+
+
+FACT_TYPES: dict[str, type[Fact] | type[Holding] | type[Evicted]] = {
     "claimed": Claimed,
     "accepted": Accepted,
     "started": Started,
     "finished": Finished,
     "handback": HandBack,
     "holding": Holding,
+    "evicted": Evicted,
 }
 
 _ENC = msgspec.json.Encoder()
@@ -260,5 +267,5 @@ def decode_command(tag: str | None, data: str | None) -> Cmd:
     return _decode("command", tag, data, COMMAND_TYPES)
 
 
-def decode_fact(tag: str | None, data: str | None) -> Fact | Holding:
+def decode_fact(tag: str | None, data: str | None) -> Fact | Holding | Evicted:
     return _decode("worker report", tag, data, FACT_TYPES)

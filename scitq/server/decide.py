@@ -602,6 +602,12 @@ class Decider(CloudDecisions):
         if isinstance(f, c.Holding):
             self.holding(worker_name, f, incarnation)
             return
+        if isinstance(f, c.Evicted):
+            ev = self.state.worker_by_name(worker_name)
+            if ev is not None and ev.status != "evicted" and not (incarnation and ev.incarnation
+                                                                  and incarnation != ev.incarnation):
+                self.evict(ev)
+            return
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
         if isinstance(f, c.Claimed) and f.entry:
