@@ -150,6 +150,14 @@ class UpdateFlavorCatalog(Cmd, kw_only=True, forbid_unknown_fields=True):
 
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
+    from_zero: bool = False      # replay from the first entry, not from the archive's latest snapshot
+
+
+class ArchiveLedger(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """Run the ledger archive now (`keep`, `age`: the policy's settings unless given)."""
+    keep: int | None = None
+    age: float | None = None
+    trim: bool = True
 
 
 COMMAND_TYPES: dict[str, type[Cmd]] = {
@@ -176,6 +184,7 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "deploy.retry": DeployKey,
     "admin.rebuild": Rebuild,
     "flavor.update_catalog": UpdateFlavorCatalog,
+    "admin.archive": ArchiveLedger,
 }
 
 
