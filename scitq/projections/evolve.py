@@ -25,7 +25,7 @@ from scitq.events.worker import (
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
 from scitq.events.model import ACTIVE_TASK_STATUSES, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import Execution, Recruiter, State, Task, Worker
+from scitq.projections.state import EVICTABLE_STATUSES, Execution, Recruiter, State, Task, Worker
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -61,6 +61,8 @@ def _set_status(state: State, task: Task, status: str, ts: float) -> None:
         task.status = status
         task.status_date = ts
         state.dirty_batches.add(task.batch)
+        if status in EVICTABLE_STATUSES:
+            state.finished.add(task.task_id)
     task.modification_date = ts
     state.dirty_tasks.add(task.task_id)
 

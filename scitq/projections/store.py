@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -139,8 +140,19 @@ def write_dirty(state: State, pipe: Any) -> None:
             continue
         pipe.hset(vkey, mapping=recruiter_hash(rec))
         pipe.sadd(keys.RECRUITERS_ALL, keys.recruiter_member(*key))
+    meta = server_state(state)
+    if meta != state.meta_written:
+        pipe.hset(keys.SERVER_STATE, mapping=meta)
+        state.meta_written = meta
     pipe.set(keys.CHECKPOINT, state.last_event_id)
     clear_dirty(state)
+
+
+def server_state(state: State) -> dict[str, str]:
+    """What the server needs besides the entities' views to start from them: its id counters (ids of
+    deleted entities are not given again) and the offline workers that were paused."""
+    return {"next_task_id": str(state.next_task_id), "next_execution_id": str(state.next_execution_id),
+            "next_worker_id": str(state.next_worker_id), "paused_offline": json.dumps(sorted(state.paused_offline))}
 
 
 def clear_dirty(state: State) -> None:
@@ -191,6 +203,7 @@ def expected_views(state: State) -> dict[str, Any]:
         out[keys.recruiter_view(*key)] = recruiter_hash(rec)
     if state.recruiters:
         out[keys.RECRUITERS_ALL] = {keys.recruiter_member(*key) for key in state.recruiters}
+    out[keys.SERVER_STATE] = server_state(state)
     out[keys.CHECKPOINT] = state.last_event_id
     return out
 
@@ -212,7 +225,7 @@ def dump_views(r: Any) -> dict[str, Any]:
         for k, ty, value in zip(chunk, types, pipe.execute()):
             if ty == "zset":
                 value = {m: float(s) for m, s in value}
-            elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX):
+            elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX, keys.SERVER_STATE):
                 value = dict(value)
             out[k] = value
     return out
