@@ -302,6 +302,7 @@ def _started(state: State, e: ExecutionStarted) -> None:
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
     ex.start_date = e.ts
     _progress(state, e, "running")
+    state.push_deadline(state.tasks[e.task_id], ex)
 
 
 @_on(ExecutionOutputOpened)

@@ -168,6 +168,9 @@ def load_live(r: Any) -> State:
             if w is not None:
                 w.held.add(t.task_id)
         state.push_ready(t)
+        ex = state.current_execution(t)
+        if t.status in ("running", "paused") and ex is not None:
+            state.push_deadline(t, ex)
     state.dirty_batches.clear()
     return state
 

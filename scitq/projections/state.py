@@ -123,6 +123,7 @@ class State:
     cache: dict[str, int] = field(default_factory=dict)       # input hash -> last succeeded execution
     dirty_cache: set[str] = field(default_factory=set)
     finished: set[int] = field(default_factory=set)           # finished tasks in memory (to evict)
+    deadlines: list[tuple[float, int, int]] = field(default_factory=list)  # heap: (start + run_timeout, task, execution)
     meta_written: dict[str, str] | None = None                # the counters as last written (SERVER_STATE)
 
     def mark_indexed(self) -> None:
@@ -196,6 +197,11 @@ class State:
     def push_ready(self, task: Task) -> None:
         if task.status == "pending" and not task.queued:
             heapq.heappush(self.batch(task.batch, task.creation_date).ready, task.task_id)
+
+    def push_deadline(self, task: Task, ex: Execution) -> None:
+        """Remember when the running attempt `ex` of `task` reaches its run timeout (checked when due)."""
+        if task.run_timeout and ex.start_date is not None:
+            heapq.heappush(self.deadlines, (ex.start_date + task.run_timeout, task.task_id, ex.execution_id))
 
     def worker_by_name(self, name: str | None) -> Worker | None:
         if name is None:
