@@ -2,18 +2,20 @@
 """Memory benchmark: what one finished task costs in Valkey, what a task costs the server, and how long
 the server takes to start on a long history.
 
-    python3 bench/memory.py [--n 20000] [--live 20000] [--json FILE]
+    python3 bench/memory.py [--n 20000] [--live 20000] [--bulk 0] [--json FILE]
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
 Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
 `claimed`, `started` and `finished` reports into its outbox) whose runner does nothing, so what is
 measured is the server's and Valkey's share alone:
 
-1. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
-   outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained.
-2. Server memory: RSS of this process (the control plane) after the N finished tasks and after LIVE more
-   tasks submitted but not run (pending), each above the RSS before.
-3. Start-up: a fresh control plane's `load()` on that history (views + cursor + ledger tail).
+1. Server memory per live task: RSS of this process (the control plane) after LIVE tasks submitted to a
+   batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base).
+2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
+   outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained, in ten
+   parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing).
+3. Start-up: a fresh control plane's `load()` on that history (views + cursor + ledger tail), then again
+   after BULK more finished tasks written straight into the views (`bulk_history`).
 
 The steps are functions (`drain`, `valkey_breakdown`, `startup_seconds`, ...) for other benchmarks to reuse.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import sys
 import tempfile
@@ -99,18 +102,19 @@ def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: st
         pass
 
 
+_SEQ = itertools.count(1)   # the worker's report numbers (the server drops one not above the last)
+
+
 class Runner:
     """The worker protocol with a runner that does nothing: claim, start, finish with 0."""
 
     def __init__(self, r: redis.Redis, batch: str = BATCH) -> None:
         self.r = r
         self.batch = batch
-        self.seq = 0
         self.outbox = keys.worker_outbox(WORKER)
 
     def _report(self, pipe: Any, fact: str, data: dict[str, Any]) -> None:
-        self.seq += 1
-        pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(self.seq), "data": encode(data)})
+        pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(next(_SEQ)), "data": encode(data)})
 
     def step(self) -> int:
         """Claim what the queue offers and report every attempt started and finished; the count read."""
@@ -193,36 +197,65 @@ def startup_seconds(r: redis.Redis, home: Path) -> tuple[float, int]:
         cp.lock.release()
 
 
-def run(n: int, live: int, workdir: Path) -> dict[str, Any]:
+def bulk_history(r: redis.Redis, n: int, batch: str = "bulk") -> None:
+    """Write `n` finished tasks straight into the views (task and execution hashes, their indexes, the
+    batch counts), as a long history looks to a starting server, without running them (for start-up
+    measurements at sizes a drain would take too long to reach). The ledger is not written: the
+    server reads only the ledger after the views' checkpoint."""
+    first = int(r.hget(keys.SERVER_STATE, "next_task_id") or 1)
+    first_ex = int(r.hget(keys.SERVER_STATE, "next_execution_id") or 1)
+    now = repr(time.time())
+    for start in range(0, n, 5000):
+        pipe = r.pipeline(transaction=False)
+        for i in range(start, min(n, start + 5000)):
+            tid, eid = first + i, first_ex + i
+            pipe.hset(keys.task_view(tid), mapping={
+                "command": "true", "required_task_ids": "[]", "retry": "0", "use_cache": "0",
+                "accept_failure": "0", "task_id": str(tid), "batch": batch, "status": "succeeded",
+                "creation_date": now, "modification_date": now, "status_date": now, "attempt": "1",
+                "queued": "0", "deliveries": "0", "execution_id": str(eid)})
+            pipe.hset(keys.execution_view(eid), mapping={
+                "output_listing": "{}", "execution_id": str(eid), "task_id": str(tid), "worker_id": "1",
+                "worker": WORKER, "attempt": "1", "status": "succeeded", "creation_date": now,
+                "modification_date": now, "return_code": "0", "command": "true", "latest": "1",
+                "stream": keys.output(tid, 1), "start_date": now})
+            pipe.zadd(keys.executions_of_task(tid), {str(eid): eid})
+            pipe.zadd(keys.TASKS_ALL, {str(tid): tid})
+            pipe.zadd(keys.EXECUTIONS_ALL, {str(eid): eid})
+            pipe.zadd(keys.tasks_by_batch(batch), {str(tid): tid})
+            pipe.sadd(keys.tasks_by_status("succeeded"), tid)
+        pipe.execute()
+    r.hset(keys.batch_view(batch), mapping={"batch": batch, "creation_date": now, "batch_paused": "0",
+                                            "queued": "0", "succeeded": str(n)})
+    r.sadd(keys.BATCHES_ALL, batch)
+    r.hset(keys.SERVER_STATE, mapping={"next_task_id": str(first + n), "next_execution_id": str(first_ex + n)})
+
+
+def rss_samples(cp: ControlPlane, r: redis.Redis, n: int, steps: int = 10) -> list[tuple[int, int]]:
+    """Drain `n` tasks in `steps` parts: (tasks finished, RSS) after each."""
+    out = []
+    done = 0
+    for k in range(steps):
+        part = n // steps if k < steps - 1 else n - done
+        submit(cp, r, part)
+        done += part
+        drain(cp, r, done)
+        gc.collect()
+        out.append((done, rss_bytes()))
+    return out
+
+
+def run(n: int, live: int, bulk: int, workdir: Path) -> dict[str, Any]:
     procs = Procs(workdir)
     valkey = Valkey(procs, workdir / "valkey")
     valkey.start()
     try:
         r = redis.Redis.from_url(valkey.url(), decode_responses=True)
-        gc.collect()
-        rss0 = rss_bytes()
         cp = server(r, workdir / "home")
         register(cp, r)
-        base = valkey_breakdown(r)
-        t0 = time.perf_counter()
-        submit(cp, r, n)
-        submit_s = time.perf_counter() - t0
-        drain_s = drain(cp, r, n)
-        gc.collect()
-        rss_finished = rss_bytes()
-        after = valkey_breakdown(r)
-        diff = {cat: {"keys": row["keys"] - base.get(cat, {}).get("keys", 0),
-                      "bytes": row["bytes"] - base.get(cat, {}).get("bytes", 0)} for cat, row in after.items()}
-        res: dict[str, Any] = {
-            "n": n, "submit_seconds": submit_s, "drain_seconds": drain_s, "tasks_per_s": n / drain_s,
-            "events_per_task": events_per_task(r, n), "valkey": diff, "valkey_per_task": per_task(diff, n),
-            "server_tasks_in_memory_after_drain": len(cp.state.tasks),
-            "rss_per_finished_task": (rss_finished - rss0) / n,
-        }
-        cp.lock.release()
-        res["startup_seconds"], res["startup_tasks"] = startup_seconds(r, workdir / "home")
-        if live:
-            cp = server(r, workdir / "home")
+        res: dict[str, Any] = {"n": n}
+        if live:            # tasks of a batch no worker serves: they stay pending
+            submit(cp, r, 1000, batch="live")        # the code paths warm, the pools allocated
             gc.collect()
             rss1 = rss_bytes()
             submit(cp, r, live, batch="live")
@@ -230,33 +263,60 @@ def run(n: int, live: int, workdir: Path) -> dict[str, Any]:
             res["live"] = live
             res["rss_per_live_task"] = (rss_bytes() - rss1) / live
             res["server_tasks_in_memory_with_live"] = len(cp.state.tasks)
-            cp.lock.release()
+        base = valkey_breakdown(r)
+        events0 = r.xlen(keys.EVENTS)
+        t0 = time.perf_counter()
+        res["rss_samples"] = rss_samples(cp, r, n)
+        res["drain_seconds"] = time.perf_counter() - t0
+        res["tasks_per_s"] = n / res["drain_seconds"]
+        after = valkey_breakdown(r)
+        diff = {cat: {"keys": row["keys"] - base.get(cat, {}).get("keys", 0),
+                      "bytes": row["bytes"] - base.get(cat, {}).get("bytes", 0)} for cat, row in after.items()}
+        samples = res["rss_samples"]
+        res.update({
+            "events_per_task": (r.xlen(keys.EVENTS) - events0) / n, "valkey": diff,
+            "valkey_per_task": per_task(diff, n),
+            "server_tasks_in_memory_after_drain": len(cp.state.tasks),
+            "rss_growth_per_finished_task": (samples[-1][1] - samples[1][1]) / max(1, samples[-1][0] - samples[1][0]),
+        })
+        cp.lock.release()
+        res["startup_seconds"], res["startup_tasks"] = startup_seconds(r, workdir / "home")
+        if bulk:
+            bulk_history(r, bulk)
+            res["bulk"] = bulk
+            res["startup_seconds_bulk"], _ = startup_seconds(r, workdir / "home")
+            res["valkey_used_memory_mb"] = r.info("memory")["used_memory"] / 1e6
         return res
     finally:
         procs.stop_all()
 
 
 def report(res: dict[str, Any]) -> str:
-    lines = [f"tasks: {res['n']} finished (submitted in {res['submit_seconds']:.1f}s, drained in "
-             f"{res['drain_seconds']:.1f}s, {res['tasks_per_s']:.0f} tasks/s)",
+    lines = [f"tasks: {res['n']} finished (drained in {res['drain_seconds']:.1f}s, {res['tasks_per_s']:.0f} tasks/s)",
              f"ledger events per task: {res['events_per_task']:.2f}",
              "Valkey bytes per finished task: " + ", ".join(f"{k} {v:.0f}" for k, v in res["valkey_per_task"].items()),
-             f"server RSS per finished task: {res['rss_per_finished_task']:.0f} B "
-             f"(tasks kept in memory: {res['server_tasks_in_memory_after_drain']})",
-             f"start-up on that history: {res['startup_seconds']:.3f}s ({res['startup_tasks']} tasks loaded)"]
+             "server RSS while draining (tasks finished: MB): " + ", ".join(
+                 f"{d}: {rss / 1e6:.1f}" for d, rss in res["rss_samples"]),
+             f"server RSS growth per finished task (2nd sample to last): {res['rss_growth_per_finished_task']:.1f} B "
+             f"(tasks kept in memory after the drain: {res['server_tasks_in_memory_after_drain']})"]
     if "live" in res:
         lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks)")
+    lines.append(f"start-up on that history: {res['startup_seconds']:.3f}s ({res['startup_tasks']} tasks loaded)")
+    if "bulk" in res:
+        lines.append(f"start-up with {res['bulk']} more finished tasks written in bulk into the views: "
+                     f"{res['startup_seconds_bulk']:.3f}s (Valkey used_memory {res['valkey_used_memory_mb']:.0f} MB)")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000, help="tasks submitted and drained")
-    ap.add_argument("--live", type=int, default=20000, help="tasks then submitted and left pending")
+    ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
+    ap.add_argument("--bulk", type=int, default=0, help="finished tasks then written in bulk into the views")
     ap.add_argument("--json", type=Path, help="write the figures there")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
-        res = run(args.n, args.live, Path(tmp))
+        res = run(args.n, args.live, args.bulk, Path(tmp))
     print(report(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))
