@@ -9,6 +9,9 @@ Roles and their user names:
   queues, the inbox (registration) and reply lists, read of the views; nothing else.
 - ``submitter-NAME``: the inbox, the reply lists, read of every scitq key (views, outputs, ledger).
 - ``viewer-NAME``: read of every scitq key.
+- ``jobs-NAME`` (the job runner, `scitq jobs`): the RQ keys of the deploy and destroy jobs, the inbox and reply
+  lists (it reports to the server), read of every scitq key, and ACL SETUSER/DELUSER/SAVE to make and revoke
+  each deployed worker's own user. Making users is a strong right: keep this credential on the server's machine.
 
 Key patterns come from scitq/keys.py, so a key rename changes the ACLs with it.
 """
@@ -28,7 +31,7 @@ from scitq.errors import BadInput, Refused
 __all__ = ["ROLES", "user_name", "role_of", "rules", "set_user", "add", "revoke", "list_users", "persist",
            "url_for", "probe", "Probe", "ensure_worker_credential", "UserInfo"]
 
-ROLES = ("admin", "server", "worker", "submitter", "viewer")
+ROLES = ("admin", "server", "worker", "submitter", "viewer", "jobs")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
 
 # Commands no role but admin may run (beyond what the key patterns forbid).
@@ -82,6 +85,12 @@ def rules(role: str, name: str | None = None) -> list[str]:
                 f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
     if role == "viewer":
         return [f"%R~{keys.ALL_PATTERN}", "+@read", *_ADMIN_ONLY, *_CONNECT]
+    if role == "jobs":
+        return [f"%R~{keys.ALL_PATTERN}", "+@read", *_ADMIN_ONLY, *_CONNECT,
+                "+acl|setuser", "+acl|deluser", "+acl|save", "+acl|whoami", "+acl|list",
+                f"(~{keys.JOBS_PATTERN} &{keys.JOBS_PATTERN} +@all -@dangerous -@admin)",   # RQ runs Lua scripts
+                f"(~{keys.INBOX} +xadd)",
+                f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
     raise BadInput(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
 
 

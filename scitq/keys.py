@@ -112,6 +112,19 @@ def recruiter_member(batch: str, rank: int) -> str:
 
 RECRUITERS_ALL = f"{PREFIX}:view:recruiters"       # set: `<batch>/<rank>` of every recruiter
 
+# the flavor catalog (rows as JSON of scitq.events.model.FlavorFields / QuotaFields)
+FLAVORS_VIEW = f"{PREFIX}:view:flavors"           # hash: `<provider>/<region>/<name>` -> the flavor's row
+QUOTAS_VIEW = f"{PREFIX}:view:quotas"             # hash: `<provider>/<region>` -> the region's cpu quota
+
+
+def deploy_view(worker: str) -> str:
+    """Hash: the machine deployed for worker `worker` (kept after it is destroyed, with what it cost)."""
+    return f"{PREFIX}:view:deploy:{worker}"
+
+
+DEPLOYS_ALL = f"{PREFIX}:view:deploys"             # set: worker names of every deploy
+BATCH_COSTS = f"{PREFIX}:view:costs"               # hash: batch -> cost of the machine time it closed (float)
+
 
 def tasks_by_status(status: str) -> str:
     return f"{PREFIX}:view:tasks:status:{status}"
@@ -132,6 +145,15 @@ def executions_of_task(task_id: int) -> str:
 def view_patterns() -> list[str]:
     """Glob patterns covering every projection key (used by rebuild to drop them)."""
     return [f"{PREFIX}:view:*"]
+
+
+# --- deploy and destroy jobs (RQ) ---------------------------------------------------------------------
+# RQ builds its own key names under a prefix read from the environment (RQ_KEY_PREFIX) when it is first
+# imported: `scitq.jobqueue` sets it to JOBS_PREFIX, so every RQ key is `scitq:rq:...` (queues, jobs,
+# registries, workers), covered by the server's and the job runner's ACL patterns.
+JOBS_PREFIX = f"{PREFIX}:rq"
+JOBS_QUEUE = "cloud"                               # the RQ queue of deploy and destroy jobs
+JOBS_PATTERN = f"{JOBS_PREFIX}:*"
 
 
 # --- key patterns for access control (ACL users per role, see scitq/access.py) ---------------------

@@ -17,6 +17,11 @@ EXECUTION_STATUS = list(EXECUTION_STATUSES)
 WORKER_STATUS = list(WORKER_STATUSES)
 
 
+def _short_hostname() -> str:
+    import socket
+    return socket.gethostname().split(".")[0] or "scitq"
+
+
 def _default_home() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "scitq"
@@ -63,6 +68,41 @@ class Settings(BaseModel):
                               "kept in RAM; the rest waits in the spool file")
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
     remote_uri: str | None = Field(None, description="SCITQ_REMOTE_URI: v1's REMOTE_URI, shared by the server (`scitq-manage config remote`)")
+    # cloud: deploy and destroy jobs, release (docs/cloud.md)
+    server_name: str = Field(default_factory=_short_hostname, description="SCITQ_SERVER_NAME: deployed workers "
+                             "are named `<server_name>-node<N>` (default: this host's short name, as v1)")
+    idle_timeout: float = Field(300.0, description="SCITQ_IDLE_TIMEOUT: a deployed worker idle this long (no task "
+                                "held, none pending in its batch) is destroyed")
+    register_timeout: float = Field(600.0, description="SCITQ_REGISTER_TIMEOUT: a deployed machine whose worker "
+                                    "has not registered this long after it ran is destroyed")
+    deploy_timeout: float = Field(900.0, description="SCITQ_DEPLOY_TIMEOUT: a deploy or destroy job running longer "
+                                  "is stopped (and retried)")
+    deploy_retries: int = Field(2, description="SCITQ_DEPLOY_RETRIES: retries of a failed deploy or destroy job "
+                                "(v1: 2); auth errors and unsupported flavors are not retried")
+    deploy_retry_interval: int = Field(10, description="SCITQ_DEPLOY_RETRY_INTERVAL: seconds between job retries")
+    orphan_interval: float = Field(300.0, description="SCITQ_ORPHAN_INTERVAL: how often the providers in use are "
+                                   "listed for machines of ours no live deploy owns (destroyed); 0: never")
+    jobs: bool = Field(True, description="SCITQ_JOBS: `scitq server` runs the job runner itself (0: run `scitq "
+                       "jobs` elsewhere)")
+    jobs_redis: str | None = Field(None, description="SCITQ_JOBS_REDIS: URL the job runner connects with (a "
+                                   "credential allowed to make worker users: admin's, or a `jobs` user); default: "
+                                   "the embedded Valkey's admin URL, or SCITQ_REDIS")
+    worker_host: str | None = Field(None, description="SCITQ_WORKER_HOST: host name or address deployed workers "
+                                    "reach the Redis at (default: the host of the job runner's URL)")
+    # cloud providers (scitq.cloud)
+    cloud_prefix: str = Field("scitq", pattern="^[a-z][a-z0-9-]*$",
+                              description="SCITQ_CLOUD_PREFIX: machines a provider creates are named `<prefix>-<worker>`; "
+                              "only machines carrying it are listed, and so ever deleted")
+    local_max_workers: int = Field(4, ge=0, description="SCITQ_LOCAL_MAX_WORKERS: most workers the `local` and `docker` "
+                                   "providers run at once (each)")
+    docker_worker_image: str | None = Field(None, description="SCITQ_DOCKER_WORKER_IMAGE: image of the `docker` "
+                                            "provider's worker containers (with scitq installed, or any image with "
+                                            "SCITQ_DOCKER_WORKER_MOUNT_PYTHON=1)")
+    docker_worker_mount_python: bool = Field(False, description="SCITQ_DOCKER_WORKER_MOUNT_PYTHON: the `docker` "
+                                             "provider mounts this machine's Python, libraries and scitq read-only "
+                                             "into the worker image (which then needs only a shell)")
+    preferred_regions: str = Field("", description="SCITQ_PREFERRED_REGIONS: v1's PREFERRED_REGIONS, "
+                                   "`provider:region,...`: flavor search lists these regions first")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":

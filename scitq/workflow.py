@@ -513,8 +513,22 @@ class Workflow:
 
     def _summary(self, totals: dict[str, int]) -> str:
         blocked = totals.get("blocked", 0)
+        cost = self.cost()
         return (f"[{self.name}] all tasks done: {totals.get('succeeded', 0)} succeeded, {totals.get('failed', 0)} "
-                f"failed" + (f", {blocked} blocked by a failed parent" if blocked else ""))
+                f"failed" + (f", {blocked} blocked by a failed parent" if blocked else "")
+                + (f"; cost {cost:.4f}" if cost else ""))
+
+    def cost(self) -> float:
+        """What the deployed machines' time in the workflow's step batches cost so far (flavor price per hour
+        x hours; 0 without deployed machines)."""
+        names = {b.name for b in self._batches.values()}
+        if not names:
+            return 0.0
+        try:
+            costs = self.server.client.batch_costs()
+        except Exception:  # noqa: BLE001 - an older server's views: no cost known
+            return 0.0
+        return sum(v for k, v in costs.items() if k in names)
 
     def _plain_run(self, refresh: float) -> dict[str, int]:
         last_line, last_print, delay = None, 0.0, 0.2

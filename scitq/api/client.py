@@ -20,7 +20,10 @@ from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
 from scitq.inbox import post_command, send_command, wait_reply
+from scitq.events.model import FlavorFields, QuotaFields
+from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.views import (
+    DeployView, decode_deploy,
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
     decode_recruiter, decode_task, decode_worker,
 )
@@ -213,6 +216,49 @@ class Client:
 
     def delete_recruiter(self, batch: str, rank: int = 1, *, idempotency_key: str | None = None) -> Any:
         return self._do("recruiter.delete", idempotency_key, batch=batch, rank=rank)
+
+    def deploy_workers(self, *, provider: str, region: str, flavor: str, number: int = 1, batch: str | None = None,
+                       concurrency: int = 1, prefetch: int = 0, idempotency_key: str | None = None) -> Any:
+        """Deploy `number` machines (flavor, region, provider may be `auto`, the flavor `auto:<protofilters>`);
+        returns {"workers": [their names], "asked": number}."""
+        return self._do("worker.deploy", idempotency_key, provider=provider, region=region, flavor=flavor,
+                        number=number, batch=batch, concurrency=concurrency, prefetch=prefetch)
+
+    def retry_deploy(self, worker: str, *, idempotency_key: str | None = None) -> Any:
+        """Deploy again (a new worker name) what the failed deploy of `worker` asked for."""
+        return self._do("deploy.retry", idempotency_key, worker=worker)
+
+    # --- reads: machines and costs ---------------------------------------------------------------------
+    @_wrap
+    def deploys(self) -> list[DeployView]:
+        """Every machine scitq deployed (destroyed ones too, with what they cost), oldest first."""
+        names = sorted(self.r.smembers(keys.DEPLOYS_ALL))
+        pipe = self.r.pipeline(transaction=False)
+        for n in names:
+            pipe.hgetall(keys.deploy_view(n))
+        out = [decode_deploy(h) for h in pipe.execute() if h]
+        out.sort(key=lambda d: (d.requested_date or 0.0, d.worker or ""))
+        return out
+
+    @_wrap
+    def batch_costs(self, now: float | None = None) -> dict[str, float]:
+        """What the machines' time in each batch cost so far (price per hour x time), live machines counted up
+        to `now`."""
+        now = time.time() if now is None else now
+        costs = {b: float(v) for b, v in self.r.hgetall(keys.BATCH_COSTS).items()}
+        for d in self.deploys():
+            if d.cost_since is not None and d.cost and d.cost_batch:
+                costs[d.cost_batch] = costs.get(d.cost_batch, 0.0) + max(0.0, now - d.cost_since) * d.cost / 3600
+        return costs
+
+    def update_flavor_catalog(self, provider: str, flavors: Sequence[Any], quotas: Sequence[Any] = (),
+                              regions: Sequence[str] = (), *, idempotency_key: str | None = None) -> Any:
+        """Replace the catalog of `provider` (in `regions`, or all of it) by these flavors and quotas
+        (FlavorFields/QuotaFields or their dicts); the answer lists what was added, changed, removed."""
+        def plain(x: Any) -> Any:
+            return x if isinstance(x, Mapping) else {k: v for k, v in msgspec.structs.asdict(x).items()}
+        return self._do("flavor.update_catalog", idempotency_key, provider=provider, regions=list(regions),
+                        flavors=[plain(f) for f in flavors], quotas=[plain(q) for q in quotas])
 
     def rebuild(self, verify: bool = True, timeout: float = 600) -> Any:
         """Ask the running server to replay the ledger into fresh views (and compare them with `verify`)."""
@@ -440,6 +486,16 @@ class Client:
         for name, rank in sorted(members):
             pipe.hgetall(keys.recruiter_view(name, rank))
         return [decode_recruiter(h) for h in pipe.execute() if h]
+
+    @_wrap
+    def catalog(self) -> tuple[list[FlavorFields], list[QuotaFields]]:
+        """The flavor catalog: every provider's flavors (rows) and regions' quotas."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(keys.FLAVORS_VIEW)
+        pipe.hgetall(keys.QUOTAS_VIEW)
+        flavors, quotas = pipe.execute()
+        return ([decode_flavor(v) for _, v in sorted(flavors.items())],
+                [decode_quota(v) for _, v in sorted(quotas.items())])
 
     @_wrap
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:

@@ -18,6 +18,7 @@ from scitq.checks import check_task_fields
 from scitq.container_options import parse_container_options
 from scitq.errors import BadInput, Conflict, NotFound, Unreachable
 from scitq.inbox import new_id
+from scitq.projections.catalog import search as catalog_search
 from scitq.projections.views import View, decode_worker
 from scitq.settings import TASK_STATUS
 
@@ -372,7 +373,17 @@ class Server:
         return self._command("worker.update", self.client.update_worker, int(id), asynchronous=asynchronous, **data)
 
     def worker_delete(self, id: int, asynchronous: bool | None = None) -> Any:
+        """Delete a worker; a deployed one has its machine destroyed (and its credential revoked)."""
         return self._command("worker.delete", self.client.delete_worker, int(id), asynchronous=asynchronous)
+
+    def worker_deploy(self, number: int, batch: str | None, region: str, flavor: str, concurrency: int,
+                      provider: str, prefetch: int = 0, asynchronous: bool | None = None) -> Any:
+        """v1: deploy `number` new workers in `batch`: one deploy job each (flavor, region, provider may be
+        `auto`; the flavor `auto:cpu>=8:ram>=30` picks the cheapest matching one within quota). Returns
+        {"workers": [names], "asked": number}."""
+        return self._command("worker.deploy", self.client.deploy_workers, asynchronous=asynchronous,
+                             number=int(number), batch=batch, region=region, flavor=flavor,
+                             concurrency=int(concurrency), provider=provider, prefetch=int(prefetch))
 
     def worker_create_signal(self, id: int, execution_id: int | None, signal: int,
                              asynchronous: bool | None = None) -> Any:
@@ -495,12 +506,78 @@ class Server:
 
     def recruiters_match(self, **filters: Any) -> Any:
         """v1: the workers whose flavor matches a recruiter's (among the recruiters `filters` select),
-        each worker once."""
+        each worker once. An `auto:<protofilters>` flavor matches a worker whose flavor is a catalog row
+        passing them (of the recruiter's provider and region when they are set and not `auto`)."""
+        from scitq.projections.catalog import Protofilter, flavor_rule, matches
+
         def fetch():
-            recs = self.recruiters(**filters)
-            flavors = {r["worker_flavor"] if isinstance(r, dict) else r.worker_flavor for r in recs}
-            return [w for w in self.client.workers() if w.get("flavor") in flavors]
+            recs = [r if isinstance(r, dict) else vars(r) for r in self.recruiters(**filters)]
+            exact = {r["worker_flavor"] for r in recs if flavor_rule(r["worker_flavor"]) is None}
+            rules = [(flavor_rule(r["worker_flavor"]), r.get("worker_provider"), r.get("worker_region"))
+                     for r in recs if flavor_rule(r["worker_flavor"]) is not None]
+            rows = self.client.catalog()[0] if rules else []
+
+            def fits(flavor: str | None) -> bool:
+                if flavor in exact:
+                    return True
+                for rule, provider, region in rules:
+                    for row in rows:
+                        if row.name != flavor or (region not in (None, "auto") and row.region != region):
+                            continue
+                        if provider not in (None, "auto") and not Protofilter("provider", "==", provider).test(
+                                {"provider": row.provider}):        # ovh and openstack are one provider
+                            continue
+                        if matches({f: getattr(row, f) for f in row.__struct_fields__}, rule):
+                            return True
+                return False
+            return [w for w in self.client.workers() if fits(w.get("flavor"))]
         return self._out(self._retry(fetch))
+
+    # --- the flavor catalog --------------------------------------------------------------------------
+    def _catalog_search(self, **criteria: Any) -> list[dict[str, Any]]:
+        from scitq.projections.catalog import cpus_in_use
+        from scitq.settings import settings
+        rows, quotas = self.client.catalog()
+        used = cpus_in_use(rows, self.client.workers())
+        return catalog_search(rows, quotas=quotas, used=used, preferred=settings().preferred_regions, **criteria)
+
+    def flavors(self, min_cpu: float = 0, min_ram: float = 0, min_disk: float = 0, max_eviction: float = 5,
+                limit: int | None = 10, provider: str | None = None, region: str | None = None,
+                protofilters: str | None = None) -> Any:
+        """v1: search the flavor catalog (`scitq flavors update PROVIDER` fills it). Each flavor is {name,
+        provider, region, cpu, ram, disk, bandwidth, gpu, gpumem, tags, cost, eviction, available}: eviction
+        <= `max_eviction` unless a protofilter names eviction, no metal (tag M) unless one names tags,
+        preferred regions (SCITQ_PREFERRED_REGIONS) first when a provider is given, then cheapest; at most
+        `limit` (None: all). `available`: how many more machines of it the region's cpu quota allows, or None
+        without a quota. `protofilters`: v1's `cpu>=8:ram>=30:tags#G`."""
+        def fetch():
+            return self._catalog_search(min_cpu=min_cpu, min_ram=min_ram, min_disk=min_disk,
+                                        max_eviction=max_eviction, limit=limit, provider=provider, region=region,
+                                        protofilters=protofilters)
+        return self._out(self._retry(fetch))
+
+    def flavor_find(self, cpu: float = 0, ram: float = 0, disk: float = 0, max_eviction: float = 5,
+                    n: int = 1) -> Any:
+        """v1: the best available flavors for `n` machines of at least `cpu`, `ram`, `disk` (one per machine,
+        each pick lowering its region's `available`). Warns on stderr when fewer than `n` are available;
+        raises RuntimeError when none is."""
+        from scitq.projections.catalog import find
+
+        def fetch():
+            from scitq.projections.catalog import cpus_in_use
+            from scitq.settings import settings
+            rows, quotas = self.client.catalog()
+            return find(rows, n=n, quotas=quotas, used=cpus_in_use(rows, self.client.workers()),
+                        preferred=settings().preferred_regions, min_cpu=cpu, min_ram=ram, min_disk=disk,
+                        max_eviction=max_eviction)
+        found = self._retry(fetch)
+        if not found:
+            raise RuntimeError(f"No flavor available with cpu>={cpu}, ram>={ram}, disk>={disk}, "
+                               f"eviction<={max_eviction}")
+        if len(found) < n:
+            print(f"Warning: only {len(found)} of {n} machines available with cpu>={cpu}, ram>={ram}, "
+                  f"disk>={disk}", file=sys.stderr)
+        return self._out(found)
 
     # --- join ---------------------------------------------------------------------------------------
     def join(self, task_list: list[Any], retry: int = 1, check: bool = False) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from scitq import __version__
@@ -13,8 +14,10 @@ from scitq.events.model import USER_WORKER_STATUSES
 __all__ = ["main"]
 
 PROG = "scitq"
-MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker"}
-PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers"}
+MANAGE_OBJECTS = {"task": "task", "batch": "batch", "execution": "execution", "workers": "worker",
+                  "flavors": "flavor"}
+PLURALS = {"task": "tasks", "batch": "batches", "execution": "executions", "worker": "workers",
+           "flavor": "flavors"}
 
 
 def build_parser() -> ArgParser:
@@ -49,6 +52,11 @@ def build_parser() -> ArgParser:
                                                           "(default 90, SCITQ_AUTOCLEAN)")
     _tls_options(w)
     w.add_argument("-v", "--verbose", action="store_true")
+
+    j = sub.add_parser("jobs", help="run the job runner: deploy and destroy jobs (`scitq server` runs one itself)")
+    j.add_argument("-s", "--server", help="redis:// URL of a credential allowed to make worker users (admin's or a "
+                                          "`jobs` user; default $SCITQ_SERVER or the local server)")
+    j.add_argument("--burst", action="store_true", help="run the jobs waiting now, then exit")
 
     from scitq.cli import access as access_cli
     access_cli.add_parser(sub)
@@ -144,6 +152,17 @@ def _dispatch(args) -> int:
         return run_worker(args.server, name=args.name, batch=args.batch, concurrency=args.concurrency,
                           prefetch=args.prefetch, status=args.status, verbose=args.verbose,
                           autoclean=args.autoclean, flavor=args.flavor)
+    if args.cmd == "jobs":
+        from scitq import jobqueue
+        from scitq.connection import check, connect, resolve_url
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+        redact_logs()
+        url = resolve_url(args.server)
+        os.environ["SCITQ_SERVER"] = url       # the jobs report to the server with it
+        r = connect(url)
+        check(r)
+        jobqueue.run_worker(jobqueue.connection(r), burst=args.burst)
+        return 0
     if args.cmd == "access":
         from scitq.cli import access as access_cli
         return access_cli.dispatch(args)

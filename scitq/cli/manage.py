@@ -19,7 +19,7 @@ from scitq.settings import EXECUTION_STATUS, TASK_STATUS
 __all__ = ["main", "build_parser"]
 
 PROG = "scitq-manage"
-NOT_HERE = {"flavor", "db", "ansible", "debug"}
+NOT_HERE = {"db", "ansible", "debug"}
 RCLONE_CONF = "/etc/rclone.conf"
 
 
@@ -66,7 +66,25 @@ def build_parser(prog: str = PROG) -> ArgParser:
         g = sp.add_mutually_exclusive_group(required=True)
         g.add_argument("-i", "--id", type=int, help="worker id")
         g.add_argument("-n", "--name", help="worker name")
-    w.add_parser("deploy", help="deploy cloud workers (not in this version)")
+    sp = w.add_parser("deploy", help="deploy new workers on machines of a provider (one deploy job each)")
+    sp.add_argument("-f", "--flavor", required=True, help="flavor, `auto` or `auto:cpu>=8:ram>=30` (the cheapest "
+                                                          "matching one within quota)")
+    sp.add_argument("-r", "--region", required=True, help="region, or `auto`")
+    sp.add_argument("-P", "--provider", required=True, help="provider (local, docker, openstack/ovh, azure), or "
+                                                            "`auto`")
+    sp.add_argument("-N", "--number", type=int, default=1, help="how many workers (default 1)")
+    sp.add_argument("-b", "--batch", help="batch the workers join (default Default)")
+    sp.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
+    sp.add_argument("-p", "--prefetch", type=int, default=0, help="tasks claimed in advance (default 0)")
+
+    # job (deploy and destroy jobs)
+    j = objects.add_parser("job", help="deploy and destroy jobs").add_subparsers(dest="verb", metavar="VERB")
+    sp = j.add_parser("list", help="list the jobs, newest first")
+    sp.add_argument("-H", "--no-header", action="store_true", help="no column headers")
+    sp.add_argument("-L", "--long", action="store_true", help="the log of each job")
+    for verb, what in (("delete", "forget a job (not a running one)"), ("retry", "run a failed job again")):
+        sp = j.add_parser(verb, help=what)
+        sp.add_argument("-i", "--id", required=True, help="job id, e.g. deploy-myserver-node1")
 
     # task
     t = objects.add_parser("task", help="tasks").add_subparsers(dest="verb", metavar="VERB")
@@ -105,6 +123,8 @@ def build_parser(prog: str = PROG) -> ArgParser:
     b = objects.add_parser("batch", help="batches").add_subparsers(dest="verb", metavar="VERB")
     sp = b.add_parser("list", help="list batches")
     sp.add_argument("-H", "--no-header", action="store_true")
+    sp.add_argument("-L", "--long", action="store_true", help="add the cost of the deployed machines' time in "
+                                                              "each batch")
     sp = b.add_parser("stop", help="pause batches: no new task starts (optionally signal running ones)")
     sp.add_argument("-n", "--name", action="append", required=True)
     g = sp.add_mutually_exclusive_group()
@@ -171,6 +191,23 @@ def build_parser(prog: str = PROG) -> ArgParser:
     sp.add_argument("-b", "--batch", required=True)
     sp.add_argument("-n", "--rank", type=int, default=1)
 
+    # flavor
+    f = objects.add_parser("flavor", help="the flavor catalog").add_subparsers(dest="verb", metavar="VERB")
+    sp = f.add_parser("list", help="search the flavor catalog (v1 filters and protofilters)")
+    sp.add_argument("-P", "--provider", help="only this provider")
+    sp.add_argument("-r", "--region", help="only this region")
+    sp.add_argument("--min-cpu", type=float, default=0, help="at least this many cpus")
+    sp.add_argument("--min-ram", type=float, default=0, help="at least this much RAM (GB)")
+    sp.add_argument("--min-disk", type=float, default=0, help="at least this much disk (GB)")
+    sp.add_argument("--max-eviction", type=float, default=5,
+                    help="at most this eviction rate (%%/hour, default 5) unless a protofilter names eviction")
+    sp.add_argument("--limit", type=int, default=10, help="at most this many flavors (default 10, 0: all)")
+    sp.add_argument("--protofilters", help="v1 protofilters, e.g. 'cpu>=8:ram>=30:tags#G'")
+    sp.add_argument("-H", "--no-header", action="store_true", help="no column headers")
+    sp.add_argument("-L", "--long", action="store_true", help="full strings")
+    sp = f.add_parser("update", help="ask a provider for its flavors, prices and quotas and record them")
+    sp.add_argument("provider", help="local, docker, openstack (ovh) or azure")
+
     # config
     c = objects.add_parser("config", help="configuration the server shares").add_subparsers(dest="verb",
                                                                                            metavar="VERB")
@@ -208,7 +245,7 @@ def dispatch(args: Any, out=sys.stdout) -> int:
         return 0
     if not args.object:
         raise BadInput("an object is needed: worker, task, batch, execution or recruiter")
-    if args.object in NOT_HERE or (args.object == "worker" and args.verb == "deploy"):
+    if args.object in NOT_HERE:
         raise BadInput(f"'{args.object}' is not available in this version of scitq")
     if not getattr(args, "verb", None):
         raise BadInput(f"a verb is needed after '{args.object}'")
@@ -239,6 +276,30 @@ def _config_rclone(server: Server, args: Any, out) -> int:
 
 def _config_remote(server: Server, args: Any, out) -> int:
     print(server.config_remote() or "", file=out)
+    return 0
+
+
+# --- the flavor catalog ------------------------------------------------------------------------
+def _flavor_list(server: Server, args: Any, out) -> int:
+    from scitq.projections.catalog import COLUMNS
+    rows = server.flavors(min_cpu=args.min_cpu, min_ram=args.min_ram, min_disk=args.min_disk,
+                          max_eviction=args.max_eviction, limit=args.limit or None, provider=args.provider,
+                          region=args.region, protofilters=args.protofilters)
+    table([[row[c] for c in COLUMNS] for row in rows], None if args.no_header else list(COLUMNS), args.long, out)
+    return 0
+
+
+def _flavor_update(server: Server, args: Any, out) -> int:
+    from scitq.cloud import get_provider
+    from scitq.cloud.catalog import describe_changes, update_catalog
+    from scitq.cloud.provider import ProviderError
+    provider = get_provider(args.provider)
+    try:
+        answer = update_catalog(server.client, provider)
+    except ProviderError as exc:
+        raise BadInput(f"provider {args.provider}: {exc} ({exc.kind})") from None
+    for line in describe_changes(answer):
+        print(line, file=out)
     return 0
 
 
@@ -292,6 +353,56 @@ def _worker_update(server: Server, args: Any, out) -> int:
 
 def _worker_delete(server: Server, args: Any, out) -> int:
     server.worker_delete(_worker_id(server, args))
+    return 0
+
+
+def _worker_deploy(server: Server, args: Any, out) -> int:
+    if args.number < 1:
+        raise BadInput(f"-N/--number must be at least 1, not {args.number}")
+    res = server.worker_deploy(args.number, args.batch, args.region, args.flavor, args.concurrency, args.provider,
+                               prefetch=args.prefetch)
+    names = (res or {}).get("workers", [])
+    print(f"deploying {len(names)} worker(s): {' '.join(names)}", file=out)
+    if len(names) < args.number:
+        print(f"only {len(names)} of {args.number}: no more offer matches {args.flavor} within quota", file=out)
+    return 0
+
+
+def _jobs_conn(server: Server) -> Any:
+    from scitq import jobqueue
+    return jobqueue, jobqueue.connection(server.client.r)
+
+
+def _job_list(server: Server, args: Any, out) -> int:
+    jq, conn = _jobs_conn(server)
+    headers = ["job", "target", "status", "progress", "created", "ended", "details"]
+    rows = []
+    for j in jq.jobs(conn):
+        last = j.error or (j.log.splitlines()[-1] if j.log else "")
+        rows.append([j.id, j.worker, j.status, f"{j.progress}%", fmt_date(j.created), fmt_date(j.ended),
+                     j.log if args.long else last[:60]])
+    table(rows, None if args.no_header else headers, args.long, out)
+    return 0
+
+
+def _job_delete(server: Server, args: Any, out) -> int:
+    jq, conn = _jobs_conn(server)
+    jq.delete(conn, args.id)
+    print(f"job {args.id} deleted", file=out)
+    return 0
+
+
+def _job_retry(server: Server, args: Any, out) -> int:
+    jq, conn = _jobs_conn(server)
+    job = next((j for j in jq.jobs(conn) if j.id == args.id), None)
+    if job is None:
+        raise NotFound(f"no job {args.id!r} (see `scitq-manage job list`)")
+    if job.op == "deploy":      # a new deploy of what the failed one asked for, recorded in the ledger
+        res = server.client.retry_deploy(job.worker)
+        print(f"deploying again: {' '.join(res.get('workers', []))}", file=out)
+        return 0
+    jq.retry(conn, args.id)
+    print(f"job {args.id} queued again", file=out)
     return 0
 
 
@@ -389,9 +500,13 @@ def _batch_list(server: Server, args: Any, out) -> int:
     # required task (a status v1 did not have)
     rows = [[b["batch"], b["pending"], b["accepted"], b["running"], b["failed"], b["succeeded"], b["workers"],
              "paused" if b["paused"] else "", b.get("blocked")] for b in server.batches()]
-    table(rows, None if args.no_header else
-          ["batch", "pending", "accepted", "running", "failed", "succeeded", "workers", "state", "blocked"], False,
-          out)
+    headers = ["batch", "pending", "accepted", "running", "failed", "succeeded", "workers", "state", "blocked"]
+    if args.long:     # what the deployed machines' time in the batch cost (price per hour x hours)
+        costs = server.client.batch_costs()
+        for row in rows:
+            row.append(f"{costs.get(row[0], 0.0):.4f}")
+        headers.append("cost")
+    table(rows, None if args.no_header else headers, False, out)
     return 0
 
 

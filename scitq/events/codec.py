@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from scitq.errors import BadInput
-from scitq.events import batch, execution, recruiter, task, worker
+from scitq.events import batch, deploy, execution, flavor, recruiter, task, worker
 from scitq.events.base import Event
 from scitq.events.upcasters import UPCASTERS, data_without_type, upcast
 
@@ -26,7 +26,7 @@ PLAIN_IDS = (("task_id", "task"), ("batch", "batch"), ("worker", "worker"))
 
 def _collect() -> dict[str, type[Event]]:
     types: dict[str, type[Event]] = {}
-    for module in (task, execution, worker, batch, recruiter):
+    for module in (task, execution, worker, batch, recruiter, flavor, deploy):
         for name in module.__all__:
             cls = getattr(module, name)
             types[cls.__struct_config__.tag] = cls

@@ -6,14 +6,15 @@ names the field (e.g. "Expected `int`, got `str` - at `$.tasks[0].retry`").
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from scitq.errors import BadInput
 from scitq.events.model import (
-    CacheFields, LaunchFields, Name, NonNeg, Positive, RecruiterFields, TaskFields, WorkerFields, derive,
+    CacheFields, FlavorFields, LaunchFields, Name, NonNeg, Positive, QuotaFields, RecruiterFields, TaskFields,
+    WorkerFields, derive,
 )
 
 __all__ = [
@@ -103,6 +104,50 @@ UpdateRecruiter = derive(
 UpdateRecruiter.__doc__ = "Change the fields given of the recruiter (batch, rank) (null clears an optional one)."
 
 
+class DeployWorkers(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """Deploy `number` machines (v1 `worker_deploy`); flavor, region and provider may be `auto` (the flavor
+    `auto:<protofilters>`)."""
+    number: Positive = 1
+    batch: Union[str, None] = None
+    provider: Name
+    region: Name
+    flavor: Name
+    concurrency: NonNeg = 1
+    prefetch: NonNeg = 0
+
+
+class DeployReport(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """What a deploy or destroy job did for the machine of `worker` (sent by the job runner)."""
+    worker: Name
+    step: Literal["started", "succeeded", "failed", "destroyed"]
+    attempt: Positive = 1
+    instance: str = ""
+    ipv4: str = ""
+    kind: str = ""
+    message: str = ""
+    final: bool = True
+
+
+class DeployOrphans(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """The workers whose machines `provider` runs (in `regions`: worker -> region), as its list found them."""
+    provider: Name
+    machines: dict[str, str] = {}
+
+
+class DeployKey(Cmd, kw_only=True, forbid_unknown_fields=True):
+    worker: Name
+
+
+class UpdateFlavorCatalog(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """Replace the catalog of `provider` by what it offers now (v1 updater semantics): its rows of the
+    `regions` given (every region when empty) that are not in `flavors` are removed, the others added or
+    changed; likewise its quotas."""
+    provider: Name
+    regions: list[str] = []
+    flavors: list[FlavorFields] = []
+    quotas: list[QuotaFields] = []
+
+
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
 
@@ -125,7 +170,12 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "recruiter.create": CreateRecruiter,
     "recruiter.update": UpdateRecruiter,
     "recruiter.delete": RecruiterKey,
+    "worker.deploy": DeployWorkers,
+    "deploy.report": DeployReport,
+    "deploy.orphans": DeployOrphans,
+    "deploy.retry": DeployKey,
     "admin.rebuild": Rebuild,
+    "flavor.update_catalog": UpdateFlavorCatalog,
 }
 
 

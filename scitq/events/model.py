@@ -20,8 +20,9 @@ __all__ = [
     "USER_STATUSES", "FINISHED_TASK_STATUSES", "USER_WORKER_STATUSES", "NOT_EDITABLE_STATUSES",
     "NonNeg", "Positive", "Name", "RunFields", "TaskFields", "TASK_FIELDS", "TaskPatch", "LaunchFields",
     "LAUNCH_FIELDS", "CacheFields", "WorkerFields", "WORKER_FIELDS", "RecruiterFields", "RECRUITER_FIELDS",
-    "BatchFields",
-    "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
+    "BatchFields", "FlavorFields", "QuotaFields", "FLAVOR_FIELDS", "FLAVOR_TAGS",
+    "DeployFields", "DEPLOY_FIELDS", "DeployStatus", "DEPLOY_STATUSES", "LIVE_DEPLOY_STATUSES", "DESTROY_REASONS",
+    "DEPLOY_REASONS", "DEFAULT_BATCH", "DEFAULT_FLAVOR", "derive", "filled", "patch_changes",
 ]
 
 NonNeg = Annotated[int, msgspec.Meta(ge=0)]
@@ -148,6 +149,66 @@ class BatchFields(msgspec.Struct, kw_only=True):
     name: str
     creation_date: float
     paused: bool = False
+
+
+# --- the deploy (a machine scitq starts and stops) ----------------------------------------------------
+DeployStatus = Literal["requested", "deploying", "running", "failed", "destroying", "destroyed"]
+DEPLOY_STATUSES: tuple[str, ...] = get_args(DeployStatus)
+LIVE_DEPLOY_STATUSES = ("requested", "deploying", "running")      # a machine is (being) made: it counts as a worker
+DEPLOY_REASONS = ("recruiter", "user")                             # who asked for the machine
+DESTROY_REASONS = ("idle", "deleted", "evicted", "orphan", "never registered", "deploy failed")
+
+
+class DeployFields(msgspec.Struct, kw_only=True):
+    """What a deploy asks for: a machine of `flavor` in `region` of `provider`, costing `cost` per hour, whose
+    worker joins `batch` with `concurrency` and `prefetch`."""
+
+    provider: Name
+    region: Name
+    flavor: Name
+    batch: str = DEFAULT_BATCH
+    concurrency: NonNeg = 1
+    prefetch: NonNeg = 0
+    cost: float = 0.0
+
+
+DEPLOY_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(DeployFields))
+
+
+# --- the flavor catalog ----------------------------------------------------------------------------
+FLAVOR_TAGS = "GMN"     # G: GPU, M: metal, N: NVMe
+
+
+class FlavorFields(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """One machine size of a provider in one region, as the flavor catalog stores it (v1's flavor and
+    flavormetrics in one row): `ram`, `disk` and `gpumem` in GB, `cost` per hour, `eviction` the % chance
+    per hour that a spot machine is taken back, `tags` a subset of FLAVOR_TAGS. Key: (provider, region, name)."""
+
+    name: Name
+    provider: Name
+    region: Name
+    cpu: Annotated[int, msgspec.Meta(ge=1)]
+    ram: Annotated[float, msgspec.Meta(ge=0)]
+    disk: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    bandwidth: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    gpu: str = ""
+    gpumem: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    tags: str = ""
+    cost: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    eviction: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.0
+
+
+FLAVOR_FIELDS: tuple[str, ...] = tuple(f.name for f in msgspec.structs.fields(FlavorFields))
+
+
+class QuotaFields(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """The cpus a provider allows in a region (`cpu_limit` None: no quota known) and uses (as the
+    provider said at the last catalog update)."""
+
+    provider: Name
+    region: Name
+    cpu_limit: NonNeg | None = None
+    cpu_used: NonNeg = 0
 
 
 # --- deriving Structs from a declaration -------------------------------------------------------------

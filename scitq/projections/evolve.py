@@ -9,6 +9,9 @@ from msgspec import UNSET
 
 from scitq.events import base as _base
 from scitq.events.batch import BatchCreated, BatchDeleted, BatchPaused, BatchResumed
+from scitq.events.deploy import (
+    DeployFailed, DeployRequested, DeployStarted, DeploySucceeded, DestroyDone, DestroyRequested, WorkerEvicted,
+)
 from scitq.events.execution import (
     ExecutionAccepted, ExecutionCached, ExecutionClaimed, ExecutionFinished, ExecutionOutputOpened, ExecutionRefused,
     ExecutionStarted, ReportRejected,
@@ -17,6 +20,7 @@ from scitq.events.task import (
     TaskBlocked, TaskDeleted, TaskDispatched, TaskFailed, TaskQuarantined, TaskReleased, TaskRequeued, TaskRetried,
     TaskSignalled, TaskStatusSet, TaskSubmitted, TaskSucceeded, TaskTimedOut, TaskUnblocked, TaskUpdated,
 )
+from scitq.events.flavor import FlavorCatalogUpdated
 from scitq.events.recruiter import (
     RecruiterCreated, RecruiterDeleted, RecruiterDeployWanted, RecruiterUpdated, WorkerRecruited,
 )
@@ -24,8 +28,8 @@ from scitq.events.worker import (
     WorkerBatchChanged, WorkerConcurrencyChanged, WorkerDeleted, WorkerLost, WorkerOffline, WorkerOnline,
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
-from scitq.events.model import ACTIVE_TASK_STATUSES, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import EVICTABLE_STATUSES, Execution, Recruiter, State, Task, Worker
+from scitq.events.model import ACTIVE_TASK_STATUSES, DEPLOY_FIELDS, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
+from scitq.projections.state import EVICTABLE_STATUSES, Deploy, Execution, Recruiter, State, Task, Worker
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -445,6 +449,7 @@ def _prefetch(state: State, e: WorkerPrefetchChanged) -> None:
 @_on(WorkerBatchChanged)
 def _worker_batch(state: State, e: WorkerBatchChanged) -> None:
     _worker(state, e.worker_id, e.ts).batch = e.batch
+    _charge(state, e.worker, e.batch, e.ts)
 
 
 # --- batches -----------------------------------------------------------------------------------
@@ -516,3 +521,110 @@ def _worker_recruited(state: State, e: WorkerRecruited) -> None:
         return
     w = _worker(state, e.worker_id, e.ts)
     w.batch, w.concurrency, w.prefetch = e.batch, e.concurrency, e.prefetch
+    _charge(state, e.worker, e.batch, e.ts)
+
+
+# --- deploys (machines) and their costs ------------------------------------------------------------
+def _deploy(state: State, worker: str, ts: float) -> Deploy | None:
+    d = state.deploys.get(worker)
+    if d is not None:
+        d.modification_date = ts
+        state.dirty_deploys.add(worker)
+    return d
+
+
+def _charge(state: State, worker: str, batch: str | None, ts: float) -> None:
+    """Close the running machine's cost segment at `ts` (charged to its batch) and open one for `batch`
+    (None: the machine stops costing)."""
+    d = state.deploys.get(worker)
+    if d is None or d.cost_since is None:
+        return
+    spent = max(0.0, ts - d.cost_since) * d.cost / 3600.0
+    d.spent += spent
+    if spent and d.cost_batch:
+        state.batch_costs[d.cost_batch] = state.batch_costs.get(d.cost_batch, 0.0) + spent
+        state.dirty_costs.add(d.cost_batch)
+    d.cost_since = ts if batch is not None else None
+    d.cost_batch = batch or d.cost_batch
+    state.dirty_deploys.add(worker)
+
+
+@_on(DeployRequested)
+def _deploy_requested(state: State, e: DeployRequested) -> None:
+    state.deploys[e.worker] = Deploy(worker=e.worker, status="requested", why=e.why, rank=e.rank, batch=e.batch,
+                                     requested_date=e.ts, modification_date=e.ts, cost_batch=e.batch,
+                                     **{n: getattr(e, n) for n in DEPLOY_FIELDS if n != "batch"})
+    state.dirty_deploys.add(e.worker)
+
+
+@_on(DeployStarted)
+def _deploy_started(state: State, e: DeployStarted) -> None:
+    d = _deploy(state, e.worker, e.ts)
+    if d is not None and d.status in ("requested", "deploying"):
+        d.status, d.attempts = "deploying", e.attempt
+
+
+@_on(DeploySucceeded)
+def _deploy_succeeded(state: State, e: DeploySucceeded) -> None:
+    d = _deploy(state, e.worker, e.ts)
+    if d is None:
+        return
+    d.instance, d.ipv4 = e.instance, e.ipv4
+    if d.status in ("requested", "deploying"):
+        d.status = "running"
+    if d.running_date is None:
+        d.running_date = d.cost_since = e.ts
+        w = state.worker_by_name(e.worker)
+        d.cost_batch = w.batch if w is not None else d.batch
+
+
+@_on(DeployFailed)
+def _deploy_failed(state: State, e: DeployFailed) -> None:
+    d = _deploy(state, e.worker, e.ts)
+    if d is not None:
+        d.error_kind, d.error, d.attempts = e.kind, e.message, max(d.attempts, e.attempt)
+        if e.final and d.status in ("requested", "deploying"):
+            d.status, d.end_date = "failed", e.ts
+    if e.final:      # auth, unsupported flavor: never again there; any other kind: not for a while
+        where = (e.provider or (d.provider if d else ""), e.region or (d.region if d else ""),
+                 e.flavor or (d.flavor if d else ""))
+        state.unusable[where] = (e.kind, e.ts)
+
+
+@_on(DestroyRequested)
+def _destroy_requested(state: State, e: DestroyRequested) -> None:
+    d = _deploy(state, e.worker, e.ts)
+    if d is not None:
+        d.status, d.destroy_why, d.destroy_reason = "destroying", e.why, e.reason
+
+
+@_on(DestroyDone)
+def _destroy_done(state: State, e: DestroyDone) -> None:
+    _charge(state, e.worker, None, e.ts)
+    d = _deploy(state, e.worker, e.ts)
+    if d is not None:
+        d.status, d.end_date = "destroyed", e.ts
+
+
+@_on(WorkerEvicted)
+def _worker_evicted(state: State, e: WorkerEvicted) -> None:
+    if e.worker_id in state.workers:
+        _worker(state, e.worker_id, e.ts).status = "evicted"
+
+
+# --- the flavor catalog -----------------------------------------------------------------------
+@_on(FlavorCatalogUpdated)
+def _flavor_catalog_updated(state: State, e: FlavorCatalogUpdated) -> None:
+    for region, name in e.removed:
+        if state.flavors.pop((e.provider, region, name), None) is not None:
+            state.dirty_flavors.add((e.provider, region, name))
+    for row in e.upserted:
+        key = (e.provider, row.region, row.name)
+        state.flavors[key] = row
+        state.dirty_flavors.add(key)
+    for region in e.quotas_removed:
+        if state.quotas.pop((e.provider, region), None) is not None:
+            state.dirty_quotas.add((e.provider, region))
+    for q in e.quotas:
+        state.quotas[(e.provider, q.region)] = q
+        state.dirty_quotas.add((e.provider, q.region))

@@ -3,7 +3,7 @@
 The views and the checkpoint are written with the events in one commit, so they are a snapshot of the
 ledger at the checkpoint. `load_live` reads from them what the server needs to decide (tasks not finished,
 the tasks they require, workers, batches, recruiters, the id counters), then folds the ledger entries after
-the checkpoint (the tail, normally empty). `hydrate` brings finished tasks back into memory when a command
+the checkpoint (the tail, normally empty), with the cloud's deploys, costs, catalog and quotas. `hydrate` brings finished tasks back into memory when a command
 or a late report touches them; `State.evict` drops them again once their views are written.
 """
 
@@ -19,7 +19,8 @@ from scitq.errors import BadInput
 from scitq.events.codec import decode_event
 from scitq.events.model import TASK_STATUSES
 from scitq.projections.evolve import evolve
-from scitq.projections.state import EVICTABLE_STATUSES, Batch, Execution, Recruiter, State, Task, Worker
+from scitq.projections.catalog import decode_flavor, decode_quota
+from scitq.projections.state import EVICTABLE_STATUSES, Batch, Deploy, Execution, Recruiter, State, Task, Worker
 from scitq.projections.store import read_ledger, server_state, write_dirty
 from scitq.projections.views import _json_fields
 
@@ -37,6 +38,7 @@ _TASK_JSON = _json_fields(Task)
 _EXEC_JSON = tuple(f for f in _json_fields(Execution) if f != "output_files")
 _WORKER_JSON = tuple(f for f in _json_fields(Worker) if f != "held")
 _RECRUITER_JSON = _json_fields(Recruiter)
+_DEPLOY_JSON = _json_fields(Deploy)
 
 
 def _convert(h: dict[str, str], cls: type[msgspec.Struct], json_fields: tuple[str, ...]) -> Any:
@@ -157,6 +159,7 @@ def load_live(r: Any) -> State:
         if h:
             rec = _convert(h, Recruiter, _RECRUITER_JSON)
             state.recruiters[(rec.batch, rec.rank)] = rec
+    _load_cloud(r, state, meta)
     pipe = r.pipeline(transaction=False)
     for s in LIVE_STATUSES:
         pipe.smembers(keys.tasks_by_status(s))
@@ -173,6 +176,23 @@ def load_live(r: Any) -> State:
             state.push_deadline(t, ex)
     state.dirty_batches.clear()
     return state
+
+
+def _load_cloud(r: Any, state: State, meta: dict[str, str]) -> None:
+    """Deploys, batch costs, the flavor catalog and quotas, and the places a deploy failed for good."""
+    names = sorted(r.smembers(keys.DEPLOYS_ALL))
+    for name, h in zip(names, _hgetall_many(r, [keys.deploy_view(n) for n in names])):
+        if h:
+            state.deploys[name] = _convert(h, Deploy, _DEPLOY_JSON)
+    state.batch_costs = {b: float(c) for b, c in r.hgetall(keys.BATCH_COSTS).items()}
+    for data in r.hvals(keys.FLAVORS_VIEW):
+        row = decode_flavor(data)
+        state.flavors[(row.provider, row.region, row.name)] = row
+    for data in r.hvals(keys.QUOTAS_VIEW):
+        q = decode_quota(data)
+        state.quotas[(q.provider, q.region)] = q
+    for provider, region, flavor, kind, when in json.loads(meta.get("unusable", "[]")):
+        state.unusable[(provider, region, flavor)] = (kind, float(when))
 
 
 def _touched(event: Any) -> list[int]:

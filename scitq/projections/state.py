@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 import msgspec
 
 from scitq.events.model import (
-    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, ExecutionStatus,
-    RecruiterFields, TaskFields, TaskStatus, WorkerFields, WorkerStatus,
+    ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, DeployFields,
+    DeployStatus, ExecutionStatus, FlavorFields, QuotaFields, RecruiterFields, TaskFields, TaskStatus, WorkerFields,
+    WorkerStatus,
 )
 
-__all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS",
-           "EVICTABLE_STATUSES"]
+__all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
+           "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES"]
 
 ACTIVE_TASK_STATUS = ACTIVE_TASK_STATUSES
 ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES
@@ -95,6 +96,31 @@ class Recruiter(RecruiterFields, kw_only=True):
     deploy_wanted: bool = False
 
 
+class Deploy(DeployFields, kw_only=True):
+    """A machine scitq asked a provider for, named after its worker: where it stands and what it cost.
+
+    Its cost runs from `running_date` (the provider said it runs) at `cost` per hour, charged to the batch its
+    worker is in (`cost_batch` since `cost_since`); `spent` is what it cost up to `cost_since`."""
+    worker: str
+    status: DeployStatus
+    why: str
+    requested_date: float
+    modification_date: float
+    rank: int = 0
+    attempts: int = 0
+    instance: str = ""
+    ipv4: str = ""
+    running_date: float | None = None
+    end_date: float | None = None
+    error_kind: str = ""
+    error: str = ""
+    destroy_why: str = ""
+    destroy_reason: str = ""
+    cost_batch: str = ""
+    cost_since: float | None = None
+    spent: float = 0.0
+
+
 @dataclass
 class State:
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -103,6 +129,12 @@ class State:
     worker_ids: dict[str, int] = field(default_factory=dict)
     batches: dict[str, Batch] = field(default_factory=dict)
     recruiters: dict[tuple[str, int], Recruiter] = field(default_factory=dict)   # (batch, rank) -> recruiter
+    deploys: dict[str, Deploy] = field(default_factory=dict)       # worker name -> its machine (kept when gone)
+    batch_costs: dict[str, float] = field(default_factory=dict)    # batch -> cost of machines' time in it, closed
+    unusable: dict[tuple[str, str, str], tuple[str, float]] = field(default_factory=dict)  # (provider, region,
+    # flavor) -> (error kind, when) of the last deploy that failed for good there (see deploy_plan.choose)
+    flavors: dict[tuple[str, str, str], FlavorFields] = field(default_factory=dict)  # (provider, region, name)
+    quotas: dict[tuple[str, str], QuotaFields] = field(default_factory=dict)         # (provider, region)
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
     task_executions: dict[int, list[int]] = field(default_factory=dict)
     paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
@@ -116,6 +148,10 @@ class State:
     dirty_workers: set[int] = field(default_factory=set)
     dirty_batches: set[str] = field(default_factory=set)
     dirty_recruiters: set[tuple[str, int]] = field(default_factory=set)
+    dirty_deploys: set[str] = field(default_factory=set)
+    dirty_costs: set[str] = field(default_factory=set)
+    dirty_flavors: set[tuple[str, str, str]] = field(default_factory=set)
+    dirty_quotas: set[tuple[str, str]] = field(default_factory=set)
     indexed_tasks: dict[int, tuple[str, str, str | None, bool]] = field(default_factory=dict)
     rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
@@ -132,7 +168,8 @@ class State:
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
         self.indexed_executions = set(self.executions)
         for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,
-                      self.dirty_recruiters, self.rewrite_tasks):
+                      self.dirty_recruiters, self.rewrite_tasks, self.dirty_flavors, self.dirty_quotas,
+                      self.dirty_deploys, self.dirty_costs):
             dirty.clear()
 
     def evict(self) -> int:

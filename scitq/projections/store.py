@@ -10,9 +10,12 @@ from typing import Any, Iterator
 from scitq import keys
 from scitq.errors import BadInput
 from scitq.events.codec import decode_event
+from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, quota_key
 from scitq.projections.evolve import evolve
 from scitq.projections.state import State
-from scitq.projections.views import batch_hash, execution_hash, recruiter_hash, task_hash, worker_hash
+from scitq.projections.views import (
+    batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
+)
 
 __all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
 
@@ -140,6 +143,18 @@ def write_dirty(state: State, pipe: Any) -> None:
             continue
         pipe.hset(vkey, mapping=recruiter_hash(rec))
         pipe.sadd(keys.RECRUITERS_ALL, keys.recruiter_member(*key))
+    for name in state.dirty_deploys:
+        d = state.deploys.get(name)
+        pipe.delete(keys.deploy_view(name))
+        if d is None:
+            pipe.srem(keys.DEPLOYS_ALL, name)
+            continue
+        pipe.hset(keys.deploy_view(name), mapping=deploy_hash(d))
+        pipe.sadd(keys.DEPLOYS_ALL, name)
+    costs = {b: repr(state.batch_costs[b]) for b in state.dirty_costs if b in state.batch_costs}
+    if costs:
+        pipe.hset(keys.BATCH_COSTS, mapping=costs)
+    _write_catalog(state, pipe)
     meta = server_state(state)
     if meta != state.meta_written:
         pipe.hset(keys.SERVER_STATE, mapping=meta)
@@ -150,9 +165,11 @@ def write_dirty(state: State, pipe: Any) -> None:
 
 def server_state(state: State) -> dict[str, str]:
     """What the server needs besides the entities' views to start from them: its id counters (ids of
-    deleted entities are not given again) and the offline workers that were paused."""
+    deleted entities are not given again), the offline workers that were paused and the places where a
+    deploy failed for good (provider, region, flavor, error kind, when)."""
     return {"next_task_id": str(state.next_task_id), "next_execution_id": str(state.next_execution_id),
-            "next_worker_id": str(state.next_worker_id), "paused_offline": json.dumps(sorted(state.paused_offline))}
+            "next_worker_id": str(state.next_worker_id), "paused_offline": json.dumps(sorted(state.paused_offline)),
+            "unusable": json.dumps(sorted([*k, *v] for k, v in state.unusable.items()))}
 
 
 def clear_dirty(state: State) -> None:
@@ -162,6 +179,25 @@ def clear_dirty(state: State) -> None:
     state.dirty_batches.clear()
     state.dirty_cache.clear()
     state.dirty_recruiters.clear()
+    state.dirty_deploys.clear()
+    state.dirty_costs.clear()
+    state.dirty_flavors.clear()
+    state.dirty_quotas.clear()
+
+
+def _write_catalog(state: State, pipe: Any) -> None:
+    gone = [flavor_key(*k) for k in state.dirty_flavors if k not in state.flavors]
+    if gone:
+        pipe.hdel(keys.FLAVORS_VIEW, *gone)
+    rows = {flavor_key(*k): encode_flavor(state.flavors[k]) for k in state.dirty_flavors if k in state.flavors}
+    if rows:
+        pipe.hset(keys.FLAVORS_VIEW, mapping=rows)
+    gone = [quota_key(*k) for k in state.dirty_quotas if k not in state.quotas]
+    if gone:
+        pipe.hdel(keys.QUOTAS_VIEW, *gone)
+    rows = {quota_key(*k): encode_quota(state.quotas[k]) for k in state.dirty_quotas if k in state.quotas}
+    if rows:
+        pipe.hset(keys.QUOTAS_VIEW, mapping=rows)
 
 
 def expected_views(state: State) -> dict[str, Any]:
@@ -203,6 +239,16 @@ def expected_views(state: State) -> dict[str, Any]:
         out[keys.recruiter_view(*key)] = recruiter_hash(rec)
     if state.recruiters:
         out[keys.RECRUITERS_ALL] = {keys.recruiter_member(*key) for key in state.recruiters}
+    for name, d in state.deploys.items():
+        out[keys.deploy_view(name)] = deploy_hash(d)
+    if state.deploys:
+        out[keys.DEPLOYS_ALL] = set(state.deploys)
+    if state.batch_costs:
+        out[keys.BATCH_COSTS] = {b: repr(c) for b, c in state.batch_costs.items()}
+    if state.flavors:
+        out[keys.FLAVORS_VIEW] = {flavor_key(*k): encode_flavor(v) for k, v in state.flavors.items()}
+    if state.quotas:
+        out[keys.QUOTAS_VIEW] = {quota_key(*k): encode_quota(v) for k, v in state.quotas.items()}
     out[keys.SERVER_STATE] = server_state(state)
     out[keys.CHECKPOINT] = state.last_event_id
     return out
@@ -314,6 +360,10 @@ def rebuild(r: Any, verify: bool = True, write: bool = True,
         state.dirty_batches.update(state.batches)
         state.dirty_cache.update(state.cache)
         state.dirty_recruiters.update(state.recruiters)
+        state.dirty_deploys.update(state.deploys)
+        state.dirty_costs.update(state.batch_costs)
+        state.dirty_flavors.update(state.flavors)
+        state.dirty_quotas.update(state.quotas)
         write_dirty(state, pipe)
         pipe.execute()
     return RebuildReport(events=n, seconds=elapsed, keys=len(expected), equal=not diffs, differences=diffs), state

@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterator, Union
 import msgspec
 
 from scitq.events.model import TASK_STATUSES, BatchFields, derive
-from scitq.projections.state import Batch, Execution, Recruiter, Task, Worker
+from scitq.projections.state import Batch, Deploy, Execution, Recruiter, Task, Worker
 
 __all__ = [
     "task_hash", "execution_hash", "worker_hash", "batch_hash", "recruiter_hash", "View", "TaskView",
     "ExecutionView", "WorkerView", "BatchView", "RecruiterView", "decode_task", "decode_execution",
-    "decode_worker", "decode_batch", "decode_recruiter", "IO_FIELDS", "HEARTBEAT_FIELDS",
+    "decode_worker", "decode_batch", "decode_recruiter", "deploy_hash", "DeployView", "decode_deploy", "IO_FIELDS", "HEARTBEAT_FIELDS",
 ]
 
 
@@ -91,6 +91,7 @@ _TASK_FIELDS = _fields(Task)
 _EXEC_FIELDS = _fields(Execution, skip=("output_files",))      # written space-separated, as v1 showed them
 _WORKER_FIELDS = _fields(Worker, skip=("held",))               # written as a count
 _RECRUITER_FIELDS = _fields(Recruiter)
+_DEPLOY_FIELDS = _fields(Deploy)
 
 
 def task_hash(t: Task) -> dict[str, str]:
@@ -115,6 +116,10 @@ def batch_hash(b: Batch) -> dict[str, str]:
 
 def recruiter_hash(r: Recruiter) -> dict[str, str]:
     return _hash(r, _RECRUITER_FIELDS)
+
+
+def deploy_hash(d: Deploy) -> dict[str, str]:
+    return _hash(d, _DEPLOY_FIELDS)
 
 
 class View(msgspec.Struct, kw_only=True):
@@ -175,6 +180,8 @@ BatchView = derive("BatchView", BatchFields, bases=(View,), mode="view", skip=("
 BatchView.__doc__ = "A batch's view: its name, creation, pause flag, queued count and count of tasks by status."
 RecruiterView = derive("RecruiterView", Recruiter, bases=(View,), mode="view", module=__name__)
 RecruiterView.__doc__ = "A recruiter's view: its batch and rank, and what it asks for (`RecruiterFields`)."
+DeployView = derive("DeployView", Deploy, bases=(View,), mode="view", module=__name__)
+DeployView.__doc__ = "A deploy's view: the machine of a worker, where it stands and what it cost (`Deploy`)."
 
 
 def _json_fields(cls: type[msgspec.Struct]) -> tuple[str, ...]:
@@ -214,3 +221,7 @@ def decode_batch(h: dict[str, str]) -> BatchView:
 
 def decode_recruiter(h: dict[str, str]) -> RecruiterView:
     return _decode(h, RecruiterView)
+
+
+def decode_deploy(h: dict[str, str]) -> DeployView:
+    return _decode(h, DeployView)

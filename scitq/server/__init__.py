@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 
 from scitq.connection import check, connect
@@ -12,7 +15,7 @@ from scitq.server import shared_config
 from scitq.server.embedded import EmbeddedValkey
 from scitq.settings import Settings
 
-__all__ = ["serve", "ControlPlane", "EmbeddedValkey", "AlreadyRunning"]
+__all__ = ["serve", "ControlPlane", "EmbeddedValkey", "AlreadyRunning", "JobRunner"]
 
 log = logging.getLogger("scitq.server")
 
@@ -30,6 +33,8 @@ def serve(cfg: Settings, redis_url: str | None = None, *, fsync: str = "everysec
     check(r)
     shared_config.publish(r, cfg)
     plane = ControlPlane(r, cfg)
+    runner = JobRunner(cfg.jobs_redis or (embedded.url if embedded is not None else redis_url)) if cfg.jobs else None
+    plane.job_runner = runner.ensure if runner is not None else None
 
     def _stop(signum, frame):  # noqa: ARG001
         log.info("stopping (signal %d)", signum)
@@ -41,6 +46,45 @@ def serve(cfg: Settings, redis_url: str | None = None, *, fsync: str = "everysec
     try:
         plane.run_with(ready)
     finally:
+        if runner is not None:
+            runner.stop()
         if embedded is not None and not keep_valkey:
             embedded.stop()
             log.info("embedded Valkey stopped")
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the server dies, even by kill -9 (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class JobRunner:
+    """The job runner (`scitq jobs`, an RQ worker) as a child of the server, started with the first job.
+
+    It connects with `url` (a credential allowed to make worker users), given in its environment, not on its
+    command line; it stops with the server (SIGTERM: the job it runs ends first)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.proc: subprocess.Popen | None = None
+
+    def ensure(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        env = {**os.environ, "SCITQ_SERVER": self.url}
+        log.info("starting the job runner (deploy and destroy jobs)")
+        self.proc = subprocess.Popen([sys.executable, "-m", "scitq.cli.main", "jobs"], env=env,
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -67,6 +67,10 @@ class ControlPlane:
         self._decided = False     # the in-memory state holds decisions not committed yet
         self._fenced = False
         self.set_aside: dict[str, str] = {}
+        self.decider.name_prefix = cfg.server_name
+        self._jobs_conn: Any = None
+        self.job_runner: Any = None       # starts the job runner (serve() sets it; None: run `scitq jobs` yourself)
+        self._next_sweep = time.monotonic() + cfg.orphan_interval
 
     # --- start / stop -------------------------------------------------------------------------
     def acquire(self, wait: float | None = LOCK_TTL + 2) -> None:
@@ -102,6 +106,8 @@ class ControlPlane:
                 self.last_seq[k[len(prefix):]] = (inc, int(seq))
         log.info("loaded %d live tasks, %d workers (%s, ledger at %s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), how, self.state.last_event_id, time.perf_counter() - t0)
+
+        self._resume_jobs()
 
     def _snapshot(self, set_aside: dict[str, str]) -> tuple[State, str]:
         checkpoint = self.r.get(keys.CHECKPOINT)
@@ -395,6 +401,11 @@ class ControlPlane:
         self.decider.timeouts()
         if self.state.recruiters:
             self.decider.recruit()      # the recruiters move idle workers (liveness first: not offline ones)
+        if self.state.deploys:
+            self.decider.release(self.cfg.idle_timeout, self.cfg.register_timeout)
+            if self.cfg.orphan_interval and time.monotonic() >= self._next_sweep:
+                self._next_sweep = time.monotonic() + self.cfg.orphan_interval
+                self._sweep()
 
     def _unclaimed(self) -> None:
         """Queue entries read by a worker that never claimed them (it died): requeue their tasks."""
@@ -433,6 +444,63 @@ class ControlPlane:
             return
         self.cursors.update(rnd.cursors)
         self.state.evict()
+        jobs = [e for e in rnd.effects if e.kind == "job"]
+        if jobs:
+            self._enqueue(jobs)
+
+    # --- deploy and destroy jobs (RQ) ---------------------------------------------------------------
+    def _rq(self) -> Any:
+        from scitq import jobqueue
+        if self._jobs_conn is None:
+            self._jobs_conn = jobqueue.connection(self.r)
+        return jobqueue
+
+    def _job_kwargs(self, op: str, worker: str, fields: dict[str, str]) -> dict[str, Any]:
+        d = self.state.deploys.get(worker)
+        if op == "deploy" and d is not None:
+            return {"worker": worker, "provider": d.provider, "region": d.region, "flavor": d.flavor,
+                    "batch": d.batch, "concurrency": d.concurrency, "prefetch": d.prefetch}
+        out: dict[str, Any] = {"worker": worker, **{k: v for k, v in fields.items() if k != "op"}}
+        if d is not None:
+            out.setdefault("provider", d.provider)
+            out.setdefault("region", d.region)
+        return out
+
+    def _enqueue(self, effects: list[Any]) -> None:
+        """Enqueue the jobs a committed round asked for. A failure here loses nothing: the ledger says the
+        machine is wanted (or going), and `_resume_jobs` enqueues again at the next start."""
+        try:
+            if self.job_runner is not None:
+                self.job_runner()
+            jq = self._rq()
+            for e in effects:
+                op = e.fields.get("op", "")
+                retries = 0 if op == "sweep" else self.cfg.deploy_retries
+                jid = jq.enqueue(self._jobs_conn, op, e.target, self._job_kwargs(op, e.target, e.fields),
+                                 retries=retries, interval=self.cfg.deploy_retry_interval,
+                                 timeout=self.cfg.deploy_timeout)
+                log.info("%s job %s", op, jid or f"{op}-{e.target} already waiting or running")
+        except Exception as exc:  # noqa: BLE001 - RQ or Redis refused: said, and resumed at the next start
+            log.error("cannot enqueue deploy/destroy jobs (%s): they are enqueued again at the next start", exc)
+
+    def _resume_jobs(self) -> None:
+        """After a (re)start: every machine the ledger says is being made or destroyed gets its job again,
+        unless that job still waits or runs (a server killed mid-deploy deploys nothing twice)."""
+        from scitq.server.round import Effect
+        todo = []
+        for name, d in self.state.deploys.items():
+            if d.status in ("requested", "deploying"):
+                todo.append(Effect("job", name, {"op": "deploy"}))
+            elif d.status == "destroying":
+                todo.append(Effect("job", name, {"op": "destroy", "provider": d.provider, "region": d.region}))
+        if todo:
+            self._enqueue(todo)
+
+    def _sweep(self) -> None:
+        """List the providers in use for machines of ours that no live deploy owns (a sweep job)."""
+        from scitq.server.round import Effect
+        providers = sorted({d.provider for d in self.state.deploys.values()})
+        self._enqueue([Effect("job", p, {"op": "sweep", "provider": p}) for p in providers])
 
     # --- admin --------------------------------------------------------------------------------------
     def _special(self, cid: str, tag: str, data: str) -> None:

@@ -21,6 +21,7 @@ from scitq.events import base
 from scitq.events import batch as eb
 from scitq.events import commands as c
 from scitq.events import execution as ee
+from scitq.events import flavor as ef
 from scitq.events import recruiter as er
 from scitq.events import task as et
 from scitq.events import worker as ew
@@ -29,9 +30,11 @@ from scitq.events.model import (
     LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, RECRUITER_FIELDS, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES,
     USER_WORKER_STATUSES, RecruiterFields, TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
+from scitq.projections.catalog import check_flavor_rule
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
 from scitq.projections.state import Execution, State, Task, Worker
 from scitq.server import recruit
+from scitq.server.decide_cloud import CloudDecisions
 from scitq.server.round import Effect, Round
 from scitq.settings import DEFAULT_BATCH
 
@@ -63,9 +66,9 @@ def check_user_status(status: str) -> None:
         raise BadInput(f"status {status!r} is set by the workers; set one of {', '.join(USER_STATUSES)}")
 
 
-class Decider:
+class Decider(CloudDecisions):
     """Decides on one input at a time; what it decides (events, effects) goes into `round`, the value
-    the server commits (`begin` starts the next one)."""
+    the server commits (`begin` starts the next one). Machine decisions: `CloudDecisions`."""
 
     def __init__(self, state: State, max_deliveries: int = 5) -> None:
         self.state = state
@@ -79,6 +82,7 @@ class Decider:
         # out, and how many times in a row (server memory only: a restart starts the count again)
         self.missing: dict[tuple[str, int, int], int] = {}
         self.told: set[tuple[str, int, int]] = set()   # stale attempts already recorded as such
+        self._init_cloud()
 
     # --- plumbing ---------------------------------------------------------------------------
     def begin(self, now: float) -> Round:
@@ -389,6 +393,8 @@ class Decider:
             raise BadInput(f"worker status {cmd.status!r} must be running or paused")
         described = filled(cmd, WorkerFields)
         described["batch"] = check_batch_name(cmd.batch or DEFAULT_BATCH)
+        if cmd.name in self.state.deploys and self.state.deploys[cmd.name].status != "destroyed":
+            described["permanent"] = False     # a machine scitq deployed: released when idle
         w = self.state.worker_by_name(cmd.name)
         if w is None:
             wid = self.state.next_worker_id
@@ -426,6 +432,8 @@ class Decider:
 
     def cmd_worker_update(self, cmd: c.UpdateWorker) -> dict:
         w = self._worker(cmd.worker_id)
+        if cmd.status == "evicted":          # v1 §4.7: the worker says its spot machine is taken back
+            return self.evict(w)
         changes = patch_changes(cmd, WorkerFields, null="unset")
         changes.pop("worker_id")
         status = changes.pop("status", None)
@@ -471,7 +479,8 @@ class Decider:
                 self.control(w.name, "cancel", task=t.task_id, attempt=t.attempt)
                 self._requeue(t, "worker deleted")
         self.emit(ew.WorkerDeleted(worker_id=w.worker_id, worker=w.name))
-        return {"worker_id": w.worker_id}
+        destroying = self.destroy(w.name, "deleted", f"worker {w.name} deleted by a user")
+        return {"worker_id": w.worker_id, **({"destroying": True} if destroying else {})}
 
     def cmd_worker_signal(self, cmd: c.SignalWorker) -> dict:
         w = self._worker(cmd.worker_id)
@@ -490,6 +499,7 @@ class Decider:
             v = values.get(name)
             if v is not None and (not v.strip() or any(ch.isspace() for ch in v)):
                 raise BadInput(f"recruiter {where}: {name} {v!r} must be a name without spaces")
+        check_flavor_rule(values.get("worker_flavor"), f"recruiter {where}: worker_flavor")
         return values
 
     def cmd_recruiter_create(self, cmd: c.CreateRecruiter) -> dict:
@@ -524,18 +534,58 @@ class Decider:
         self.emit(er.RecruiterDeleted(batch=cmd.batch, rank=cmd.rank))
         return {"batch": cmd.batch, "rank": cmd.rank}
 
+    # --- the flavor catalog ------------------------------------------------------------------------
+    def cmd_flavor_update_catalog(self, cmd: c.UpdateFlavorCatalog) -> dict:
+        """Record what changed in a provider's catalog (one event, none if nothing changed); the answer
+        lists the changes for the updater to print (v1: added, changed with old -> new, removed)."""
+        provider = cmd.provider
+        regions = set(cmd.regions)
+        new: dict[tuple[str, str], Any] = {}
+        for row in cmd.flavors:
+            if row.provider != provider:
+                raise BadInput(f"flavor {row.name} of region {row.region} is of provider {row.provider!r}, "
+                               f"not {provider!r}")
+            if regions and row.region not in regions:
+                raise BadInput(f"flavor {row.name} is in region {row.region!r}, not one of the regions updated")
+            if set(row.tags) - set("GMN"):
+                raise BadInput(f"flavor {row.name}: tags {row.tags!r} are not letters of GMN")
+            new[(row.region, row.name)] = row
+        old = {(r, n): row for (p, r, n), row in self.state.flavors.items()
+               if p == provider and (not regions or r in regions)}
+        added = [new[k] for k in sorted(new) if k not in old]
+        changed = [(old[k], new[k]) for k in sorted(new) if k in old and old[k] != new[k]]
+        removed = sorted(k for k in old if k not in new)
+        new_q = {q.region: q for q in cmd.quotas if q.provider == provider}
+        old_q = {r: q for (p, r), q in self.state.quotas.items() if p == provider and (not regions or r in regions)}
+        quotas = [q for r, q in sorted(new_q.items()) if old_q.get(r) != q]
+        quotas_removed = sorted(r for r in old_q if r not in new_q)
+        if added or changed or removed or quotas or quotas_removed:
+            self.emit(ef.FlavorCatalogUpdated(provider=provider, upserted=added + [n for _, n in changed],
+                                              removed=removed, quotas=quotas, quotas_removed=quotas_removed))
+
+        def diff(a: Any, b: Any) -> dict[str, list[Any]]:
+            return {f: [getattr(a, f), getattr(b, f)] for f in a.__struct_fields__ if getattr(a, f) != getattr(b, f)}
+
+        return {"provider": provider, "flavors": len(new),
+                "added": [f"{r.region}/{r.name}" for r in added],
+                "changed": {f"{b.region}/{b.name}": diff(a, b) for a, b in changed},
+                "removed": [f"{r}/{n}" for r, n in removed],
+                "quotas": {q.region: q.cpu_limit for q in quotas}, "quotas_removed": quotas_removed}
+
     def recruit(self) -> int:
         """Run the recruiting policy (`scitq.server.recruit.plan`) and record its decisions; returns the
         number of workers moved."""
         moved = 0
-        for d in recruit.plan(self.state):
+        for d in recruit.plan(self.state, self.now):
             if isinstance(d, recruit.Recycle):
                 self.emit(er.WorkerRecruited(batch=d.batch, rank=d.rank, worker_id=d.worker_id, worker=d.worker,
                                              previous_batch=d.previous_batch, concurrency=d.concurrency,
                                              prefetch=d.prefetch, reason=d.reason))
                 moved += 1
+            elif isinstance(d, recruit.Deploy):
+                self.recruit_deploy(d)
             else:
-                self.emit(er.RecruiterDeployWanted(batch=d.batch, rank=d.rank, needed=d.needed, reason=d.reason))
+                self.recruit_wanted(d)
         return moved
 
     # --- facts from workers -------------------------------------------------------------------

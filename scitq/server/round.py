@@ -10,15 +10,16 @@ from scitq.events.base import Event
 __all__ = ["Round", "Effect", "EffectKind", "seq_field"]
 
 # queue: an entry in a batch's queue stream; purge: empty that stream; control: an order on a worker's
-# control stream; ack: acknowledge (and delete) a queue entry read by a worker
-EffectKind = Literal["queue", "purge", "control", "ack"]
+# control stream; ack: acknowledge (and delete) a queue entry read by a worker; job: enqueue a deploy or
+# destroy job (RQ) for the machine of a worker, after the commit (the control plane does it)
+EffectKind = Literal["queue", "purge", "control", "ack", "job"]
 
 
 @dataclass(slots=True)
 class Effect:
     """A Redis write besides the ledger and the views."""
     kind: EffectKind
-    target: str                 # the batch (queue, purge, ack) or the worker's name (control)
+    target: str                 # the batch (queue, purge, ack) or the worker's name (control, job)
     fields: dict[str, str] = field(default_factory=dict)
 
 

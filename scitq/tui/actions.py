@@ -55,6 +55,21 @@ class Actions:
     def worker_delete(self, worker_id: int) -> Any:
         return self._send(self.client.delete_worker, int(worker_id))
 
+    def worker_deploy(self, **fields: Any) -> Any:
+        """Deploy new workers (v1's "Add worker"): provider, region, flavor, number, batch, concurrency, prefetch."""
+        return self._send(self.client.deploy_workers, **fields)
+
+    def job_retry(self, job_id: str, op: str, worker: str) -> Any:
+        """Run a failed job again: a deploy is asked for again (recorded in the ledger), a destroy requeued."""
+        if op == "deploy":
+            return self._send(self.client.retry_deploy, worker)
+        from scitq import jobqueue
+        return self._send(jobqueue.retry, jobqueue.connection(self.client.r), job_id)
+
+    def job_delete(self, job_id: str) -> Any:
+        from scitq import jobqueue
+        return self._send(jobqueue.delete, jobqueue.connection(self.client.r), job_id)
+
     def worker_signal(self, worker_id: int, signal: int) -> Any:
         """An order to the worker itself (v1's signals): CLEAN, RESTART or RESET_RESOURCES."""
         return self._send(self.client.signal_worker, int(worker_id), int(signal))

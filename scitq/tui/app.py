@@ -22,6 +22,7 @@ from scitq.tui.modals import Help
 from scitq.tui.screens.base import LiveScreen
 from scitq.tui.screens.batches import BatchesScreen
 from scitq.tui.screens.events import EventsScreen
+from scitq.tui.screens.jobs import JobsScreen
 from scitq.tui.screens.tasks import TasksScreen
 from scitq.tui.screens.workers import WorkersScreen
 from scitq.tui.screens.workflows import WorkflowsScreen
@@ -43,13 +44,14 @@ class Dashboard(App[int]):
     CSS_PATH = Path(__file__).with_name("dashboard.tcss")
     ENABLE_COMMAND_PALETTE = False
     MODES = {"workers": WorkersScreen, "batches": BatchesScreen, "workflows": WorkflowsScreen, "tasks": TasksScreen,
-             "events": EventsScreen}
+             "events": EventsScreen, "jobs": JobsScreen}
     BINDINGS = [
         Binding("w", "show('workers')", "Workers"),
         Binding("b", "show('batches')", "Batches"),
         Binding("W", "show('workflows')", "Workflows"),
         Binding("t", "show('tasks')", "Tasks"),
         Binding("e", "show('events')", "Events"),
+        Binding("j", "show('jobs')", "Jobs"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]

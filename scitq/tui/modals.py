@@ -14,7 +14,7 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-__all__ = ["Confirm", "Choose", "Prompt", "EditCommand", "Help"]
+__all__ = ["Confirm", "Choose", "Prompt", "EditCommand", "Help", "AddWorker"]
 
 
 class Confirm(ModalScreen[bool]):
@@ -157,4 +157,96 @@ class Help(ModalScreen[None]):
                 yield Static(Text(self.notes, style="dim"))
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class AddWorker(ModalScreen["dict[str, Any] | None"]):
+    """v1's "Add worker" form: concurrency (1), prefetch (0), flavor, region, provider, batch, number (1).
+
+    Flavor, region and provider may be `auto` (the flavor `auto:cpu>=8:ram>=30`); `flavors` completes the
+    flavor and the region and provider are filled in when the flavor's are unique. Enter or "Add" answers the
+    fields (checked: a flavor and a region are needed, numbers are numbers); escape cancels (None)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    FIELDS = (("concurrency", "Concurrency", "1"), ("prefetch", "Prefetch", "0"), ("flavor", "Flavor", ""),
+              ("region", "Region", ""), ("provider", "Provider", ""), ("batch", "Batch", ""), ("number", "Number", "1"))
+
+    def __init__(self, flavors: Sequence[tuple[str, str, str]] = (), batches: Sequence[str] = ()) -> None:
+        super().__init__(classes="dialog")
+        self.flavors = list(flavors)          # (flavor, region, provider) of the catalog
+        self.batches = list(batches)
+
+    def compose(self) -> ComposeResult:
+        names = sorted({f for f, _, _ in self.flavors})
+        regions = sorted({r for _, r, _ in self.flavors}) + ["auto"]
+        providers = sorted({p for _, _, p in self.flavors}) + ["auto"]
+        suggest = {"flavor": names + ["auto"], "region": regions, "provider": providers, "batch": self.batches}
+        with Vertical(classes="box"):
+            yield Label("Add worker", classes="question")
+            for name, label, value in self.FIELDS:
+                with Horizontal(classes="field"):
+                    yield Label(f"{label:>12} ", classes="field-label")
+                    yield Input(value, id=f"add-{name}", placeholder=label.lower(),
+                                suggester=SuggestFromList(suggest[name], case_sensitive=True)
+                                if suggest.get(name) else None)
+            yield Label("", id="add-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Add", variant="primary", id="add")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#add-flavor", Input).focus()
+
+    def _value(self, name: str) -> str:
+        return self.query_one(f"#add-{name}", Input).value.strip()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "add-flavor":
+            return
+        where = {(r, p) for f, r, p in self.flavors if f == event.value.strip()}
+        if len(where) == 1:
+            (region, provider), = where
+            self.query_one("#add-region", Input).value = region
+            self.query_one("#add-provider", Input).value = provider
+
+    def answer(self) -> dict[str, Any] | None:
+        """The form's fields, or None (and the error shown) when one is missing or wrong."""
+        error = ""
+        out: dict[str, Any] = {}
+        if not self._value("flavor"):
+            error = "Flavor must be specified"
+        elif not self._value("region"):
+            error = "Region must be specified"
+        elif not self._value("provider"):
+            error = "Provider must be specified"
+        else:
+            for name in ("concurrency", "prefetch", "number"):
+                try:
+                    out[name] = int(self._value(name) or 0)
+                except ValueError:
+                    error = f"{name.capitalize()} must be a number"
+                    break
+            if not error and out["number"] < 1:
+                error = "Number must be at least 1"
+        if error:
+            self.query_one("#add-error", Label).update(error)
+            return None
+        out.update(flavor=self._value("flavor"), region=self._value("region"), provider=self._value("provider"),
+                   batch=self._value("batch") or None)
+        return out
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        got = self.answer()
+        if got is not None:
+            self.dismiss(got)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "cancel":
+            self.dismiss(None)
+            return
+        got = self.answer()
+        if got is not None:
+            self.dismiss(got)
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

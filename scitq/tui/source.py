@@ -84,6 +84,27 @@ class Source:
         return self.client.batches()
 
     @_reads
+    def batch_costs(self) -> dict[str, float]:
+        """What the deployed machines' time in each batch cost so far."""
+        return self.client.batch_costs()
+
+    @_reads
+    def deploys(self) -> list[Any]:
+        return self.client.deploys()
+
+    @_reads
+    def jobs(self) -> list[Any]:
+        """The deploy and destroy jobs (RQ), newest first."""
+        from scitq import jobqueue
+        return jobqueue.jobs(self._jobs_conn())
+
+    def _jobs_conn(self) -> Any:
+        from scitq import jobqueue
+        if getattr(self, "_rq", None) is None:
+            self._rq = jobqueue.connection(self.client.r)
+        return self._rq
+
+    @_reads
     def batch_names(self) -> list[str]:
         return self.client.batch_names()
 

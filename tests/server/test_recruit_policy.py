@@ -127,13 +127,13 @@ def test_the_policy_is_stable_once_the_need_is_met():
     assert moves(d) == []
 
 
-def test_a_recruiter_that_may_deploy_says_once_that_deploying_is_not_available():
+def test_a_recruiter_that_may_deploy_says_once_when_no_offer_gives_what_recycling_cannot():
     d = world(workers=[("w1", "Default", "local")], pending={"b": 5},
-              recruiters=[{"batch": "b", "worker_provider": "ovh", "worker_region": "GRA11", "maximum_workers": 3}])
+              recruiters=[{"batch": "b", "worker_provider": "ovh", "worker_region": "auto", "maximum_workers": 3}])
     d.recruit()
     events, _ = d.take()
     assert tags(events) == ["worker.recruited", "recruiter.deploy_wanted"]
-    assert events[1].needed == 2 and "not available" in events[1].reason
+    assert events[1].needed == 2 and "no offer matches" in events[1].reason
     d.now += 60
     d.recruit()
     assert d.take()[0] == []

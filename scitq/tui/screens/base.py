@@ -28,7 +28,7 @@ __all__ = ["LiveScreen", "TopBar", "Banner"]
 
 log = logging.getLogger(__name__)
 SCREENS = (("workers", "w", "Workers"), ("batches", "b", "Batches"), ("workflows", "W", "Workflows"),
-           ("tasks", "t", "Tasks"), ("events", "e", "Events"))
+           ("tasks", "t", "Tasks"), ("events", "e", "Events"), ("jobs", "j", "Jobs"))
 
 
 class TopBar(Static):

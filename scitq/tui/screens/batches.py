@@ -24,7 +24,7 @@ _SHORT = {"waiting": "Wait", "pending": "Pend", "assigned": "Asgn", "accepted": 
 COLUMNS = [Column("batch", "Batch", 16), Column("state", "State", 8), Column("progress", "Progress", 21)]
 COLUMNS += [Column(s, _SHORT[s], 6, "right") for s in COUNTED]
 COLUMNS += [Column("total", "Total", 7, "right"), Column("rate", "Done/min", 8, "right"),
-            Column("duration", "Duration", 20), Column("workers", "Workers", 0)]
+            Column("duration", "Duration", 20), Column("cost", "Cost", 8, "right"), Column("workers", "Workers", 0)]
 ACTIONS = {"pause", "go", "relaunch", "delete"}
 DURATIONS_EVERY = 3.0    # seconds: the runtimes of the tasks that ended are read again at most this often
 
@@ -43,7 +43,8 @@ class BatchesScreen(LiveScreen):
     KEY_NOTES = [("enter", "the batch's tasks"),
             ("", "Done/min: tasks that ended (succeeded or failed) over the last minute"),
             ("", "Duration: runtime of the succeeded tasks' latest execution, average [min-max]; "
-                 "after ✗, the failed ones'")]
+                 "after ✗, the failed ones'"),
+            ("", "Cost: what the deployed machines' time in the batch cost (flavor price per hour x hours)")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,6 +52,7 @@ class BatchesScreen(LiveScreen):
         self.batches: list[dict[str, Any]] = []
         self.workers_of: dict[str, list[str]] = {}
         self.spreads: dict[str, dict[str, Spread]] | None = None     # None: not read yet
+        self.costs: dict[str, float] = {}
         self._ended: set[int] = set()         # tasks whose runtime may have changed (read every few seconds)
         self._reading_ended = False
 
@@ -78,10 +80,12 @@ class BatchesScreen(LiveScreen):
         workers = None
         if touched.everything or touched.worker_set or touched.worker_changes or not self.workers_of:
             workers = self.dash.source.workers()
+        self._costs_read = self.dash.source.batch_costs()    # read with the batches, shown by apply
         return self.dash.source.batches(), workers
 
     def apply(self, touched: Touched, request: Any, data: Any) -> None:
         batches, workers = data
+        self.costs = getattr(self, "_costs_read", self.costs)
         durations = self.dash.durations
         if not (durations.loading or durations.loaded or self._reading_ended):
             # once the batches are on screen: the runtimes of every ended task, in the background
@@ -141,7 +145,8 @@ class BatchesScreen(LiveScreen):
             Text(name, style="bold"),
             Text("paused", style="bold #fdd835") if paused else Text("running", style="#42a5f5"),
             progress_bar(b, 15), *counts, f"{total:,}", f"{rate:,.0f}" if rate else "·",
-            self._duration(b), ", ".join(self.workers_of.get(name, [])),
+            self._duration(b), f"{self.costs[name]:.2f}" if self.costs.get(name) else "·",
+            ", ".join(self.workers_of.get(name, [])),
         ])
 
     def _duration(self, b: dict[str, Any]) -> Text:
