@@ -16,7 +16,7 @@ from deploykit import cloud_env, created, kill_left_machines, machines, slow_clo
 from helpers import wait_for  # noqa: E402
 from scitq.api.client import Client  # noqa: E402
 from scitq.lib import Server  # noqa: E402
-from scitq.events import event_json
+from scitq.events import event_json  # noqa: E402
 
 
 def test_a_server_killed_mid_deploy_deploys_nothing_twice_and_leaks_no_worker(slow_cloud_env, procs, r,
