@@ -5,12 +5,12 @@ Roles and their user names:
 - ``admin`` (the operator): everything, including CONFIG, FLUSH*, SHUTDOWN, ACL, FUNCTION.
 - ``server`` / ``server-NAME``: every scitq key (sole writer of the ledger, views and queues), FUNCTION LOAD of
   its library and FCALL; none of the admin commands.
-- ``worker-NAME``: its own worker keys (outbox, alive, stats, control), output streams, read and claim on the
-  queues, the inbox (registration) and reply lists, read of the views; nothing else.
+- ``worker-NAME``: its own worker keys (outbox, where it also registers, alive, stats, control, replies, the
+  output streams of its executions), read and claim on the queues, read of the views; nothing else.
 - ``submitter-NAME``: the inbox, the reply lists, read of every scitq key (views, outputs, ledger).
 - ``viewer-NAME``: read of every scitq key.
 - ``jobs-NAME`` (the job runner, `scitq jobs`): the RQ keys of the deploy and destroy jobs, the inbox and reply
-  lists (it reports to the server), read of every scitq key, and ACL SETUSER/DELUSER/SAVE to make and revoke
+  lists (it reports to the server), the announcements of new worker names, read of every scitq key, and ACL SETUSER/DELUSER/SAVE to make and revoke
   each deployed worker's own user. Making users is a strong right: keep this credential on the server's machine.
 
 Key patterns come from scitq/keys.py, so a key rename changes the ACLs with it.
@@ -26,6 +26,7 @@ from urllib.parse import quote, urlparse, urlunparse
 import redis
 
 from scitq import keys
+from scitq.connection import is_sentinel, nodes
 from scitq.errors import BadInput, Refused
 
 __all__ = ["ROLES", "user_name", "role_of", "rules", "set_user", "add", "revoke", "list_users", "persist",
@@ -39,8 +40,10 @@ _ADMIN_ONLY = ["-@dangerous", "-@admin", "-@scripting", "-function", "-keys", "-
                "-flushdb", "-shutdown", "-debug", "-module", "-acl"]
 # Commands without keys every role needs to talk at all (AUTH, HELLO, PING, SELECT, CLIENT SETINFO...).
 _CONNECT = ["+@connection", "+multi", "+exec", "+discard"]
-_QUEUE_CLAIM = ["+xreadgroup", "+xack", "+xdel", "+xgroup|create", "+xpending", "+xclaim", "+xautoclaim",
-                "+xinfo", "+xlen", "+xrange", "+xrevrange", "+exists", "+type"]
+# Read and claim on the queues: no XACK/XDEL (the server acknowledges an entry once it checked that Valkey gave
+# it to the worker that claims it), no XCLAIM/XAUTOCLAIM (taking another consumer's entries).
+_QUEUE_CLAIM = ["+xreadgroup", "+xgroup|create", "+xpending", "+xinfo", "+xlen", "+xrange", "+xrevrange", "+exists",
+                "+type"]
 
 
 def user_name(role: str, name: str | None = None) -> str:
@@ -75,9 +78,6 @@ def rules(role: str, name: str | None = None) -> list[str]:
         return [f"~{keys.worker_pattern(name)}", "+@read", "+@write", *_ADMIN_ONLY, *_CONNECT,
                 f"({' '.join(['%R~' + keys.VIEW_PATTERN, '+@read', *_ADMIN_ONLY])})",
                 f"({' '.join(['~' + keys.QUEUE_PATTERN, *_QUEUE_CLAIM])})",
-                f"(~{keys.OUTPUT_PATTERN} +xadd +xrange +xrevrange +xlen +exists +expire)",
-                f"(~{keys.INBOX} +xadd)",
-                f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)",
                 f"(%R~{keys.SHARED_CONFIG} +hget +hgetall)"]   # `scitq-manage config rclone --install`
     if role == "submitter":
         return [f"%R~{keys.ALL_PATTERN}", "+@read", *_ADMIN_ONLY, *_CONNECT,
@@ -90,6 +90,7 @@ def rules(role: str, name: str | None = None) -> list[str]:
                 "+acl|setuser", "+acl|deluser", "+acl|save", "+acl|whoami", "+acl|list",
                 f"(~{keys.JOBS_PATTERN} &{keys.JOBS_PATTERN} +@all -@dangerous -@admin)",   # RQ runs Lua scripts
                 f"(~{keys.INBOX} +xadd)",
+                f"(~{keys.WORKER_ANNOUNCE} +xadd)",   # announces each worker it makes a user for
                 f"(~{keys.REPLY_PATTERN} +blpop +lpop +del)"]
     raise BadInput(f"unknown role {role!r}: expected one of {', '.join(ROLES)}")
 
@@ -130,21 +131,29 @@ def add(r: redis.Redis, role: str, name: str | None = None, password: str | None
         raise BadInput(f"role {role} needs a NAME (e.g. `scitq access add {role} node1`)")
     user = user_name(role, name)
     password = password or secrets.token_urlsafe(24)
-    set_user(r, user, password, role, name)
-    return user, password, persist(r)
+    warnings = []
+    for node in nodes(r):   # ACL users are not replicated: the primary and each replica get the user
+        set_user(node, user, password, role, name)
+        warnings.append(persist(node))
+    if role == "worker":   # the server reads its outbox from now on: it registers there (no inbox right)
+        r.xadd(keys.WORKER_ANNOUNCE, {"name": name})
+    return user, password, "; ".join(sorted({w for w in warnings if w}))
 
 
 def revoke(r: redis.Redis, user: str) -> str:
     """Delete a user (its open connections are closed); returns a persistence warning or ''."""
     if user in ("admin", "default", "server"):
         raise BadInput(f"refusing to revoke {user!r}: it would lock the operator or the embedded server out")
+    primary, *replicas = nodes(r)
     try:
-        deleted = r.execute_command("ACL", "DELUSER", user)
+        deleted = primary.execute_command("ACL", "DELUSER", user)
+        for node in replicas:   # ACL users are not replicated
+            node.execute_command("ACL", "DELUSER", user)
     except redis.ResponseError as exc:
         raise _admin_error(exc, f"revoke {user}") from None
     if not deleted:
         raise BadInput(f"no user {user!r} (see `scitq access list`)")
-    return persist(r)
+    return "; ".join(sorted({w for w in (persist(n) for n in (primary, *replicas)) if w}))
 
 
 @dataclass(frozen=True)
@@ -170,7 +179,14 @@ def list_users(r: redis.Redis) -> list[UserInfo]:
 
 
 def url_for(base_url: str, user: str, password: str, host: str | None = None) -> str:
-    """`base_url` (host, port, db, scheme, query) with `user`'s credentials (and `host` instead, if given)."""
+    """`base_url` (host, port, db, scheme, query) with `user`'s credentials (and `host` instead, if given).
+    A Sentinel URL keeps its Sentinels, service and options."""
+    if is_sentinel(base_url):
+        if host:
+            raise BadInput("--host does not apply to a redis+sentinel:// URL (it names the Sentinels already)")
+        scheme, _, rest = base_url.partition("://")
+        netloc, slash, tail = rest.partition("/")
+        return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{netloc.rpartition('@')[2]}{slash}{tail}"
     p = urlparse(base_url)
     host = host or p.hostname or "127.0.0.1"
     if ":" in host:

@@ -7,8 +7,9 @@ import logging
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 import redis
 
@@ -16,11 +17,91 @@ from scitq.errors import BadInput, Refused, Unreachable
 from scitq.settings import Settings, settings as current_settings
 
 __all__ = ["resolve_url", "connect", "write_connection_file", "read_connection_file", "check", "describe",
-           "Follower", "FollowingConnection"]
+           "Follower", "FollowingConnection", "SENTINEL_SCHEME", "SentinelAddress", "parse_sentinel_url",
+           "is_sentinel", "replicas_to_wait", "nodes"]
 
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", ""}
 
 log = logging.getLogger("scitq.connection")
+
+SENTINEL_SCHEME = "redis+sentinel"
+SENTINEL_PORT = 26379
+_SENTINEL_FORM = "redis+sentinel://[user:pass@]host:port[,host:port...]/service[?db=N]"
+_SENTINEL_QUERY = ("db", "sentinel_username", "sentinel_password")
+
+
+@dataclass(frozen=True)
+class SentinelAddress:
+    """What a redis+sentinel:// URL names: the Sentinels to ask, the service (the primary's name in their
+    configuration), the credential on the Valkey nodes, and the Sentinels' own credential if they have one."""
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+
+
+def is_sentinel(url: str | None) -> bool:
+    return bool(url) and url.split("://", 1)[0].lower() == SENTINEL_SCHEME  # type: ignore[union-attr]
+
+
+def _bad_sentinel(url: str, why: str) -> BadInput:
+    return BadInput(f"bad Sentinel URL {describe(url)!r}: {why}", hint=f"expected {_SENTINEL_FORM}")
+
+
+def parse_sentinel_url(url: str) -> SentinelAddress:
+    """Split `redis+sentinel://[user:pass@]host:port[,host:port...]/service[?db=N&sentinel_password=...]`.
+
+    user:pass is the credential on the Valkey nodes (primary and replicas); Sentinels that have a password
+    of their own take `sentinel_username` / `sentinel_password` in the query. The port defaults to 26379."""
+    if not is_sentinel(url):
+        raise _bad_sentinel(url, f"the scheme must be {SENTINEL_SCHEME}://")
+    rest = url.split("://", 1)[1]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    auth, at, hosts = netloc.rpartition("@")
+    username = password = None
+    if at:
+        user, colon, pw = auth.partition(":")
+        username = unquote(user) or None
+        password = unquote(pw) if colon else None
+    sentinels: list[tuple[str, int]] = []
+    for item in hosts.split(","):
+        item = item.strip()
+        if item.startswith("["):      # [::1]:26379
+            host, _, port = item[1:].partition("]")
+            port = port.lstrip(":")
+        else:
+            host, _, port = item.partition(":")
+        if not host:
+            raise _bad_sentinel(url, "a Sentinel address has no host")
+        if port and not port.isdigit():
+            raise _bad_sentinel(url, f"the port of {item!r} is not a number")
+        sentinels.append((host, int(port) if port else SENTINEL_PORT))
+    service = path.strip("/")
+    if not service or "/" in service:
+        raise _bad_sentinel(url, "it names no service (the primary's name in the Sentinels' configuration)")
+    opts: dict[str, str] = {}
+    for k, v in parse_qsl(query, keep_blank_values=True):
+        if k not in _SENTINEL_QUERY:
+            raise _bad_sentinel(url, f"unknown option {k!r} (known: {', '.join(_SENTINEL_QUERY)})")
+        opts[k] = v
+    db = opts.get("db", "0")
+    if not db.isdigit():
+        raise _bad_sentinel(url, f"db={db!r} is not a number")
+    return SentinelAddress(tuple(sentinels), service, username, password, int(db),
+                           opts.get("sentinel_username") or None, opts.get("sentinel_password") or None)
+
+
+def replicas_to_wait(client: redis.Redis, cfg: Settings | None = None) -> int:
+    """How many replicas must hold a write before it is acknowledged: SCITQ_WAIT_REPLICAS, else 1 when
+    the client goes through Sentinel (a primary with a replica), else 0 (one node: nothing to wait for)."""
+    cfg = cfg or current_settings()
+    if cfg.wait_replicas is not None:
+        return cfg.wait_replicas
+    return 1 if _sentinel_pool(client) is not None else 0
 
 
 def read_connection_file(path: Path) -> dict | None:
@@ -49,9 +130,13 @@ def resolve_url(server: str | None = None, cfg: Settings | None = None) -> str:
     conn = read_connection_file(cfg.connection_file)
     if target:
         if "://" in target:
+            if is_sentinel(target):
+                parse_sentinel_url(target)   # a bad one is said here, once
+                return target
             parsed = urlparse(target)
             if parsed.scheme not in ("redis", "rediss", "unix"):
-                raise BadInput(f"bad server address {target!r}: expected a host or a redis://, rediss:// URL")
+                raise BadInput(f"bad server address {describe(target)!r}: expected a host, or a redis://, "
+                               f"rediss:// or {SENTINEL_SCHEME}:// URL")
             return target
         host, _, port = target.partition(":")
         if port and not port.isdigit():
@@ -71,6 +156,10 @@ def resolve_url(server: str | None = None, cfg: Settings | None = None) -> str:
 
 def describe(url: str) -> str:
     """The URL without its password, for messages."""
+    if is_sentinel(url):
+        rest = url.split("://", 1)[1].partition("?")[0]
+        netloc, _, path = rest.partition("/")
+        return f"{SENTINEL_SCHEME}://{netloc.rpartition('@')[2]}/{path}"
     parsed = urlparse(url)
     host = parsed.hostname or "?"
     return f"{parsed.scheme}://{host}:{parsed.port or 6379}"
@@ -169,6 +258,8 @@ def connect(url: str | None = None, *, server: str | None = None, decode: bool =
     url = url or resolve_url(server, cfg)
     options: dict = {"decode_responses": decode, "socket_connect_timeout": 5, "socket_timeout": timeout,
                      "health_check_interval": 30}
+    if is_sentinel(url):
+        return _sentinel_client(parse_sentinel_url(url), options)
     path = (cfg or current_settings()).connection_file
     conn = read_connection_file(path)
     if conn and conn["url"] == url and urlparse(url).scheme == "redis":
@@ -178,10 +269,57 @@ def connect(url: str | None = None, *, server: str | None = None, decode: bool =
     return redis.Redis.from_url(url, **options, **tls_options(url, cfg))
 
 
+def _sentinel_client(address: SentinelAddress, options: dict) -> redis.Redis:
+    """A client of the service's current primary: each new connection asks the Sentinels where it is, so
+    after a failover the next command reaches the promoted replica (and a demoted primary's READONLY
+    answer drops the connection)."""
+    from redis.sentinel import MasterNotFoundError, Sentinel
+
+    where = ",".join(f"{h}:{p}" for h, p in address.sentinels)
+
+    class _Sentinel(Sentinel):
+        def discover_master(self, service_name: str):  # type: ignore[override]
+            try:
+                return super().discover_master(service_name)
+            except MasterNotFoundError:   # redis-py's message is the repr of every Sentinel client
+                raise MasterNotFoundError(f"no Sentinel at {where} names a primary that is up for service "
+                                          f"{service_name!r} (down, unknown, or a failover under way)") from None
+
+    sentinel_kwargs: dict = {"socket_connect_timeout": 1, "socket_timeout": 1,
+                             "decode_responses": options["decode_responses"]}
+    if address.sentinel_password:
+        sentinel_kwargs.update(username=address.sentinel_username, password=address.sentinel_password)
+    sentinel = _Sentinel(list(address.sentinels), sentinel_kwargs=sentinel_kwargs)
+    return sentinel.master_for(address.service, redis_class=redis.Redis, username=address.username,
+                               password=address.password, db=address.db, **options)
+
+
+def _sentinel_pool(client: redis.Redis):
+    from redis.sentinel import SentinelConnectionPool
+
+    pool = client.connection_pool
+    return pool if isinstance(pool, SentinelConnectionPool) else None
+
+
+def nodes(client: redis.Redis) -> list[redis.Redis]:
+    """The client itself, then (when it goes through Sentinel) one client per replica of its service, with
+    the same credential: what is not replicated (ACL users) is done on each of them."""
+    pool = _sentinel_pool(client)
+    if pool is None:
+        return [client]
+    kw = {k: v for k, v in pool.connection_kwargs.items()
+          if k in ("username", "password", "db", "decode_responses", "socket_connect_timeout", "socket_timeout")}
+    replicas = pool.sentinel_manager.discover_slaves(pool.service_name)
+    return [client, *(redis.Redis(host=host, port=port, **kw) for host, port in replicas)]
+
+
 def check(client: redis.Redis) -> None:
     """Ping once and turn connection problems into Unreachable/Refused with a clear message."""
     kw = client.connection_pool.connection_kwargs
     where = f"{kw.get('host', '?')}:{kw.get('port', '?')}"
+    pool = _sentinel_pool(client)
+    if pool is not None:
+        where = f"service {pool.service_name!r} (through Sentinel)"
     try:
         client.ping()
     except redis.AuthenticationError as exc:

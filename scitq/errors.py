@@ -63,7 +63,8 @@ class Conflict(ScitqError):
 
 # The kind of a refusal on the wire (the server's answer to an inbox command), most specific first.
 ERROR_KINDS: dict[str, type[ScitqError]] = {
-    "not_found": NotFound, "bad_input": BadInput, "conflict": Conflict, "error": ScitqError,
+    "not_found": NotFound, "bad_input": BadInput, "conflict": Conflict, "unreachable": Unreachable,
+    "error": ScitqError,
 }
 
 

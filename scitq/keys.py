@@ -65,9 +65,25 @@ def worker_control(name: str) -> str:
     return f"{PREFIX}:worker:{name}:control"
 
 
+def worker_reply(name: str, command_id: str) -> str:
+    """List holding the server's answer to a registration worker `name` sent through its outbox (short TTL)."""
+    return f"{PREFIX}:worker:{name}:reply:{command_id}"
+
+
+WORKER_ANNOUNCE = f"{PREFIX}:workers:announce"    # stream: names whose outboxes the server reads (field `name`)
+
+
 # --- output ------------------------------------------------------------------------------------
+def worker_output(name: str, task_id: int, attempt: int) -> str:
+    """Stream of stdout/stderr chunks (fields `fd`, `text`) of one attempt of a task, run by worker `name`:
+    a key of the worker's own, so a worker may write the output of no other worker's executions. Readers find
+    it in the execution's view (field `stream`)."""
+    return f"{PREFIX}:worker:{name}:out:{task_id}:{attempt}"
+
+
 def output(task_id: int, attempt: int) -> str:
-    """Stream of stdout/stderr chunks (fields `fd`, `text`) of one attempt of a task."""
+    """The output stream of one attempt before output keys were per worker (still read for old executions,
+    and for those whose view names no stream)."""
     return f"{PREFIX}:output:{task_id}:{attempt}"
 
 
@@ -170,5 +186,6 @@ OUTPUT_PATTERN = f"{PREFIX}:output:*"              # every output stream (see ou
 
 
 def worker_pattern(name: str) -> str:
-    """Every key of worker `name` alone: its outbox, alive, stats and control keys (see worker_outbox())."""
+    """Every key of worker `name` alone: its outbox, alive, stats, control, reply and output keys (see
+    worker_outbox())."""
     return worker_outbox(glob_escape(name)).rsplit(":", 1)[0] + ":*"

@@ -31,7 +31,8 @@ class Settings(BaseModel):
     """Every tunable of scitq. Read once from the environment by `Settings.from_env()`."""
 
     home: Path = Field(default_factory=_default_home, description="SCITQ_HOME: data dir (Valkey data, connection file, worker spool)")
-    server: str | None = Field(None, description="SCITQ_SERVER: host (v1 style) or redis:// / rediss:// URL")
+    server: str | None = Field(None, description="SCITQ_SERVER: host (v1 style), redis:// / rediss:// URL, or "
+                                "redis+sentinel://[user:pass@]host:port[,host:port...]/service (docs/scaling.md)")
     redis: str | None = Field(None, description="SCITQ_REDIS: Redis URL used by `scitq server` instead of the embedded Valkey")
     redis_password: str | None = Field(None, description="SCITQ_REDIS_PASSWORD: password used with a bare host in SCITQ_SERVER")
     redis_port: int = Field(6379, description="SCITQ_REDIS_PORT: port used with a bare host in SCITQ_SERVER")
@@ -47,6 +48,11 @@ class Settings(BaseModel):
     reply_timeout: float = Field(60.0, description="SCITQ_REPLY_TIMEOUT: how long a client waits for the server's answer")
     output_flush: float = Field(5.0, description="SCITQ_OUTPUT_FLUSH: worker sends output at least this often")
     reaper_interval: float = Field(1.0, description="SCITQ_REAPER_INTERVAL: server liveness/timeout checks period")
+    wait_replicas: int | None = Field(None, ge=0, description="SCITQ_WAIT_REPLICAS: replicas that must hold a "
+                                      "round (WAIT) before the server answers a command, and before a worker forgets "
+                                      "a shipped report; default 1 with a redis+sentinel:// URL, else 0 (no WAIT)")
+    wait_timeout: float = Field(2.0, gt=0, description="SCITQ_WAIT_TIMEOUT: how long WAIT waits for the replicas; "
+                                "past it the command is answered `not acknowledged` (the client retries it)")
     lock_ttl: float = Field(10.0, gt=1.0, description="SCITQ_LOCK_TTL: the server lock's lifetime; a second server "
                             "takes over this long after the first stops refreshing it")
     # worker

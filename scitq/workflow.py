@@ -472,6 +472,14 @@ class Workflow:
             d[_field(w, "status")] = d.get(_field(w, "status"), 0) + 1
         return out
 
+    def _recruiters(self) -> dict[str, list[Any]]:
+        """The recruiters of each step batch (as the server has them), by step, in rank order."""
+        names = {b.name: b.shortname for b in self._batches.values()}
+        out: dict[str, list[Any]] = {short: [] for short in names.values()}
+        for rec in self.server.recruiters(batch=list(names)):
+            out[names[_field(rec, "batch")]].append(rec)
+        return out
+
     def _progress_line(self, counts: dict[str, dict[str, int]], workers: dict[str, dict[str, int]]) -> str:
         parts = []
         for short, c in counts.items():

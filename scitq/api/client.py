@@ -102,6 +102,7 @@ class Client:
         self.url = url or resolve_url(server)
         self.timeout = timeout if timeout is not None else settings().reply_timeout
         self.r = connect(self.url)
+        self._streams: dict[tuple[int, int], str] = {}   # (task, attempt) -> its output stream, once started
 
     def ping(self) -> None:
         check(self.r)
@@ -388,27 +389,56 @@ class Client:
         attempts = iter(pipe.execute())
         return {t: [(e, int(a)) for e in eids[t] if (a := next(attempts)) is not None] for t in task_ids}
 
+    MAX_STREAMS_KNOWN = 100_000
+
+    @_wrap
+    def output_streams(self, attempts: Sequence[tuple[int, int]]) -> list[str]:
+        """The output stream of each (task, attempt): the one its execution's view names (a key of the worker
+        that ran it), else the key of executions recorded before output keys were per worker. Found in two
+        pipelines for attempts not seen yet; an attempt's stream never changes once it started."""
+        missing = sorted({p for p in attempts if p not in self._streams})
+        if missing:
+            pipe = self.r.pipeline(transaction=False)
+            for t in sorted({t for t, _ in missing}):
+                pipe.zrange(keys.executions_of_task(t), 0, -1)
+            tasks = sorted({t for t, _ in missing})
+            eids = {t: [int(e) for e in got] for t, got in zip(tasks, pipe.execute())}
+            pipe = self.r.pipeline(transaction=False)
+            order = [(t, e) for t in tasks for e in eids[t]]
+            for _t, e in order:
+                pipe.hmget(keys.execution_view(e), ["attempt", "stream"])
+            wanted = set(missing)
+            if len(self._streams) > self.MAX_STREAMS_KNOWN:
+                self._streams.clear()
+            for (t, _e), (attempt, stream) in zip(order, pipe.execute()):
+                if attempt is not None and stream and (t, int(attempt)) in wanted:
+                    self._streams[(t, int(attempt))] = stream
+        return [self._streams.get((t, a)) or keys.output(t, a) for t, a in attempts]
+
     @_wrap
     def output(self, task_id: int, attempt: int, since: str = "-", count: int | None = None) -> list[tuple[str, str, str]]:
         """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0')."""
         start = "-" if since in ("-", "0-0") else f"({since}"
+        stream = self.output_streams([(task_id, attempt)])[0]
         return [(eid, f.get("fd", "stdout"), f.get("text", ""))
-                for eid, f in self.r.xrange(keys.output(task_id, attempt), min=start, count=count)]
+                for eid, f in self.r.xrange(stream, min=start, count=count)]
 
     @_wrap
     def output_tails(self, attempts: Sequence[tuple[int, int]], count: int = 4) -> list[list[Entry]]:
         """The last `count` output entries of each (task, attempt), newest first, in one pipeline."""
+        streams = self.output_streams(attempts)
         pipe = self.r.pipeline(transaction=False)
-        for t, a in attempts:
-            pipe.xrevrange(keys.output(t, a), count=count)
+        for stream in streams:
+            pipe.xrevrange(stream, count=count)
         return pipe.execute()
 
     @_wrap
     def output_texts(self, attempts: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
         """The whole stdout and stderr of each (task, attempt), in one pipeline."""
+        streams = self.output_streams(attempts)
         pipe = self.r.pipeline(transaction=False)
-        for t, a in attempts:
-            pipe.xrange(keys.output(t, a))
+        for stream in streams:
+            pipe.xrange(stream)
         texts = []
         for entries in pipe.execute():
             out: list[str] = []
@@ -425,7 +455,8 @@ class Client:
     @_wrap
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
         """Output entries written after `after`, waiting up to `block_ms` for the first one."""
-        resp = self.r.xread({keys.output(task_id, attempt): after}, count=1000, block=block_ms) or []
+        stream = self.output_streams([(task_id, attempt)])[0]
+        resp = self.r.xread({stream: after}, count=1000, block=block_ms) or []
         return [e for _s, entries in resp for e in entries]
 
     # --- reads: workers and batches --------------------------------------------------------------

@@ -29,8 +29,9 @@ def build_parser() -> ArgParser:
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
 
     s = sub.add_parser("server", help="run the server (an embedded Valkey unless --redis is given)")
-    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// or rediss:// URL, the server role's "
-                                   "user) instead of the embedded Valkey (default $SCITQ_REDIS)")
+    s.add_argument("--redis", help="use this Redis >= 7 / Valkey (redis:// or rediss:// URL, or a "
+                                   "redis+sentinel:// URL for a primary with replicas; the server role's user) "
+                                   "instead of the embedded Valkey (default $SCITQ_REDIS)")
     s.add_argument("--port", type=int, help="port of the embedded Valkey (default: the last one, or a free one)")
     s.add_argument("--fsync", choices=["always", "everysec"], default="everysec",
                    help="AOF fsync policy of the embedded Valkey (always: no acknowledged write is ever lost)")
@@ -40,7 +41,8 @@ def build_parser() -> ArgParser:
     s.add_argument("-v", "--verbose", action="store_true")
 
     w = sub.add_parser("worker", help="run a worker on this machine")
-    w.add_argument("-s", "--server", help="host or redis:// URL (default $SCITQ_SERVER or the local server)")
+    w.add_argument("-s", "--server", help="host, redis:// or redis+sentinel:// URL (default $SCITQ_SERVER or the local "
+                                         "server)")
     w.add_argument("-n", "--name", help="worker name (default: the host name)")
     w.add_argument("-b", "--batch", help="batch to take tasks from (default: Default)")
     w.add_argument("-C", "--concurrency", type=int, default=1, help="tasks run at once (default 1)")
@@ -73,7 +75,7 @@ def build_parser() -> ArgParser:
         sp = sub.add_parser(ours, help=f"{PLURALS[theirs]}: same verbs as `scitq-manage {theirs}`",
                             parents=[], add_help=True)
         sp.set_defaults(_manage=theirs)
-        sp.add_argument("-s", "--server", help="host or redis:// URL")
+        sp.add_argument("-s", "--server", help="host, redis:// or redis+sentinel:// URL")
         sp.add_argument("rest", nargs="...", help="verb and options, see `scitq-manage %s --help`" % theirs)
 
     lp = sub.add_parser("launch", help="queue one task (same options as scitq-launch)", add_help=False)

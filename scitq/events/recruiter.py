@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from scitq.events.base import Event
 from scitq.events.model import Positive, RecruiterFields, derive
 
@@ -34,7 +36,8 @@ class RecruiterDeleted(RecruiterEvent, tag="recruiter.deleted", kw_only=True):
 class WorkerRecruited(RecruiterEvent, tag="worker.recruited", kw_only=True):
     """The recruiter (batch, rank) moved an idle worker into its batch, with its concurrency and prefetch.
 
-    `previous_batch` is where the worker came from; `reason` says why the batch needed it.
+    `previous_batch` is where the worker came from; `reason` says why the batch needed it;
+    `task_properties` (None: unchanged) weigh the tasks it still runs for other batches (v1).
     """
     worker_id: int
     worker: str
@@ -42,6 +45,7 @@ class WorkerRecruited(RecruiterEvent, tag="worker.recruited", kw_only=True):
     concurrency: int
     prefetch: int
     reason: str = ""
+    task_properties: dict[str, Any] | None = None
 
 
 class RecruiterDeployWanted(RecruiterEvent, tag="recruiter.deploy_wanted", kw_only=True):

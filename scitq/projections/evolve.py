@@ -521,6 +521,8 @@ def _worker_recruited(state: State, e: WorkerRecruited) -> None:
         return
     w = _worker(state, e.worker_id, e.ts)
     w.batch, w.concurrency, w.prefetch = e.batch, e.concurrency, e.prefetch
+    if e.task_properties is not None:
+        w.task_properties = dict(e.task_properties)
     _charge(state, e.worker, e.batch, e.ts)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
 import redis
 
 from scitq import keys
+from scitq.connection import replicas_to_wait
 from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
@@ -28,6 +30,7 @@ __all__ = ["ControlPlane", "AlreadyRunning"]
 log = logging.getLogger("scitq.server")
 
 BATCH = 1000
+_ENTRY_ID = re.compile(r"^[0-9]{1,15}(-[0-9]{1,15})?$")
 
 
 def _id(entry_id: str) -> tuple[int, int]:
@@ -56,7 +59,7 @@ class ControlPlane:
         self.decider = Decider(self.state, cfg.max_deliveries)
         self.cursors: dict[str, str] = {}
         self.last_seq: dict[str, tuple[str, int]] = {}
-        self.recorder = Recorder(r)
+        self.recorder = Recorder(r, replicas_to_wait(r, cfg), cfg.wait_timeout)
         self._stop = False
         self._next_reap = 0.0
         self._next_unclaimed = 0.0
@@ -99,6 +102,7 @@ class ControlPlane:
         self.cursors = {keys.INBOX: stored.get(keys.INBOX, "0-0")}
         for w in self.state.workers.values():
             self.cursors[keys.worker_outbox(w.name)] = stored.get(keys.worker_outbox(w.name), "0-0")
+        self._load_announced(stored)
         prefix = seq_field("")
         for k, v in stored.items():
             if k.startswith(prefix):
@@ -106,7 +110,6 @@ class ControlPlane:
                 self.last_seq[k[len(prefix):]] = (inc, int(seq))
         log.info("loaded %d live tasks, %d workers (%s, ledger at %s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), how, self.state.last_event_id, time.perf_counter() - t0)
-
         self._resume_jobs()
 
     def _snapshot(self, set_aside: dict[str, str]) -> tuple[State, str]:
@@ -129,6 +132,25 @@ class ControlPlane:
         _, state = rebuild(self.r, verify=False, set_aside=set_aside)
         state.evict_all()
         return state, "full replay"
+
+    def _load_announced(self, stored: dict[str, str]) -> None:
+        """Read the outboxes of every announced worker name too (`scitq access add worker NAME` announces it):
+        a worker whose credential may not use the inbox registers through its outbox."""
+        last = "0-0"
+        for eid, f in self.r.xrange(keys.WORKER_ANNOUNCE):
+            name = self._announced(f)
+            if name:
+                self.cursors[keys.worker_outbox(name)] = stored.get(keys.worker_outbox(name), "0-0")
+            last = eid
+        self.cursors[keys.WORKER_ANNOUNCE] = last
+
+    def _announced(self, f: dict[str, str]) -> str:
+        """The worker name of an announcement, its outbox read from now on ('' if it names none)."""
+        name = f.get("name", "")
+        if not name or ":" in name or len(name) > 100:
+            return ""
+        self._track_outbox(name)
+        return name
 
     def _alert(self, set_aside: dict[str, str]) -> None:
         """Name the ledger entries replays skip (unknown type, newer version, corrupt): in the log, and in
@@ -244,16 +266,21 @@ class ControlPlane:
         rnd = self.decider.begin(time.time())
         specials: list[tuple[str, str, str]] = []
         n = 0
+        delivered = self._delivered(resp)
         for stream, entries in resp:
             if not entries:
                 continue
-            rnd.applied[stream] = [eid for eid, _ in entries]
             rnd.cursors[stream] = entries[-1][0]
             n += len(entries)
+            if stream == keys.WORKER_ANNOUNCE:   # kept: read again in full at every start
+                for _eid, f in entries:
+                    self._announced(f)
+                continue
+            rnd.applied[stream] = [eid for eid, _ in entries]
             if stream == keys.INBOX:
                 specials += self._inbox(rnd, entries)
             else:
-                self._outbox(rnd, stream, entries)
+                self._outbox(rnd, stream, entries, delivered)
         if time.monotonic() >= self._next_reap:
             self._reap()
         if time.monotonic() >= self._next_unclaimed:
@@ -357,10 +384,67 @@ class ControlPlane:
     def _track_outbox(self, name: str) -> None:
         self.cursors.setdefault(keys.worker_outbox(name), "0-0")
 
-    def _outbox(self, rnd: Round, stream: str, entries) -> None:
+    def _delivered(self, resp) -> set[tuple[str, str, str]]:
+        """(batch, entry, worker) of the claims read this round whose queue entry is pending for that worker
+        in the consumer group (one pipeline): a worker may claim only what Valkey gave it."""
+        asked: list[tuple[str, str, str]] = []
+        for stream, entries in resp:
+            name = keys.worker_of_outbox(stream)
+            if name is None:
+                continue
+            for _eid, f in entries:
+                if f.get("f") != "claimed":
+                    continue
+                try:
+                    data = json.loads(f.get("data") or "{}")
+                except ValueError:
+                    continue
+                if not isinstance(data, dict):
+                    continue
+                entry, batch = data.get("entry"), data.get("queue")
+                if isinstance(entry, str) and isinstance(batch, str) and _ENTRY_ID.match(entry):
+                    asked.append((batch, entry, name))
+        if not asked:
+            return set()
+        pipe = self.r.pipeline(transaction=False)
+        for batch, entry, name in asked:
+            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entry, entry, 1, consumername=name)
+        return {a for a, got in zip(asked, pipe.execute(raise_on_error=False))
+                if isinstance(got, list) and got}
+
+    def _register(self, rnd: Round, name: str, eid: str, f: dict[str, str]) -> None:
+        """A registration sent through the outbox of `name`: decided like the inbox's `worker.register`, for
+        that name only, and answered in the worker's own reply list."""
+        cid = f.get("id") or eid
+        mark = rnd.mark()
+        try:
+            check_entry_size("worker.register", f.get("data"))
+            cmd = c.decode_command("worker.register", f.get("data"))
+            check_fields(cmd)
+            if cmd.name != name:  # type: ignore[attr-defined]
+                raise BadInput(f"registration names worker {cmd.name!r} but came through the outbox of "  # type: ignore[attr-defined]
+                               f"{name!r}")
+            answer = json.dumps({"ok": True, "result": self.decider.command("worker.register", cmd)})
+        except ScitqError as exc:
+            self._undo(rnd, mark)
+            answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)})
+            rnd.rejected.append({"stream": keys.worker_outbox(name), "entry": eid, "reason": exc.message,
+                                 "worker": name})
+        except Exception as exc:  # a bug: set the registration aside rather than loop on it
+            log.exception("registration (%s) from %s crashed the handler", eid, name)
+            self._undo(rnd, mark, force=True)
+            answer = json.dumps({"ok": False, "error": f"internal error on worker.register: {exc}", "kind": "error"})
+            rnd.rejected.append({"stream": keys.worker_outbox(name), "entry": eid,
+                                 "reason": f"internal error: {exc}", "worker": name})
+        rnd.worker_replies.append((name, cid, answer))
+
+    def _outbox(self, rnd: Round, stream: str, entries, delivered: set[tuple[str, str, str]]) -> None:
         name = keys.worker_of_outbox(stream) or stream
         inc_seq = self.last_seq.get(name)
         for eid, f in entries:
+            if f.get("f") == "register":
+                self._register(rnd, name, eid, f)
+                continue
             inc, seq = f.get("inc", ""), f.get("seq", "")
             try:
                 seq_n = int(seq)
@@ -378,8 +462,10 @@ class ControlPlane:
                 continue
             self._hydrate_fact(fact)
             mark = rnd.mark()
+            given = not isinstance(fact, c.Claimed) or not fact.entry or \
+                (fact.queue, fact.entry, name) in delivered
             try:
-                self.decider.fact(name, tag, fact, inc)  # type: ignore[arg-type]
+                self.decider.fact(name, tag, fact, inc, delivered=given)  # type: ignore[arg-type]
             except Exception as exc:  # a bug: set the report aside rather than loop on it
                 log.exception("report %s (%s) from %s crashed the handler", tag, eid, name)
                 self._undo(rnd, mark, force=True)
@@ -419,8 +505,12 @@ class ControlPlane:
             except redis.ResponseError:
                 continue
             for eid, fields in res[1]:
-                if fields:
-                    self.decider.requeue_unclaimed(int(fields.get("task", 0)), int(fields.get("attempt", 0)))
+                try:
+                    task_id, attempt = int(fields.get("task", 0)), int(fields.get("attempt", 0))
+                except (AttributeError, ValueError):   # no fields (deleted), or unreadable: only acknowledged
+                    task_id = attempt = 0
+                if task_id:
+                    self.decider.requeue_unclaimed(task_id, attempt)
                 self.decider.effect("ack", name, {"id": eid})
 
     # --- commit -----------------------------------------------------------------------------------

@@ -580,7 +580,8 @@ class Decider(CloudDecisions):
             if isinstance(d, recruit.Recycle):
                 self.emit(er.WorkerRecruited(batch=d.batch, rank=d.rank, worker_id=d.worker_id, worker=d.worker,
                                              previous_batch=d.previous_batch, concurrency=d.concurrency,
-                                             prefetch=d.prefetch, reason=d.reason))
+                                             prefetch=d.prefetch, reason=d.reason,
+                                             task_properties=d.task_properties))
                 moved += 1
             elif isinstance(d, recruit.Deploy):
                 self.recruit_deploy(d)
@@ -589,14 +590,25 @@ class Decider(CloudDecisions):
         return moved
 
     # --- facts from workers -------------------------------------------------------------------
-    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "") -> None:
+    def fact(self, worker_name: str, tag: str, f: c.Fact | c.Holding, incarnation: str = "",
+             delivered: bool = True) -> None:
+        """Apply one report of `worker_name`; `delivered`: a claim's queue entry is pending for that worker
+        in the consumer group (the control plane asks Valkey; a worker acknowledges nothing itself)."""
         if isinstance(f, c.Holding):
             self.holding(worker_name, f, incarnation)
             return
-        if isinstance(f, c.Claimed) and f.entry:   # applied or not, the entry has been dealt with
-            self.effect("ack", f.queue, {"id": f.entry})
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
+        if isinstance(f, c.Claimed) and f.entry:
+            if delivered:   # applied or not, the entry has been dealt with
+                self.effect("ack", f.queue, {"id": f.entry})
+            elif w is None or t is None or not self._mine(w, t, f):   # (else a duplicate: the entry is gone)
+                self.emit(ee.ReportRejected(worker=worker_name, fact=tag, task_id=f.task_id, attempt=f.attempt,
+                                            reason=f"queue entry {f.entry} of batch {f.queue} was not given "
+                                                   f"to this worker"))
+                if w is not None:
+                    self.control(worker_name, "cancel", task=f.task_id, attempt=f.attempt)
+                return
         reason = None
         if w is None:
             reason = "unknown worker"
@@ -700,8 +712,15 @@ class Decider(CloudDecisions):
         self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
                                       **{name: getattr(f, name) for name in LAUNCH_FIELDS}))
         self.emit(ee.ExecutionOutputOpened(execution_id=eid, task_id=t.task_id, batch=t.batch,
-                                           stream=keys.output(t.task_id, f.attempt)))
+                                           stream=keys.worker_output(w.name, t.task_id, f.attempt)))
         return None
+
+    def _output_of_unstarted(self, w: Worker, t: Task, ex: Any, f: c.Finished) -> None:
+        """An attempt that ends without having started (a failed download, a cached result) still wrote its
+        output (the error, `Cached from execution N`) in the worker's key: record where."""
+        if not ex.stream:
+            self.emit(ee.ExecutionOutputOpened(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
+                                               stream=keys.worker_output(w.name, t.task_id, f.attempt)))
 
     def fact_finished(self, w: Worker, t: Task, f: c.Finished) -> str | None:
         ex = self.state.current_execution(t)
@@ -716,12 +735,14 @@ class Decider(CloudDecisions):
         assert ex is not None
         if f.cached_from is not None:
             if f.return_code == 0 and t.use_cache:
+                self._output_of_unstarted(w, t, ex, f)
                 self.emit(ee.ExecutionCached(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,
                                              cached_from=f.cached_from, input_hash=f.input_hash,
                                              output_files=f.output_files))
                 self.emit(et.TaskSucceeded(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id))
                 return None
             return f"a cached result needs use_cache and a return code of 0 (task {t.task_id})"
+        self._output_of_unstarted(w, t, ex, f)
         if f.timed_out:
             self.emit(et.TaskTimedOut(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id, kind="run"))
         self.emit(ee.ExecutionFinished(execution_id=ex.execution_id, task_id=t.task_id, batch=t.batch,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 
 import redis
@@ -11,10 +13,24 @@ from scitq.events.codec import event_fields
 from scitq.projections.state import State
 from scitq.projections.store import write_dirty
 from scitq.queues import ensure_queue_group
-from scitq.server.library import CommitRefused, Ops, fcall
+from scitq.server.library import CommitRefused, Ops, ensure_library, fcall
 from scitq.server.round import Round, seq_field
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "not_acknowledged"]
+
+log = logging.getLogger("scitq.server")
+
+
+def not_acknowledged(replicas: int, timeout: float) -> str:
+    """The answer to a command whose round no replica confirmed in time: applied on the primary, but a
+    failover could still lose it, so it is not acknowledged; sent again with its idempotency key, it is
+    answered once a replica holds it."""
+    return json.dumps({
+        "ok": False, "kind": "unreachable",
+        "error": f"not acknowledged: written on the primary, but {replicas} replica(s) did not confirm it "
+                 f"within {timeout:g}s (WAIT)",
+        "hint": "send it again with the same idempotency key (scitq.lib.Server does); check the replicas "
+                "(docs/scaling.md, Replica and Sentinel)"})
 
 
 class Recorder:
@@ -24,13 +40,20 @@ class Recorder:
     the rejected entries. The Function first checks the server lock (`lock_value`, the fence), the type of
     every key but the views, and every entry id, and writes nothing if one check fails (`CommitRefused`).
     The views are written first: one of the wrong type stops the call before anything else is written
-    (`CommitRefused` too; the views are then rebuilt from the ledger)."""
+    (`CommitRefused` too; the views are then rebuilt from the ledger).
 
-    def __init__(self, r: redis.Redis) -> None:
+    With `wait_replicas` > 0 (a primary with replicas), a round that answers commands is acknowledged
+    only once that many replicas hold it: the commit and a `WAIT` go on one connection, and the replies
+    are written after; if WAIT times out, each command is answered `not acknowledged` instead."""
+
+    def __init__(self, r: redis.Redis, wait_replicas: int = 0, wait_timeout: float = 2.0) -> None:
         self.r = r
         self.groups: set[str] = set()
         self.lock_value = ""
         self.lock_ttl_ms = 10_000
+        self.wait_replicas = wait_replicas
+        self.wait_timeout = wait_timeout
+        self.unconfirmed = False   # the last WAIT timed out (said once, until a WAIT succeeds again)
 
     def _next_event_id(self, state: State) -> str:
         ms_s, _, seq_s = state.last_event_id.partition("-")
@@ -62,9 +85,13 @@ class Recorder:
             ops.hset(keys.SERVER_CURSOR, mapping=cursors)
         for stream, ids in rnd.applied.items():
             ops.xdel(stream, *ids)
-        for cid, answer in rnd.replies:
+        waiting = bool(self.wait_replicas and rnd.replies)
+        for cid, answer in ([] if waiting else rnd.replies):
             ops.lpush(keys.reply(cid), answer)
             ops.expire(keys.reply(cid), 600)
+        for worker, cid, answer in rnd.worker_replies:
+            ops.lpush(keys.worker_reply(worker, cid), answer)
+            ops.expire(keys.worker_reply(worker, cid), 600)
         for idem, answer in rnd.idempotency:
             ops.set(keys.idempotency(idem), answer, ex=86400)
         for e in rnd.effects:
@@ -83,10 +110,49 @@ class Recorder:
         if rnd.rejected:
             ops.xtrim(keys.REJECTED, maxlen=10000, approximate=True)
         call_keys, args = ops.call_args(self.lock_value, self.lock_ttl_ms, keys.VIEW_PREFIX)
+        if waiting:
+            self._commit_and_wait(call_keys, args, rnd.replies)
+            return
         try:
             fcall(self.r, "scitq_commit", call_keys, args)
         except redis.ResponseError as exc:
             raise CommitRefused(str(exc)) from None
+
+    def _commit_and_wait(self, call_keys: list[str], args: list, replies: list[tuple[str, str]]) -> None:
+        """The commit, then WAIT on the same connection (WAIT counts the replicas that hold this
+        connection's writes), then the replies: the true ones if the replicas confirmed, else `not
+        acknowledged`. A reply lost with the primary is only a command sent again."""
+        for _ in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.execute_command("FCALL", "scitq_commit", len(call_keys), *call_keys, *args)
+            pipe.execute_command("WAIT", self.wait_replicas, int(self.wait_timeout * 1000))
+            committed, confirmed = pipe.execute(raise_on_error=False)
+            if isinstance(committed, redis.ResponseError) and "function not found" in str(committed).lower():
+                ensure_library(self.r, force=True)   # a Valkey that lost the library (see `fcall`)
+                continue
+            break
+        if isinstance(committed, Exception):
+            raise CommitRefused(str(committed))
+        if isinstance(confirmed, Exception):
+            log.error("WAIT refused (%s): the answers say `not acknowledged`", confirmed)
+            confirmed = -1
+        if confirmed >= self.wait_replicas:
+            if self.unconfirmed:
+                log.warning("the replicas confirm the writes again (%d of %d)", confirmed, self.wait_replicas)
+                self.unconfirmed = False
+        else:
+            if not self.unconfirmed:
+                log.warning("%d of %d replica(s) confirmed the round within %gs: commands are answered "
+                            "`not acknowledged` until they do", max(confirmed, 0), self.wait_replicas,
+                            self.wait_timeout)
+                self.unconfirmed = True
+            refusal = not_acknowledged(self.wait_replicas, self.wait_timeout)
+            replies = [(cid, refusal) for cid, _ in replies]
+        pipe = self.r.pipeline(transaction=True)
+        for cid, answer in replies:
+            pipe.lpush(keys.reply(cid), answer)
+            pipe.expire(keys.reply(cid), 600)
+        pipe.execute()
 
     def reply(self, cid: str, answer: str) -> None:
         """Answer a command handled outside a round (a rebuild)."""

@@ -40,6 +40,7 @@ class Round:
     applied: dict[str, list[str]] = field(default_factory=dict)    # input stream -> entries to delete
     sequences: dict[str, str] = field(default_factory=dict)        # worker -> "incarnation:seq" applied
     replies: list[tuple[str, str]] = field(default_factory=list)   # (reply id, answer JSON)
+    worker_replies: list[tuple[str, str, str]] = field(default_factory=list)  # (worker, reply id, answer JSON)
     idempotency: list[tuple[str, str]] = field(default_factory=list)  # (key, answer JSON)
     rejected: list[dict[str, str]] = field(default_factory=list)   # entries set aside, for audit
 
@@ -54,4 +55,5 @@ class Round:
         return dropped
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.effects or self.cursors or self.replies or self.rejected)
+        return bool(self.events or self.effects or self.cursors or self.replies or self.worker_replies
+                    or self.rejected)

@@ -109,6 +109,11 @@ class Source:
         return self.client.batch_names()
 
     @_reads
+    def recruiters(self, batches: list[str]) -> list[Any]:
+        """The recruiters of these batches, in (batch, rank) order."""
+        return self.client.recruiters(batches)
+
+    @_reads
     def step_needs(self, batches: list[str]) -> dict[str, list[str]]:
         """The batches each batch's tasks require tasks of, read from its first and last task (the
         tasks of a workflow step share their requirements' steps)."""

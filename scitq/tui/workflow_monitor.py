@@ -16,12 +16,28 @@ from textual.worker import get_current_worker
 from scitq.tui.format import STATUS_STYLE
 from scitq.tui.modals import Confirm
 
-__all__ = ["WorkflowMonitor", "run_monitor", "TASK_COLUMNS", "WORKER_COLUMNS"]
+__all__ = ["WorkflowMonitor", "run_monitor", "TASK_COLUMNS", "WORKER_COLUMNS", "recruiter_brief"]
 
 TASK_COLUMNS = (("paused", "PAU"), ("waiting", "WAI"), ("pending", "PEN"), ("assigned", "ASN"),
                 ("accepted", "ACC"), ("running", "RUN"), ("failed", "FAI"), ("blocked", "BLK"),
                 ("succeeded", "SCS"))
 WORKER_COLUMNS = (("paused", "W.PAU"), ("offline", "W.OFF"), ("running", "W.RUN"), ("failed", "W.FAI"))
+
+
+RECRUITERS_EVERY = 20     # polls between two reads of the recruiters (they change rarely)
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
+def recruiter_brief(rec: Any) -> str:
+    """A recruiter in a few characters: `rank:flavor[@provider/region] ×concurrency tasks/w ≤maximum`."""
+    where = f"@{_get(rec, 'worker_provider')}/{_get(rec, 'worker_region')}" \
+        if _get(rec, "worker_provider") and _get(rec, "worker_region") else ""
+    most = _get(rec, "maximum_workers")
+    return (f"{_get(rec, 'rank')}:{_get(rec, 'worker_flavor')}{where} ×{_get(rec, 'worker_concurrency')} "
+            f"{_get(rec, 'tasks_per_worker')}/w" + (f" ≤{most}" if most is not None else ""))
 
 
 class Followed(Protocol):
@@ -69,6 +85,7 @@ class WorkflowMonitor(App[dict]):
         self._wake = threading.Event()
         self._lock = threading.Lock()         # one call on the workflow at a time (poll or key)
         self.polls = 0
+        self.recruiters: dict[str, list[Any]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,6 +95,7 @@ class WorkflowMonitor(App[dict]):
             table.add_column(label, key=key, width=len(label) + 1)
         for key, label in WORKER_COLUMNS:
             table.add_column(label, key=f"worker.{key}", width=len(label) + 1)
+        table.add_column("Recruiters", key="recruiters")
         yield table
         yield Static("", id="status")
         yield Footer()
@@ -93,6 +111,9 @@ class WorkflowMonitor(App[dict]):
             try:
                 with self._lock:
                     counts, workers, over, totals = self.workflow._poll()
+                    read = getattr(self.workflow, "_recruiters", None)   # optional in `Followed`
+                    if read is not None and self.polls % RECRUITERS_EVERY == 0:
+                        self.recruiters = read()
             except Exception as exc:   # the server may be away for a while: say so, keep looking
                 self.call_from_thread(self._show_status, f"cannot read the workflow: {exc}")
             else:
@@ -119,8 +140,11 @@ class WorkflowMonitor(App[dict]):
             for key, _label in WORKER_COLUMNS:
                 n = w.get(key, 0)
                 cells.append(Text(str(n) if n else "·", style="" if n else "dim", justify="right"))
+            cells.append(Text("; ".join(recruiter_brief(r) for r in self.recruiters.get(step, [])) or "·",
+                              style="" if self.recruiters.get(step) else "dim"))
             if step in table.rows:
-                keys = ["step"] + [k for k, _ in TASK_COLUMNS] + [f"worker.{k}" for k, _ in WORKER_COLUMNS]
+                keys = ["step"] + [k for k, _ in TASK_COLUMNS] + [f"worker.{k}" for k, _ in WORKER_COLUMNS] + \
+                    ["recruiters"]
                 for key, cell in zip(keys, cells):
                     table.update_cell(step, key, cell)
             else:

@@ -21,7 +21,6 @@ import redis
 from scitq import keys
 from scitq.events.commands import RegisterWorker, encode
 from scitq.events.worker import CLEAN, RESET_RESOURCES, RESTART
-from scitq.inbox import send_command
 from scitq.projections.views import TaskView, decode_worker
 from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
@@ -31,8 +30,9 @@ from scitq.worker.identity import NameClaim
 from scitq.worker.outage import OutageLog
 from scitq.worker.orphans import ProcessRecords
 from scitq.worker.recovery import recover_containers
+from scitq.worker.registration import register
 from scitq.worker.reporter import Reporter
-from scitq.worker.slot import Slot, read_task
+from scitq.worker.slot import Slot, read_task, weight
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
 from scitq.worker.workdirs import WorkDirs
@@ -61,6 +61,7 @@ class Agent:
         self.prefetch = prefetch
         self.flavor = flavor            # None: the server's default (local), or what it knows already
         self.status = status
+        self.task_properties: dict = {}   # v1: {batch: [weight, priority]}, set by the server (recycling)
         self.worker_id: int | None = None
         self.home = cfg.home / "workers" / self.name
         self.name_claim = NameClaim(r, self.name, self.home, cfg.offline_after)
@@ -141,7 +142,7 @@ class Agent:
     def register(self) -> None:
         held = [[s.task_id, s.attempt] for s in self.slots.values() if s.state == "running"]
         self.name_claim.claim(self.incarnation)     # Conflict if the name is live elsewhere
-        res = send_command(self.r, "worker.register", encode(RegisterWorker(
+        res = register(self.r, self.name, encode(RegisterWorker(
             name=self.name, hostname=self.hostname, concurrency=self.concurrency, prefetch=self.prefetch,
             batch=self.batch, status=self.status, flavor=self.flavor, incarnation=self.incarnation, held=held)),
             timeout=15)
@@ -201,6 +202,13 @@ class Agent:
         with self.lock:
             return sum(1 for s in self.slots.values() if s.state in ("starting", "running"))
 
+    def running_weight(self) -> float:
+        """Running tasks weighted by `task_properties` (v1): those of a batch this worker was recycled out of
+        weigh what the recycling said, so that the machine is not overloaded."""
+        with self.lock:
+            return sum(weight(s.batch, self.batch, self.task_properties) for s in self.slots.values()
+                       if s.state in ("starting", "running"))
+
     def heartbeat(self) -> None:
         pipe = self.r.pipeline(transaction=False)
         pipe.set(keys.worker_alive(self.name), self.name_claim.value(self.incarnation),
@@ -231,6 +239,7 @@ class Agent:
             paused = self.r.hget(keys.batch_view(self.batch), "batch_paused")
         self.concurrency = self.concurrency if view.concurrency is None else view.concurrency
         self.prefetch = self.prefetch if view.prefetch is None else view.prefetch
+        self.task_properties = view.task_properties or {}
         previous_status = self.status
         self.status = view.status or self.status
         if self.status == "offline":      # we are alive: the server will see it at its next check (and
@@ -328,14 +337,12 @@ class Agent:
         resp = self.r.xreadgroup(keys.QUEUE_GROUP, self.name, {keys.queue(self.batch): ">"}, count=room,
                                  block=block_ms)
         got = 0
-        for stream, entries in resp or []:
+        for _stream, entries in resp or []:
             for eid, f in entries:
                 try:
                     task_id, attempt = int(f["task"]), int(f["attempt"])
-                except (KeyError, ValueError):
-                    log.warning("worker %s: unreadable queue entry %s dropped: %r", self.name, eid, f)
-                    self.r.xack(stream, keys.QUEUE_GROUP, eid)
-                    self.r.xdel(stream, eid)
+                except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
+                    log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
                     continue
                 slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1")
                 with self.lock:
@@ -393,7 +400,7 @@ class Agent:
             with self.lock:
                 if self.stopping or self.status != "running" or self.batch_paused:
                     return
-                if self.running_count() >= self.concurrency:
+                if self.running_weight() >= self.concurrency - 1e-9:
                     return
                 held = [s for s in self.slots.values() if s.state == "held"]
                 if not held:
@@ -418,6 +425,7 @@ class Agent:
                 self._forget_done()
                 continue
             assert view is not None
+            slot.batch = view.batch or self.batch
             self.pool.submit(self.attempts.run, slot, view)
 
     def _startable(self, slot: Slot, view: TaskView | None) -> str:

@@ -83,7 +83,8 @@ class AttemptRunner:
     # --- one attempt ----------------------------------------------------------------------------
     def run(self, slot: Slot, view: TaskView) -> None:
         """Start a held attempt confirmed against `view` (its task now), follow it to its end."""
-        out = OutputBuffer(self.spool, keys.output(slot.task_id, slot.attempt), self.cfg.output_flush)
+        out = OutputBuffer(self.spool, keys.worker_output(self.reporter.worker, slot.task_id, slot.attempt),
+                           self.cfg.output_flush)
         rc: int | None = None
         try:
             if slot.preparing is not None:
@@ -113,7 +114,8 @@ class AttemptRunner:
     def follow_container(self, slot: Slot, view: TaskView | None, runner: Any, container_id: str,
                          since: float | None) -> None:
         """Follow a container started by an earlier run of this worker (`view`: None if it could not be read)."""
-        out = OutputBuffer(self.spool, keys.output(slot.task_id, slot.attempt), self.cfg.output_flush)
+        out = OutputBuffer(self.spool, keys.worker_output(self.reporter.worker, slot.task_id, slot.attempt),
+                           self.cfg.output_flush)
         rc: int | None = None
         try:
             slot.proc = proc = runner.reattach(container_id, out.write, since=since)

@@ -67,7 +67,7 @@ def recover_containers(r: redis.Redis, engines: Engines, worker: str) -> list[Re
         slot.workdir = engines.container_workdir(c["id"])
         since = None
         try:
-            last = r.xrevrange(keys.output(task_id, attempt), count=1)
+            last = r.xrevrange(keys.worker_output(worker, task_id, attempt), count=1)
             if last:
                 since = int(last[0][0].split("-")[0]) / 1000.0
         except (redis.ConnectionError, redis.TimeoutError):

@@ -17,6 +17,7 @@ class Reporter:
 
     def __init__(self, spool: Spool, worker: str, incarnation: str) -> None:
         self.spool = spool
+        self.worker = worker
         self.outbox = keys.worker_outbox(worker)
         self.incarnation = incarnation
         self.seq = 0

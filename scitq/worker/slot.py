@@ -13,7 +13,7 @@ from scitq import keys
 from scitq.projections.views import TaskView, decode_task
 from scitq.worker.runner import RunningProcess
 
-__all__ = ["Slot", "read_task"]
+__all__ = ["Slot", "read_task", "weight"]
 
 
 @dataclass
@@ -32,11 +32,21 @@ class Slot:
     inputs_done: str | None = None     # the input list already downloaded (prefetch)
     preparing: threading.Thread | None = None
     data_error: Any = None
+    batch: str = ""                    # its task's batch, once read at start (weighs per `weight`)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def key(self) -> tuple[int, int]:
         return (self.task_id, self.attempt)
+
+
+def weight(batch: str, own_batch: str, task_properties: dict[str, Any] | None) -> float:
+    """What a running task of `batch` weighs against the worker's concurrency: 1, unless the worker was
+    recycled out of `batch` and its `task_properties` (v1: `{batch: [weight, priority]}`) say otherwise."""
+    prop = (task_properties or {}).get(batch) if batch and batch != own_batch else None
+    if isinstance(prop, (list, tuple)) and prop and isinstance(prop[0], (int, float)) and prop[0] >= 0:
+        return float(prop[0])
+    return 1.0
 
 
 def read_task(r: redis.Redis, task_id: int) -> TaskView | None:

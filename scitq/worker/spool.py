@@ -13,6 +13,11 @@ Durability (`fsync`): `entry` forces every entry to disk before `append` returns
 default) writes each entry to the file at once (it survives a crash of the worker) and forces the
 file to disk at most every `fsync_interval` seconds (a power cut may lose that last interval);
 `none` leaves it to the operating system.
+
+With replicas (a Sentinel address, or SCITQ_WAIT_REPLICAS), a shipped batch is forgotten only once
+that many replicas hold it (a `WAIT` after the batch, on the same connection): a failover right after
+the send loses nothing, the batch is sent again and what the promoted replica already has is refused
+as a duplicate.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from typing import Any
 
 import redis
 
+from scitq.connection import replicas_to_wait
+from scitq.settings import settings
+
 __all__ = ["Spool", "FSYNC_MODES"]
 
 log = logging.getLogger("scitq.worker")
@@ -42,12 +50,17 @@ Entry = tuple[int, str, str, dict[str, str]]   # (bytes in the file, or 0 if onl
 
 class Spool:
     def __init__(self, directory: Path, r: redis.Redis, *, fsync: str = "batch", fsync_interval: float = 1.0,
-                 memory: int = 16 * 1024 * 1024) -> None:
+                 memory: int = 16 * 1024 * 1024, wait_replicas: int | None = None,
+                 wait_timeout: float | None = None) -> None:
         if fsync not in FSYNC_MODES:
             raise ValueError(f"spool fsync mode {fsync!r} is not one of {', '.join(FSYNC_MODES)}")
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.r = r
+        cfg = settings()
+        self.wait_replicas = replicas_to_wait(r, cfg) if wait_replicas is None else wait_replicas
+        self.wait_ms = int(1000 * (cfg.wait_timeout if wait_timeout is None else wait_timeout))
+        self.unconfirmed = False              # the last WAIT timed out (said once)
         self.fsync = fsync
         self.fsync_interval = fsync_interval
         self.memory = max(1, int(memory))
@@ -280,7 +293,16 @@ class Spool:
                 for _, stream, eid, fields in batch:
                     if stream:
                         pipe.xadd(stream, fields, id=eid)
+                if self.wait_replicas:
+                    pipe.execute_command("WAIT", self.wait_replicas, self.wait_ms)
                 results = pipe.execute(raise_on_error=False)
+                if self.wait_replicas and not self._confirmed(results.pop()):
+                    with self.cond:
+                        if self._stop:
+                            return
+                        self.cond.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
                 if self.connected:
                     log.warning("spool: Redis unreachable (%s); %d entries kept", exc, self.backlog())
@@ -301,6 +323,23 @@ class Spool:
             with self.cond:
                 self._sent(source, batch)
                 self.cond.notify_all()
+
+    def _confirmed(self, replicas: object) -> bool:
+        """Whether WAIT says enough replicas hold the batch; if not, it is kept and sent again."""
+        if isinstance(replicas, int) and replicas >= self.wait_replicas:
+            if self.unconfirmed:
+                log.info("spool: the replicas confirm the reports again")
+                self.unconfirmed = False
+            return True
+        if not self.unconfirmed:
+            if isinstance(replicas, Exception):
+                log.error("spool: WAIT refused (%s): the reports sent are kept until it is allowed "
+                          "(or SCITQ_WAIT_REPLICAS=0)", replicas)
+            else:
+                log.warning("spool: %s of %d replica(s) confirmed the reports sent (WAIT): they are kept and "
+                            "sent again until a replica holds them", replicas, self.wait_replicas)
+            self.unconfirmed = True
+        return False
 
     def _sent(self, source: str, batch: list[Entry]) -> None:
         """Forget a sent batch; empty the file when everything is out (lock held)."""

@@ -27,7 +27,7 @@ def test_a_worker_cut_from_redis_for_a_minute_keeps_running_and_replays_everythi
         s = Server()
         lines = int(OUTAGE) + 15
         t = s.task_create(f"for i in $(seq 1 {lines}); do echo line $i; sleep 1; done", shell=True)
-        wait_for(lambda: len(r.xrange(keys.output(t["task_id"], 1))) >= 2, what="live output")
+        wait_for(lambda: len(r.xrange(keys.worker_output("w-cut", t["task_id"], 1))) >= 2, what="live output")
         proxy.cut()
         wait_for(lambda: s.workers()[0]["status"] == "offline", timeout=20, what="the worker to be seen offline")
         during = s.task_create("echo submitted-during-the-cut")

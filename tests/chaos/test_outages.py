@@ -28,7 +28,7 @@ def test_running_tasks_survive_a_minute_without_valkey_and_no_output_chunk_is_lo
     t = s.task_create(f"for i in $(seq 1 {lines}); do echo line $i; echo err $i >&2; sleep 1; done", shell=True)
     later = s.task_create("echo second")
     r = redis.Redis.from_url(own_valkey.url, decode_responses=True)
-    wait_for(lambda: len(r.xrange(keys.output(t["task_id"], 1))) >= 2, what="some live output")
+    wait_for(lambda: len(r.xrange(keys.worker_output("w-out", t["task_id"], 1))) >= 2, what="some live output")
     own_valkey.stop()
     down_at = time.monotonic()
     while time.monotonic() - down_at < OUTAGE:

@@ -20,7 +20,9 @@ def kinds(client: Client, worker: str) -> list[str]:
 
 
 def test_a_deployed_worker_registers_with_its_own_credential_and_deleting_it_destroys_its_machine(
-        cloud_env, procs, r, tmp_path):
+        cloud_env, procs, r, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCITQ_IDLE_TIMEOUT", "600")   # deleted by hand here, not released when idle
+    cloud_env["SCITQ_IDLE_TIMEOUT"] = "600"
     procs.server()
     s = Server()
     prefix = cloud_env["SCITQ_SERVER_NAME"]
@@ -93,7 +95,9 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
 
 
 def test_worker_deploy_on_the_command_line_refuses_bad_input_in_one_line_and_batch_list_shows_costs(
-        cloud_env, procs, tmp_path):
+        cloud_env, procs, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCITQ_IDLE_TIMEOUT", "600")   # the worker is deleted by hand here, not released when idle
+    cloud_env["SCITQ_IDLE_TIMEOUT"] = "600"
     procs.server()
     bad = run_cli("scitq-manage", "worker", "deploy", "-P", "local", "-r", "auto", "-f", "auto:cpu>>8", env=cloud_env)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) <= 2 and "cpu>>8" in bad.stderr

@@ -36,7 +36,7 @@ def test_a_batch_of_container_tasks_sees_its_mounts_env_and_streams_output(denv,
         assert ex["output"].endswith("ro\n"), "/resource is read-only"
         assert ex["container"] == img
     live = s.task_create("sh -c 'echo first; sleep 3; echo last'", container=img)
-    wait_for(lambda: r.xrange(keys.output(live["task_id"], 1)), timeout=20, what="live output")
+    wait_for(lambda: r.xrange(keys.worker_output("dw", live["task_id"], 1)), timeout=20, what="live output")
     assert s.task_get(live["task_id"])["status"] == "running"
     s.join([live], retry=0)
     assert s.executions(task_id=live["task_id"])[-1]["output"] == "first\nlast\n"

@@ -51,21 +51,31 @@ MATRIX = [
     ("task view HSET", {A, S}, lambda c: c.hset(keys.task_view(1), "command", "rm -rf /")),
     ("task view HGETALL", EVERYONE, lambda c: c.hgetall(keys.task_view(1))),
     ("view DEL", {A, S}, lambda c: c.delete(keys.TASKS_ALL)),
-    ("inbox XADD", {A, S, W, SUB}, lambda c: c.xadd(keys.INBOX, {"cmd": "noop", "id": "x", "data": "{}"})),
+    ("inbox XADD (submit, cancel, delete)", {A, S, SUB},
+     lambda c: c.xadd(keys.INBOX, {"cmd": "noop", "id": "x", "data": "{}"})),
     ("inbox DEL", {A, S}, lambda c: c.delete(keys.INBOX)),
     ("shared config HGET (config rclone)", EVERYONE, lambda c: c.hget(keys.SHARED_CONFIG, "rclone")),
     ("shared config HSET", {A, S}, lambda c: c.hset(keys.SHARED_CONFIG, "rclone", "[x]")),
     ("own outbox XADD (w1)", {A, S, W}, lambda c: c.xadd(keys.worker_outbox("w1"), {"kind": "noop"})),
     ("other worker's outbox XADD (w2)", {A, S}, lambda c: c.xadd(keys.worker_outbox("w2"), {"kind": "noop"})),
+    ("worker announce XADD", {A, S}, lambda c: c.xadd(keys.WORKER_ANNOUNCE, {"name": "w9"})),
     ("own alive SET (w1)", {A, S, W}, lambda c: c.set(keys.worker_alive("w1"), "x", ex=5)),
     ("own stats HSET (w1)", {A, S, W}, lambda c: c.hset(keys.worker_stats("w1"), "load", "1")),
     ("own control XREAD (w1)", EVERYONE, lambda c: c.xread({keys.worker_control("w1"): "0-0"}, count=1)),
     ("queue XADD (dispatch)", {A, S}, lambda c: c.xadd(keys.queue("Default"), {"task_id": "1"})),
     ("queue XREADGROUP (claim)", {A, S, W},
      lambda c: c.xreadgroup(keys.QUEUE_GROUP, "w1", {keys.queue("Default"): ">"}, count=1)),
-    ("output XADD", {A, S, W}, lambda c: c.xadd(keys.output(1, 1), {"fd": "1", "text": "hi"})),
-    ("output XRANGE (read)", EVERYONE, lambda c: c.xrange(keys.output(1, 1), count=1)),
-    ("reply LPOP", {A, S, W, SUB}, lambda c: c.lpop(keys.reply("c1"))),
+    ("queue XACK (another batch's entry)", {A, S}, lambda c: c.xack(keys.queue("Other"), keys.QUEUE_GROUP, "1-0")),
+    ("queue XDEL (another batch's entry)", {A, S}, lambda c: c.xdel(keys.queue("Other"), "1-0")),
+    ("queue XAUTOCLAIM (take others' entries)", {A, S},
+     lambda c: c.xautoclaim(keys.queue("Default"), keys.QUEUE_GROUP, "w1", 0, "0-0", count=1)),
+    ("own output XADD (w1)", {A, S, W}, lambda c: c.xadd(keys.worker_output("w1", 1, 1), {"fd": "1", "text": "hi"})),
+    ("other worker's output XADD (w2)", {A, S},
+     lambda c: c.xadd(keys.worker_output("w2", 1, 1), {"fd": "1", "text": "hi"})),
+    ("output XADD (task not held)", {A, S}, lambda c: c.xadd(keys.output(1, 1), {"fd": "1", "text": "hi"})),
+    ("output XRANGE (read)", {A, S, SUB, V}, lambda c: c.xrange(keys.output(1, 1), count=1)),
+    ("reply LPOP", {A, S, SUB}, lambda c: c.lpop(keys.reply("c1"))),
+    ("own reply LPOP (w1)", {A, S, W}, lambda c: c.lpop(keys.worker_reply("w1", "c1"))),
     ("idempotency SET", {A, S}, lambda c: c.set(keys.idempotency("k"), "{}", ex=5)),
     ("server lock SET", {A, S}, lambda c: c.set(keys.SERVER_LOCK + ":probe", "x", ex=5)),
     ("server cursor HSET", {A, S}, lambda c: c.hset(keys.SERVER_CURSOR, "probe", "0-0")),
@@ -103,7 +113,8 @@ def test_every_role_may_do_exactly_what_it_needs_and_nothing_else(embedded):
     """Given the five roles, when each tries each operation, then only the specified ones are allowed."""
     clients = role_clients(embedded)
     admin = clients[A]
-    admin.xgroup_create(keys.queue("Default"), keys.QUEUE_GROUP, id="0-0", mkstream=True)
+    for batch in ("Default", "Other"):
+        admin.xgroup_create(keys.queue(batch), keys.QUEUE_GROUP, id="0-0", mkstream=True)
     users = {A: "admin", S: "server", W: "worker-w1", SUB: "submitter-alice", V: "viewer-bob"}
     got: dict[tuple[str, str], bool] = {}
     for op, allowed, how in MATRIX:
@@ -314,3 +325,45 @@ def _pings(r: redis.Redis) -> bool:
         return bool(r.ping())
     except redis.ConnectionError:
         return False
+
+
+def _register(r: redis.Redis, name: str, batch: str = "Default") -> dict:
+    """Register worker `name` the way a worker does: announce its name, then a registration in its outbox."""
+    from scitq.events.commands import RegisterWorker, encode
+    from scitq.worker.registration import announce, register_through_outbox
+    assert announce(r, name)
+    return register_through_outbox(r, name, encode(RegisterWorker(name=name, concurrency=1, batch=batch)),
+                                   timeout=15)
+
+
+def test_a_claim_of_a_queue_entry_given_to_another_worker_is_refused_and_the_entry_kept(procs, r):
+    """Given a task whose queue entry was read by worker w-other, when worker w-thief reports it claimed,
+    then the report is rejected, the entry stays pending for w-other and the task is not given to w-thief."""
+    from scitq.lib import Server
+    procs.server()
+    _register(r, "w-thief", batch="B")
+    tid = Server().task_create("echo x", batch="B")["task_id"]
+    wait_for(lambda: r.exists(keys.queue("B")) and r.xlen(keys.queue("B")), what="the queue entry")
+    got = r.xreadgroup(keys.QUEUE_GROUP, "w-other", {keys.queue("B"): ">"}, count=1)
+    entry = got[0][1][0][0]
+    r.xadd(keys.worker_outbox("w-thief"), {"f": "claimed", "inc": "i", "seq": "1",
+                                           "data": json.dumps({"task_id": tid, "attempt": 1, "entry": entry,
+                                                               "queue": "B"})})
+    wait_for(lambda: any(f.get("type") == "report.rejected" and "not given to this worker" in f.get("data", "")
+                         for _, f in r.xrange(keys.EVENTS)), what="the rejection")
+    pending = r.xpending_range(keys.queue("B"), keys.QUEUE_GROUP, "-", "+", 10)
+    assert [(p["message_id"], p["consumer"]) for p in pending] == [(entry, "w-other")]
+    assert Server().task_get(tid)["status"] == "pending"
+
+
+def test_a_worker_registers_through_its_own_outbox_once_its_name_is_announced(procs, r):
+    """Given a running server, a worker whose name was announced registers through its outbox and gets its
+    answer in a reply list of its own; a registration naming another worker is refused."""
+    from scitq.errors import BadInput
+    from scitq.events.commands import RegisterWorker, encode
+    from scitq.worker.registration import register_through_outbox
+    procs.server()
+    res = _register(r, "w-new")
+    assert res["worker_id"] >= 1 and res["batch"] == "Default"
+    with pytest.raises(BadInput, match="registration names worker 'w-evil'"):
+        register_through_outbox(r, "w-new", encode(RegisterWorker(name="w-evil", concurrency=1)), timeout=15)

@@ -55,9 +55,10 @@ def test_a_cached_report_records_an_execution_with_no_worker_and_the_task_succee
     claimed(d, 2)
     d.fact("w1", "finished", c.Finished(task_id=2, attempt=1, return_code=0, input_hash="h1", cached_from=1), "i1")
     events, _ = d.take()
-    assert tags(events) == ["execution.cached", "task.succeeded"]
+    assert tags(events) == ["execution.output_opened", "execution.cached", "task.succeeded"]
     ex = d.state.executions[2]
     assert (ex.status, ex.worker, ex.worker_id, ex.cached_from) == ("succeeded", None, None, 1)
+    assert ex.stream == "scitq:worker:w1:out:2:1"   # where the worker wrote `Cached from execution 1`
     assert d.state.tasks[2].status == "succeeded" and d.state.workers[1].held == set()
     d.fact("w1", "finished", c.Finished(task_id=2, attempt=1, return_code=0, input_hash="h1", cached_from=1), "i1")
     assert d.take()[0] == []   # a report sent twice is applied once

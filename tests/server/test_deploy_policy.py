@@ -94,6 +94,22 @@ def test_recycling_comes_before_deploying_and_in_flight_deploys_count_as_workers
     assert deploys(d) == []
 
 
+@pytest.mark.parametrize("worker_flavor, rule, recycled", [
+    ("c16", "auto:cpu>=8", True),          # a catalog flavor passing the rule
+    ("c4", "auto:cpu>=8", False),          # a catalog flavor failing it
+    ("local", "auto:cpu>=8", False),       # not in the catalog
+    ("c16", "c16", True),                  # the exact name
+    ("c16", "auto:cpu>=8:ram>=100", False),
+])
+def test_an_auto_recruiter_recycles_idle_workers_whose_catalog_flavor_passes_its_protofilters(
+        worker_flavor, rule, recycled):
+    d = world(pending={"b": 1}, workers=[("w1", "Default", worker_flavor)],
+              recruiters=[{"batch": "b", "worker_flavor": rule, "worker_provider": None, "worker_region": None}])
+    d.recruit()
+    events, _ = d.take()
+    assert tags(events) == (["worker.recruited"] if recycled else [])
+
+
 @pytest.mark.parametrize("what, rec, expected", [
     ("maximum_workers caps the machines", {"maximum_workers": 1}, 1),
     ("maximum_workers 0 never deploys (max_workflow_workers=0)", {"maximum_workers": 0}, 0),

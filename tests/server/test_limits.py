@@ -50,7 +50,7 @@ def test_a_long_output_is_kept_whole_in_chunks_below_the_limit(procs, r):
     n = 3 * MAX_OUTPUT_CHUNK + 123
     t = Server().task_create(f"{sys.executable} -c \"import sys; sys.stdout.write('x' * {n})\"")
     wait_for(lambda: Server().task_get(t["task_id"])["status"] == "succeeded", timeout=60, what="the task")
-    entries = r.xrange(keys.output(t["task_id"], 1))
+    entries = r.xrange(keys.worker_output("w-out", t["task_id"], 1))
     texts = [f["text"] for _, f in entries if f.get("fd") in ("1", "stdout", "out")] or [f["text"] for _, f in entries]
     assert all(len(x) <= MAX_OUTPUT_CHUNK for _, f in entries for x in [f.get("text", "")])
     assert sum(len(x) for x in texts) == n

@@ -197,3 +197,66 @@ def test_needed_is_ceil_of_pending_over_tasks_per_worker_minus_workers_capped_by
     rec = world(recruiters=[{"batch": "b", "tasks_per_worker": 4, "maximum_workers": 3}]).state.recruiters[("b", 1)]
     assert [recruit.needed(rec, p, w) for p, w in ((0, 0), (1, 0), (4, 0), (5, 0), (9, 1), (100, 0), (100, 3))] \
         == [0, 1, 1, 2, 2, 3, 0]
+
+
+# --- v1's task_properties: the weighted room of a partly idle worker ---------------------------------
+def busy_world(concurrency: int, running: int, moved: tuple[str, int, dict] | None = None,
+               recruiter_concurrency: int = 4) -> Decider:
+    """Worker w1 (concurrency `concurrency`) runs `running` tasks of batch `a`, which has nothing pending;
+    `moved`: then a user (or an earlier recycling) moved it to (batch, concurrency, task_properties).
+    Batch `b` has 5 pending tasks and a recruiter wanting workers of concurrency `recruiter_concurrency`."""
+    d = Decider(State())
+    d.now = 1000.0
+    d.command("worker.register", c.RegisterWorker(name="w1", concurrency=concurrency, batch="a", incarnation="i1"))
+    if running:
+        d.command("task.submit", c.SubmitTasks(tasks=[c.TaskSpec(command=f"sleep {i}", batch="a")
+                                                      for i in range(running)]))
+    d.dispatch()
+    for tid in range(1, running + 1):
+        d.fact("w1", "claimed", c.Claimed(task_id=tid, attempt=1), "i1")
+        d.fact("w1", "started", c.Started(task_id=tid, attempt=1, command="sleep"), "i1")
+    if moved is not None:
+        batch, conc, props = moved
+        d.command("worker.update", c.UpdateWorker(worker_id=1, batch=batch, concurrency=conc, task_properties=props))
+    d.command("task.submit", c.SubmitTasks(tasks=[c.TaskSpec(command=f"echo {i}", batch="b") for i in range(5)]))
+    d.command("recruiter.create", c.CreateRecruiter(batch="b", tasks_per_worker=1, worker_flavor="local",
+                                                    worker_concurrency=recruiter_concurrency))
+    d.take()
+    assert len(d.state.workers[1].held) == running
+    return d
+
+
+WEIGHTED = [
+    # (what, concurrency, running tasks of a, moved to, recruiter concurrency, recycled?, task_properties after)
+    ("a worker with free room is recycled; the tasks it still runs weigh new/old concurrency (v1)",
+     4, 2, None, 8, True, {"a": [2.0, 1]}),
+    ("a worker whose running tasks fill its concurrency is not recycled",
+     2, 2, None, 8, False, None),
+    ("tasks of a batch it was recycled from weigh what that recycling said: 3 x 0.5 < 2, recycled",
+     4, 3, ("x", 2, {"a": [0.5, 1]}), 4, True, {"a": [1.0, 1]}),
+    ("the same three tasks unweighted (3 >= 2) keep it busy",
+     4, 3, ("x", 2, {}), 4, False, None),
+    ("a heavier weight fills it: 1 x 2 >= 2",
+     4, 1, ("x", 2, {"a": [2, 1]}), 4, False, None),
+    ("entries of batches it holds no task of weigh nothing and are dropped",
+     2, 0, ("x", 2, {"old": [5, 1]}), 4, True, {}),
+]
+
+
+@pytest.mark.parametrize("what,concurrency,running,moved,rec_conc,recycled,props", WEIGHTED,
+                         ids=[row[0] for row in WEIGHTED])
+def test_a_partly_idle_worker_is_recycled_when_its_weighted_running_tasks_leave_room(
+        what, concurrency, running, moved, rec_conc, recycled, props):
+    d = busy_world(concurrency, running, moved, rec_conc)
+    d.recruit()
+    events, _ = d.take()
+    recruited = [e for e in events if tags([e]) == ["worker.recruited"]]
+    assert bool(recruited) == recycled
+    w = d.state.workers[1]
+    if recycled:
+        assert recruited[0].task_properties == props and w.task_properties == props
+        assert (w.batch, w.concurrency) == ("b", rec_conc)
+        if running:
+            assert "still running" in recruited[0].reason
+    else:
+        assert w.batch == (moved[0] if moved else "a")

@@ -64,7 +64,7 @@ def test_output_is_streamed_while_the_task_runs_not_only_at_exit(procs, r):
     t = s.task_create("echo first; sleep 4; echo second >&2", shell=True)
     tid = t["task_id"]
     wait_for(lambda: s.task_get(tid)["status"] == "running", what="the task to run")
-    chunks = wait_for(lambda: r.xrange(keys.output(tid, 1)), timeout=3, what="a chunk before the end")
+    chunks = wait_for(lambda: r.xrange(keys.worker_output("w1", tid, 1)), timeout=3, what="a chunk before the end")
     assert chunks[0][1] == {"fd": "stdout", "text": "first\n"}
     assert s.task_get(tid)["status"] == "running"
     ex = finished(s, tid)

@@ -83,7 +83,7 @@ def test_a_worker_process_cut_from_redis_warns_once_then_summarises_what_it_spoo
         s = Server(own_valkey.url)
         t = s.task_create("for i in $(seq 1 40); do echo line $i; sleep 0.25; done", shell=True)["task_id"]
         r = own_valkey_client(own_valkey)
-        wait_for(lambda: r.xlen(keys.output(t, 1)) >= 1, what="some live output")
+        wait_for(lambda: r.xlen(keys.worker_output("w-log", t, 1)) >= 1, what="some live output")
         own_valkey.stop()
         down = time.monotonic()
         log = tmp_path / "worker-w-log.log"

@@ -55,6 +55,7 @@ def test_the_monitor_shows_one_row_per_step_and_exits_with_the_totals_when_every
             await until(pilot, lambda: app.polls > 0, "the first look")
             assert cell(app, "a", "pending") == "1" and cell(app, "b", "waiting") == "1"
             assert cell(app, "a", "succeeded") == "·"
+            assert cell(app, "a", "recruiters") == "1:local ×1 1/w ≤1"   # rank:flavor ×concurrency tasks/w ≤max
             procs.worker("w1", concurrency=1, batch="mon.a")
             procs.worker("w2", concurrency=1, batch="mon.b")
             await until(pilot, lambda: app.over, "the workflow over")
