@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scitq.errors import BadInput, Conflict, NotFound
+from scitq.errors import Conflict, NotFound
 from scitq.events import commands as c
 from scitq.events import deploy as ed
 from scitq.events import recruiter as er

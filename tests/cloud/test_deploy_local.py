@@ -97,7 +97,7 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
     assert c.workers() == []
     out = capsys.readouterr().out
     assert "[wfd] all tasks done: 8 succeeded, 0 failed; cost " in out
-    done = [json.loads(f["data"]) for _, f in c.events() if f.get("type") == "destroy.done"]
+    done = [event_json(f) for _, f in c.events() if f.get("type") == "destroy.done"]
     assert all(d["cost"] == pytest.approx(d["seconds"] * 0.01, rel=0.01) for d in done)
     costs = c.batch_costs()
     assert costs["wfd.one"] > 0 and costs["wfd.two"] > 0
