@@ -195,7 +195,8 @@ def test_an_attempt_a_worker_runs_but_should_not_is_stopped_by_the_holding_repor
 
 
 def test_an_attempt_the_server_believes_a_worker_holds_but_it_does_not_is_requeued(procs, r, env):
-    """Desynchronised on purpose: a claim the worker never made is written to its outbox."""
+    """Desynchronised on purpose: the task's queue entry is read under the worker's consumer name (as its
+    process would) and a claim of it that the process never made is written to its outbox."""
     procs.server()
     procs.worker("w-holder", concurrency=1, prefetch=1)
     bait = procs.worker("w-bait", concurrency=1, batch="x")
@@ -205,8 +206,9 @@ def test_an_attempt_the_server_believes_a_worker_holds_but_it_does_not_is_requeu
     bait.send_signal(signal.SIGSTOP)
     try:
         t = s.task_create("echo finally", batch="x")["task_id"]
-        entry = wait_for(lambda: next((eid for eid, f in r.xrange(keys.queue("x")) if f.get("task") == str(t)),
-                                      None), what="the task's queue entry")
+        wait_for(lambda: next((eid for eid, f in r.xrange(keys.queue("x")) if f.get("task") == str(t)), None),
+                 what="the task's queue entry")
+        [(_, [(entry, _fields)])] = r.xreadgroup(keys.QUEUE_GROUP, "w-holder", {keys.queue("x"): ">"}, count=1)
         r.xadd(keys.worker_outbox("w-holder"), {"f": "claimed", "inc": holder_inc, "data": encode(
             {"task_id": t, "attempt": 1, "entry": entry, "queue": "x"})})
         wait_for(lambda: view(t)["worker"] == "w-holder", what="the server to believe w-holder holds it")
