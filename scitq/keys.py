@@ -112,6 +112,7 @@ EXECUTIONS_ALL = f"{PREFIX}:view:executions"       # zset: execution ids (score 
 WORKERS_ALL = f"{PREFIX}:view:workers"             # zset: worker ids
 WORKERS_BY_NAME = f"{PREFIX}:view:workers:byname"  # hash: worker name -> worker id
 BATCHES_ALL = f"{PREFIX}:view:batches"             # set: batch names
+SERVER_STATE = f"{PREFIX}:view:state"              # hash: the server's id counters and paused-offline workers
 CACHE_INDEX = f"{PREFIX}:view:cache"               # hash: input hash -> last succeeded execution id (use_cache)
 
 

@@ -12,7 +12,7 @@ from scitq import keys
 from scitq.api.client import Client, EventFilter
 from scitq.connection import describe
 from scitq.errors import BadInput, NotFound, ScitqError, Unreachable
-from scitq.events import EVENT_TYPES, decode_event, event_fields
+from scitq.events.codec import event_json
 from scitq.io.uri import redact
 
 __all__ = ["add_parser", "dispatch", "format_event"]
@@ -46,15 +46,13 @@ def add_parser(sub: Any) -> None:
 
 
 def format_event(eid: str, f: dict[str, str], as_json: bool = False) -> str:
-    if f.get("v") not in (None, str(getattr(EVENT_TYPES.get(f.get("type", "")), "version", f.get("v")))):
-        try:   # an entry of an older version is shown in today's shape (upcast)
-            f = {**f, "data": event_fields(decode_event(f))["data"]}
-        except ScitqError:
-            pass
-    try:
-        data = json.loads(f.get("data", "{}"))
-    except ValueError:
-        data = {"corrupt": f.get("data")}
+    try:   # the whole event (type and ids included), an entry of an older version in today's shape
+        data = event_json(f)
+    except ScitqError:
+        try:
+            data = json.loads(f.get("data", "{}"))
+        except ValueError:
+            data = {"corrupt": f.get("data")}
     if as_json:
         return redact(json.dumps({"id": eid, **data}))
     ts = data.get("ts") or int(eid.split("-")[0]) / 1000

@@ -8,7 +8,10 @@ import msgspec
 
 __all__ = ["Event", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1   # the version of an event type that declares none
+# the version of an event type that declares none. Version 2 is the compact entry: `data` no longer
+# repeats the type and the ids written as plain fields (`task`, `batch`, `worker`); the decoder takes
+# them from those fields. Entries of version 1 (everything inside `data`) are read as they are.
+SCHEMA_VERSION = 2
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", omit_defaults=True):

@@ -1,15 +1,27 @@
-"""Provides the encoding of events to ledger stream entries and back (one reused decoder per type)."""
+"""Provides the encoding of events to ledger stream entries and back (one reused decoder per type).
+
+An entry is `type`, `v` (the version of that type), the plain ids (`task`, `batch`, `worker`, for
+`redis-cli` readers and filters) and `data`: the JSON of the rest of the event. The ids and the type are
+not repeated inside `data` (since version 2 of every type, see `events/base.py`); entries of older
+versions, which have them there too, are upcast when read.
+"""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import msgspec
 
 from scitq.errors import BadInput
 from scitq.events import batch, deploy, execution, flavor, recruiter, task, worker
-from scitq.events.base import SCHEMA_VERSION, Event
-from scitq.events.upcasters import UPCASTERS, upcast
+from scitq.events.base import Event
+from scitq.events.upcasters import UPCASTERS, data_without_type, upcast
 
-__all__ = ["EVENT_TYPES", "UPCASTERS", "encode_event", "decode_event", "event_fields"]
+__all__ = ["EVENT_TYPES", "UPCASTERS", "encode_event", "decode_event", "event_fields", "event_json"]
+
+# (attribute of the event, plain field of the entry)
+PLAIN_IDS = (("task_id", "task"), ("batch", "batch"), ("worker", "worker"))
 
 
 def _collect() -> dict[str, type[Event]]:
@@ -22,19 +34,43 @@ def _collect() -> dict[str, type[Event]]:
 
 
 EVENT_TYPES: dict[str, type[Event]] = _collect()
+for _tag, _cls in EVENT_TYPES.items():     # every type's last step: to the compact entry
+    UPCASTERS.setdefault((_tag, _cls.version - 1), data_without_type)
 _ENCODER = msgspec.json.Encoder()
 _DECODERS = {tag: msgspec.json.Decoder(cls) for tag, cls in EVENT_TYPES.items()}
 
 
 def event_fields(event: Event) -> dict[str, str]:
-    """The stream entry of an event: plain `type`, `v`, ids, and `data` (JSON with the type tag)."""
+    """The stream entry of an event: plain `type`, `v`, ids, and `data` (JSON of the other fields)."""
     fields = {"type": event.__struct_config__.tag, "v": str(type(event).version)}
-    fields.update(event.ids())
-    fields["data"] = _ENCODER.encode(event).decode()
+    ids = event.ids()
+    fields.update(ids)
+    data = msgspec.to_builtins(event)
+    del data["type"]
+    for attr, plain in PLAIN_IDS:
+        if plain in ids:
+            data.pop(attr, None)
+    fields["data"] = _ENCODER.encode(data).decode()
     return fields
 
 
 encode_event = event_fields
+
+
+def _plain(fields: dict[str, str]) -> dict[str, Any]:
+    """The ids of an entry's plain fields, as the event's attributes."""
+    out: dict[str, Any] = {}
+    for attr, plain in PLAIN_IDS:
+        value = fields.get(plain)
+        if value is not None:
+            if attr == "task_id":
+                try:
+                    out[attr] = int(value)
+                except ValueError:
+                    raise BadInput(f"ledger entry has a bad task id {value!r}") from None
+            else:
+                out[attr] = value
+    return out
 
 
 def decode_event(fields: dict[str, str] | dict[bytes, bytes]) -> Event:
@@ -49,19 +85,30 @@ def decode_event(fields: dict[str, str] | dict[bytes, bytes]) -> Event:
     if decoder is None:
         raise BadInput(f"unknown event type {tag!r}")
     try:
-        version = int(fields.get("v", SCHEMA_VERSION))  # type: ignore[arg-type]
+        version = int(fields.get("v", 1))  # type: ignore[arg-type]
     except ValueError:
         raise BadInput(f"event {tag} has a bad version {fields.get('v')!r}") from None
     current = EVENT_TYPES[tag].version  # type: ignore[index]
     if version > current:
         raise BadInput(f"event {tag} has version {version}, written by a newer scitq (this one reads up to "
                        f"{current}): upgrade this program")
+    ids = _plain(fields)  # type: ignore[arg-type]
     try:
         if version < current:
             data_v = upcast(tag, version, current, msgspec.json.decode(data))  # type: ignore[arg-type]
             if data_v is None:
                 raise BadInput(f"event {tag} has version {version}, no upcaster to {current}")
-            return msgspec.convert(data_v, EVENT_TYPES[tag])  # type: ignore[index]
+            return msgspec.convert({**ids, **data_v}, EVENT_TYPES[tag])  # type: ignore[index]
+        if ids:   # the ids first: a key given again inside `data` wins, as it did
+            head = ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in ids.items())
+            body = data.strip()  # type: ignore[union-attr]
+            data = "{" + head + ("}" if body.replace(" ", "") == "{}" else "," + body[1:]) \
+                if body.startswith("{") else body
         return decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise BadInput(f"corrupt {tag} event: {exc}") from None
+
+
+def event_json(fields: dict[str, str]) -> dict[str, Any]:
+    """The whole event of an entry as JSON values (type, ids and the rest), as older entries held it."""
+    return msgspec.to_builtins(decode_event(fields))

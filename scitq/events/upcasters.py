@@ -36,6 +36,13 @@ def upcast(tag: str, version: int, target: int, data: Data) -> Data | None:
     return data
 
 
+def data_without_type(data: Data) -> Data:
+    """An entry that kept the type and the ids inside `data` becomes a compact one (the step every event
+    type takes to the compact entry, registered for each by the codec): the type goes; the ids may stay,
+    the plain fields say the same."""
+    return {k: v for k, v in data.items() if k != "type"}
+
+
 @upcaster("worker.signalled", 1)
 def _worker_signalled_names_its_order(data: Data) -> Data:
     return {**data, "order": WORKER_SIGNALS.get(data.get("signal"), "")}  # type: ignore[arg-type]

@@ -78,7 +78,7 @@ class WorkerSignalled(WorkerEvent, tag="worker.signalled", kw_only=True):
     Version 2 names the order (`order`: clean, restart, reset resources) for readers of the ledger;
     version 1 entries are upcast (`scitq.events.upcasters`).
     """
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3     # 2: names its order; 3: the compact entry (events/base.py)
     signal: int
     order: str = ""
 

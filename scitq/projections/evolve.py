@@ -29,7 +29,7 @@ from scitq.events.worker import (
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
 from scitq.events.model import ACTIVE_TASK_STATUSES, DEPLOY_FIELDS, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import Deploy, Execution, Recruiter, State, Task, Worker
+from scitq.projections.state import EVICTABLE_STATUSES, Deploy, Execution, Recruiter, State, Task, Worker
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -65,6 +65,8 @@ def _set_status(state: State, task: Task, status: str, ts: float) -> None:
         task.status = status
         task.status_date = ts
         state.dirty_batches.add(task.batch)
+        if status in EVICTABLE_STATUSES:
+            state.finished.add(task.task_id)
     task.modification_date = ts
     state.dirty_tasks.add(task.task_id)
 
@@ -304,6 +306,7 @@ def _started(state: State, e: ExecutionStarted) -> None:
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
     ex.start_date = e.ts
     _progress(state, e, "running")
+    state.push_deadline(state.tasks[e.task_id], ex)
 
 
 @_on(ExecutionOutputOpened)

@@ -13,10 +13,14 @@ from scitq.events.model import (
     WorkerStatus,
 )
 
-__all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS", "ACTIVE_EXECUTION_STATUS"]
+__all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
+           "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES"]
 
 ACTIVE_TASK_STATUS = ACTIVE_TASK_STATUSES
 ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES
+# a task in one of these statuses is finished: once its view is written the server may forget it (a
+# blocked task stays, for its parent's relaunch unblocks it)
+EVICTABLE_STATUSES = ("succeeded", "failed")
 
 
 class Task(TaskFields, kw_only=True):
@@ -154,6 +158,9 @@ class State:
     indexed_executions: set[int] = field(default_factory=set)
     cache: dict[str, int] = field(default_factory=dict)       # input hash -> last succeeded execution
     dirty_cache: set[str] = field(default_factory=set)
+    finished: set[int] = field(default_factory=set)           # finished tasks in memory (to evict)
+    deadlines: list[tuple[float, int, int]] = field(default_factory=list)  # heap: (start + run_timeout, task, execution)
+    meta_written: dict[str, str] | None = None                # the counters as last written (SERVER_STATE)
 
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
@@ -164,6 +171,57 @@ class State:
                       self.dirty_recruiters, self.rewrite_tasks, self.dirty_flavors, self.dirty_quotas,
                       self.dirty_deploys, self.dirty_costs):
             dirty.clear()
+
+    def evict(self) -> int:
+        """Forget the finished tasks (and their executions) whose views are written and that no live task
+        in memory requires; they are read back from their views when needed. Returns how many were dropped.
+        A finished task kept for a live dependant is looked at again at each call until it goes."""
+        if self.dirty_tasks or self.dirty_executions:
+            return 0
+        dropped = 0
+        todo = self.finished
+        self.finished = set()
+        while todo:
+            again: set[int] = set()
+            for tid in todo:
+                t = self.tasks.get(tid)
+                if t is None or t.status not in EVICTABLE_STATUSES:
+                    continue
+                if self._needed(tid):
+                    self.finished.add(tid)
+                    continue
+                del self.tasks[tid]
+                self.indexed_tasks.pop(tid, None)
+                self.dependents.pop(tid, None)
+                for eid in self.task_executions.pop(tid, ()):
+                    ex = self.executions.pop(eid, None)
+                    self.indexed_executions.discard(eid)
+                    if ex is not None and ex.input_hash and self.cache.get(ex.input_hash) == eid:
+                        del self.cache[ex.input_hash]
+                for req in t.required_task_ids:
+                    deps = self.dependents.get(req)
+                    if deps is not None:
+                        deps.discard(tid)
+                        if not deps:
+                            del self.dependents[req]
+                    if req in self.tasks:
+                        again.add(req)
+                dropped += 1
+            todo = again
+        return dropped
+
+    def _needed(self, tid: int) -> bool:
+        """A task in memory that is not finished requires `tid` (its verdict reads it)."""
+        for dep in self.dependents.get(tid, ()):
+            d = self.tasks.get(dep)
+            if d is not None and d.status not in EVICTABLE_STATUSES:
+                return True
+        return False
+
+    def evict_all(self) -> int:
+        """After a full replay: every finished task is a candidate."""
+        self.finished = {tid for tid, t in self.tasks.items() if t.status in EVICTABLE_STATUSES}
+        return self.evict()
 
     # --- helpers used by evolve -------------------------------------------------------------
     def batch(self, name: str, ts: float) -> Batch:
@@ -176,6 +234,11 @@ class State:
     def push_ready(self, task: Task) -> None:
         if task.status == "pending" and not task.queued:
             heapq.heappush(self.batch(task.batch, task.creation_date).ready, task.task_id)
+
+    def push_deadline(self, task: Task, ex: Execution) -> None:
+        """Remember when the running attempt `ex` of `task` reaches its run timeout (checked when due)."""
+        if task.run_timeout and ex.start_date is not None:
+            heapq.heappush(self.deadlines, (ex.start_date + task.run_timeout, task.task_id, ex.execution_id))
 
     def worker_by_name(self, name: str | None) -> Worker | None:
         if name is None:

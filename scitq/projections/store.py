@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -154,8 +155,21 @@ def write_dirty(state: State, pipe: Any) -> None:
     if costs:
         pipe.hset(keys.BATCH_COSTS, mapping=costs)
     _write_catalog(state, pipe)
+    meta = server_state(state)
+    if meta != state.meta_written:
+        pipe.hset(keys.SERVER_STATE, mapping=meta)
+        state.meta_written = meta
     pipe.set(keys.CHECKPOINT, state.last_event_id)
     clear_dirty(state)
+
+
+def server_state(state: State) -> dict[str, str]:
+    """What the server needs besides the entities' views to start from them: its id counters (ids of
+    deleted entities are not given again), the offline workers that were paused and the places where a
+    deploy failed for good (provider, region, flavor, error kind, when)."""
+    return {"next_task_id": str(state.next_task_id), "next_execution_id": str(state.next_execution_id),
+            "next_worker_id": str(state.next_worker_id), "paused_offline": json.dumps(sorted(state.paused_offline)),
+            "unusable": json.dumps(sorted([*k, *v] for k, v in state.unusable.items()))}
 
 
 def clear_dirty(state: State) -> None:
@@ -235,6 +249,7 @@ def expected_views(state: State) -> dict[str, Any]:
         out[keys.FLAVORS_VIEW] = {flavor_key(*k): encode_flavor(v) for k, v in state.flavors.items()}
     if state.quotas:
         out[keys.QUOTAS_VIEW] = {quota_key(*k): encode_quota(v) for k, v in state.quotas.items()}
+    out[keys.SERVER_STATE] = server_state(state)
     out[keys.CHECKPOINT] = state.last_event_id
     return out
 
@@ -256,7 +271,7 @@ def dump_views(r: Any) -> dict[str, Any]:
         for k, ty, value in zip(chunk, types, pipe.execute()):
             if ty == "zset":
                 value = {m: float(s) for m, s in value}
-            elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX):
+            elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX, keys.SERVER_STATE):
                 value = dict(value)
             out[k] = value
     return out

@@ -15,8 +15,9 @@ from scitq.connection import replicas_to_wait
 from scitq.errors import BadInput, ScitqError, error_kind
 from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
+from scitq.projections.snapshot import NoSnapshot, fold_tail, hydrate, load_live, tasks_of_execution, write_now
 from scitq.projections.state import State
-from scitq.projections.store import rebuild, replay
+from scitq.projections.store import rebuild
 from scitq.server.decide import Decider
 from scitq.server.library import CommitRefused, ensure_library
 from scitq.server.lock import LOCK_TTL, AlreadyRunning, ServerLock
@@ -30,6 +31,20 @@ log = logging.getLogger("scitq.server")
 
 BATCH = 1000
 _ENTRY_ID = re.compile(r"^[0-9]{1,15}(-[0-9]{1,15})?$")
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _ledger_end(r: redis.Redis) -> str | None:
+    """The id of the ledger's last entry ever added (None: no ledger)."""
+    if not r.exists(keys.EVENTS):
+        return None
+    info = r.xinfo_stream(keys.EVENTS)   # a key of another type: the error is the caller's to wait out
+    last = info.get("last-generated-id")
+    return None if not last or last == "0-0" else str(last)
 
 
 class ControlPlane:
@@ -73,18 +88,14 @@ class ControlPlane:
         self._next_lock = time.monotonic() + 1.0
 
     def load(self) -> None:
-        """Fold the ledger into memory; repair the views if they do not match the ledger's end."""
+        """Read the live state from the views (a snapshot at their checkpoint) and fold the ledger after
+        it; the whole ledger is replayed only when the views hold no snapshot or one ahead of the ledger."""
         t0 = time.perf_counter()
         set_aside: dict[str, str] = {}
         with self.lock.kept():
-            self.state = replay(self.r, set_aside=set_aside)
-            checkpoint = self.r.get(keys.CHECKPOINT) or "0-0"
-            if checkpoint != self.state.last_event_id:
-                log.warning("views at %s but ledger at %s: rebuilding views", checkpoint, self.state.last_event_id)
-                _, self.state = rebuild(self.r, verify=False)
+            self.state, how = self._snapshot(set_aside)
         self._alert(set_aside)
         self._decided = False
-        self.state.mark_indexed()
         self.decider.reset(self.state)
         stored = self.r.hgetall(keys.SERVER_CURSOR)
         self.last_seq = {}
@@ -97,8 +108,9 @@ class ControlPlane:
             if k.startswith(prefix):
                 inc, _, seq = v.rpartition(":")
                 self.last_seq[k[len(prefix):]] = (inc, int(seq))
-        log.info("loaded %d tasks, %d workers from the ledger (%s) in %.2fs", len(self.state.tasks),
-                 len(self.state.workers), self.state.last_event_id, time.perf_counter() - t0)
+        log.info("loaded %d live tasks, %d workers (%s, ledger at %s) in %.2fs", len(self.state.tasks),
+                 len(self.state.workers), how, self.state.last_event_id, time.perf_counter() - t0)
+
         self._resume_jobs()
 
     def _load_announced(self, stored: dict[str, str]) -> None:
@@ -119,6 +131,27 @@ class ControlPlane:
             return ""
         self._track_outbox(name)
         return name
+
+    def _snapshot(self, set_aside: dict[str, str]) -> tuple[State, str]:
+        checkpoint = self.r.get(keys.CHECKPOINT)
+        last = _ledger_end(self.r)
+        if checkpoint and (last is None or _id(last) < _id(checkpoint)):
+            log.warning("views at %s but ledger at %s: rebuilding views", checkpoint, last or "0-0")
+        else:
+            try:
+                state = load_live(self.r)
+                n = fold_tail(self.r, state, set_aside)
+                if n:
+                    write_now(self.r, state)
+                state.evict()
+                return state, f"views at {checkpoint} + {n} ledger entries"
+            except NoSnapshot:
+                if last is None:
+                    return State(), "empty ledger"
+                log.warning("no snapshot in the views (checkpoint %s): rebuilding them from the ledger", checkpoint)
+        _, state = rebuild(self.r, verify=False, set_aside=set_aside)
+        state.evict_all()
+        return state, "full replay"
 
     def _alert(self, set_aside: dict[str, str]) -> None:
         """Name the ledger entries replays skip (unknown type, newer version, corrupt): in the log, and in
@@ -295,6 +328,7 @@ class ControlPlane:
                 check_fields(cmd)
                 if tag == "worker.register":
                     self._track_outbox(cmd.name)  # type: ignore[attr-defined]
+                self._hydrate_command(tag, cmd)
                 result = self.decider.command(tag, cmd)
                 answer = json.dumps({"ok": True, "result": result})
             except ScitqError as exc:
@@ -318,6 +352,35 @@ class ControlPlane:
         """Drop what a failed handler emitted; the in-memory state is reloaded after the commit."""
         if rnd.undo(mark) or force:
             self._reload = True
+
+    def _hydrate_command(self, tag: str, cmd: Any) -> None:
+        """Read back from their views the finished tasks a command touches (the server keeps only live ones)."""
+        ids: list[int] = []
+        if getattr(cmd, "task_id", None) is not None:
+            ids.append(cmd.task_id)
+        ids += list(getattr(cmd, "task_ids", None) or ())
+        if tag == "task.submit":
+            ids += [req for spec in cmd.tasks for req in (spec.required_task_ids or ())]
+        elif tag == "task.update" and isinstance(cmd.changes, dict):
+            reqs = cmd.changes.get("required_task_ids")
+            if isinstance(reqs, list):
+                ids += [req for req in reqs if isinstance(req, int)]
+        elif tag == "batch.delete":
+            ids += [int(t) for t in self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1)]
+        elif tag == "batch.relaunch_failed":
+            failed = self.r.smembers(keys.tasks_by_status("failed"))
+            ids += [int(t) for t in self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1) if t in failed]
+        if any(isinstance(i, int) and i not in self.state.tasks for i in ids):
+            hydrate(self.r, self.state, [i for i in ids if isinstance(i, int)])
+
+    def _hydrate_fact(self, fact: Any) -> None:
+        """A late report may be about a finished task: read it back (and the execution it was cached from)."""
+        tid = getattr(fact, "task_id", None)
+        if tid is not None and tid not in self.state.tasks:
+            hydrate(self.r, self.state, [tid])
+        cached = getattr(fact, "cached_from", None)
+        if cached is not None and cached not in self.state.executions:
+            hydrate(self.r, self.state, tasks_of_execution(self.r, self.state, cached))
 
     def _track_outbox(self, name: str) -> None:
         self.cursors.setdefault(keys.worker_outbox(name), "0-0")
@@ -398,6 +461,7 @@ class ControlPlane:
             except BadInput as exc:
                 rnd.rejected.append({"stream": stream, "entry": eid, "reason": exc.message, "worker": name})
                 continue
+            self._hydrate_fact(fact)
             mark = rnd.mark()
             given = not isinstance(fact, c.Claimed) or not fact.entry or \
                 (fact.queue, fact.entry, name) in delivered
@@ -470,6 +534,7 @@ class ControlPlane:
                 raise redis.ResponseError(str(exc)) from None
             return
         self.cursors.update(rnd.cursors)
+        self.state.evict()
         jobs = [e for e in rnd.effects if e.kind == "job"]
         if jobs:
             self._enqueue(jobs)
@@ -534,6 +599,7 @@ class ControlPlane:
             cmd = c.decode_command(tag, data)
             with self.lock.kept():
                 report, state = rebuild(self.r, verify=cmd.verify)  # type: ignore[attr-defined]
+            state.evict_all()
             self.state = state
             self.decider.reset(self.state)   # rebuild left it indexed
             answer = json.dumps({"ok": True, "result": {"summary": report.summary(), "equal": report.equal,

@@ -864,12 +864,25 @@ class Decider(CloudDecisions):
                         self._requeue(t, "worker lost")
 
     def timeouts(self, grace: float = 30.0) -> None:
-        """Backstop for run timeouts the worker could not enforce or report: kill and fail."""
-        for t in self.state.tasks.values():
-            if t.status != "running" or not t.run_timeout:
+        """Backstop for run timeouts the worker could not enforce or report: kill and fail. Only the attempts
+        due are looked at (a heap of deadlines); one whose task changed meanwhile is dropped or put back."""
+        heap = self.state.deadlines
+        later = []
+        while heap and heap[0][0] + grace <= self.now:
+            entry = heapq.heappop(heap)
+            t = self.state.tasks.get(entry[1])
+            if t is None or not t.run_timeout or t.execution_id != entry[2]:
+                continue
+            if t.status == "paused":
+                later.append(entry)      # its process is paused: looked at again once it runs
+                continue
+            if t.status != "running":
                 continue
             ex = self.state.current_execution(t)
-            if ex is None or ex.start_date is None or self.now - ex.start_date < t.run_timeout + grace:
+            if ex is None or ex.start_date is None:
+                continue
+            if self.now - ex.start_date < t.run_timeout + grace:
+                self.state.push_deadline(t, ex)     # its timeout was changed: due later
                 continue
             self.control(ex.worker, "cancel", task=t.task_id, attempt=ex.attempt)
             self.emit(et.TaskTimedOut(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id, kind="run"))
@@ -880,6 +893,8 @@ class Decider(CloudDecisions):
             else:
                 self.emit(et.TaskFailed(task_id=t.task_id, batch=t.batch, execution_id=ex.execution_id,
                                         reason="run timeout"))
+        for entry in later:
+            heapq.heappush(heap, entry)
 
     def requeue_unclaimed(self, task_id: int, attempt: int) -> None:
         t = self.state.tasks.get(task_id)

@@ -7,7 +7,6 @@ each machine it makes."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from deploykit import cloud_env, created, kill_left_machines, machines, slow_clo
 from helpers import wait_for  # noqa: E402
 from scitq.api.client import Client  # noqa: E402
 from scitq.lib import Server  # noqa: E402
+from scitq.events import event_json  # noqa: E402
 
 
 def test_a_server_killed_mid_deploy_deploys_nothing_twice_and_leaks_no_worker(slow_cloud_env, procs, r,
@@ -37,5 +37,5 @@ def test_a_server_killed_mid_deploy_deploys_nothing_twice_and_leaks_no_worker(sl
     assert created(tmp_path) == [f"proc-{name}"], "made once"
     wait_for(lambda: machines(tmp_path) == [], what="no worker process left")
     assert worker_users(r, prefix) == [], "no credential left"
-    types = [json.loads(f["data"])["type"] for _, f in c.events() if f.get("worker") == name]
+    types = [event_json(f)["type"] for _, f in c.events() if f.get("worker") == name]
     assert types.count("deploy.requested") == 1 and types.count("deploy.succeeded") == 1

@@ -3,7 +3,6 @@ quarantine, stale attempts, and the heartbeat's holding report that reconciles w
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from contextlib import suppress
@@ -15,6 +14,7 @@ from scitq import keys
 from scitq.api.client import Client
 from scitq.events.commands import encode
 from scitq.lib import Server
+from scitq.events import event_json
 
 pytestmark = pytest.mark.xdist_group("stuck-tasks")
 
@@ -35,7 +35,7 @@ def worker_view(r, name: str) -> dict:
 
 
 def events_of(r, kind: str) -> list[dict]:
-    return [json.loads(f["data"]) for _id, f in r.xrange(keys.EVENTS) if f.get("type") == kind]
+    return [event_json(f) for _id, f in r.xrange(keys.EVENTS) if f.get("type") == kind]
 
 
 def status(s: Server, task_id: int) -> str:

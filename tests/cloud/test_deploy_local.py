@@ -4,7 +4,6 @@ The provider is the real `local` one: each machine is a real `scitq worker` proc
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from deploykit import cloud_env, created, kill_left_machines, machines, worker_u
 from helpers import run_cli, wait_for  # noqa: E402
 from scitq.api.client import Client  # noqa: E402
 from scitq.lib import Server  # noqa: E402
+from scitq.events import event_json  # noqa: E402
 
 
 def kinds(client: Client, worker: str) -> list[str]:
@@ -70,7 +70,7 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
     totals = wf.run(refresh=30)
     assert totals["succeeded"] == 8
     c = Client()
-    events = [json.loads(f["data"]) for _, f in c.events()]
+    events = [event_json(f) for _, f in c.events()]
     made = {e["instance"] for e in events if e["type"] == "deploy.succeeded"}
     assert len(made) == 2, "max_workflow_workers=2: two machines, never more"
     asked = [e for e in events if e["type"] == "deploy.requested"]
@@ -83,7 +83,7 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
     assert ran_two <= {e["worker"] for e in asked}, "step 2 ran on the recycled machines"
     wait_for(lambda: sum(1 for _, f in c.events() if f.get("type") == "destroy.done") == 2, timeout=90,
              what="both machines destroyed after the idle timeout")
-    stops = [json.loads(f["data"]) for _, f in c.events() if f.get("type") == "destroy.requested"]
+    stops = [event_json(f) for _, f in c.events() if f.get("type") == "destroy.requested"]
     assert {s["why"] for s in stops} == {"idle"} and all("idle for" in s["reason"] for s in stops)
     wait_for(lambda: machines(tmp_path) == [], what="no worker process left")
     assert worker_users(r, prefix) == [], "no credential left"

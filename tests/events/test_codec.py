@@ -14,7 +14,8 @@ from scitq.events import EVENT_TYPES, decode_event, event_fields
 from scitq.events.commands import decode_command, decode_fact
 
 GOLDEN = Path(__file__).parent / "golden_v1.jsonl"     # every event type as scitq wrote it with version 1
-GOLDEN_V2 = Path(__file__).parent / "golden_v2.jsonl"  # the same events as written today (worker.signalled v2)
+GOLDEN_V2 = Path(__file__).parent / "golden_v2.jsonl"  # the same events as written before the compact entry
+GOLDEN_V3 = Path(__file__).parent / "golden_v3.jsonl"  # the same events as written today (compact entries)
 
 
 def sample(cls):
@@ -51,18 +52,37 @@ def test_golden_version_1_entries_are_upcast_to_the_entries_written_today():
     """Given entries written by version 1 of every event, when decoded today, then each gives the event
     that today's code writes (worker.signalled gains its `order`), through the upcasters."""
     old = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
-    new = {f["type"]: f for f in map(json.loads, GOLDEN_V2.read_text().splitlines())}
+    new = {f["type"]: f for f in map(json.loads, GOLDEN_V3.read_text().splitlines())}
     assert {f["type"] for f in old} == set(EVENT_TYPES) == set(new)
     assert all(f["v"] == "1" for f in old)
     for fields in old:
         assert event_fields(decode_event(fields)) == new[fields["type"]]
 
 
+def test_golden_entries_written_before_the_compact_entry_are_read_into_the_same_events():
+    """Given the entries of every event as written before the compact entry (type and ids inside `data`),
+    when decoded today, then each gives the same event, written today without the repetition."""
+    before = [json.loads(line) for line in GOLDEN_V2.read_text().splitlines()]
+    today = {f["type"]: f for f in map(json.loads, GOLDEN_V3.read_text().splitlines())}
+    assert {f["type"] for f in before} == set(EVENT_TYPES)
+    for fields in before:
+        assert event_fields(decode_event(fields)) == today[fields["type"]]
+        assert decode_event(fields) == decode_event(today[fields["type"]])
+
+
 def test_golden_entries_of_today_round_trip_unchanged_with_their_version():
-    for line in GOLDEN_V2.read_text().splitlines():
+    for line in GOLDEN_V3.read_text().splitlines():
         fields = json.loads(line)
         assert fields["v"] == str(EVENT_TYPES[fields["type"]].version)
         assert event_fields(decode_event(fields)) == fields
+
+
+def test_a_compact_entry_does_not_repeat_its_type_and_ids_inside_data():
+    from scitq.events import ExecutionClaimed
+    fields = event_fields(ExecutionClaimed(execution_id=3, task_id=12, batch="b1", attempt=2, worker="w1",
+                                           worker_id=1, ts=1.0))
+    assert json.loads(fields["data"]) == {"ts": 1.0, "execution_id": 3, "attempt": 2, "worker_id": 1}
+    assert len(fields["data"]) < 60
 
 
 def test_a_version_1_worker_order_is_read_with_its_name_and_version_2_is_written():
@@ -71,7 +91,7 @@ def test_a_version_1_worker_order_is_read_with_its_name_and_version_2_is_written
           "data": '{"type":"worker.signalled","ts":2.0,"worker_id":3,"worker":"w1","signal":-3}'}
     event = decode_event(v1)
     assert event == WorkerSignalled(ts=2.0, worker_id=3, worker="w1", signal=-3, order="reset resources")
-    assert event_fields(event)["v"] == "2"
+    assert event_fields(event)["v"] == "3"
     assert WorkerSignalled(worker_id=3, worker="w1", signal=-2).order == "restart"
 
 

@@ -354,3 +354,57 @@ def test_a_holding_report_of_a_previous_run_changes_nothing():
     for _ in range(3):
         d.fact("w1", "holding", c.Holding(held=[(7, 1)]), "old-run")
     assert d.take() == ([], [])
+
+
+# --- timeouts: only the attempts due are looked at ------------------------------------------------------
+def test_a_run_timeout_fails_the_attempt_once_due_and_not_before():
+    d = decider(tasks=1, run_timeout=10)
+    running(d)
+    d.now += 10 + 29
+    d.timeouts()
+    assert d.take() == ([], [])
+    d.now += 2
+    d.timeouts()
+    events, effs = d.take()
+    assert tags(events) == ["task.timed_out", "execution.refused", "task.failed"]
+    assert effects(effs)[0][0] == "control" and d.state.deadlines == []
+
+
+def test_the_timeout_check_looks_only_at_the_attempts_due_not_at_every_task():
+    """Given 2,000 running tasks none of them due, the check reads only the head of the deadline heap."""
+    d = Decider(State())
+    d.now = 1000.0
+    d.command("worker.register", c.RegisterWorker(name="w1", concurrency=2000, incarnation="i1"))
+    d.command("task.submit", c.SubmitTasks(tasks=[c.TaskSpec(command="x", run_timeout=60 + i) for i in range(2000)]))
+    d.dispatch()
+    for tid in range(1, 2001):
+        d.fact("w1", "claimed", c.Claimed(task_id=tid, attempt=1), "i1")
+        d.fact("w1", "started", c.Started(task_id=tid, attempt=1, command="x"), "i1")
+    d.take()
+
+    class Counting(dict):
+        reads = 0
+
+        def get(self, key, default=None):
+            Counting.reads += 1
+            return super().get(key, default)
+    d.state.tasks = Counting(d.state.tasks)
+    d.now += 100        # only the first 11 are due (60..70 s + 30 s grace)
+    d.timeouts()
+    events, _ = d.take()
+    assert len([e for e in events if tags([e]) == ["task.timed_out"]]) == 11
+    assert Counting.reads < 100       # the due ones and their events, not the 2,000
+
+
+def test_a_paused_attempt_past_its_timeout_is_kept_for_when_it_runs_again():
+    d = decider(tasks=1, run_timeout=10)
+    running(d)
+    d.command("task.set_status", c.SetStatus(task_id=1, status="paused"))
+    d.take()
+    d.now += 100
+    d.timeouts()
+    assert d.take() == ([], [])
+    d.command("task.set_status", c.SetStatus(task_id=1, status="pending"))   # resumed: runs again
+    d.take()
+    d.timeouts()
+    assert "task.timed_out" in tags(d.take()[0])

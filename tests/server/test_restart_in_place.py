@@ -259,7 +259,7 @@ def test_a_rolling_upgrade_while_tasks_run_loses_nothing_runs_nothing_twice_and_
     runs = executions_per_task(running)
     assert len(runs) == n_tasks and all(v == 1 for v in runs.values()), runs
     orders = [f for _, f in running.xrange(keys.EVENTS) if f["type"] == "worker.signalled"]
-    assert [f["v"] for f in orders] == ["1", "2", "2"]
+    assert [f["v"] for f in orders] == ["1", "3", "3"]
     history = run_cli("scitq", "events", "history", "--worker", names[0], env=home.env)
     assert history.returncode == 0 and "order=clean" in history.stdout and "order=restart" in history.stdout, \
         history.stdout

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cloud"))
 from deploykit import cloud_env, kill_left_machines, machines  # noqa: E402,F401 (fixtures)
 from helpers import wait_for  # noqa: E402
 from tui.kit import cursor_to, run, until  # noqa: E402
+from scitq.events import event_json  # noqa: E402
 
 
 async def fill(pilot, app, **fields):
@@ -70,7 +70,7 @@ def test_a_failed_deploy_job_is_retried_from_the_jobs_screen_by_asking_for_the_d
     s.worker_deploy(1, "b", "r", "f", 1, "nowhere")
 
     def asked():
-        return [json.loads(f["data"]) for _, f in s.client.events() if f.get("type") == "deploy.requested"]
+        return [event_json(f) for _, f in s.client.events() if f.get("type") == "deploy.requested"]
 
     async def scenario():
         app = dashboard()

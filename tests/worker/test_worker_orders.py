@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from helpers import run_cli, wait_for
 from scitq.api.client import Client
 from scitq.errors import BadInput, Conflict, NotFound
 from scitq.lib import Server
+from scitq.events import event_json
 
 
 def ended(s: Server, task_id: int, timeout: float = 30) -> dict:
@@ -26,7 +26,7 @@ def worker_id(name: str) -> int:
 
 
 def events_of(kind: str) -> list[dict]:
-    return [json.loads(f["data"]) for _id, f in Client().events() if f.get("type") == kind]
+    return [event_json(f) for _id, f in Client().events() if f.get("type") == kind]
 
 
 def test_clean_removes_the_kept_work_dirs_of_failed_tasks_but_not_those_in_use(procs):

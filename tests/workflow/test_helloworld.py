@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 from helpers import run_cli, wait_for
 from scitq.api.client import Client
 from scitq.lib import Server
 from scitq.workflow import Workflow, WorkflowWarning
+from scitq.events import event_json
 
 
 def test_the_v1_helloworld_recycles_an_idle_worker_into_its_batch_and_clean_writes_the_logs(server, procs, env,
@@ -48,7 +48,7 @@ def test_the_v1_helloworld_recycles_an_idle_worker_into_its_batch_and_clean_writ
     assert s.recruiters() == [], "clean() deletes the recruiters"
     [w] = s.workers()
     assert w["batch"] == "Default" and w["concurrency"] == 10, "the worker is back in the pool, not stranded"
-    recruited = [json.loads(f["data"]) for _, f in Client().events() if f.get("type") == "worker.recruited"]
+    recruited = [event_json(f) for _, f in Client().events() if f.get("type") == "worker.recruited"]
     assert [(e["worker"], e["previous_batch"], e["batch"], e["rank"]) for e in recruited] == \
         [("w1", "Default", "helloworld.echo", 1)]
     assert "recycled idle worker w1 (flavor local) from Default" in recruited[0]["reason"]

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Memory benchmark: what one finished task costs in Valkey, what a task costs the server, and how long
+the server takes to start on a long history.
+
+    python3 bench/memory.py [--n 20000] [--live 20000] [--bulk 0] [--json FILE]
+
+It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
+Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
+`claimed`, `started` and `finished` reports into its outbox) whose runner does nothing, so what is
+measured is the server's and Valkey's share alone:
+
+1. Server memory per live task: RSS of this process (the control plane) after LIVE tasks submitted to a
+   batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base).
+2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
+   outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained, in ten
+   parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing).
+3. Start-up: a fresh control plane's `load()` on that history (views + cursor + ledger tail), then again
+   after BULK more finished tasks written straight into the views (`bulk_history`).
+
+The steps are functions (`drain`, `valkey_breakdown`, `startup_seconds`, ...) for other benchmarks to reuse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import itertools
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from throughput import Procs, Valkey  # noqa: E402
+
+from scitq import keys  # noqa: E402
+from scitq.events.commands import encode  # noqa: E402
+from scitq.server.controlplane import ControlPlane  # noqa: E402
+from scitq.settings import Settings  # noqa: E402
+
+WORKER = "bench-memory"
+BATCH = "bench"
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def server(r: redis.Redis, home: Path) -> ControlPlane:
+    """A control plane on `r`, holding the server lock, loaded, with its timers far away (no reaper)."""
+    cfg = Settings(home=home, reaper_interval=3600.0, unclaimed_after=3600.0)
+    cp = ControlPlane(r, cfg)
+    cp.acquire()
+    cp.load()
+    cp._next_reap = cp._next_unclaimed = time.monotonic() + 3600
+    return cp
+
+
+def settle(cp: ControlPlane, r: redis.Redis, streams: list[str]) -> None:
+    """Run rounds until the inbox and `streams` have nothing left to apply."""
+    while True:
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+        if all(r.xlen(s) == 0 for s in [keys.INBOX, *streams] if r.exists(s)):
+            cp.round(block_ms=None)  # type: ignore[arg-type]
+            return
+
+
+def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, batch: str = BATCH) -> None:
+    """Submit `n` trivial tasks through the inbox, `per_command` a command, and apply them."""
+    done = 0
+    while done < n:
+        k = min(per_command, n - done)
+        tasks = [{"command": "true", "batch": batch} for _ in range(k)]
+        r.xadd(keys.INBOX, {"cmd": "task.submit", "id": uuid.uuid4().hex, "data": json.dumps({"tasks": tasks})})
+        done += k
+        if r.xlen(keys.INBOX) >= 20:
+            settle(cp, r, [])
+    settle(cp, r, [])
+
+
+def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str = BATCH) -> None:
+    """Register the benchmark's worker (alive for an hour) and make it a consumer of its batch's queue."""
+    r.set(keys.worker_alive(WORKER), "1", ex=3600)
+    r.xadd(keys.INBOX, {"cmd": "worker.register", "id": uuid.uuid4().hex,
+                        "data": json.dumps({"name": WORKER, "concurrency": concurrency, "prefetch": 0,
+                                            "batch": batch, "incarnation": "bench"})})
+    settle(cp, r, [])
+    try:
+        r.xgroup_create(keys.queue(batch), keys.QUEUE_GROUP, id="0", mkstream=True)
+    except redis.ResponseError:
+        pass
+
+
+_SEQ = itertools.count(1)   # the worker's report numbers (the server drops one not above the last)
+
+
+class Runner:
+    """The worker protocol with a runner that does nothing: claim, start, finish with 0."""
+
+    def __init__(self, r: redis.Redis, batch: str = BATCH) -> None:
+        self.r = r
+        self.batch = batch
+        self.outbox = keys.worker_outbox(WORKER)
+
+    def _report(self, pipe: Any, fact: str, data: dict[str, Any]) -> None:
+        pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(next(_SEQ)), "data": encode(data)})
+
+    def step(self) -> int:
+        """Claim what the queue offers and report every attempt started and finished; the count read."""
+        res = self.r.xreadgroup(keys.QUEUE_GROUP, WORKER, {keys.queue(self.batch): ">"}, count=1000) or []
+        n = 0
+        pipe = self.r.pipeline(transaction=False)
+        for _, entries in res:
+            for eid, f in entries:
+                tid, attempt = int(f["task"]), int(f["attempt"])
+                self._report(pipe, "claimed", {"task_id": tid, "attempt": attempt, "entry": eid, "queue": self.batch})
+                self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": "true"})
+                self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
+                n += 1
+        pipe.execute()
+        return n
+
+
+def drain(cp: ControlPlane, r: redis.Redis, n: int, batch: str = BATCH) -> float:
+    """Run the server and the worker until `n` tasks of `batch` succeeded; the seconds it took."""
+    runner = Runner(r, batch)
+    t0 = time.perf_counter()
+    while int(r.hget(keys.batch_view(batch), "succeeded") or 0) < n:
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+        runner.step()
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+    return time.perf_counter() - t0
+
+
+def category(key: str) -> str:
+    """ledger, views (one hash per entity), indexes (the other view keys), outputs, other."""
+    if key == keys.EVENTS:
+        return "ledger"
+    if key.startswith(keys.output(0, 0).rsplit(":", 2)[0] + ":"):
+        return "outputs"
+    if key.startswith(keys.VIEW_PREFIX):
+        kind, _, rest = key[len(keys.VIEW_PREFIX):].partition(":")
+        if kind in ("task", "execution", "worker") and rest.isdigit() or kind in ("batch", "recruiter"):
+            return "views"
+        return "indexes"
+    return "other"
+
+
+def valkey_breakdown(r: redis.Redis) -> dict[str, dict[str, int]]:
+    """MEMORY USAGE (all samples) and key count of every key, by category (ledger, views, indexes, ...)."""
+    out: dict[str, dict[str, int]] = {}
+    names = list(r.scan_iter(count=5000))
+    for i in range(0, len(names), 1000):
+        chunk = names[i:i + 1000]
+        pipe = r.pipeline(transaction=False)
+        for k in chunk:
+            pipe.memory_usage(k, samples=0)
+        for k, size in zip(chunk, pipe.execute()):
+            row = out.setdefault(category(k), {"keys": 0, "bytes": 0})
+            row["keys"] += 1
+            row["bytes"] += size or 0
+    return out
+
+
+def per_task(breakdown: dict[str, dict[str, int]], n: int) -> dict[str, float]:
+    """Bytes per task by category, and the total without outputs."""
+    out = {cat: row["bytes"] / n for cat, row in sorted(breakdown.items())}
+    out["total"] = sum(v for k, v in out.items() if k != "outputs")
+    return out
+
+
+def events_per_task(r: redis.Redis, n: int) -> float:
+    return r.xlen(keys.EVENTS) / n
+
+
+def startup_seconds(r: redis.Redis, home: Path) -> tuple[float, int]:
+    """Seconds a fresh control plane takes to load (views + cursor + tail), and the tasks it holds."""
+    cfg = Settings(home=home)
+    cp = ControlPlane(r, cfg)
+    cp.lock.acquire(5)
+    try:
+        t0 = time.perf_counter()
+        cp.load()
+        return time.perf_counter() - t0, len(cp.state.tasks)
+    finally:
+        cp.lock.release()
+
+
+def bulk_history(r: redis.Redis, n: int, batch: str = "bulk") -> None:
+    """Write `n` finished tasks straight into the views (task and execution hashes, their indexes, the
+    batch counts), as a long history looks to a starting server, without running them (for start-up
+    measurements at sizes a drain would take too long to reach). The ledger is not written: the
+    server reads only the ledger after the views' checkpoint."""
+    first = int(r.hget(keys.SERVER_STATE, "next_task_id") or 1)
+    first_ex = int(r.hget(keys.SERVER_STATE, "next_execution_id") or 1)
+    now = repr(time.time())
+    for start in range(0, n, 5000):
+        pipe = r.pipeline(transaction=False)
+        for i in range(start, min(n, start + 5000)):
+            tid, eid = first + i, first_ex + i
+            pipe.hset(keys.task_view(tid), mapping={
+                "command": "true", "required_task_ids": "[]", "retry": "0", "use_cache": "0",
+                "accept_failure": "0", "task_id": str(tid), "batch": batch, "status": "succeeded",
+                "creation_date": now, "modification_date": now, "status_date": now, "attempt": "1",
+                "queued": "0", "deliveries": "0", "execution_id": str(eid)})
+            pipe.hset(keys.execution_view(eid), mapping={
+                "output_listing": "{}", "execution_id": str(eid), "task_id": str(tid), "worker_id": "1",
+                "worker": WORKER, "attempt": "1", "status": "succeeded", "creation_date": now,
+                "modification_date": now, "return_code": "0", "command": "true", "latest": "1",
+                "stream": keys.output(tid, 1), "start_date": now})
+            pipe.zadd(keys.executions_of_task(tid), {str(eid): eid})
+            pipe.zadd(keys.TASKS_ALL, {str(tid): tid})
+            pipe.zadd(keys.EXECUTIONS_ALL, {str(eid): eid})
+            pipe.zadd(keys.tasks_by_batch(batch), {str(tid): tid})
+            pipe.sadd(keys.tasks_by_status("succeeded"), tid)
+        pipe.execute()
+    r.hset(keys.batch_view(batch), mapping={"batch": batch, "creation_date": now, "batch_paused": "0",
+                                            "queued": "0", "succeeded": str(n)})
+    r.sadd(keys.BATCHES_ALL, batch)
+    r.hset(keys.SERVER_STATE, mapping={"next_task_id": str(first + n), "next_execution_id": str(first_ex + n)})
+
+
+def rss_samples(cp: ControlPlane, r: redis.Redis, n: int, steps: int = 10) -> list[tuple[int, int]]:
+    """Drain `n` tasks in `steps` parts: (tasks finished, RSS) after each."""
+    out = []
+    done = 0
+    for k in range(steps):
+        part = n // steps if k < steps - 1 else n - done
+        submit(cp, r, part)
+        done += part
+        drain(cp, r, done)
+        gc.collect()
+        out.append((done, rss_bytes()))
+    return out
+
+
+def run(n: int, live: int, bulk: int, workdir: Path) -> dict[str, Any]:
+    procs = Procs(workdir)
+    valkey = Valkey(procs, workdir / "valkey")
+    valkey.start()
+    try:
+        r = redis.Redis.from_url(valkey.url(), decode_responses=True)
+        cp = server(r, workdir / "home")
+        register(cp, r)
+        res: dict[str, Any] = {"n": n}
+        if live:            # tasks of a batch no worker serves: they stay pending
+            submit(cp, r, 1000, batch="live")        # the code paths warm, the pools allocated
+            gc.collect()
+            rss1 = rss_bytes()
+            submit(cp, r, live, batch="live")
+            gc.collect()
+            res["live"] = live
+            res["rss_per_live_task"] = (rss_bytes() - rss1) / live
+            res["server_tasks_in_memory_with_live"] = len(cp.state.tasks)
+        base = valkey_breakdown(r)
+        events0 = r.xlen(keys.EVENTS)
+        t0 = time.perf_counter()
+        res["rss_samples"] = rss_samples(cp, r, n)
+        res["drain_seconds"] = time.perf_counter() - t0
+        res["tasks_per_s"] = n / res["drain_seconds"]
+        after = valkey_breakdown(r)
+        diff = {cat: {"keys": row["keys"] - base.get(cat, {}).get("keys", 0),
+                      "bytes": row["bytes"] - base.get(cat, {}).get("bytes", 0)} for cat, row in after.items()}
+        samples = res["rss_samples"]
+        res.update({
+            "events_per_task": (r.xlen(keys.EVENTS) - events0) / n, "valkey": diff,
+            "valkey_per_task": per_task(diff, n),
+            "server_tasks_in_memory_after_drain": len(cp.state.tasks),
+            "rss_growth_per_finished_task": (samples[-1][1] - samples[1][1]) / max(1, samples[-1][0] - samples[1][0]),
+        })
+        cp.lock.release()
+        res["startup_seconds"], res["startup_tasks"] = startup_seconds(r, workdir / "home")
+        if bulk:
+            bulk_history(r, bulk)
+            res["bulk"] = bulk
+            res["startup_seconds_bulk"], _ = startup_seconds(r, workdir / "home")
+            res["valkey_used_memory_mb"] = r.info("memory")["used_memory"] / 1e6
+        return res
+    finally:
+        procs.stop_all()
+
+
+def report(res: dict[str, Any]) -> str:
+    lines = [f"tasks: {res['n']} finished (drained in {res['drain_seconds']:.1f}s, {res['tasks_per_s']:.0f} tasks/s)",
+             f"ledger events per task: {res['events_per_task']:.2f}",
+             "Valkey bytes per finished task: " + ", ".join(f"{k} {v:.0f}" for k, v in res["valkey_per_task"].items()),
+             "server RSS while draining (tasks finished: MB): " + ", ".join(
+                 f"{d}: {rss / 1e6:.1f}" for d, rss in res["rss_samples"]),
+             f"server RSS growth per finished task (2nd sample to last): {res['rss_growth_per_finished_task']:.1f} B "
+             f"(tasks kept in memory after the drain: {res['server_tasks_in_memory_after_drain']})"]
+    if "live" in res:
+        lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks)")
+    lines.append(f"start-up on that history: {res['startup_seconds']:.3f}s ({res['startup_tasks']} tasks loaded)")
+    if "bulk" in res:
+        lines.append(f"start-up with {res['bulk']} more finished tasks written in bulk into the views: "
+                     f"{res['startup_seconds_bulk']:.3f}s (Valkey used_memory {res['valkey_used_memory_mb']:.0f} MB)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=20000, help="tasks submitted and drained")
+    ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
+    ap.add_argument("--bulk", type=int, default=0, help="finished tasks then written in bulk into the views")
+    ap.add_argument("--json", type=Path, help="write the figures there")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
+        res = run(args.n, args.live, args.bulk, Path(tmp))
+    print(report(res))
+    if args.json:
+        args.json.write_text(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The server keeps in memory only what it decides on, and starts from the views plus the ledger's tail.
+
+These tests run the control plane in the test process (its real rounds and commits, on the test's Valkey)
+and play a worker through its real protocol (queue stream, outbox reports), without running processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import msgspec
+import pytest
+
+from scitq import keys
+from scitq.events.codec import event_fields
+from scitq.events.task import TaskSubmitted
+from scitq.projections.snapshot import load_live
+from scitq.projections.state import EVICTABLE_STATUSES, State
+from scitq.projections.store import rebuild, replay
+from scitq.server.controlplane import ControlPlane
+from scitq.settings import Settings
+
+WORKER = "w1"
+
+
+class Rig:
+    """A control plane on the test's Valkey and one worker speaking the protocol."""
+
+    def __init__(self, r, home) -> None:
+        self.r = r
+        self.home = home
+        self.seq = 0
+        self.cp = self.start()
+
+    def start(self) -> ControlPlane:
+        cp = ControlPlane(self.r, Settings(home=self.home, reaper_interval=3600.0, unclaimed_after=3600.0))
+        cp.acquire()
+        cp.load()
+        cp._next_reap = cp._next_unclaimed = time.monotonic() + 3600
+        return cp
+
+    def restart(self) -> ControlPlane:
+        self.cp.lock.release()
+        self.cp = self.start()
+        return self.cp
+
+    def rounds(self, n: int = 3) -> None:
+        for _ in range(n):
+            self.cp.round(block_ms=None)  # type: ignore[arg-type]
+
+    def command(self, tag: str, data: dict) -> dict:
+        cid = uuid.uuid4().hex
+        self.r.xadd(keys.INBOX, {"cmd": tag, "id": cid, "reply": "1", "data": json.dumps(data)})
+        self.rounds()
+        answer = json.loads(self.r.lpop(keys.reply(cid)))
+        assert answer["ok"], answer
+        return answer["result"]
+
+    def register(self, batch: str = "b", concurrency: int = 10) -> None:
+        self.r.set(keys.worker_alive(WORKER), "1", ex=600)
+        self.command("worker.register", {"name": WORKER, "concurrency": concurrency, "prefetch": 0,
+                                         "batch": batch, "incarnation": "i1"})
+        try:
+            self.r.xgroup_create(keys.queue(batch), keys.QUEUE_GROUP, id="0", mkstream=True)
+        except Exception:
+            pass
+
+    def report(self, fact: str, **data) -> None:
+        self.seq += 1
+        self.r.xadd(keys.worker_outbox(WORKER), {"f": fact, "inc": "i1", "seq": str(self.seq),
+                                                 "data": json.dumps(data)})
+
+    def work(self, batch: str = "b", codes: dict[int, int] | None = None, finish: bool = True) -> list[int]:
+        """Claim what is offered in `batch`, start it and (with `finish`) end it with `codes[task]` (0)."""
+        self.rounds(1)
+        got = self.r.xreadgroup(keys.QUEUE_GROUP, WORKER, {keys.queue(batch): ">"}, count=100) or []
+        done = []
+        for _, entries in got:
+            for eid, f in entries:
+                tid, attempt = int(f["task"]), int(f["attempt"])
+                self.report("claimed", task_id=tid, attempt=attempt, entry=eid, queue=batch)
+                self.report("started", task_id=tid, attempt=attempt, command="true")
+                if finish:
+                    self.report("finished", task_id=tid, attempt=attempt, return_code=(codes or {}).get(tid, 0))
+                done.append(tid)
+        self.rounds()
+        return done
+
+
+@pytest.fixture
+def rig(r, tmp_path):
+    rig = Rig(r, tmp_path / "home")
+    yield rig
+    rig.cp.lock.release()
+
+
+def _history(rig: Rig) -> None:
+    """Tasks in every situation: succeeded, failed for good, retried, running, waiting on a parent, blocked
+    by a failed one, paused, in a paused batch; a worker; a recruiter."""
+    rig.register(concurrency=3)
+    ids = rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b"} for _ in range(3)]})["task_ids"]
+    rig.work(codes={ids[1]: 1})                                       # 1 succeeded, 2 failed, 3 succeeded
+    more = rig.command("task.submit", {"tasks": [
+        {"command": "true", "batch": "b", "required_task_ids": [ids[0]]},        # 4: released at once
+        {"command": "true", "batch": "b", "required_task_ids": [ids[1]]},        # 5: blocked by 2
+        {"command": "true", "batch": "b", "retry": 1},                           # 6: fails once, retried
+        {"command": "true", "batch": "b", "status": "paused"},                   # 7: paused
+    ]})["task_ids"]
+    rig.work(codes={more[2]: 1})
+    rig.work(finish=False)                                            # 4 or 6 running now
+    rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b", "required_task_ids": [more[0]]},
+                                          {"command": "true", "batch": "other"}]})
+    rig.command("batch.stop", {"batch": "other"})
+    rig.command("recruiter.create", {"batch": "b", "rank": 1, "tasks_per_worker": 2, "worker_flavor": "f1", "worker_concurrency": 2,
+                                     "maximum_workers": 1})
+
+
+def _live(state: State) -> State:
+    """`state` (a full replay) without what the server forgets: finished tasks that no task in memory needs."""
+    for dirty in (state.dirty_tasks, state.dirty_executions):
+        dirty.clear()
+    state.evict_all()
+    return state
+
+
+def _same(a: State, b: State) -> None:
+    assert sorted(a.tasks) == sorted(b.tasks)
+    for tid in a.tasks:
+        assert msgspec.structs.asdict(a.tasks[tid]) == msgspec.structs.asdict(b.tasks[tid]), tid
+    assert sorted(a.executions) == sorted(b.executions)
+    for eid in a.executions:
+        assert msgspec.structs.asdict(a.executions[eid]) == msgspec.structs.asdict(b.executions[eid]), eid
+    assert {w: msgspec.structs.asdict(x) for w, x in a.workers.items()} == \
+        {w: msgspec.structs.asdict(x) for w, x in b.workers.items()}
+    for name in set(a.batches) | set(b.batches):
+        ba, bb = a.batches[name], b.batches[name]
+        assert (ba.paused, ba.queued, ba.counts, ba.creation_date) == (bb.paused, bb.queued, bb.counts, bb.creation_date)
+        def ready(s: State, heap: list[int]) -> list[int]:
+            return sorted({t for t in heap if t in s.tasks and s.tasks[t].status == "pending" and not s.tasks[t].queued})
+        assert ready(a, ba.ready) == ready(b, bb.ready)
+    assert {k: msgspec.structs.asdict(x) for k, x in a.recruiters.items()} == \
+        {k: msgspec.structs.asdict(x) for k, x in b.recruiters.items()}
+    assert (a.next_task_id, a.next_execution_id, a.next_worker_id, a.paused_offline) == \
+        (b.next_task_id, b.next_execution_id, b.next_worker_id, b.paused_offline)
+    def needs(s: State) -> dict[int, set[int]]:
+        out = {k: {d for d in v if d in s.tasks and s.tasks[d].status not in EVICTABLE_STATUSES}
+               for k, v in s.dependents.items()}
+        return {k: v for k, v in out.items() if v}
+    assert needs(a) == needs(b)
+    assert a.task_executions == b.task_executions
+    assert a.last_event_id == b.last_event_id
+
+
+def test_the_state_read_from_the_views_equals_the_replay_of_the_ledger_less_the_finished_tasks(rig, r):
+    """Given a history with tasks in every situation, the state the server starts from (views at their
+    checkpoint) is the full replay's state without the finished tasks nothing needs."""
+    _history(rig)
+    _same(load_live(r), _live(replay(r)))
+    report, _ = rebuild(r, verify=True, write=False)
+    assert report.equal, report.differences[:5]
+
+
+def test_the_server_keeps_no_finished_task_in_memory_and_batch_counts_stay_exact(rig, r):
+    """Given 30 tasks run to their end, the server holds none of them, and the batch view counts them."""
+    rig.register(concurrency=30)
+    rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b"} for _ in range(30)]})
+    while len(rig.work()) > 0:
+        pass
+    assert r.hget(keys.batch_view("b"), "succeeded") == "30"
+    assert rig.cp.state.tasks == {} and rig.cp.state.executions == {}
+    assert rig.cp.state.batches["b"].counts["succeeded"] == 30
+
+
+def test_a_finished_task_forgotten_by_the_server_is_read_back_for_a_relaunch_an_edit_and_a_late_report(rig, r):
+    """Given a task that succeeded (no longer in the server's memory), a duplicate of its end report is
+    recognised as such (no event), an edit and a relaunch apply to it, and a new task may require it."""
+    rig.register()
+    tid = rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b"}]})["task_ids"][0]
+    rig.work()
+    assert tid not in rig.cp.state.tasks
+    before = r.xlen(keys.EVENTS)
+    rig.report("finished", task_id=tid, attempt=1, return_code=0)      # sent again (spool replay)
+    rig.rounds()
+    assert r.xlen(keys.EVENTS) == before
+    child = rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b", "required_task_ids": [tid]}]})
+    assert r.hget(keys.task_view(child["task_ids"][0]), "status") == "pending"
+    rig.command("task.update", {"task_id": tid, "changes": {"command": "echo again"}})
+    assert rig.command("task.relaunch", {"task_ids": [tid]})["relaunched"] == [tid]
+    assert r.hget(keys.task_view(tid), "status") == "pending"
+    assert r.hget(keys.task_view(tid), "command") == "echo again"
+    rig.work()
+    assert r.hget(keys.task_view(tid), "status") == "succeeded"
+    assert rig.command("batch.relaunch_failed", {"batch": "b"})["relaunched"] == []
+    report, _ = rebuild(r, verify=True, write=False)
+    assert report.equal, report.differences[:5]
+
+
+def test_relaunching_the_failed_tasks_of_a_batch_reaches_the_finished_ones(rig, r):
+    """Given failed tasks the server forgot, `batch.relaunch_failed` relaunches them, and deleting the
+    batch deletes every task of it."""
+    rig.register()
+    ids = rig.command("task.submit", {"tasks": [{"command": "false", "batch": "b"} for _ in range(3)]})["task_ids"]
+    rig.work(codes={t: 1 for t in ids})
+    assert not rig.cp.state.tasks
+    assert sorted(rig.command("batch.relaunch_failed", {"batch": "b"})["relaunched"]) == ids
+    rig.work()
+    assert rig.command("batch.delete", {"batch": "b"})["deleted_tasks"] == 3
+    assert r.zcard(keys.tasks_by_batch("b")) == 0
+    report, _ = rebuild(r, verify=True, write=False)
+    assert report.equal, report.differences[:5]
+
+
+def test_a_restart_reads_the_views_and_the_ledger_after_their_checkpoint_not_the_whole_ledger(rig, r, caplog):
+    """Given a history whose ledger entries before the checkpoint are gone (as after archiving), and one
+    event appended after it, a restarted server starts from the views, folds that event and writes it."""
+    _history(rig)
+    expected = _live(replay(r))
+    checkpoint = r.get(keys.CHECKPOINT)
+    r.xtrim(keys.EVENTS, minid=checkpoint, approximate=False)         # everything before the checkpoint gone
+    assert r.xlen(keys.EVENTS) == 1
+    ts = time.time()
+    tid = expected.next_task_id
+    r.xadd(keys.EVENTS, event_fields(TaskSubmitted(task_id=tid, batch="b", status="pending", command="late",
+                                                   ts=ts)))
+    cp = rig.restart()
+    assert tid in cp.state.tasks and cp.state.tasks[tid].command == "late"
+    assert r.hget(keys.task_view(tid), "command") == "late"
+    assert r.get(keys.CHECKPOINT) == cp.state.last_event_id != checkpoint
+    assert cp.state.next_task_id == tid + 1
+    for t in expected.tasks:
+        assert t in cp.state.tasks
+    assert all(t.status not in EVICTABLE_STATUSES or cp.state.dependents.get(t.task_id)
+               for t in cp.state.tasks.values())
+
+
+def test_a_restart_goes_on_where_the_server_stopped(rig, r):
+    """Given a restart in the middle of the history, the tasks go on to their end as without one."""
+    _history(rig)
+    rig.restart()
+    rig.command("batch.go", {"batch": "other"})
+    rig.command("task.set_status", {"task_id": 7, "status": "pending"})
+    for _ in range(6):
+        rig.work()
+    report, _ = rebuild(r, verify=True, write=False)
+    assert report.equal, report.differences[:5]
+    assert r.scard(keys.tasks_by_status("running")) + r.scard(keys.tasks_by_status("pending")) <= 2
