@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from contextlib import suppress
 
 import pytest
@@ -14,6 +15,7 @@ from scitq import keys
 from scitq.api.client import Client
 from scitq.events.commands import encode
 from scitq.lib import Server
+from scitq.worker.agent import IDLE_CLAIM_BLOCK_MS
 from scitq.events import event_json
 
 pytestmark = pytest.mark.xdist_group("stuck-tasks")
@@ -204,6 +206,9 @@ def test_an_attempt_the_server_believes_a_worker_holds_but_it_does_not_is_requeu
     holder_inc = worker_view(r, "w-holder")["incarnation"]
     s = Server(asynchronous=False)
     bait.send_signal(signal.SIGSTOP)
+    # a claim the stopped worker had already sent keeps waiting in Valkey for its block time: let it lapse,
+    # or it would take the task's entry
+    time.sleep(IDLE_CLAIM_BLOCK_MS / 1000 + 0.3)
     try:
         t = s.task_create("echo finally", batch="x")["task_id"]
         wait_for(lambda: next((eid for eid, f in r.xrange(keys.queue("x")) if f.get("task") == str(t)), None),
