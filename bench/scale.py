@@ -180,6 +180,9 @@ class Scale:
                "server_cpu_pct": 100 * (c1["server"] - c0["server"]) / dt,
                "valkey_cpu_pct": 100 * (c1["valkey"] - c0["valkey"]) / dt,
                "load": os.getloadavg()}
+        for w in ws:      # all at once: one by one, each idle worker's stop waits for its claim's block
+            with_group = getattr(self.procs, "_signal_group")
+            with_group(w, signal.SIGTERM)
         for w in ws:
             self.procs.stop(w, timeout=20)
         return out
