@@ -52,8 +52,8 @@ def is_pending(conn: redis.Redis, jid: str) -> bool:
         job = rq.job.Job.fetch(jid, connection=conn)
     except rq.exceptions.NoSuchJobError:
         return False
-    return str(job.get_status(refresh=True).value if hasattr(job.get_status(), "value") else job.get_status()) \
-        in ACTIVE
+    status = job.get_status(refresh=True)
+    return str(getattr(status, "value", status)) in ACTIVE
 
 
 def enqueue(conn: redis.Redis, op: str, worker: str, kwargs: dict[str, Any], *, retries: int = 2,

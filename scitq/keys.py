@@ -15,6 +15,8 @@ SERVER_EPOCH = f"{PREFIX}:server:epoch"           # counter: incremented by ever
 SET_ASIDE = f"{PREFIX}:events:set-aside"          # hash: ledger entry id -> why it was skipped (unknown/corrupt)
 CHECKPOINT = f"{PREFIX}:view:checkpoint"          # string: id of the last event folded into the views
 SHARED_CONFIG = f"{PREFIX}:config"                # hash: what the server shares with clients (rclone, remote)
+ARCHIVE = f"{PREFIX}:archive"                     # hash: the ledger archive (url, last_id, trimmed_below, ...)
+ARCHIVE_LOCK = f"{PREFIX}:archive:lock"           # string with TTL: the one archive run in progress
 
 
 def reply(command_id: str) -> str:
@@ -85,6 +87,12 @@ def output(task_id: int, attempt: int) -> str:
     """The output stream of one attempt before output keys were per worker (still read for old executions,
     and for those whose view names no stream)."""
     return f"{PREFIX}:output:{task_id}:{attempt}"
+
+
+def output_packed(task_id: int, attempt: int) -> str:
+    """String: the compacted output of a finished attempt (its chunks in one compressed value, or where
+    in the archive they are); chunks written after it are still in `output(task_id, attempt)`."""
+    return f"{PREFIX}:output-packed:{task_id}:{attempt}"
 
 
 # --- projections (views) -----------------------------------------------------------------------

@@ -42,6 +42,9 @@ class Settings(BaseModel):
     tls_no_verify: bool = Field(False, description="SCITQ_TLS_NO_VERIFY: do not check the rediss:// server's certificate (insecure, warned)")
     # timings (seconds)
     heartbeat_interval: float = Field(2.0, description="SCITQ_HEARTBEAT_INTERVAL: worker heartbeat period")
+    eviction_watch: str | None = Field(None, description="SCITQ_EVICTION_WATCH: on a spot machine, the URL of the "
+                                       "metadata service's scheduled events the worker polls for its eviction (`azure`: "
+                                       "Azure's; unset: no watch); set by the azure provider's bootstrap")
     offline_after: float = Field(15.0, description="SCITQ_OFFLINE_AFTER: silent worker declared offline (v1: 15 s)")
     lost_after: float = Field(600.0, description="SCITQ_LOST_AFTER: offline worker declared lost, its tasks get a new attempt")
     unclaimed_after: float = Field(30.0, description="SCITQ_UNCLAIMED_AFTER: a queue entry read but never claimed is requeued")
@@ -73,6 +76,20 @@ class Settings(BaseModel):
     spool_memory: int = Field(16 * 1024 * 1024, description="SCITQ_SPOOL_MEMORY: bytes of a worker's unsent backlog "
                               "kept in RAM; the rest waits in the spool file")
     max_deliveries: int = Field(5, description="SCITQ_MAX_DELIVERIES: a task dispatched this many times without finishing is quarantined")
+    # history: the ledger archive and packed outputs (docs/scaling.md, "Archive")
+    archive: str | None = Field(None, description="SCITQ_ARCHIVE: fsspec URL of the ledger archive (segments, "
+                                "snapshots, large outputs), e.g. s3://bucket/scitq (default SCITQ_HOME/archive)")
+    archive_keep: int = Field(200_000, ge=1, description="SCITQ_ARCHIVE_KEEP: ledger entries the live stream keeps; "
+                              "the server archives older ones (size policy)")
+    archive_age: float = Field(0.0, ge=0, description="SCITQ_ARCHIVE_AGE: ledger entries older than this many seconds "
+                               "are archived too, however few (age policy; 0: off)")
+    archive_segment: int = Field(100_000, ge=1, description="SCITQ_ARCHIVE_SEGMENT: most ledger entries in one archive segment")
+    archive_interval: float = Field(300.0, ge=0, description="SCITQ_ARCHIVE_INTERVAL: how often the server checks the "
+                                    "archive policy (0: never; `scitq events archive` still runs it)")
+    output_pack: bool = Field(True, description="SCITQ_OUTPUT_PACK: the output of an ended attempt is packed into one "
+                              "compressed value")
+    output_archive_above: int = Field(1_000_000, ge=0, description="SCITQ_OUTPUT_ARCHIVE_ABOVE: a packed output larger "
+                                      "than this many bytes goes to the archive (0: never)")
     remote_uri: str | None = Field(None, description="SCITQ_REMOTE_URI: v1's REMOTE_URI, shared by the server (`scitq-manage config remote`)")
     # cloud: deploy and destroy jobs, release (docs/cloud.md)
     server_name: str = Field(default_factory=_short_hostname, description="SCITQ_SERVER_NAME: deployed workers "
@@ -128,6 +145,10 @@ class Settings(BaseModel):
     @property
     def workdir(self) -> Path:
         return self.base_workdir or (self.home / "work")
+
+    @property
+    def archive_url(self) -> str:
+        return self.archive or str(self.home / "archive")
 
     @property
     def connection_file(self) -> Path:

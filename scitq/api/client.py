@@ -19,9 +19,12 @@ from scitq import keys
 from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
-from scitq.inbox import post_command, send_command, wait_reply
 from scitq.events.model import FlavorFields, QuotaFields
+from scitq.inbox import post_command, send_command, wait_reply
+from scitq.projections.archive import parse_id
 from scitq.projections.catalog import decode_flavor, decode_quota
+from scitq.projections.ledger import ledger_archive, whole_ledger
+from scitq.projections.outputs import NEVER_DECODE, read_outputs, read_tails
 from scitq.projections.views import (
     DeployView, decode_deploy,
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
@@ -51,6 +54,18 @@ def _wrap(fn):
     inner.__name__ = fn.__name__
     inner.__doc__ = fn.__doc__
     return inner
+
+
+def _after(start: str) -> str:
+    """The id just before an XRANGE start bound (`-`, `id` inclusive, `(id` exclusive)."""
+    if start in ("-", "0-0"):
+        return "0-0"
+    if start.startswith("("):
+        return start[1:]
+    ms, seq = parse_id(start)
+    if seq:
+        return f"{ms}-{seq - 1}"
+    return f"{ms - 1}-18446744073709551615" if ms else "0-0"
 
 
 def make_command(tag: str, fields: Mapping[str, Any]) -> c.Cmd:
@@ -218,6 +233,18 @@ class Client:
     def delete_recruiter(self, batch: str, rank: int = 1, *, idempotency_key: str | None = None) -> Any:
         return self._do("recruiter.delete", idempotency_key, batch=batch, rank=rank)
 
+    def rebuild(self, verify: bool = True, timeout: float = 600, from_zero: bool = False) -> Any:
+        """Ask the running server to replay the ledger into fresh views (and compare them with `verify`),
+        from the archive's latest snapshot or, with `from_zero`, from the first entry."""
+        return self.send("admin.rebuild", make_command("admin.rebuild", {"verify": verify, "from_zero": from_zero}),
+                         timeout=timeout)
+
+    def archive(self, keep: int | None = None, age: float | None = None, trim: bool = True,
+                timeout: float = 3600) -> Any:
+        """Ask the running server to archive the ledger now (its policy's settings unless given)."""
+        return self.send("admin.archive", make_command("admin.archive", {"keep": keep, "age": age, "trim": trim}),
+                         timeout=timeout)
+
     def deploy_workers(self, *, provider: str, region: str, flavor: str, number: int = 1, batch: str | None = None,
                        concurrency: int = 1, prefetch: int = 0, idempotency_key: str | None = None) -> Any:
         """Deploy `number` machines (flavor, region, provider may be `auto`, the flavor `auto:<protofilters>`);
@@ -256,14 +283,10 @@ class Client:
                               regions: Sequence[str] = (), *, idempotency_key: str | None = None) -> Any:
         """Replace the catalog of `provider` (in `regions`, or all of it) by these flavors and quotas
         (FlavorFields/QuotaFields or their dicts); the answer lists what was added, changed, removed."""
-        def plain(x: Any) -> Any:
-            return x if isinstance(x, Mapping) else {k: v for k, v in msgspec.structs.asdict(x).items()}
+        def plain(x: Any) -> Any:       # a Struct, a dataclass (scitq.cloud.provider.Flavor) or a dict
+            return x if isinstance(x, Mapping) else msgspec.to_builtins(x)
         return self._do("flavor.update_catalog", idempotency_key, provider=provider, regions=list(regions),
                         flavors=[plain(f) for f in flavors], quotas=[plain(q) for q in quotas])
-
-    def rebuild(self, verify: bool = True, timeout: float = 600) -> Any:
-        """Ask the running server to replay the ledger into fresh views (and compare them with `verify`)."""
-        return self.send("admin.rebuild", make_command("admin.rebuild", {"verify": verify}), timeout=timeout)
 
     # --- reads: tasks ---------------------------------------------------------------------------
     @_wrap
@@ -417,34 +440,36 @@ class Client:
 
     @_wrap
     def output(self, task_id: int, attempt: int, since: str = "-", count: int | None = None) -> list[tuple[str, str, str]]:
-        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0')."""
+        """Output chunks (entry id, fd, text) of one attempt, after `since` (exclusive unless '-' or '0-0'),
+        packed (the attempt ended) or live alike."""
         start = "-" if since in ("-", "0-0") else f"({since}"
         stream = self.output_streams([(task_id, attempt)])[0]
-        return [(eid, f.get("fd", "stdout"), f.get("text", ""))
-                for eid, f in self.r.xrange(stream, min=start, count=count)]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xrange(stream, min=start, count=count)
+        pipe.execute_command("GET", keys.output_packed(task_id, attempt), **NEVER_DECODE)
+        live, packed = pipe.execute()
+        if not packed:     # still running (or never packed): the stream alone, read page by page
+            return [(eid, f.get("fd", "stdout"), f.get("text", "")) for eid, f in live]
+        chunks = read_outputs(self.r, [(task_id, attempt)], [stream])[0]
+        if since not in ("-", "0-0"):
+            low = parse_id(since)
+            chunks = [c for c in chunks if parse_id(c[0]) > low]
+        return chunks[:count] if count is not None else chunks
 
     @_wrap
     def output_tails(self, attempts: Sequence[tuple[int, int]], count: int = 4) -> list[list[Entry]]:
         """The last `count` output entries of each (task, attempt), newest first, in one pipeline."""
-        streams = self.output_streams(attempts)
-        pipe = self.r.pipeline(transaction=False)
-        for stream in streams:
-            pipe.xrevrange(stream, count=count)
-        return pipe.execute()
+        return read_tails(self.r, attempts, count, self.output_streams(attempts))
 
     @_wrap
     def output_texts(self, attempts: Sequence[tuple[int, int]]) -> list[tuple[str, str]]:
         """The whole stdout and stderr of each (task, attempt), in one pipeline."""
-        streams = self.output_streams(attempts)
-        pipe = self.r.pipeline(transaction=False)
-        for stream in streams:
-            pipe.xrange(stream)
         texts = []
-        for entries in pipe.execute():
+        for chunks in read_outputs(self.r, attempts, self.output_streams(attempts)):
             out: list[str] = []
             err: list[str] = []
-            for _eid, f in entries:
-                (err if f.get("fd") == "stderr" else out).append(f.get("text", ""))
+            for _eid, fd, text in chunks:
+                (err if fd == "stderr" else out).append(text)
             texts.append(("".join(out), "".join(err)))
         return texts
 
@@ -454,8 +479,16 @@ class Client:
 
     @_wrap
     def follow_output(self, task_id: int, attempt: int, after: str, block_ms: int = 500) -> list[Entry]:
-        """Output entries written after `after`, waiting up to `block_ms` for the first one."""
+        """Output entries written after `after`, waiting up to `block_ms` for the first one (packed or live)."""
         stream = self.output_streams([(task_id, attempt)])[0]
+        if after != "$":
+            packed = self.r.execute_command("GET", keys.output_packed(task_id, attempt), **NEVER_DECODE)
+            if packed:   # the attempt ended: what is left after `after`, packed then live
+                low = parse_id(after if after != "-" else "0-0")
+                done = [(eid, {"fd": fd, "text": text}) for eid, fd, text in self.output(task_id, attempt)
+                        if parse_id(eid) > low]
+                if done:
+                    return done[:1000]
         resp = self.r.xread({stream: after}, count=1000, block=block_ms) or []
         return [e for _s, entries in resp for e in entries]
 
@@ -530,14 +563,49 @@ class Client:
 
     @_wrap
     def events(self, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
-        """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it)."""
-        return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+        """Ledger entries between `start` and `end` (XRANGE bounds: '(' before an id excludes it), from the
+        archive too when `start` is older than the live ledger."""
+        trimmed = self.r.hget(keys.ARCHIVE, "trimmed_below")
+        after = _after(start)
+        if not trimmed or parse_id(after) >= parse_id(trimmed):
+            return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+        top = None if end == "+" else (parse_id(end[1:]), True) if end.startswith("(") else (parse_id(end), False)
+        out: list[Entry] = []
+        for eid, f in whole_ledger(self.r, after=after):
+            if top is not None and (parse_id(eid) >= top[0] if top[1] else parse_id(eid) > top[0]):
+                break
+            out.append((eid, f))
+            if count is not None and len(out) >= count:
+                break
+        return out
+
+    def ledger(self, after: str = "0-0", task: int | None = None) -> Iterator[Entry]:
+        """Every ledger entry after `after`, oldest first: the archive, then the live stream (one ledger)."""
+        try:
+            yield from whole_ledger(self.r, after=after, task=task)
+        except redis.ConnectionError as exc:
+            raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}") from None
 
     @_wrap
     def events_before(self, before: str | None, count: int) -> list[Entry]:
         """Up to `count` ledger entries older than `before` (newest first); `before=None` starts at the end."""
         top = "+" if before is None else f"({before}"
-        return self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+        live = self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+        if len(live) >= count or not self.r.hget(keys.ARCHIVE, "trimmed_below"):
+            return live
+        arch = ledger_archive(self.r)     # older entries are in the archive: newest segments first
+        if arch is None:
+            return live
+        bound = parse_id(live[-1][0] if live else before) if (live or before) else None
+        for seg in reversed(arch.manifest().segments):
+            if bound is not None and parse_id(seg.first) >= bound:
+                continue
+            older = [e for e in arch.read_segment(seg) if bound is None or parse_id(e[0]) < bound]
+            live += list(reversed(older))[:count - len(live)]
+            if len(live) >= count:
+                break
+            bound = parse_id(seg.first)
+        return live
 
     @_wrap
     def last_event_id(self) -> str:

@@ -534,11 +534,17 @@ class Server:
         return self._out(self._retry(fetch))
 
     # --- the flavor catalog --------------------------------------------------------------------------
-    def _catalog_search(self, **criteria: Any) -> list[dict[str, Any]]:
+    def _cpus_used(self, rows: list[Any]) -> dict[tuple[str, str], int]:
+        """Cpus per (provider, region) of the machines made or being made (live deploys), as the server's
+        recruiting counts them; static workers take none of a cloud quota."""
+        from scitq.events.model import LIVE_DEPLOY_STATUSES
         from scitq.projections.catalog import cpus_in_use
+        return cpus_in_use(rows, deploys=[d for d in self.client.deploys() if d.status in LIVE_DEPLOY_STATUSES])
+
+    def _catalog_search(self, **criteria: Any) -> list[dict[str, Any]]:
         from scitq.settings import settings
         rows, quotas = self.client.catalog()
-        used = cpus_in_use(rows, self.client.workers())
+        used = self._cpus_used(rows)
         return catalog_search(rows, quotas=quotas, used=used, preferred=settings().preferred_regions, **criteria)
 
     def flavors(self, min_cpu: float = 0, min_ram: float = 0, min_disk: float = 0, max_eviction: float = 5,
@@ -564,10 +570,9 @@ class Server:
         from scitq.projections.catalog import find
 
         def fetch():
-            from scitq.projections.catalog import cpus_in_use
             from scitq.settings import settings
             rows, quotas = self.client.catalog()
-            return find(rows, n=n, quotas=quotas, used=cpus_in_use(rows, self.client.workers()),
+            return find(rows, n=n, quotas=quotas, used=self._cpus_used(rows),
                         preferred=settings().preferred_regions, min_cpu=cpu, min_ram=ram, min_disk=disk,
                         max_eviction=max_eviction)
         found = self._retry(fetch)

@@ -1,4 +1,5 @@
-"""Provides `scitq events`: a task's/batch's/worker's history, the live ledger tail, rebuild and verify."""
+"""Provides `scitq events`: a task's/batch's/worker's history (archive + live ledger), the live tail, rebuild
+and verify, archive."""
 
 from __future__ import annotations
 
@@ -41,6 +42,13 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--json", action="store_true")
     r = verbs.add_parser("rebuild", help="replay the ledger into fresh views (and compare with --verify)")
     r.add_argument("--verify", action="store_true", help="report whether the stored views equal the replay")
+    r.add_argument("--from-zero", action="store_true",
+                   help="replay from the first entry, not from the archive's latest snapshot")
+    a = verbs.add_parser("archive", help="move old ledger entries to the archive now (SCITQ_ARCHIVE), then trim them")
+    a.add_argument("--keep", type=int, help="entries the live ledger keeps (default SCITQ_ARCHIVE_KEEP)")
+    a.add_argument("--age", type=float, help="also archive entries older than this many seconds (default SCITQ_ARCHIVE_AGE)")
+    a.add_argument("--no-trim", action="store_true", help="archive, but leave the live ledger as it is")
+    a.add_argument("--json", action="store_true")
     verbs.add_parser("rejected", help="inputs set aside (malformed commands or worker reports), with reasons")
     verbs.add_parser("check", help="check every task's events form a valid path (and no result was accepted twice)")
 
@@ -99,11 +107,11 @@ def _in_workflow(name: str) -> Any:
 
 def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
     if not args.verb:
-        raise BadInput("a verb is needed: history, tail, rebuild or rejected")
+        raise BadInput("a verb is needed: history, tail, rebuild, archive, check or rejected")
     if args.verb == "history":
         n, wanted = 0, _filter(args)
         keep = _in_workflow(args.workflow) if args.workflow else wanted.match
-        for eid, f in client.events():
+        for eid, f in client.ledger(task=args.task):
             if keep(f):
                 print(format_event(eid, f, args.json), file=out)
                 n += 1
@@ -139,7 +147,9 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
             print(redact(f"{eid}  {f.get('stream')} entry {f.get('entry')}: {f.get('reason')}"), file=out)
         return 0
     if args.verb == "rebuild":
-        return _rebuild(client, args.verify, out)
+        return _rebuild(client, args.verify, out, args.from_zero)
+    if args.verb == "archive":
+        return _archive(client, args, out)
     if args.verb == "check":
         from scitq.projections.check import check_ledger
         rep = check_ledger(client.r)
@@ -150,16 +160,37 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
     raise BadInput(f"unknown verb {args.verb!r}")
 
 
-def _rebuild(client: Client, verify: bool, out) -> int:
+def _archive(client: Client, args: Any, out) -> int:
+    """Run the archive in the server (it is the ledger's writer), or here when no server runs."""
+    if args.keep is not None and args.keep < 1:
+        raise BadInput(f"--keep must be at least 1, not {args.keep}")
+    if args.age is not None and args.age < 0:
+        raise BadInput(f"--age must not be negative, not {args.age}")
     if client.server_alive():
-        res = client.rebuild(verify)
+        res = client.archive(keep=args.keep, age=args.age, trim=not args.no_trim)
+    else:
+        from scitq.projections.archive import Archive
+        from scitq.projections.ledger import archive_ledger
+        from scitq.settings import settings
+        cfg = settings()
+        rep = archive_ledger(client.r, Archive(cfg.archive_url), keep=args.keep or cfg.archive_keep,
+                             age=cfg.archive_age if args.age is None else args.age, segment=cfg.archive_segment,
+                             trim=not args.no_trim)
+        res = {"summary": rep.summary(), **rep.as_dict()}
+    print(json.dumps(res) if args.json else res["summary"], file=out)
+    return 0
+
+
+def _rebuild(client: Client, verify: bool, out, from_zero: bool = False) -> int:
+    if client.server_alive():
+        res = client.rebuild(verify, from_zero=from_zero)
         summary, equal, diffs = res["summary"], res["equal"], res["differences"]
     else:
         from scitq.projections.store import rebuild
         if not client.r.set(keys.SERVER_LOCK, "rebuild", nx=True, ex=600):
             raise ScitqError("a scitq server holds the lock but does not answer: try again in a few seconds")
         try:
-            report, _ = rebuild(client.r, verify=verify)
+            report, _ = rebuild(client.r, verify=verify, from_zero=from_zero)
         finally:
             client.r.delete(keys.SERVER_LOCK)
         summary, equal, diffs = report.summary(), report.equal, report.differences

@@ -312,7 +312,9 @@ def _worker_list(server: Server, args: Any, out) -> int:
     if args.status:
         ws = [w for w in ws if w.status == args.status]
     counts: dict[int, dict[str, int]] = {}
+    machines: dict[str, Any] = {}
     if args.long:
+        machines = {d.worker: d for d in c.deploys() if d.status != "destroyed"}
         for ex in c.executions():
             if ex.latest and ex.worker_id is not None:
                 d = counts.setdefault(ex.worker_id, {})
@@ -320,15 +322,18 @@ def _worker_list(server: Server, args: Any, out) -> int:
     headers = ["worker_id", "name", "status", "concurrency", "creation_date", "last_contact_date", "batch",
                "load", "memory"]
     if args.long:
-        headers += ["prefetch", "disk", "held", "pending", "accepted", "running", "failed", "succeeded"]
+        headers += ["prefetch", "disk", "held", "pending", "accepted", "running", "failed", "succeeded",
+                    "provider", "region", "flavor", "ipv4"]
     rows = []
     for w in ws:
         row = [w.worker_id, w.name, w.status, w.concurrency, fmt_date(w.creation_date),
                fmt_date(w.last_contact_date), w.batch, w.load, w.memory]
         if args.long:
             cnt = counts.get(w.worker_id, {})
+            m = machines.get(w.name)
             row += [w.prefetch, w.disk, w.held] + [cnt.get(s) for s in
                                                             ("pending", "accepted", "running", "failed", "succeeded")]
+            row += [m.provider, m.region, w.flavor, m.ipv4 or None] if m is not None else [None, None, w.flavor, None]
         rows.append(row)
     table(rows, None if args.no_header else headers, args.long, out)
     return 0

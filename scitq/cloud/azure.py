@@ -13,6 +13,7 @@ Errors are classified by `classify` (module `azure_errors`); prices come from `a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import os
 import re
@@ -237,6 +238,8 @@ class AzureProvider:
         compute, network, resources = self._sdk()
         deadline = time.monotonic() + timeout
         tags = {"scitq": self.prefix, "scitq-worker": boot.worker}
+        # the worker watches the metadata service for the Spot eviction of its machine (scitq.worker.eviction)
+        boot = dataclasses.replace(boot, env={"SCITQ_EVICTION_WATCH": "azure", **boot.env})
         user_data = base64.b64encode(self._render(boot).encode()).decode()
         existing = self._existing(group, name, region, flavor)
         if existing is not None:      # a retried deploy: the machine is there already

@@ -150,6 +150,14 @@ class UpdateFlavorCatalog(Cmd, kw_only=True, forbid_unknown_fields=True):
 
 class Rebuild(Cmd, kw_only=True, forbid_unknown_fields=True):
     verify: bool = True
+    from_zero: bool = False      # replay from the first entry, not from the archive's latest snapshot
+
+
+class ArchiveLedger(Cmd, kw_only=True, forbid_unknown_fields=True):
+    """Run the ledger archive now (`keep`, `age`: the policy's settings unless given)."""
+    keep: int | None = None
+    age: float | None = None
+    trim: bool = True
 
 
 COMMAND_TYPES: dict[str, type[Cmd]] = {
@@ -176,6 +184,7 @@ COMMAND_TYPES: dict[str, type[Cmd]] = {
     "deploy.retry": DeployKey,
     "admin.rebuild": Rebuild,
     "flavor.update_catalog": UpdateFlavorCatalog,
+    "admin.archive": ArchiveLedger,
 }
 
 
@@ -219,13 +228,20 @@ class Holding(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     held: list[tuple[int, int]] = []
 
 
-FACT_TYPES: dict[str, type[Fact] | type[Holding]] = {
+class Evicted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The worker's provider announced that its machine is taken back (an Azure Spot `Preempt`): the server
+    requeues what it holds without using a retry and destroys the machine (v1 §4.7)."""
+    reason: str = ""
+
+
+FACT_TYPES: dict[str, type[Fact] | type[Holding] | type[Evicted]] = {
     "claimed": Claimed,
     "accepted": Accepted,
     "started": Started,
     "finished": Finished,
     "handback": HandBack,
     "holding": Holding,
+    "evicted": Evicted,
 }
 
 _ENC = msgspec.json.Encoder()
@@ -251,5 +267,5 @@ def decode_command(tag: str | None, data: str | None) -> Cmd:
     return _decode("command", tag, data, COMMAND_TYPES)
 
 
-def decode_fact(tag: str | None, data: str | None) -> Fact | Holding:
+def decode_fact(tag: str | None, data: str | None) -> Fact | Holding | Evicted:
     return _decode("worker report", tag, data, FACT_TYPES)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scitq.events.codec import decode_event
-from scitq.projections.store import read_ledger
+from scitq.projections.ledger import whole_ledger
 
 __all__ = ["LedgerReport", "check_ledger"]
 
@@ -46,12 +46,12 @@ class LedgerReport:
 
 
 def check_ledger(r: Any) -> LedgerReport:
-    """Walk the whole ledger and report every violation of the task state machine."""
+    """Walk the whole ledger (archive + live stream) and report every violation of the task state machine."""
     rep = LedgerReport()
     status: dict[int, str] = {}
     attempt: dict[int, int] = {}
     success_per_task: Counter = Counter()
-    for eid, fields in read_ledger(r):
+    for eid, fields in whole_ledger(r):
         rep.events += 1
         try:
             e = decode_event(fields)
@@ -105,7 +105,7 @@ def check_ledger(r: Any) -> LedgerReport:
     rep.succeeded = sum(1 for n in success_per_task.values() if n >= 1)
     # a task relaunched by hand may succeed again; without a relaunch, two successes are a duplicate
     relaunched = set()
-    for eid, fields in read_ledger(r):
+    for eid, fields in whole_ledger(r):
         if fields.get("type") == "task.status_set" and fields.get("task"):
             relaunched.add(int(fields["task"]))
     rep.dup_accepted = sum(n - 1 for t, n in success_per_task.items() if n > 1 and t not in relaunched)

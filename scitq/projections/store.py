@@ -12,6 +12,7 @@ from scitq.errors import BadInput
 from scitq.events.codec import decode_event
 from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, quota_key
 from scitq.projections.evolve import evolve
+from scitq.projections.ledger import ledger_archive, whole_ledger
 from scitq.projections.state import State
 from scitq.projections.views import (
     batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
@@ -290,11 +291,22 @@ def read_ledger(r: Any, start: str = "-", count: int = 5000) -> Iterator[tuple[s
         cursor = page[-1][0]
 
 
+def _start(r: Any, from_zero: bool) -> State:
+    """Where a replay starts: the latest snapshot of the ledger archive (unless `from_zero`), else nothing."""
+    arch = None if from_zero else ledger_archive(r)
+    if arch is not None:
+        m = arch.manifest()
+        if m.snapshots:
+            return arch.read_snapshot(m.snapshots[-1])
+    return State()
+
+
 def _fold(r: Any, state: State, set_aside: dict[str, str] | None) -> int:
-    """Fold the ledger into `state`; an entry that does not decode (unknown type, newer version, corrupt)
-    is skipped and named in `set_aside` (entry id -> reason). Returns the number of entries read."""
+    """Fold the ledger after `state.last_event_id` (archive, then live stream) into `state`; an entry that
+    does not decode (unknown type, newer version, corrupt) is skipped and named in `set_aside` (entry id ->
+    reason). Returns the number of entries read."""
     n = 0
-    for entry_id, fields in read_ledger(r):
+    for entry_id, fields in whole_ledger(r, after=state.last_event_id):
         n += 1
         try:
             event = decode_event(fields)
@@ -308,10 +320,12 @@ def _fold(r: Any, state: State, set_aside: dict[str, str] | None) -> int:
     return n
 
 
-def replay(r: Any, state: State | None = None, set_aside: dict[str, str] | None = None) -> State:
-    """Fold the whole ledger into a fresh State (views untouched); undecodable entries are skipped
-    (and named in `set_aside` when given)."""
-    state = state or State()
+def replay(r: Any, state: State | None = None, set_aside: dict[str, str] | None = None,
+           from_zero: bool = False) -> State:
+    """Fold the whole ledger into a State (views untouched): from the archive's latest snapshot, or from
+    the first entry (`from_zero`), through the archived segments and the live stream; undecodable entries
+    are skipped (and named in `set_aside` when given)."""
+    state = state or _start(r, from_zero)
     _fold(r, state, set_aside)
     return state
 
@@ -323,23 +337,27 @@ class RebuildReport:
     keys: int
     equal: bool
     differences: list[str]
+    snapshot: str = ""         # the archive snapshot the replay started from ("" from the first entry)
 
     def summary(self) -> str:
         rate = self.events / self.seconds if self.seconds else 0.0
         verdict = "views equal the replay" if self.equal else f"{len(self.differences)} view keys differed"
-        return (f"replayed {self.events} events in {self.seconds:.2f}s ({rate:,.0f} events/s); "
+        start = f" from the snapshot at {self.snapshot}" if self.snapshot else ""
+        return (f"replayed {self.events} events{start} in {self.seconds:.2f}s ({rate:,.0f} events/s); "
                 f"{self.keys} view keys; {verdict}")
 
 
 def rebuild(r: Any, verify: bool = True, write: bool = True,
-            set_aside: dict[str, str] | None = None) -> tuple[RebuildReport, State]:
-    """Replay the ledger; compare the result with the stored views; drop and rewrite the views.
+            set_aside: dict[str, str] | None = None, from_zero: bool = False) -> tuple[RebuildReport, State]:
+    """Replay the ledger (from the archive's latest snapshot, or from the first entry with `from_zero`);
+    compare the result with the stored views; drop and rewrite the views.
 
     Must run while no server writes (the server runs it inside its own loop when asked).
     """
     before = dump_views(r) if verify else {}
     t0 = time.perf_counter()
-    state = State()
+    state = _start(r, from_zero)
+    snapshot = state.last_event_id if state.last_event_id != "0-0" else ""
     n = _fold(r, state, set_aside)
     elapsed = time.perf_counter() - t0
     expected = expected_views(state)
@@ -366,4 +384,5 @@ def rebuild(r: Any, verify: bool = True, write: bool = True,
         state.dirty_quotas.update(state.quotas)
         write_dirty(state, pipe)
         pipe.execute()
-    return RebuildReport(events=n, seconds=elapsed, keys=len(expected), equal=not diffs, differences=diffs), state
+    return RebuildReport(events=n, seconds=elapsed, keys=len(expected), equal=not diffs, differences=diffs,
+                         snapshot=snapshot), state

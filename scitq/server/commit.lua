@@ -181,7 +181,22 @@ local function lock_release(keys, args)
   return 0
 end
 
+-- scitq_pack_output(KEYS = [output stream, packed output], ARGV = [last chunk id packed, the id just after it,
+-- packed value]): store the packed value and drop the chunks it holds, in one step. A chunk written after
+-- them (late) stays in the stream, where readers find it after the packed ones. 1: the stream is gone.
+local function pack_output(keys, args)
+  redis.call('SET', keys[2], args[3])
+  local last = redis.call('XREVRANGE', keys[1], '+', '-', 'COUNT', 1)
+  if #last == 0 or last[1][1] == args[1] then
+    redis.call('DEL', keys[1])
+    return 1
+  end
+  redis.call('XTRIM', keys[1], 'MINID', args[2])
+  return 0
+end
+
 redis.register_function('scitq_commit', commit)
 redis.register_function('scitq_lock', lock)
 redis.register_function('scitq_lock_refresh', lock_refresh)
 redis.register_function('scitq_lock_release', lock_release)
+redis.register_function('scitq_pack_output', pack_output)

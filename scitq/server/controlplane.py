@@ -18,6 +18,7 @@ from scitq.events.limits import check_entry_size, check_fields
 from scitq.projections.snapshot import NoSnapshot, fold_tail, hydrate, load_live, tasks_of_execution, write_now
 from scitq.projections.state import State
 from scitq.projections.store import rebuild
+from scitq.server.archiver import Archiver, drop_outputs, pack_outputs
 from scitq.server.decide import Decider
 from scitq.server.library import CommitRefused, ensure_library
 from scitq.server.lock import LOCK_TTL, AlreadyRunning, ServerLock
@@ -70,6 +71,7 @@ class ControlPlane:
         self._decided = False     # the in-memory state holds decisions not committed yet
         self._fenced = False
         self.set_aside: dict[str, str] = {}
+        self.archiver = Archiver(r, cfg)
         self.decider.name_prefix = cfg.server_name
         self._jobs_conn: Any = None
         self.job_runner: Any = None       # starts the job runner (serve() sets it; None: run `scitq jobs` yourself)
@@ -110,27 +112,7 @@ class ControlPlane:
                 self.last_seq[k[len(prefix):]] = (inc, int(seq))
         log.info("loaded %d live tasks, %d workers (%s, ledger at %s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), how, self.state.last_event_id, time.perf_counter() - t0)
-
         self._resume_jobs()
-
-    def _load_announced(self, stored: dict[str, str]) -> None:
-        """Read the outboxes of every announced worker name too (`scitq access add worker NAME` announces it):
-        a worker whose credential may not use the inbox registers through its outbox."""
-        last = "0-0"
-        for eid, f in self.r.xrange(keys.WORKER_ANNOUNCE):
-            name = self._announced(f)
-            if name:
-                self.cursors[keys.worker_outbox(name)] = stored.get(keys.worker_outbox(name), "0-0")
-            last = eid
-        self.cursors[keys.WORKER_ANNOUNCE] = last
-
-    def _announced(self, f: dict[str, str]) -> str:
-        """The worker name of an announcement, its outbox read from now on ('' if it names none)."""
-        name = f.get("name", "")
-        if not name or ":" in name or len(name) > 100:
-            return ""
-        self._track_outbox(name)
-        return name
 
     def _snapshot(self, set_aside: dict[str, str]) -> tuple[State, str]:
         checkpoint = self.r.get(keys.CHECKPOINT)
@@ -152,6 +134,25 @@ class ControlPlane:
         _, state = rebuild(self.r, verify=False, set_aside=set_aside)
         state.evict_all()
         return state, "full replay"
+
+    def _load_announced(self, stored: dict[str, str]) -> None:
+        """Read the outboxes of every announced worker name too (`scitq access add worker NAME` announces it):
+        a worker whose credential may not use the inbox registers through its outbox."""
+        last = "0-0"
+        for eid, f in self.r.xrange(keys.WORKER_ANNOUNCE):
+            name = self._announced(f)
+            if name:
+                self.cursors[keys.worker_outbox(name)] = stored.get(keys.worker_outbox(name), "0-0")
+            last = eid
+        self.cursors[keys.WORKER_ANNOUNCE] = last
+
+    def _announced(self, f: dict[str, str]) -> str:
+        """The worker name of an announcement, its outbox read from now on ('' if it names none)."""
+        name = f.get("name", "")
+        if not name or ":" in name or len(name) > 100:
+            return ""
+        self._track_outbox(name)
+        return name
 
     def _alert(self, set_aside: dict[str, str]) -> None:
         """Name the ledger entries replays skip (unknown type, newer version, corrupt): in the log, and in
@@ -185,6 +186,7 @@ class ControlPlane:
         self._load_retrying()
         if ready is not None:
             ready.set()
+        self.archiver.start()
         log.info("scitq server %s ready", self.instance)
         backoff = 0.5
         while not self._stop:
@@ -204,6 +206,7 @@ class ControlPlane:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 self._recover()
+        self.archiver.stop()
         self.lock.release()
 
     def _load_retrying(self) -> None:
@@ -318,7 +321,7 @@ class ControlPlane:
                     rnd.replies.append((cid, stored if stored is not None else seen[idem]))
                 continue
             tag = f.get("cmd")
-            if tag == "admin.rebuild":
+            if tag in ("admin.rebuild", "admin.archive"):
                 specials.append((cid, tag, f.get("data", "{}")))
                 continue
             mark = rnd.mark()
@@ -534,10 +537,29 @@ class ControlPlane:
                 raise redis.ResponseError(str(exc)) from None
             return
         self.cursors.update(rnd.cursors)
+        self._outputs(rnd)
         self.state.evict()
         jobs = [e for e in rnd.effects if e.kind == "job"]
         if jobs:
             self._enqueue(jobs)
+
+    def _outputs(self, rnd: Round) -> None:
+        """After the commit: pack the output of the attempts that ended, delete deleted tasks' outputs.
+        A failure leaves the outputs as they were (live chunks stay readable)."""
+        packs = [(int(e.fields["task"]), int(e.fields["attempt"]), e.fields["stream"])
+                 for e in rnd.effects if e.kind == "pack"]
+        drops = [(int(e.fields["task"]), int(e.fields["attempts"]), e.fields.get("streams", "").split())
+                 for e in rnd.effects if e.kind == "drop_outputs"]
+        try:
+            if drops:
+                drop_outputs(self.r, drops)
+            gone = {t for t, _n, _s in drops}
+            packs = [p for p in packs if p[0] not in gone]
+            if packs and self.cfg.output_pack:
+                above = self.cfg.output_archive_above
+                pack_outputs(self.r, packs, self.archiver.archive if above else None, above)
+        except (redis.RedisError, ScitqError, OSError) as exc:
+            log.warning("outputs of %d attempts not packed or deleted: %s", len(packs) + len(drops), exc)
 
     # --- deploy and destroy jobs (RQ) ---------------------------------------------------------------
     def _rq(self) -> Any:
@@ -597,8 +619,12 @@ class ControlPlane:
     def _special(self, cid: str, tag: str, data: str) -> None:
         try:
             cmd = c.decode_command(tag, data)
+            if tag == "admin.archive":
+                self.archiver.request(cid, cmd)   # answered by the archiver's thread when done
+                return
             with self.lock.kept():
-                report, state = rebuild(self.r, verify=cmd.verify)  # type: ignore[attr-defined]
+                report, state = rebuild(self.r, verify=cmd.verify,  # type: ignore[attr-defined]
+                                        from_zero=cmd.from_zero)  # type: ignore[attr-defined]
             state.evict_all()
             self.state = state
             self.decider.reset(self.state)   # rebuild left it indexed

@@ -249,6 +249,11 @@ class Decider(CloudDecisions):
 
     def _delete_task(self, t: Task) -> None:
         self._supersede(t, "task deleted")
+        if t.attempt:   # every attempt's packed output, and the live streams of the executions known
+            streams = [ex.stream for e in self.state.task_executions.get(t.task_id, [])
+                       if (ex := self.state.executions.get(e)) is not None and ex.stream]
+            self.effect("drop_outputs", t.batch, {"task": str(t.task_id), "attempts": str(t.attempt),
+                                                  "streams": "\n".join(streams)})
         self.emit(et.TaskDeleted(task_id=t.task_id, batch=t.batch))
 
     def _supersede(self, t: Task, reason: str, failed: bool = True) -> None:
@@ -597,6 +602,12 @@ class Decider(CloudDecisions):
         if isinstance(f, c.Holding):
             self.holding(worker_name, f, incarnation)
             return
+        if isinstance(f, c.Evicted):
+            ev = self.state.worker_by_name(worker_name)
+            if ev is not None and ev.status != "evicted" and not (incarnation and ev.incarnation
+                                                                  and incarnation != ev.incarnation):
+                self.evict(ev)
+            return
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
         if isinstance(f, c.Claimed) and f.entry:
@@ -733,6 +744,9 @@ class Decider(CloudDecisions):
         if not self._mine(w, t, f):
             return self._superseded(t, f)
         assert ex is not None
+        # the worker sends its last output before this report: the attempt's output can be packed
+        self.effect("pack", t.batch, {"task": str(t.task_id), "attempt": str(f.attempt),
+                                      "stream": ex.stream or keys.output(t.task_id, f.attempt)})
         if f.cached_from is not None:
             if f.return_code == 0 and t.use_cache:
                 self._output_of_unstarted(w, t, ex, f)

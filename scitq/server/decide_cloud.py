@@ -117,7 +117,7 @@ class CloudDecisions:
         elif cmd.step == "succeeded":
             if d.status in ("requested", "deploying"):
                 self.emit(ed.DeploySucceeded(worker=d.worker, batch=d.batch, instance=cmd.instance, ipv4=cmd.ipv4))
-            elif d.status == "destroying":    # made while it was asked to go: the destroy job removes it
+            elif d.status in ("destroying", "destroyed"):   # made while it was asked to go: destroyed again
                 self._job("destroy", d.worker, provider=d.provider, region=d.region)
         elif cmd.step == "failed":
             if d.status in ("requested", "deploying"):

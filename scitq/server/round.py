@@ -11,8 +11,9 @@ __all__ = ["Round", "Effect", "EffectKind", "seq_field"]
 
 # queue: an entry in a batch's queue stream; purge: empty that stream; control: an order on a worker's
 # control stream; ack: acknowledge (and delete) a queue entry read by a worker; job: enqueue a deploy or
-# destroy job (RQ) for the machine of a worker, after the commit (the control plane does it)
-EffectKind = Literal["queue", "purge", "control", "ack", "job"]
+# destroy job (RQ) for the machine of a worker, after the commit (the control plane does it); pack: pack the
+# output of an ended attempt (after the commit); drop_outputs: delete a deleted task's outputs (after the commit)
+EffectKind = Literal["queue", "purge", "control", "ack", "job", "pack", "drop_outputs"]
 
 
 @dataclass(slots=True)

@@ -26,6 +26,7 @@ from scitq.queues import ensure_queue_group
 from scitq.settings import DEFAULT_BATCH, Settings
 from scitq.worker.attempt import AttemptRunner
 from scitq.worker.engines import Engines
+from scitq.worker.eviction import IMDS_EVENTS_URL, EvictionWatch
 from scitq.worker.identity import NameClaim
 from scitq.worker.outage import OutageLog
 from scitq.worker.orphans import ProcessRecords
@@ -115,6 +116,7 @@ class Agent:
         self.process_records.kill_leftovers()     # native tasks a killed predecessor left running
         self.spool.start()
         self.reattach()
+        watch = self._watch_eviction()
         try:
             while not self._stop.is_set():
                 try:
@@ -124,8 +126,26 @@ class Agent:
                     self.wake.wait(1.0)
                     self.wake.clear()
         finally:
+            if watch is not None:
+                watch.stop()
             self.spool.drain(timeout=10)
             self.spool.stop()
+
+    def _watch_eviction(self) -> EvictionWatch | None:
+        """On a spot machine (`SCITQ_EVICTION_WATCH`: `azure` or the scheduled events URL), poll for the
+        eviction of this machine; when it is announced, tell the server (it requeues what this worker holds
+        without using a retry and destroys the machine) and claim nothing more."""
+        where = self.cfg.eviction_watch
+        if not where:
+            return None
+        url = IMDS_EVENTS_URL if where == "azure" else where
+
+        def evicted(event: dict) -> None:
+            self.reporter.report_evicted(f"{event.get('EventType', 'Preempt')} announced by the provider, "
+                                         f"not before {event.get('NotBefore', 'now')}")
+            self.request_stop()
+
+        return EvictionWatch(evicted, url=url).start()   # the service answers for this VM only
 
     def stop_now(self) -> None:
         self._stop.set()

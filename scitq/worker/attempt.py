@@ -226,6 +226,8 @@ class AttemptRunner:
             slot.state = "done"
         if slot.workdir is not None and (rc == 0 or slot.cancelled):
             self.workdirs.release(slot.workdir, self.keep_clean())
+        elif slot.workdir is not None:
+            self.workdirs.done(slot.workdir)
         self.on_done(slot)
 
 

@@ -29,6 +29,14 @@ class Reporter:
             self.seq += 1
             self.spool.append(self.outbox, {"f": fact, "inc": self.incarnation, "seq": self.seq, "data": payload})
 
+    def report_evicted(self, reason: str) -> None:
+        """The machine is being taken back by its provider (see `scitq.worker.eviction`)."""
+        payload = encode({"reason": reason})
+        with self.lock:
+            self.seq += 1
+            self.spool.append(self.outbox, {"f": "evicted", "inc": self.incarnation, "seq": self.seq,
+                                            "data": payload})
+
     def report_holding(self, held: list[tuple[int, int]]) -> None:
         """Every (task, attempt) the worker holds, in order after the reports that changed it."""
         payload = encode({"held": held})

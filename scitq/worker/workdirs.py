@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from scitq.worker.engines import Engines
@@ -16,6 +17,7 @@ __all__ = ["WorkDirs", "SUBDIRS"]
 log = logging.getLogger("scitq.worker")
 
 SUBDIRS = ("input", "output", "tmp", "resource")
+GIVEN_GRACE = 300.0   # seconds a work dir just handed out is kept from cleaning, until its task slot names it
 
 
 class WorkDirs:
@@ -27,17 +29,31 @@ class WorkDirs:
         self.resources = base / "resources"
         self.engines = engines
         self._clean: list[Path] = []      # emptied work dirs of succeeded tasks, ready for the next one
+        self._given: dict[Path, float] = {}   # handed out by make(): when (a clean ignores them for a while)
         self._lock = threading.Lock()
 
     def make(self) -> Path:
+        """A work dir for one attempt. Until the caller's task slot names it, a concurrent clean could take
+        it for an unused one: it is kept from cleaning for `GIVEN_GRACE` seconds."""
         with self._lock:
+            now = time.monotonic()
+            for old in [p for p, t in self._given.items() if now - t > GIVEN_GRACE]:
+                del self._given[old]
             if self._clean:          # an emptied work dir of a succeeded task: no file system work
-                return self._clean.pop()
-        wd = Path(tempfile.mkdtemp(prefix="task-", dir=self.base))
+                wd = self._clean.pop()
+                self._given[wd] = now
+                return wd
+            wd = Path(tempfile.mkdtemp(prefix="task-", dir=self.base))
+            self._given[wd] = now    # before its sub-dirs: a clean meanwhile leaves it alone
         for sub in SUBDIRS:
             (wd / sub).mkdir()
             os.chmod(wd / sub, 0o777)
         return wd
+
+    def done(self, wd: Path) -> None:
+        """The attempt that had `wd` ended and keeps it (a failed task's, for debugging): cleanable from now."""
+        with self._lock:
+            self._given.pop(wd, None)
 
     def release(self, wd: Path, keep: int) -> None:
         """A succeeded task's work dir goes: kept for the next task when it is empty (up to `keep`), else removed."""
@@ -46,6 +62,7 @@ class WorkDirs:
         except OSError:
             empty = False
         with self._lock:
+            self._given.pop(wd, None)
             if empty and len(self._clean) < keep:
                 self._clean.append(wd)
                 return
@@ -56,7 +73,9 @@ class WorkDirs:
         A threshold of 0 removes every work dir no task uses (v1's clean signal)."""
         from scitq.io import autoclean
         with self._lock:
-            in_use = in_use | set(self._clean) | {self.resources}
+            now = time.monotonic()
+            just_given = {p for p, t in self._given.items() if now - t <= GIVEN_GRACE}
+            in_use = in_use | set(self._clean) | just_given | {self.resources}
         try:
             removed = autoclean(self.base, threshold, in_use)
         except OSError as exc:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deploykit import cloud_env, created, kill_left_machines, machines, worker_users  # noqa: E402,F401 (fixtures)
 from helpers import run_cli, wait_for  # noqa: E402
@@ -41,8 +43,10 @@ def test_a_deployed_worker_registers_with_its_own_credential_and_deleting_it_des
     assert worker_users(r, prefix) == [], "its credential is revoked"
     life = [k for k in kinds(c, name) if k.startswith(("deploy.", "destroy.")) or k in ("worker.registered",
                                                                                          "worker.deleted")]
-    assert life == ["deploy.requested", "deploy.started", "deploy.succeeded", "worker.registered",
-                    "worker.deleted", "destroy.requested", "destroy.done"]
+    assert life[:6] == ["deploy.requested", "deploy.started", "deploy.succeeded", "worker.registered",
+                        "worker.deleted", "destroy.requested"]
+    # a deleted worker registers again while its process runs (v1); the destroy removes it for good
+    assert life[-1] == "destroy.done" and set(life[6:-1]) <= {"worker.registered", "worker.deleted"}
     history = run_cli("scitq", "events", "history", "--worker", name, env=cloud_env)
     assert history.returncode == 0, history.stderr
     assert "deploy.requested" in history.stdout and "destroy.done" in history.stdout
@@ -61,6 +65,9 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
     monkeypatch.setenv("SCITQ_WORKFLOW_MONITOR", "0")
     procs.server()
     prefix = cloud_env["SCITQ_SERVER_NAME"]
+    # the local flavor priced at 36 per hour (0.01 per second) in the catalog: the machines cost something
+    Client().update_flavor_catalog("local", [{"name": "local", "provider": "local", "region": "local", "cpu": 1,
+                                              "ram": 1.0, "cost": 36.0}])
     wf = Workflow(name="wfd", shell=True, flavor="local", provider="local", region="local", max_workflow_workers=2)
     firsts = [wf.step(batch="one", name=f"one{i}", command=f"sleep 1; echo one {i}", concurrency=1,
                       maximum_workers=2) for i in range(4)]
@@ -75,8 +82,8 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
     assert len(made) == 2, "max_workflow_workers=2: two machines, never more"
     asked = [e for e in events if e["type"] == "deploy.requested"]
     assert sorted(e["worker"] for e in asked) == [f"{prefix}-node1", f"{prefix}-node2"]
-    assert {(e["batch"], e["why"], e["flavor"], e["region"], e["provider"]) for e in asked} == \
-        {("wfd.one", "recruiter", "local", "local", "local")}
+    assert {(e["batch"], e.get("why", "user"), e["flavor"], e["region"], e["provider"], e["cost"]) for e in asked} \
+        == {("wfd.one", "recruiter", "local", "local", "local", 36.0)}
     recycled = [e for e in events if e["type"] == "worker.recruited" and e["batch"] == "wfd.two"]
     assert recycled and {e["previous_batch"] for e in recycled} == {"wfd.one"}
     ran_two = {ex.worker for ex in c.executions() if c.task(ex.task_id).batch == "wfd.two"}
@@ -89,7 +96,13 @@ def test_a_two_step_workflow_deploys_within_its_caps_recycles_to_step_two_and_re
     assert worker_users(r, prefix) == [], "no credential left"
     assert c.workers() == []
     out = capsys.readouterr().out
-    assert "[wfd] all tasks done: 8 succeeded, 0 failed" in out
+    assert "[wfd] all tasks done: 8 succeeded, 0 failed; cost " in out
+    done = [json.loads(f["data"]) for _, f in c.events() if f.get("type") == "destroy.done"]
+    assert all(d["cost"] == pytest.approx(d["seconds"] * 0.01, rel=0.01) for d in done)
+    costs = c.batch_costs()
+    assert costs["wfd.one"] > 0 and costs["wfd.two"] > 0
+    assert sum(costs.values()) == pytest.approx(sum(d["cost"] for d in done), rel=0.01)
+    assert wf.cost() == pytest.approx(costs["wfd.one"] + costs["wfd.two"])
     check = c.rebuild(verify=True)
     assert check["equal"], check["differences"]
 
@@ -112,6 +125,9 @@ def test_worker_deploy_on_the_command_line_refuses_bad_input_in_one_line_and_bat
     s = Server()
     wait_for(lambda: [w["name"] for w in s.workers()] == [name], timeout=60, what="the worker to register")
     s.task_create_many([{"command": "true", "batch": "cli"}])
+    listing = run_cli("scitq-manage", "worker", "list", "-L", env=cloud_env).stdout.splitlines()
+    assert listing[0].split()[-4:] == ["provider", "region", "flavor", "ipv4"]
+    assert listing[1].split()[-4:] == ["local", "local", "local", "127.0.0.1"]
     costs = run_cli("scitq-manage", "batch", "list", "-L", env=cloud_env)
     assert costs.returncode == 0 and costs.stdout.splitlines()[0].split()[-1] == "cost"
     assert run_cli("scitq-manage", "worker", "delete", "-n", name, env=cloud_env).returncode == 0

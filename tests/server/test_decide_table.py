@@ -99,7 +99,10 @@ def test_a_finished_report_ends_the_attempt_with_its_outcome(rc, outcome):
     running(d)
     d.fact("w1", "finished", c.Finished(task_id=1, attempt=1, return_code=rc), "i1")
     events, effs = d.take()
-    assert tags(events) == ["execution.finished", outcome] and effs == []
+    assert tags(events) == ["execution.finished", outcome]
+    # the worker's final report: its output (sent before it) is packed after the commit
+    stream = d.state.current_execution(d.state.tasks[1]).stream
+    assert stream and effects(effs) == [("pack", "Default", {"task": "1", "attempt": "1", "stream": stream})]
     assert d.state.workers[1].held == set()
 
 

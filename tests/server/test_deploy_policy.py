@@ -94,6 +94,16 @@ def test_recycling_comes_before_deploying_and_in_flight_deploys_count_as_workers
     assert deploys(d) == []
 
 
+def test_an_auto_flavor_recycles_idle_workers_whose_catalog_flavor_passes_its_protofilters_before_deploying():
+    d = world(pending={"b": 2}, workers=[("small", "Default", "c4"), ("big", "Default", "c16")],
+              recruiters=[{"batch": "b", "maximum_workers": 2}])
+    d.recruit()
+    events, _ = d.take()
+    assert [(e.__struct_config__.tag, e.worker) for e in events] == [("worker.recruited", "big"),
+                                                                     ("deploy.requested", "srv-node1")]
+    assert events[1].flavor == "c8", "the 4-cpu worker does not pass cpu>=8: one machine is deployed instead"
+
+
 @pytest.mark.parametrize("worker_flavor, rule, recycled", [
     ("c16", "auto:cpu>=8", True),          # a catalog flavor passing the rule
     ("c4", "auto:cpu>=8", False),          # a catalog flavor failing it

@@ -9,6 +9,7 @@ import pytest
 
 from helpers import wait_for
 from scitq import keys
+from scitq.api.client import Client
 from scitq.errors import BadInput
 from scitq.events.limits import MAX_BATCH, MAX_OUTPUT_CHUNK
 from scitq.inbox import send_command
@@ -50,7 +51,7 @@ def test_a_long_output_is_kept_whole_in_chunks_below_the_limit(procs, r):
     n = 3 * MAX_OUTPUT_CHUNK + 123
     t = Server().task_create(f"{sys.executable} -c \"import sys; sys.stdout.write('x' * {n})\"")
     wait_for(lambda: Server().task_get(t["task_id"])["status"] == "succeeded", timeout=60, what="the task")
-    entries = r.xrange(keys.worker_output("w-out", t["task_id"], 1))
-    texts = [f["text"] for _, f in entries if f.get("fd") in ("1", "stdout", "out")] or [f["text"] for _, f in entries]
-    assert all(len(x) <= MAX_OUTPUT_CHUNK for _, f in entries for x in [f.get("text", "")])
+    chunks = Client().output(t["task_id"], 1)   # live or packed, the chunks as the worker wrote them
+    texts = [text for _, fd, text in chunks if fd == "stdout"]
+    assert all(len(text) <= MAX_OUTPUT_CHUNK for _, _fd, text in chunks)
     assert sum(len(x) for x in texts) == n

@@ -99,3 +99,27 @@ def test_the_watch_calls_back_once_at_the_first_preempt_event_and_stops(imds):
 def test_the_default_address_is_azures_metadata_service():
     """Uses no double: the constant only (the real address is never called in tests)."""
     assert IMDS_EVENTS_URL.startswith("http://169.254.169.254/metadata/scheduledevents?api-version=")
+
+
+def test_a_worker_told_of_its_eviction_gives_its_task_back_without_using_a_retry_and_stops_claiming(procs, imds):
+    """A real server and worker; the worker's watch polls the metadata double (SCITQ_EVICTION_WATCH=its URL)."""
+    import json as _json
+
+    from helpers import wait_for
+    from scitq.api.client import Client
+    from scitq.lib import Server
+
+    procs.server()
+    procs.worker("spot1", concurrency=1, extra_env={"SCITQ_EVICTION_WATCH": imds.url})
+    s = Server()
+    tid = s.task_create("sleep 30", retry=0)["task_id"]
+    wait_for(lambda: s.task_get(tid)["status"] == "running", what="the task to run on the spot worker")
+
+    imds.events.append(_event("Preempt", "anyvm"))
+
+    c = Client()
+    wait_for(lambda: [w.status for w in c.workers()] == ["evicted"], what="the worker to be marked evicted")
+    wait_for(lambda: s.task_get(tid)["status"] == "pending", what="its task to go back to the queue")
+    requeued = [_json.loads(f["data"]) for _, f in c.events() if f.get("type") == "task.requeued"]
+    assert requeued and requeued[-1]["reason"] == "worker evicted"
+    assert "eviction" in (procs.tmp / "worker-spot1.log").read_text().lower()

@@ -1,0 +1,182 @@
+"""Provides the server's history keepers: `Archiver` (a thread running the ledger archive by policy or on
+request) and `pack_outputs` / `drop_outputs` (packing the output of ended attempts, deleting outputs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any, Sequence
+
+import msgspec
+import redis
+
+from scitq import keys
+from scitq.errors import ScitqError, error_kind
+from scitq.projections.archive import Archive, compress, default_codec, parse_id
+from scitq.projections.ledger import archive_ledger, next_id
+from scitq.projections.outputs import NEVER_DECODE, archived_pointer, merge, pack, unpack
+from scitq.server.library import ensure_library
+from scitq.settings import Settings
+
+__all__ = ["Archiver", "pack_outputs", "drop_outputs"]
+
+log = logging.getLogger("scitq.server")
+CHUNK = 500
+
+
+class Archiver:
+    """Runs `archive_ledger` in its own thread: every `archive_interval` seconds when the policy selects
+    something (more than `archive_keep` + one segment live entries, or entries older than `archive_age`),
+    and at once when asked (`request`, the `admin.archive` command), answering on the command's reply list.
+    The archive only reads the ledger and trims its oldest entries: it never holds up the server's rounds."""
+
+    def __init__(self, r: redis.Redis, cfg: Settings) -> None:
+        self.r = r
+        self.cfg = cfg
+        self.archive = Archive(cfg.archive_url)
+        self._asked: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next = time.monotonic() + min(cfg.archive_interval, 30.0) if cfg.archive_interval else float("inf")
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="scitq-archiver", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def request(self, cid: str, cmd: Any) -> None:
+        """Run the archive now for command `cid` (answered when done)."""
+        self._asked.put((cid, cmd))
+        self.start()
+
+    def due(self) -> bool:
+        """Whether the policy selects entries now."""
+        cfg = self.cfg
+        live = self.r.xlen(keys.EVENTS)
+        if live > cfg.archive_keep + cfg.archive_segment:
+            return True
+        if cfg.archive_age > 0 and live > 1:
+            first = self.r.xrange(keys.EVENTS, count=2)
+            named = self.r.hget(keys.ARCHIVE, "last_id")
+            oldest = first[-1][0] if named and first and first[0][0] == named else (first[0][0] if first else None)
+            return oldest is not None and parse_id(oldest)[0] < (time.time() - cfg.archive_age) * 1000
+        return False
+
+    def run_once(self, keep: int | None = None, age: float | None = None, trim: bool = True) -> dict[str, Any]:
+        cfg = self.cfg
+        rep = archive_ledger(self.r, self.archive, keep=keep or cfg.archive_keep,
+                             age=cfg.archive_age if age is None else age, segment=cfg.archive_segment, trim=trim)
+        if rep.events or rep.trimmed:
+            log.info("%s", rep.summary())
+        return {"summary": rep.summary(), **rep.as_dict()}
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                cid, cmd = self._asked.get(timeout=1.0)
+            except queue.Empty:
+                cid, cmd = "", None
+            if cid:
+                self._answer(cid, cmd)
+            elif time.monotonic() >= self._next:
+                self._next = time.monotonic() + self.cfg.archive_interval
+                try:
+                    if self.due():
+                        self.run_once()
+                except ScitqError as exc:
+                    log.error("ledger archive: %s", exc.message)
+                except (redis.RedisError, OSError) as exc:
+                    log.warning("ledger archive failed (%s): retried in %.0fs", exc, self.cfg.archive_interval)
+                except Exception:  # noqa: BLE001 - never kill the server over its archive
+                    log.exception("ledger archive failed")
+
+    def _answer(self, cid: str, cmd: Any) -> None:
+        try:
+            result = self.run_once(keep=cmd.keep, age=cmd.age, trim=cmd.trim)
+            answer = json.dumps({"ok": True, "result": result})
+        except ScitqError as exc:
+            answer = json.dumps({"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)})
+        except Exception as exc:  # noqa: BLE001
+            log.exception("ledger archive failed")
+            answer = json.dumps({"ok": False, "error": f"archive failed: {exc}", "kind": "error"})
+        try:
+            pipe = self.r.pipeline(transaction=True)
+            pipe.lpush(keys.reply(cid), answer)
+            pipe.expire(keys.reply(cid), 600)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("archive answer to %s not sent: %s", cid, exc)
+
+
+def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archive: Archive | None = None,
+                 archive_above: int = 0, codec: str | None = None) -> int:
+    """Pack the output of these ended attempts (task, attempt, output stream): their chunks (with any packed
+    before) into one compressed value, put in `archive` instead when larger than `archive_above` bytes (0:
+    never). The value is stored and the chunks it holds dropped from the stream in one step; a chunk written
+    meanwhile stays live. Returns the number of outputs packed."""
+    codec = codec or default_codec()
+    done = 0
+    for i in range(0, len(attempts), CHUNK):
+        part = attempts[i:i + CHUNK]
+        pipe = r.pipeline(transaction=False)
+        for t, a, stream in part:
+            pipe.xrange(stream)
+            pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
+        res = pipe.execute()
+        pipe = r.pipeline(transaction=False)
+        n = 0
+        for j, (t, a, stream) in enumerate(part):
+            live, old = res[2 * j], res[2 * j + 1]
+            if not live:
+                continue
+            chunks = merge(unpack(old), live)
+            value = pack(chunks, codec)
+            if archive is not None and archive_above and len(value) > archive_above:
+                name = f"outputs/{t}-{a}-{live[-1][0]}.{codec}"
+                data = compress(msgspec.msgpack.encode([list(c) for c in chunks]), codec)
+                archive.write_file(name, data)
+                if archive.read_file(name) != data:
+                    log.error("archived output %s reads back different: kept in Valkey", name)
+                else:
+                    value = archived_pointer(archive, name, codec, data, chunks)
+            last = live[-1][0]
+            pipe.execute_command("FCALL", "scitq_pack_output", 2, stream, keys.output_packed(t, a),
+                                 last, next_id(last), value)
+            n += 1
+        if n:
+            try:
+                pipe.execute()
+            except redis.ResponseError as exc:   # Valkey lost the library (a new Valkey): load it, write again
+                if "function" not in str(exc).lower():
+                    raise
+                ensure_library(r, force=True)
+                pipe.execute()
+            done += n
+    return done
+
+
+def drop_outputs(r: redis.Redis, tasks: Sequence[tuple[int, int, list[str]]]) -> None:
+    """Delete the outputs of deleted tasks (task, attempts, live streams known): every attempt's packed
+    value (and its archived file) and live stream."""
+    for i in range(0, len(tasks), CHUNK):
+        part = [(t, a, streams) for t, n, streams in tasks[i:i + CHUNK] for a in range(1, n + 1)]
+        pipe = r.pipeline(transaction=False)
+        for t, a, _s in part:
+            pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
+        for value in pipe.execute():
+            if value and value[:1] == b"a":
+                try:
+                    ref = json.loads(value[1:])
+                    Archive(ref["url"]).delete_file(ref["name"])
+                except (ValueError, KeyError, OSError) as exc:
+                    log.warning("archived output not deleted: %s", exc)
+        names = {k for t, a, _s in part for k in (keys.output(t, a), keys.output_packed(t, a))}
+        names.update(s for t, n, streams in tasks[i:i + CHUNK] for s in streams)
+        for j in range(0, len(names), 1000):
+            r.delete(*sorted(names)[j:j + 1000])
