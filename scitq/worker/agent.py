@@ -45,6 +45,8 @@ log = logging.getLogger("scitq.worker")
 STARTABLE = ("pending", "assigned", "accepted")
 READY_GRACE = 0.5   # a task held ready this long without starting is reported `accepted` (v1: prefetched)
 HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
+CLAIM_BLOCK_MS = 100    # how long a claim waits for the queue while the worker holds a task (orders wait as long)
+IDLE_CLAIM_BLOCK_MS = 1000   # ... and while it holds none: an idle worker costs Valkey 2 calls a second, not 20
 
 
 class Agent:
@@ -209,7 +211,9 @@ class Agent:
             return
         room = self.concurrency + self.prefetch - self.held_count()
         if room > 0 and self.status == "running" and not self.batch_paused:
-            self.claim(room, block_ms=100)
+            # a queued task wakes the claim at once: the block only bounds how late orders are read
+            self.claim(room, block_ms=CLAIM_BLOCK_MS if room < self.concurrency + self.prefetch
+                       else IDLE_CLAIM_BLOCK_MS)
         else:
             self.wake.wait(0.2)
             self.wake.clear()
