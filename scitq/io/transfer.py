@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tempfile
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
@@ -74,9 +75,10 @@ def _pool(tasks: Sequence[Callable[[], T]], parallel: int, watch: Watch) -> tupl
 
 
 def _fetch_file(store: Store, path: str, target: Path, watch: Watch, what: str) -> Path:
-    """One file, retried; written under a temporary name then renamed (never a half file)."""
+    """One file, retried; written under a temporary name then renamed (never a half file). The temporary
+    name is this download's own: two inputs may bring the same file (a folder and a sub-folder of it) at once."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + PART)
+    part = target.with_name(f"{target.name}{PART}-{uuid.uuid4().hex[:12]}")
 
     def once() -> None:
         watch.check()

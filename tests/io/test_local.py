@@ -170,3 +170,18 @@ def test_a_corrupt_archive_fails_with_one_line(tmp_path):
     with pytest.raises(TransferError) as err:
         get(f"{tmp_path}/bad.tar.gz|untar", f"{tmp_path}/out/")
     assert "untar of bad.tar.gz failed" in str(err.value)
+
+
+def test_two_inputs_bringing_the_same_files_at_once_both_succeed(tmp_path):
+    """A folder and its sub-folder moved to the same place (docs/workflow.md's gather does this): the two
+    downloads write the same targets in parallel; each has its own temporary name, so neither loses its file."""
+    from scitq.io import download_inputs
+    src = tmp_path / "count"
+    (src / "stats").mkdir(parents=True)
+    for i in range(300):
+        (src / "stats" / f"s{i}.stat").write_text(f"{i}\n" * 2000)
+    dest = tmp_path / "input"
+    for _ in range(3):
+        download_inputs([f"file://{src}/", f"file://{src}/stats|mv:stats"], dest)
+        assert sorted(p.name for p in (dest / "stats").iterdir()) == sorted(f"s{i}.stat" for i in range(300))
+        assert not [p for p in dest.rglob("*") if "scitq-part" in p.name]

@@ -30,4 +30,15 @@ def test_each_python_example_of_the_workflow_doc_runs(block, procs, env, tmp_pat
         procs.worker(f"w{i}", concurrency=4, batch=batch)
     res = subprocess.run([sys.executable, "-W", "ignore", "-c", block], capture_output=True, text=True, env=env,
                          cwd=tmp_path, timeout=120)
-    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.returncode == 0, res.stdout + res.stderr + failed_outputs()
+
+
+def failed_outputs() -> str:
+    """What the failed executions printed, and where they ran (shown when an example fails)."""
+    from scitq.lib import Server
+    s = Server()
+    lines = []
+    for ex in s.executions(status="failed"):
+        lines.append(f"\nexecution {ex['execution_id']} of task {ex['task_id']} on worker {ex.get('worker_id')}: "
+                     f"rc {ex.get('return_code')}\n{ex.get('output')}\n{ex.get('error')}")
+    return "".join(lines)
