@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-import msgspec
 
 from scitq import keys
 from scitq.errors import BadInput
@@ -22,7 +21,7 @@ from scitq.projections.evolve import evolve
 from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.state import EVICTABLE_STATUSES, Batch, Deploy, Execution, Recruiter, State, Task, Worker
 from scitq.projections.store import read_ledger, server_state, write_dirty
-from scitq.projections.views import _json_fields
+from scitq.projections.views import _json_fields, decode_hash
 
 __all__ = ["load_live", "hydrate", "fold_tail", "write_now", "tasks_of_execution", "NoSnapshot"]
 
@@ -41,22 +40,15 @@ _RECRUITER_JSON = _json_fields(Recruiter)
 _DEPLOY_JSON = _json_fields(Deploy)
 
 
-def _convert(h: dict[str, str], cls: type[msgspec.Struct], json_fields: tuple[str, ...]) -> Any:
-    h = dict(h)
-    for name in json_fields:
-        if name in h:
-            h[name] = json.loads(h[name])
-    return msgspec.convert(h, cls, strict=False)
-
 
 def _task(h: dict[str, str]) -> Task:
-    return _convert(h, Task, _TASK_JSON)
+    return decode_hash(h, Task, _TASK_JSON)
 
 
 def _execution(h: dict[str, str]) -> Execution:
     h = dict(h)
     files = h.pop("output_files", "")
-    ex = _convert(h, Execution, _EXEC_JSON)
+    ex = decode_hash(h, Execution, _EXEC_JSON)
     ex.output_files = files.split(" ") if files else []
     return ex
 
@@ -143,7 +135,7 @@ def load_live(r: Any) -> State:
             continue
         h = dict(h)
         h.pop("held", None)
-        w = _convert(h, Worker, _WORKER_JSON)
+        w = decode_hash(h, Worker, _WORKER_JSON)
         state.workers[w.worker_id] = w
         state.worker_ids[w.name] = w.worker_id
         state.indexed_workers[w.worker_id] = w.name
@@ -157,7 +149,7 @@ def load_live(r: Any) -> State:
     members = sorted(r.smembers(keys.RECRUITERS_ALL))
     for member, h in zip(members, _hgetall_many(r, [keys.VIEW_PREFIX + "recruiter:" + m for m in members])):
         if h:
-            rec = _convert(h, Recruiter, _RECRUITER_JSON)
+            rec = decode_hash(h, Recruiter, _RECRUITER_JSON)
             state.recruiters[(rec.batch, rec.rank)] = rec
     _load_cloud(r, state, meta)
     pipe = r.pipeline(transaction=False)
@@ -183,7 +175,7 @@ def _load_cloud(r: Any, state: State, meta: dict[str, str]) -> None:
     names = sorted(r.smembers(keys.DEPLOYS_ALL))
     for name, h in zip(names, _hgetall_many(r, [keys.deploy_view(n) for n in names])):
         if h:
-            state.deploys[name] = _convert(h, Deploy, _DEPLOY_JSON)
+            state.deploys[name] = decode_hash(h, Deploy, _DEPLOY_JSON)
     state.batch_costs = {b: float(c) for b, c in r.hgetall(keys.BATCH_COSTS).items()}
     for data in r.hvals(keys.FLAVORS_VIEW):
         row = decode_flavor(data)

@@ -13,8 +13,18 @@ from scitq.events.model import (
     WorkerStatus,
 )
 
-__all__ = ["Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
+__all__ = ["task_weight", "Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
            "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES"]
+
+
+def task_weight(batch: str, own_batch: str, task_properties: dict | None) -> float:
+    """What a task of `batch` held by a worker of `own_batch` weighs against its concurrency: 1, unless the
+    worker was recycled out of `batch` and its `task_properties` (v1: `{batch: [weight, priority]}`) say
+    otherwise. The server's recruiting and the worker's slots count with it."""
+    prop = (task_properties or {}).get(batch) if batch and batch != own_batch else None
+    if isinstance(prop, (list, tuple)) and prop and isinstance(prop[0], (int, float)) and prop[0] >= 0:
+        return float(prop[0])
+    return 1.0
 
 ACTIVE_TASK_STATUS = ACTIVE_TASK_STATUSES
 ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES

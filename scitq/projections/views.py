@@ -194,7 +194,8 @@ _EXEC_JSON = tuple(f for f in _json_fields(Execution) if f != "output_files")   
 _WORKER_JSON = _json_fields(Worker)
 
 
-def _decode(h: dict[str, str], cls: type[View], json_fields: tuple[str, ...] = ()) -> Any:
+def decode_hash(h: dict[str, str], cls: type[msgspec.Struct], json_fields: tuple[str, ...] = ()) -> Any:
+    """A view hash as `cls` (views, and the server's state read back from them): `json_fields` hold JSON."""
     if json_fields:
         h = dict(h)
         for name in json_fields:
@@ -204,24 +205,24 @@ def _decode(h: dict[str, str], cls: type[View], json_fields: tuple[str, ...] = (
 
 
 def decode_task(h: dict[str, str]) -> TaskView:
-    return _decode(h, TaskView, _TASK_JSON)
+    return decode_hash(h, TaskView, _TASK_JSON)
 
 
 def decode_execution(h: dict[str, str]) -> ExecutionView:
-    return _decode(h, ExecutionView, _EXEC_JSON)
+    return decode_hash(h, ExecutionView, _EXEC_JSON)
 
 
 def decode_worker(h: dict[str, str]) -> WorkerView:
-    return _decode(h, WorkerView, _WORKER_JSON)
+    return decode_hash(h, WorkerView, _WORKER_JSON)
 
 
 def decode_batch(h: dict[str, str]) -> BatchView:
-    return _decode(h, BatchView)
+    return decode_hash(h, BatchView)
 
 
 def decode_recruiter(h: dict[str, str]) -> RecruiterView:
-    return _decode(h, RecruiterView)
+    return decode_hash(h, RecruiterView)
 
 
 def decode_deploy(h: dict[str, str]) -> DeployView:
-    return _decode(h, DeployView)
+    return decode_hash(h, DeployView)

@@ -24,7 +24,7 @@ from typing import Any
 
 from scitq.events.model import LIVE_DEPLOY_STATUSES
 from scitq.projections.catalog import Protofilter, flavor_rule, matches
-from scitq.projections.state import Recruiter, State, Worker
+from scitq.projections.state import Recruiter, State, Worker, task_weight
 from scitq.server.deploy_plan import RETRY_AFTER, choose, cpu_used, take
 
 __all__ = ["Recycle", "Deploy", "DeployWanted", "plan", "needed", "deploying", "flavor_fits", "weight", "weighted_load",
@@ -88,10 +88,7 @@ def _pending(state: State, batch: str) -> int:
 def weight(w: Worker, batch: str) -> float:
     """What a task of `batch` held by `w` weighs against its concurrency: 1, unless `w` was recycled out of
     `batch` and its `task_properties` (v1: `{batch: [weight, priority]}`) say otherwise."""
-    prop = (w.task_properties or {}).get(batch) if batch != w.batch else None
-    if isinstance(prop, (list, tuple)) and prop and isinstance(prop[0], (int, float)) and prop[0] >= 0:
-        return float(prop[0])
-    return 1.0
+    return task_weight(batch, w.batch, w.task_properties)
 
 
 def weighted_load(state: State, w: Worker) -> float:

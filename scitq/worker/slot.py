@@ -10,6 +10,7 @@ from typing import Any
 import redis
 
 from scitq import keys
+from scitq.projections.state import task_weight as weight
 from scitq.projections.views import TaskView, decode_task
 from scitq.worker.runner import RunningProcess
 
@@ -39,14 +40,6 @@ class Slot:
     def key(self) -> tuple[int, int]:
         return (self.task_id, self.attempt)
 
-
-def weight(batch: str, own_batch: str, task_properties: dict[str, Any] | None) -> float:
-    """What a running task of `batch` weighs against the worker's concurrency: 1, unless the worker was
-    recycled out of `batch` and its `task_properties` (v1: `{batch: [weight, priority]}`) say otherwise."""
-    prop = (task_properties or {}).get(batch) if batch and batch != own_batch else None
-    if isinstance(prop, (list, tuple)) and prop and isinstance(prop[0], (int, float)) and prop[0] >= 0:
-        return float(prop[0])
-    return 1.0
 
 
 def read_task(r: redis.Redis, task_id: int) -> TaskView | None:
