@@ -3,6 +3,9 @@ of the live stream to the archive and trims them only once the archive holds the
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,15 +14,17 @@ from typing import Any, Callable, Iterator
 from scitq import keys
 from scitq.errors import BadInput, Conflict
 from scitq.events.codec import decode_event
-from scitq.projections.archive import Archive, ArchiveCorrupt, Manifest, parse_id
+from scitq.projections.archive import Archive, ArchiveCorrupt, ArchiveError, Manifest, Snapshot, parse_id
 from scitq.projections.evolve import evolve
 from scitq.projections.state import State
 
-__all__ = ["ledger_archive", "whole_ledger", "archive_ledger", "ArchiveReport", "next_id"]
+__all__ = ["ledger_archive", "whole_ledger", "archive_ledger", "ArchiveReport", "next_id", "snapshot_due",
+           "fold_snapshot", "fold_snapshot_in_child"]
 
 Entry = tuple[str, dict[str, str]]
 PAGE = 5000
 KEEP_SNAPSHOTS = 2
+SNAPSHOT_GROWTH = 0.5  # a new snapshot once the archive holds this share more entries than the latest one covers
 LOCK_TTL = 30          # seconds; refreshed at every segment: a killed run's lock is free again this soon
 
 
@@ -109,9 +114,12 @@ class ArchiveReport:
         return dict(self.__dict__)
 
 
+Fold = Callable[[Archive, Manifest, Callable[[], None]], Snapshot]
+
+
 def archive_ledger(r: Any, archive: Archive, *, keep: int, age: float = 0.0, segment: int = 100_000,
                    trim: bool = True, snapshot: bool = True, now: float | None = None,
-                   on_segment: Callable[[int], None] | None = None) -> ArchiveReport:
+                   on_segment: Callable[[int], None] | None = None, fold: Fold | None = None) -> ArchiveReport:
     """Copy the ledger entries the policy selects to `archive`, then trim them from the live stream.
 
     Selected: entries beyond the newest `keep` (or older than `age` seconds, when > 0), and only entries
@@ -119,13 +127,18 @@ def archive_ledger(r: Any, archive: Archive, *, keep: int, age: float = 0.0, seg
     checkpoint never needs an archived entry). Each segment is read back and checked before the manifest
     names it; before trimming, every live entry to be removed is matched against the archive (ids and
     count), so nothing leaves the stream that the archive does not hold. The live stream keeps the last
-    archived entry (XTRIM MINID removes only entries strictly below it)."""
+    archived entry (XTRIM MINID removes only entries strictly below it).
+
+    A snapshot of the state is taken when `snapshot_due` (the first run, then each time the archive grew by
+    half what the latest snapshot covers: the whole state is folded, so this keeps its cost in proportion
+    to the history), by `fold` (`fold_snapshot` here; the server uses `fold_snapshot_in_child`)."""
     if keep < 1 or segment < 1:
         raise BadInput("keep and segment must be at least 1")
     t0 = time.perf_counter()
     lock = _Lock(r)
     try:
-        return _archive(r, archive, keep, age, segment, trim, snapshot, now, on_segment, t0, lock)
+        return _archive(r, archive, keep, age, segment, trim, snapshot, now, on_segment, t0, lock,
+                        fold or fold_snapshot)
     finally:
         lock.release()
 
@@ -151,7 +164,8 @@ class _Lock:
 
 
 def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim: bool, snapshot: bool,
-             now: float | None, on_segment: Callable[[int], None] | None, t0: float, lock: _Lock) -> ArchiveReport:
+             now: float | None, on_segment: Callable[[int], None] | None, t0: float, lock: _Lock,
+             fold: Fold) -> ArchiveReport:
     named = r.hget(keys.ARCHIVE, "url")
     if named and named != archive.url:
         raise BadInput(f"this ledger is archived to {named}, not {archive.url}",
@@ -176,8 +190,8 @@ def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim
             buf = []
     if buf:
         _add_segment(r, archive, m, buf, rep, on_segment, lock)
-    if rep.segments and snapshot:
-        _snapshot(archive, m, rep, lock)
+    if rep.segments and snapshot and snapshot_due(m):
+        _snapshot(archive, m, rep, lock, fold)
     rep.last_id = m.last_id
     if trim and m.segments:
         _trim(r, archive, m, rep, lock)
@@ -202,18 +216,78 @@ def _add_segment(r: Any, archive: Archive, m: Manifest, entries: list[Entry], re
         on_segment(rep.segments)
 
 
-def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock) -> None:
-    """A snapshot of the State at the archive's last entry: the previous snapshot plus the new segments."""
+def snapshot_due(m: Manifest) -> bool:
+    """Whether an archive run ending with manifest `m` takes a snapshot: there is none yet, or the archive
+    holds SNAPSHOT_GROWTH more entries than the latest one covers."""
+    if not m.snapshots:
+        return True
+    at = parse_id(m.snapshots[-1].id)
+    covered = sum(s.count for s in m.segments if parse_id(s.last) <= at)
+    return m.events - covered >= max(1, covered * SNAPSHOT_GROWTH)
+
+
+def fold_snapshot(archive: Archive, m: Manifest, keepalive: Callable[[], None] = lambda: None) -> Snapshot:
+    """The State at the archive's last entry (the latest snapshot plus the later segments), written to the
+    archive and checked; `keepalive` is called as it goes."""
     state = archive.read_snapshot(m.snapshots[-1]) if m.snapshots else State()
     for i, (eid, f) in enumerate(archive.entries(state.last_event_id, manifest=m)):
         if i % 20_000 == 0:
-            lock.hold()
+            keepalive()
         try:
             evolve(state, decode_event(f))
         except BadInput:
             pass                     # set aside, as every replay does
         state.last_event_id = eid
-    snap = archive.write_snapshot(state)
+    return archive.write_snapshot(state)
+
+
+_CHILD = "from scitq.projections.ledger import _snapshot_child; _snapshot_child()"
+
+
+def fold_snapshot_in_child(archive: Archive, m: Manifest, keepalive: Callable[[], None] = lambda: None) -> Snapshot:
+    """`fold_snapshot` in a process of its own (this interpreter, this environment), so that the memory of
+    the whole state (every task of the history) goes away with it: the server uses it. The child reads the
+    manifest `m` was written as; `keepalive` is called every second while it works."""
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, archive.url], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            out, err = proc.communicate(timeout=1.0)
+            break
+        except subprocess.TimeoutExpired:
+            try:
+                keepalive()
+            except BaseException:
+                proc.kill()
+                proc.communicate()
+                raise
+    try:
+        doc = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        last = (err.strip().splitlines() or ["no output"])[-1]
+        raise ArchiveError(f"the snapshot process failed (exit code {proc.returncode}): {last}") from None
+    if "error" in doc:
+        raise (ArchiveCorrupt if doc.get("corrupt") else ArchiveError)(doc["error"])
+    snap = Snapshot(**doc["snapshot"])
+    if snap.id != m.last_id:
+        raise ArchiveError(f"the snapshot process folded up to {snap.id}, not the archive's last entry {m.last_id}")
+    return snap
+
+
+def _snapshot_child() -> None:
+    """The snapshot process of `fold_snapshot_in_child`: one JSON line, the snapshot or the error."""
+    import dataclasses
+    try:
+        archive = Archive(sys.argv[1])
+        snap = fold_snapshot(archive, archive.manifest())
+        print(json.dumps({"snapshot": dataclasses.asdict(snap)}))
+    except ArchiveError as exc:
+        print(json.dumps({"error": exc.message, "corrupt": isinstance(exc, ArchiveCorrupt)}))
+
+
+def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock, fold: Fold = fold_snapshot) -> None:
+    """A snapshot of the State at the archive's last entry: the previous snapshot plus the new segments."""
+    snap = fold(archive, m, lock.hold)
     lock.hold()
     m.snapshots.append(snap)
     old, m.snapshots = m.snapshots[:-KEEP_SNAPSHOTS], m.snapshots[-KEEP_SNAPSHOTS:]

@@ -16,7 +16,7 @@ import redis
 from scitq import keys
 from scitq.errors import ScitqError, error_kind
 from scitq.projections.archive import Archive, compress, default_codec, parse_id
-from scitq.projections.ledger import archive_ledger, next_id
+from scitq.projections.ledger import archive_ledger, fold_snapshot_in_child, next_id
 from scitq.projections.outputs import NEVER_DECODE, archived_pointer, merge, pack, unpack
 from scitq.server.library import ensure_library
 from scitq.settings import Settings
@@ -70,8 +70,11 @@ class Archiver:
 
     def run_once(self, keep: int | None = None, age: float | None = None, trim: bool = True) -> dict[str, Any]:
         cfg = self.cfg
+        # the snapshot folds the whole history's state: in a process of its own, so the server's memory
+        # stays that of the live tasks
         rep = archive_ledger(self.r, self.archive, keep=keep or cfg.archive_keep,
-                             age=cfg.archive_age if age is None else age, segment=cfg.archive_segment, trim=trim)
+                             age=cfg.archive_age if age is None else age, segment=cfg.archive_segment, trim=trim,
+                             fold=fold_snapshot_in_child)
         if rep.events or rep.trimmed:
             log.info("%s", rep.summary())
         return {"summary": rep.summary(), **rep.as_dict()}
