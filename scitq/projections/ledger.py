@@ -3,9 +3,6 @@ of the live stream to the archive and trims them only once the archive holds the
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,12 +11,12 @@ from typing import Any, Callable, Iterator
 from scitq import keys
 from scitq.errors import BadInput, Conflict
 from scitq.events.codec import decode_event
-from scitq.projections.archive import Archive, ArchiveCorrupt, ArchiveError, Manifest, Snapshot, parse_id
+from scitq.projections.archive import Archive, ArchiveCorrupt, Manifest, Snapshot, parse_id
 from scitq.projections.evolve import evolve
 from scitq.projections.state import State
 
 __all__ = ["ledger_archive", "whole_ledger", "archive_ledger", "ArchiveReport", "next_id", "snapshot_due",
-           "fold_snapshot", "fold_snapshot_in_child"]
+           "fold_snapshot"]
 
 Entry = tuple[str, dict[str, str]]
 PAGE = 5000
@@ -114,12 +111,9 @@ class ArchiveReport:
         return dict(self.__dict__)
 
 
-Fold = Callable[[Archive, Manifest, Callable[[], None]], Snapshot]
-
-
 def archive_ledger(r: Any, archive: Archive, *, keep: int, age: float = 0.0, segment: int = 100_000,
                    trim: bool = True, snapshot: bool = True, now: float | None = None,
-                   on_segment: Callable[[int], None] | None = None, fold: Fold | None = None) -> ArchiveReport:
+                   on_segment: Callable[[int], None] | None = None) -> ArchiveReport:
     """Copy the ledger entries the policy selects to `archive`, then trim them from the live stream.
 
     Selected: entries beyond the newest `keep` (or older than `age` seconds, when > 0), and only entries
@@ -131,14 +125,13 @@ def archive_ledger(r: Any, archive: Archive, *, keep: int, age: float = 0.0, seg
 
     A snapshot of the state is taken when `snapshot_due` (the first run, then each time the archive grew by
     half what the latest snapshot covers: the whole state is folded, so this keeps its cost in proportion
-    to the history), by `fold` (`fold_snapshot` here; the server uses `fold_snapshot_in_child`)."""
+    to the history). The server runs this in a process of its own (see `scitq.server.archiver`)."""
     if keep < 1 or segment < 1:
         raise BadInput("keep and segment must be at least 1")
     t0 = time.perf_counter()
     lock = _Lock(r)
     try:
-        return _archive(r, archive, keep, age, segment, trim, snapshot, now, on_segment, t0, lock,
-                        fold or fold_snapshot)
+        return _archive(r, archive, keep, age, segment, trim, snapshot, now, on_segment, t0, lock)
     finally:
         lock.release()
 
@@ -164,8 +157,7 @@ class _Lock:
 
 
 def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim: bool, snapshot: bool,
-             now: float | None, on_segment: Callable[[int], None] | None, t0: float, lock: _Lock,
-             fold: Fold) -> ArchiveReport:
+             now: float | None, on_segment: Callable[[int], None] | None, t0: float, lock: _Lock) -> ArchiveReport:
     named = r.hget(keys.ARCHIVE, "url")
     if named and named != archive.url:
         raise BadInput(f"this ledger is archived to {named}, not {archive.url}",
@@ -191,7 +183,7 @@ def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim
     if buf:
         _add_segment(r, archive, m, buf, rep, on_segment, lock)
     if rep.segments and snapshot and snapshot_due(m):
-        _snapshot(archive, m, rep, lock, fold)
+        _snapshot(archive, m, rep, lock)
     rep.last_id = m.last_id
     if trim and m.segments:
         _trim(r, archive, m, rep, lock)
@@ -241,53 +233,9 @@ def fold_snapshot(archive: Archive, m: Manifest, keepalive: Callable[[], None] =
     return archive.write_snapshot(state)
 
 
-_CHILD = "from scitq.projections.ledger import _snapshot_child; _snapshot_child()"
-
-
-def fold_snapshot_in_child(archive: Archive, m: Manifest, keepalive: Callable[[], None] = lambda: None) -> Snapshot:
-    """`fold_snapshot` in a process of its own (this interpreter, this environment), so that the memory of
-    the whole state (every task of the history) goes away with it: the server uses it. The child reads the
-    manifest `m` was written as; `keepalive` is called every second while it works."""
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, archive.url], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while True:
-        try:
-            out, err = proc.communicate(timeout=1.0)
-            break
-        except subprocess.TimeoutExpired:
-            try:
-                keepalive()
-            except BaseException:
-                proc.kill()
-                proc.communicate()
-                raise
-    try:
-        doc = json.loads(out.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        last = (err.strip().splitlines() or ["no output"])[-1]
-        raise ArchiveError(f"the snapshot process failed (exit code {proc.returncode}): {last}") from None
-    if "error" in doc:
-        raise (ArchiveCorrupt if doc.get("corrupt") else ArchiveError)(doc["error"])
-    snap = Snapshot(**doc["snapshot"])
-    if snap.id != m.last_id:
-        raise ArchiveError(f"the snapshot process folded up to {snap.id}, not the archive's last entry {m.last_id}")
-    return snap
-
-
-def _snapshot_child() -> None:
-    """The snapshot process of `fold_snapshot_in_child`: one JSON line, the snapshot or the error."""
-    import dataclasses
-    try:
-        archive = Archive(sys.argv[1])
-        snap = fold_snapshot(archive, archive.manifest())
-        print(json.dumps({"snapshot": dataclasses.asdict(snap)}))
-    except ArchiveError as exc:
-        print(json.dumps({"error": exc.message, "corrupt": isinstance(exc, ArchiveCorrupt)}))
-
-
-def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock, fold: Fold = fold_snapshot) -> None:
+def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock) -> None:
     """A snapshot of the State at the archive's last entry: the previous snapshot plus the new segments."""
-    snap = fold(archive, m, lock.hold)
+    snap = fold_snapshot(archive, m, lock.hold)
     lock.hold()
     m.snapshots.append(snap)
     old, m.snapshots = m.snapshots[:-KEEP_SNAPSHOTS], m.snapshots[-KEEP_SNAPSHOTS:]

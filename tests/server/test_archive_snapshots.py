@@ -1,9 +1,10 @@
-"""Archive snapshots: the server folds them in a process of its own (its memory stays that of the live
-tasks), they are taken as the archive grows by half, not at every run, and a rebuild from an older one is
-still the whole ledger (real server, real Valkey, real `scitq events` processes)."""
+"""Archive runs of the server: in a forked copy of it (its memory stays that of the live tasks), with a
+snapshot taken as the archive grows by half, not at every run; a rebuild from an older snapshot is still
+the whole ledger (real server, real Valkey, real `scitq events` processes)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import pytest
 from helpers import run_cli, wait_for
 
 from scitq.api.client import Client
+from scitq.errors import Conflict
 from scitq.projections.archive import Archive, ArchiveCorrupt, Manifest
-from scitq.projections.ledger import fold_snapshot, fold_snapshot_in_child, snapshot_due
+from scitq.projections.ledger import fold_snapshot, snapshot_due
 from scitq.projections.store import expected_views
+from scitq.server.archiver import in_child
 
 SCITQ = [sys.executable, "-m", "scitq.cli.main"]
 
@@ -37,7 +40,7 @@ def _archive(env) -> Archive:
     return Archive(str(Path(env["SCITQ_HOME"]) / "archive"))
 
 
-def test_the_servers_snapshot_is_folded_in_a_process_of_its_own_and_equals_one_folded_here(procs, env, r):
+def test_the_snapshot_of_a_server_run_archive_equals_one_folded_here_from_the_segments(procs, env, r):
     procs.server()
     _run_tasks(procs, 12, [])
     done = _cli(env, "events", "archive", "--keep", "5")
@@ -77,15 +80,18 @@ def test_a_new_snapshot_waits_for_the_archive_to_grow_by_half_and_a_rebuild_from
     assert "views equal the replay" in _cli(env, "events", "rebuild", "--verify").stdout
 
 
-def test_a_snapshot_process_that_finds_the_archive_corrupt_says_so_in_one_line(procs, env, r):
-    procs.server()
-    _run_tasks(procs, 6, [])
-    assert _cli(env, "events", "archive", "--keep", "3").returncode == 0
-    arch = _archive(env)
-    m = arch.manifest()
-    path = Path(env["SCITQ_HOME"]) / "archive" / m.snapshots[-1].name
-    path.write_bytes(b"not a snapshot")
+def _raise(exc):
+    raise exc
+
+
+def test_the_servers_archive_run_works_in_a_forked_copy_whose_result_and_errors_come_back_as_they_were():
+    """`in_child` is what the server's archiver runs `archive_ledger` in (real fork, no Valkey needed)."""
+    assert in_child(lambda: {"pid": os.getpid()})["pid"] != os.getpid()
+    assert in_child(lambda: [1, "two", None]) == [1, "two", None]
     with pytest.raises(ArchiveCorrupt) as err:
-        fold_snapshot_in_child(arch, m)
-    assert f"archive snapshot {m.snapshots[-1].name} is corrupt" in err.value.message
-    assert "\n" not in err.value.message
+        in_child(lambda: _raise(ArchiveCorrupt("archive segment s is corrupt", hint="h")))
+    assert (err.value.message, err.value.hint) == ("archive segment s is corrupt", "h")
+    with pytest.raises(Conflict, match="another archive run is in progress"):
+        in_child(lambda: _raise(Conflict("another archive run is in progress")))
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        in_child(lambda: 1 / 0)
