@@ -232,12 +232,13 @@ class Scale:
         n, chunk = a.tasks, a.chunk
         api = Server(self.url)
         submitted = [0]
+        stop = threading.Event()      # --submit-seconds ran out: no more submissions, the drain ends with them
         first_id: list[int] = []
         error: list[BaseException] = []
 
         def submitter() -> None:
             try:
-                while submitted[0] < n:
+                while submitted[0] < n and not stop.is_set():
                     if submitted[0] - self.done() >= a.backlog:
                         time.sleep(0.05)
                         continue
@@ -261,10 +262,16 @@ class Scale:
         last_t, last_done = t_start, 0
         next_mark = step
         deadline = time.monotonic() + a.drain_timeout
+        budget = time.monotonic() + a.submit_seconds if a.submit_seconds else float("inf")
         while True:
             d = self.done()
             if error:
                 raise BenchError(f"submission failed: {error[0]}")
+            if not stop.is_set() and time.monotonic() > budget:
+                stop.set()
+                th.join()
+                n = submitted[0]
+                print(f"  --submit-seconds over: {n:,} tasks submitted, drained to the end", flush=True)
             if d >= next_mark or d >= n:
                 now = time.perf_counter()
                 memory = {"valkey_used_memory": self.r.info("memory")["used_memory"],
@@ -296,7 +303,7 @@ class Scale:
         cpu1 = self.cpu()
         for w in ws:
             self.procs.stop(w, timeout=20)
-        return {"tasks": n, "seconds": total, "tasks_per_s": n / total, "first_task": first_id[0],
+        return {"tasks": n, "tasks_asked": a.tasks, "seconds": total, "tasks_per_s": n / total, "first_task": first_id[0],
                 "cpu_ms_per_task": {k: 1000 * (cpu1[k] - cpu0[k]) / n for k in cpu1}, "samples": samples}
 
     def after(self, first_task: int) -> dict[str, Any]:
@@ -472,7 +479,9 @@ def report(res: dict[str, Any]) -> str:
         lines.append(f"archive policy: {pol['events_per_task']:.1f} ledger events per task; segments of "
                      f"{pol['segment']:,} entries, {pol['keep']:,} kept live, checked every {pol['interval_s']:g}s: "
                      f"archived about every {pol['archived_every_tasks']:,} tasks")
-    lines.append(f"drain: {dr['tasks']:,} tasks in {dr['seconds']:.1f}s = {dr['tasks_per_s']:.0f} tasks/s; "
+    asked = (f" (of {dr['tasks_asked']:,} asked: --submit-seconds ran out)"
+             if dr.get("tasks_asked", dr["tasks"]) != dr["tasks"] else "")
+    lines.append(f"drain: {dr['tasks']:,} tasks{asked} in {dr['seconds']:.1f}s = {dr['tasks_per_s']:.0f} tasks/s; "
                  "CPU per task: " + ", ".join(f"{k} {v:.3f} ms" for k, v in dr["cpu_ms_per_task"].items()))
     lines.append(f"{'done':>10} {'tasks/s':>8} {'valkey MiB':>11} {'ledger MiB':>11} {'live events':>12} "
                  f"{'archived':>10} {'server MiB':>11} {'commit ms':>10} {'dispatch p50':>13} {'load':>5}")
@@ -514,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--timeout", type=float, default=60.0, help="timeout of each wait")
     ap.add_argument("--drain-timeout", type=float, default=3600.0)
+    ap.add_argument("--submit-seconds", type=float, default=0.0,
+                    help="stop submitting after this many seconds of drain and drain what was submitted "
+                         "(0: submit all --tasks)")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--charts", metavar="DIR", help="write scale-memory.png and scale-throughput.png there")
     ap.add_argument("--keep", action="store_true", help="keep the temporary dir (logs)")
