@@ -602,7 +602,7 @@ class Client:
         except NotFound:
             start = None
         if start is not None:
-            after = f"{max(0, int(start * 1000) - HISTORY_MARGIN_MS)}-0"
+            after = f"{max(0, int(start * 1000) - HISTORY_MARGIN_MS - 1)}-0"   # entries after it: its ms included
             found = self._task_entries(task_id, after)
             if found and found[0][1].get("type") == "task.submitted":
                 return found
