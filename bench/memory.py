@@ -2,7 +2,8 @@
 """Memory benchmark: what one finished task costs in Valkey, what a task costs the server, and how long
 the server takes to start on a long history.
 
-    python3 bench/memory.py [--n 20000] [--live 20000] [--bulk 0] [--json FILE]
+    python3 bench/memory.py [--n 20000] [--live 20000] [--bulk 0] [--command CMD] [--archive]
+                            [--default-config] [--json FILE]
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
 Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
@@ -13,7 +14,9 @@ measured is the server's and Valkey's share alone:
    batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base).
 2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
    outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained, in ten
-   parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing).
+   parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing); with
+   --archive, again after the ledger is archived (`scitq events archive`, keeping one entry). Valkey runs
+   with the embedded Valkey's settings (`MEMORY_TUNING`) unless --default-config.
 3. Start-up: a fresh control plane's `load()` on that history (views + cursor + ledger tail), then again
    after BULK more finished tasks written straight into the views (`bulk_history`).
 
@@ -43,6 +46,7 @@ from throughput import Procs, Valkey  # noqa: E402
 from scitq import keys  # noqa: E402
 from scitq.events.commands import encode  # noqa: E402
 from scitq.server.controlplane import ControlPlane  # noqa: E402
+from scitq.server.embedded import MEMORY_TUNING  # noqa: E402
 from scitq.settings import Settings  # noqa: E402
 
 WORKER = "bench-memory"
@@ -250,12 +254,15 @@ def archive_all(r: redis.Redis, workdir: Path) -> None:
     archive_ledger(r, Archive((workdir / "archive").as_uri()), keep=1)
 
 
-def run(n: int, live: int, bulk: int, workdir: Path, archive: bool = False) -> dict[str, Any]:
+def run(n: int, live: int, bulk: int, workdir: Path, archive: bool = False, tuning: bool = True) -> dict[str, Any]:
     procs = Procs(workdir)
     valkey = Valkey(procs, workdir / "valkey")
     valkey.start()
     try:
         r = redis.Redis.from_url(valkey.url(), decode_responses=True)
+        if tuning:      # the embedded Valkey's settings (scitq.server.embedded.MEMORY_TUNING)
+            for line in MEMORY_TUNING:
+                r.config_set(*line.split(" ", 1))
         cp = server(r, workdir / "home")
         register(cp, r)
         res: dict[str, Any] = {"n": n}
@@ -331,12 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", default="true", help="the command line of every task (default: true)")
     ap.add_argument("--archive", action="store_true",
                     help="then archive the ledger (keep 1 entry) and measure Valkey again")
+    ap.add_argument("--default-config", action="store_true",
+                    help="leave Valkey at its defaults (not the embedded Valkey's MEMORY_TUNING)")
     ap.add_argument("--json", type=Path, help="write the figures there")
     args = ap.parse_args(argv)
     global COMMAND
     COMMAND = args.command
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
-        res = run(args.n, args.live, args.bulk, Path(tmp), archive=args.archive)
+        res = run(args.n, args.live, args.bulk, Path(tmp), archive=args.archive,
+                  tuning=not args.default_config)
     print(report(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))

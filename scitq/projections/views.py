@@ -11,7 +11,9 @@ A task or execution hash holds only what its defaults and its other fields do no
 default is not written; a finished task omits `retry`, `queued`, `deliveries` at their default, its
 `status_date` when it equals its `modification_date` and its `executions` when they are its
 `execution_id` alone (a live task writes them all: they change without an edit); an execution omits
-its output `stream` when it is the one its worker, task and attempt name. Decoding fills all of these
+its output `stream` when it is the one its worker, task and attempt name, and its `start_date` when it
+equals its `creation_date` (claimed as it started; one not started writes it empty), as its
+`modification_date` (dates only grow: once written it stays). Decoding fills all of these
 back, so every reader sees the same values as when they were written.
 """
 
@@ -153,6 +155,12 @@ def _stream_of(worker: Any, task_id: Any, attempt: Any, start_date: Any) -> str 
 def execution_hash(e: Execution) -> dict[str, str]:
     out = _hash(e, _EXEC_FIELDS, {"output_files": " ".join(e.output_files) if e.output_files else None},
                 defaults=_EXEC_DEFAULTS)
+    if e.start_date is None:
+        out["start_date"] = ""      # not started (an attempt that starts as it is claimed omits it)
+    elif e.start_date == e.creation_date:
+        del out["start_date"]
+    if e.modification_date == e.creation_date:
+        del out["modification_date"]
     derived = _stream_of(e.worker, e.task_id, e.attempt, e.start_date)
     if e.stream == derived:
         out.pop("stream", None)
@@ -173,7 +181,8 @@ def task_execution_ids(h: dict[str, str]) -> list[int]:
 
 # the fields a partial read must fetch too, to fill a field its view may omit
 TASK_NEEDS = {"status_date": ("modification_date",)}
-EXECUTION_NEEDS = {"stream": ("worker", "task_id", "attempt", "start_date")}
+EXECUTION_NEEDS = {"start_date": ("creation_date",), "modification_date": ("creation_date",),
+                   "stream": ("worker", "task_id", "attempt", "start_date", "creation_date")}
 
 
 def fill_task(h: dict[str, str]) -> dict[str, str]:
@@ -185,7 +194,18 @@ def fill_task(h: dict[str, str]) -> dict[str, str]:
 
 
 def fill_execution(h: dict[str, str]) -> dict[str, str]:
-    """An execution's view hash with its output stream put back (named, or derived, or none)."""
+    """An execution's view hash with its start date (none, or its creation's) and output stream (named,
+    derived, or none) put back."""
+    if "modification_date" not in h and "creation_date" in h:
+        h = dict(h)
+        h["modification_date"] = h["creation_date"]
+    start = h.get("start_date")
+    if start is None and "creation_date" in h:
+        h = dict(h)
+        h["start_date"] = h["creation_date"]
+    elif start == "":
+        h = dict(h)
+        del h["start_date"]
     stream = h.get("stream")
     if stream is None:
         derived = _stream_of(h.get("worker"), h.get("task_id"), h.get("attempt"), h.get("start_date"))
