@@ -224,7 +224,7 @@ def bulk_history(r: redis.Redis, n: int, batch: str = "bulk") -> None:
                 "status": "succeeded", "creation_date": now, "modification_date": now, "return_code": "0",
                 "command": "true", "start_date": now})
             pipe.zadd(keys.tasks_by_batch(batch), {str(tid): tid})
-            pipe.sadd(keys.tasks_by_status("succeeded"), tid)
+            pipe.setbit(keys.tasks_by_status("succeeded"), tid, 1)
         pipe.execute()
     r.hset(keys.batch_view(batch), mapping={"batch": batch, "creation_date": now, "batch_paused": "0",
                                             "queued": "0", "succeeded": str(n)})

@@ -149,6 +149,8 @@ BATCH_COSTS = f"{PREFIX}:view:costs"               # hash: batch -> cost of the 
 
 
 def tasks_by_status(status: str) -> str:
+    """Set of the task ids in `status`; for the statuses finished tasks gather in (`succeeded`, `failed`:
+    scitq.projections.views.BITMAP_STATUSES), a bitmap whose bit n is task n."""
     return f"{PREFIX}:view:tasks:status:{status}"
 
 

@@ -25,6 +25,7 @@ from scitq.projections.archive import parse_id
 from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.ledger import ledger_archive, whole_ledger
 from scitq.projections.outputs import NEVER_DECODE, read_outputs, read_tails
+from scitq.projections.store import status_ids
 from scitq.projections.views import (
     DeployView, decode_deploy,
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
@@ -344,11 +345,7 @@ class Client:
         """Ids of the tasks in any of `status`, of `batch` and named `name` (each when given), sorted."""
         sets = []
         if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            pipe = self.r.pipeline(transaction=False)
-            for s in statuses:
-                pipe.smembers(keys.tasks_by_status(s))
-            sets.append({int(x) for members in pipe.execute() for x in members})
+            sets.append(status_ids(self.r, [status] if isinstance(status, str) else list(status)))
         if batch is not None:
             sets.append({int(x) for x in self.r.zrange(keys.tasks_by_batch(batch), 0, -1)})
         if name is not None:

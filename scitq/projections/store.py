@@ -14,11 +14,29 @@ from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, q
 from scitq.projections.evolve import evolve
 from scitq.projections.ledger import ledger_archive, whole_ledger
 from scitq.projections.state import EVICTABLE_STATUSES, State
+from scitq.projections.outputs import NEVER_DECODE
 from scitq.projections.views import (
-    FINISHED_SPARSE, VIEW_LAYOUT, batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
+    BITMAP_STATUSES, FINISHED_SPARSE, VIEW_LAYOUT, bitmap_ids, batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
 )
 
-__all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+__all__ = ["status_ids", "write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+
+
+_BITMAP_KEYS = frozenset(keys.tasks_by_status(s) for s in BITMAP_STATUSES)
+
+
+def status_ids(r: Any, statuses: list[str] | tuple[str, ...]) -> set[int]:
+    """Ids of the tasks in any of `statuses`, from their indexes (sets, or bitmaps: BITMAP_STATUSES)."""
+    pipe = r.pipeline(transaction=False)
+    for s in statuses:
+        if s in BITMAP_STATUSES:
+            pipe.execute_command("GET", keys.tasks_by_status(s), **NEVER_DECODE)
+        else:
+            pipe.smembers(keys.tasks_by_status(s))
+    out: set[int] = set()
+    for s, got in zip(statuses, pipe.execute()):
+        out.update(bitmap_ids(got) if s in BITMAP_STATUSES else (int(x) for x in got))
+    return out
 
 
 class _Index:
@@ -31,6 +49,16 @@ class _Index:
         self.zrem: dict[str, list[int]] = {}
 
     def flush(self, pipe: Any) -> None:
+        bits: dict[str, dict[int, int]] = {}
+        for key in [k for k in self.srem if k in _BITMAP_KEYS]:
+            bits.setdefault(key, {}).update((t, 0) for t in self.srem.pop(key))
+        for key in [k for k in self.sadd if k in _BITMAP_KEYS]:
+            bits.setdefault(key, {}).update((t, 1) for t in self.sadd.pop(key))
+        for key, changes in bits.items():
+            if hasattr(pipe, "bitfield_set"):       # the server's commit (scitq.server.library.Ops)
+                pipe.bitfield_set(key, changes)
+            else:                                   # a redis-py pipeline (rebuild, start-up tail)
+                pipe.execute_command("BITFIELD", key, *(x for t, v in changes.items() for x in ("SET", "u1", t, v)))
         for key, members in self.srem.items():
             pipe.srem(key, *members)
         for key, members in self.zrem.items():
@@ -268,10 +296,17 @@ def dump_views(r: Any) -> dict[str, Any]:
         types = pipe.execute()
         pipe = r.pipeline(transaction=False)
         for k, ty in zip(chunk, types):
+            if k in _BITMAP_KEYS and ty == "string":
+                pipe.execute_command("GET", k, **NEVER_DECODE)
+                continue
             {"hash": pipe.hgetall, "zset": lambda k: pipe.zrange(k, 0, -1, withscores=True),
              "set": pipe.smembers, "string": pipe.get}.get(ty, pipe.type)(k)
         for k, ty, value in zip(chunk, types, pipe.execute()):
-            if ty == "zset":
+            if k in _BITMAP_KEYS and ty == "string":
+                value = {str(t) for t in bitmap_ids(value)}
+                if not value:
+                    continue
+            elif ty == "zset":
                 value = {m: float(s) for m, s in value}
             elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX, keys.SERVER_STATE):
                 value = dict(value)

@@ -34,12 +34,29 @@ __all__ = [
     "task_hash", "execution_hash", "worker_hash", "batch_hash", "recruiter_hash", "View", "TaskView",
     "ExecutionView", "WorkerView", "BatchView", "RecruiterView", "decode_task", "decode_execution",
     "decode_worker", "decode_batch", "decode_recruiter", "deploy_hash", "DeployView", "decode_deploy", "IO_FIELDS", "HEARTBEAT_FIELDS",
-    "VIEW_LAYOUT", "FINISHED_SPARSE", "task_execution_ids", "fill_task", "fill_execution", "TASK_NEEDS", "EXECUTION_NEEDS",
+    "VIEW_LAYOUT", "FINISHED_SPARSE", "BITMAP_STATUSES", "bitmap_ids", "task_execution_ids", "fill_task", "fill_execution", "TASK_NEEDS", "EXECUTION_NEEDS",
 ]
 
 # The layout of the task and execution views (see the module docstring); written in `scitq:view:state`.
 # A server finding views of another layout rebuilds them from the ledger once, at start.
 VIEW_LAYOUT = "2"
+
+# The statuses whose index (`keys.tasks_by_status`) is a bitmap (bit n set: task n is in it) rather than a
+# set: those where finished tasks gather, a whole history of them (an eighth of a byte a task id, where a
+# set member costs about 50 bytes); the others hold live tasks only, a few.
+BITMAP_STATUSES = EVICTABLE_STATUSES
+
+
+def bitmap_ids(data: bytes | None) -> list[int]:
+    """The task ids set in a status bitmap (its bit n is task n, the first bit the highest of byte 0)."""
+    out: list[int] = []
+    if not data:
+        return out
+    for i, byte in enumerate(data):
+        if byte:
+            base = i * 8
+            out.extend(base + b for b in range(8) if byte & (0x80 >> b))
+    return out
 
 
 def _bool(v: str) -> bool:

@@ -11,7 +11,7 @@ from scitq.events.model import TASK_FIELDS, WORKER_FIELDS
 from scitq.projections.state import Batch, Execution, Task, Worker
 from scitq.projections.views import (
     BatchView, ExecutionView, TaskView, WorkerView, batch_hash, decode_batch, decode_execution, decode_task,
-    decode_worker, execution_hash, task_execution_ids, task_hash, worker_hash,
+    bitmap_ids, decode_worker, execution_hash, task_execution_ids, task_hash, worker_hash,
 )
 
 
@@ -100,3 +100,8 @@ def test_an_execution_view_derives_its_output_stream_and_dates_and_reads_back_th
         assert back == {**msgspec.structs.asdict(ex), "output_files": None}, h
     h = execution_hash(cases[0])
     assert "stream" not in h and "start_date" not in h and "latest" not in h and "output_listing" not in h
+
+
+def test_a_status_bitmap_reads_back_as_the_task_ids_whose_bits_are_set():
+    assert bitmap_ids(None) == [] and bitmap_ids(b"") == [] and bitmap_ids(b"\x00\x00") == []
+    assert bitmap_ids(b"\x80") == [0] and bitmap_ids(b"\x41\x00\x01") == [1, 7, 23]

@@ -307,6 +307,8 @@ def test_clients_list_count_and_page_tasks_and_executions_without_global_indexes
     assert c.task_ids() == everything and c.task_count() == 5 and c.task_count("b") == 3
     assert c.task_page(0, 2) == everything[:3] and c.task_page(1, 3, desc=True) == everything[::-1][1:4]
     assert c.task_page(0, -1) == everything
+    assert c.task_ids(status="failed") == [a[1]] and c.task_ids(status=["succeeded", "failed"]) == sorted(a)
+    assert c.task_ids(status="succeeded", batch="b") == [a[0], a[2]] and c.task_ids(status="pending") == b
     eids = c.execution_ids()
     assert len(eids) == 3 and eids == sorted(eids)
     assert [e.task_id for e in c.executions(a[0])] == [a[0]]
