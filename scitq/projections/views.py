@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+from operator import attrgetter
 from typing import Any, Callable, Iterator, Union
 
 import msgspec
@@ -74,12 +75,39 @@ def _readers(cls: type[msgspec.Struct]) -> dict[str, Callable[[str], Any]]:
     return out
 
 
+_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _getter(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of `fields` of an object, as a tuple, in one call."""
+    if len(fields) > 1:
+        return attrgetter(*fields)
+    return lambda obj: tuple(getattr(obj, name) for name in fields)
+
+
 def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None) -> dict[str, str]:
+    getter = _GETTERS.get(fields)
+    if getter is None:
+        getter = _GETTERS[fields] = _getter(fields)
     out = {}
-    for name in fields:
-        enc = _encode(getattr(obj, name))
-        if enc is not None:
-            out[name] = enc
+    for name, value in zip(fields, getter(obj)):
+        if value is None:
+            continue
+        kind = type(value)      # the common kinds first, written as `_encode` writes them
+        if kind is str:
+            out[name] = value
+        elif kind is int:
+            out[name] = str(value)
+        elif kind is float:
+            out[name] = repr(value)
+        elif kind is bool:
+            out[name] = "1" if value else "0"
+        elif kind is list and not value:
+            out[name] = "[]"
+        else:
+            enc = _encode(value)
+            if enc is not None:
+                out[name] = enc
     for name, value in (extra or {}).items():
         enc = _encode(value)
         if enc is not None:

@@ -60,3 +60,25 @@ def test_a_view_also_reads_as_a_read_only_mapping_for_dict_style_callers():
         view["nothing"]
     with pytest.raises(TypeError):
         view["status"] = "failed"
+
+
+def test_a_view_hash_writes_each_field_as_the_generic_encoding_does():
+    """Given entities whose fields hold every kind of value (None, str, int, float, bool, empty and full
+    lists), their hashes equal the field-by-field `_encode` of the entity (the fast paths change nothing)."""
+    from scitq.projections.views import _EXEC_FIELDS, _TASK_FIELDS, _WORKER_FIELDS, _encode
+
+    def generic(obj, fields):
+        return {n: _encode(getattr(obj, n)) for n in fields if _encode(getattr(obj, n)) is not None}
+
+    tasks = [Task(task_id=9, command="echo x", batch="b", status="pending", creation_date=1.5,
+                  modification_date=2.0, status_date=2.5, required_task_ids=[]),
+             Task(task_id=9, command="echo x", name="n", batch="b", status="running", creation_date=1.0,
+                  modification_date=2, status_date=1e20, required_task_ids=[1, 2], retry=3, use_cache=True,
+                  accept_failure=False, uid=0, worker="w", execution_id=4)]
+    for t in tasks:
+        assert task_hash(t) == generic(t, _TASK_FIELDS)
+    ex = Execution(execution_id=4, task_id=1, worker_id=2, worker="w", attempt=1, status="failed",
+                   creation_date=1.0, modification_date=2.0, return_code=-1000, output_files=["a", "b"])
+    assert execution_hash(ex) == {**generic(ex, _EXEC_FIELDS), "output_files": "a b"}
+    w = Worker(worker_id=1, name="w", concurrency=2, status="running", creation_date=1.0, modification_date=1.0)
+    assert worker_hash(w) == {**generic(w, _WORKER_FIELDS), "held": "0"}
