@@ -7,18 +7,28 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+import msgspec
+
 from scitq import keys
 from scitq.errors import BadInput
 from scitq.events.codec import decode_event
+from scitq.events.model import TASK_FIELDS
 from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, quota_key
 from scitq.projections.evolve import evolve
 from scitq.projections.ledger import ledger_archive, whole_ledger
-from scitq.projections.state import State
+from scitq.projections.state import State, Task
 from scitq.projections.views import (
     batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
 )
 
 __all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+
+
+# The task fields that change after a task's view is first written, other than by a user edit (an edit
+# rewrites the view whole): the submitted fields (but `retry`, which a retry and a relaunch set), the id,
+# the batch and the creation date never do, so a view written before gets only these.
+_TASK_CHANGING = tuple(f.name for f in msgspec.structs.fields(Task) if f.name == "retry" or f.name not in
+                       {*TASK_FIELDS, "task_id", "batch", "creation_date"})
 
 
 class _Index:
@@ -66,7 +76,10 @@ def write_dirty(state: State, pipe: Any) -> None:
             pipe.delete(vkey)
         elif prev is not None and prev[3] and t.worker is None:
             pipe.hdel(vkey, "worker")
-        pipe.hset(vkey, mapping=task_hash(t))
+        h = task_hash(t)
+        if prev is not None and tid not in state.rewrite_tasks:   # written before, not edited since
+            h = {k: h[k] for k in _TASK_CHANGING if k in h}
+        pipe.hset(vkey, mapping=h)
         now = (t.status, t.batch, t.name, t.worker is not None)
         if prev != now:
             if prev is None:
