@@ -96,7 +96,7 @@ def test_the_commit_function_writes_long_ops_in_chunks_and_numbers_as_redis_writ
     r.set(keys.SERVER_LOCK, "me")
     queued = [r.xadd(keys.queue("q"), {"n": str(i)}) for i in range(1200)]
     ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
-    ops.zadd(keys.TASKS_ALL, {i: i for i in range(1, 2501)})
+    ops.zadd(keys.WORKERS_ALL, {i: i for i in range(1, 2501)})
     ops.hset(keys.task_view(1), mapping={f"f{i}": f"é{i}" for i in range(1500)})
     ops.hset(keys.task_view(1), "n", 12345678901234)
     ops.sadd(keys.BATCHES_ALL, *[f"b{i}" for i in range(2100)])
@@ -104,7 +104,7 @@ def test_the_commit_function_writes_long_ops_in_chunks_and_numbers_as_redis_writ
     k, args = ops.call_args("me", 10000, keys.VIEW_PREFIX)
     assert len(args) == 4
     assert r.execute_command("FCALL", "scitq_commit", len(k), *k, *args) == ops.count
-    assert r.zcard(keys.TASKS_ALL) == 2500 and r.zscore(keys.TASKS_ALL, "2500") == 2500
+    assert r.zcard(keys.WORKERS_ALL) == 2500 and r.zscore(keys.WORKERS_ALL, "2500") == 2500
     view = r.hgetall(keys.task_view(1))
     assert len(view) == 1501 and view["f1499"] == "é1499" and view["n"] == "12345678901234"
     assert r.scard(keys.BATCHES_ALL) == 2100 and r.xlen(keys.queue("q")) == 0
