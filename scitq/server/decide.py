@@ -610,7 +610,7 @@ class Decider(CloudDecisions):
             return
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
-        if isinstance(f, c.Claimed) and f.entry:
+        if isinstance(f, (c.Claimed, c.Started)) and f.entry:   # a claim, or a start that is also the claim
             if delivered:   # applied or not, the entry has been dealt with
                 self.effect("ack", f.queue, {"id": f.entry})
             elif w is None or t is None or not self._mine(w, t, f):   # (else a duplicate: the entry is gone)
@@ -628,7 +628,8 @@ class Decider(CloudDecisions):
         elif incarnation and w.incarnation and incarnation != w.incarnation:
             # sent by a previous run of this worker (its spool, replayed after a restart): the
             # current run does not hold that attempt, so it cannot be trusted with it
-            if tag == "claimed" and t.queued and t.attempt == f.attempt and t.status == "pending":
+            if (tag == "claimed" or getattr(f, "entry", "")) and t.queued and t.attempt == f.attempt \
+                    and t.status == "pending":
                 self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
                                           reason="claimed by a previous run of the worker", worker=worker_name))
                 return
@@ -712,6 +713,14 @@ class Decider(CloudDecisions):
         return None
 
     def fact_started(self, w: Worker, t: Task, f: c.Started) -> str | None:
+        launch = {name: getattr(f, name) for name in LAUNCH_FIELDS}
+        if f.entry and not self._mine(w, t, f):   # the claim and the start at once: one fact
+            if not (t.queued and t.attempt == f.attempt and t.status == "pending"):
+                return f"attempt {f.attempt} is not on offer (task is {t.status}, attempt {t.attempt})"
+            self.emit(ee.ExecutionStarted(execution_id=self.state.next_execution_id, task_id=t.task_id,
+                                          batch=t.batch, worker=w.name, attempt=f.attempt, worker_id=w.worker_id,
+                                          **launch))
+            return None
         if not self._mine(w, t, f):
             return self._superseded(t, f)
         ex = self.state.current_execution(t)
@@ -719,11 +728,9 @@ class Decider(CloudDecisions):
             return None
         if t.status == "paused":   # paused while it was starting: stop it at once
             self.control(w.name, "signal", task=t.task_id, attempt=f.attempt, signal=20)
-        eid = t.execution_id
-        self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
-                                      **{name: getattr(f, name) for name in LAUNCH_FIELDS}))
-        self.emit(ee.ExecutionOutputOpened(execution_id=eid, task_id=t.task_id, batch=t.batch,
-                                           stream=keys.worker_output(w.name, t.task_id, f.attempt)))
+        # the output stream is implied (execution.started version 3): no execution.output_opened
+        self.emit(ee.ExecutionStarted(execution_id=t.execution_id, task_id=t.task_id, batch=t.batch, worker=w.name,
+                                      **launch))
         return None
 
     def _output_of_unstarted(self, w: Worker, t: Task, ex: Any, f: c.Finished) -> None:
