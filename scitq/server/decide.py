@@ -951,10 +951,28 @@ class Decider(CloudDecisions):
                 fields = {"task": str(tid), "attempt": str(attempt)}
                 if t.input or t.resource:
                     fields["data"] = "1"     # the worker fetches it while it waits (prefetch)
+                fields["run"] = run_entry(t)   # what to run: no view read before the start
                 self.effect("queue", batch, fields)
                 want -= 1
                 sent += 1
         return sent
+
+
+# the task fields a worker needs to start an attempt, carried in its queue entry
+_RUN_ENTRY_FIELDS = ("command", "input", "output", "container", "container_options", "resource", "run_timeout",
+                     "download_timeout", "use_cache")
+_RUN_ENCODER = msgspec.json.Encoder()
+
+
+def run_entry(t: Task) -> str:
+    """The `run` field of a queue entry: the task's run fields (those set) and `mod`, its modification date
+    at dispatch; the worker starts from them when the task's view still has that date (not edited since)."""
+    run: dict[str, Any] = {"mod": t.modification_date}
+    for name in _RUN_ENTRY_FIELDS:
+        value = getattr(t, name)
+        if value is not None and value is not False:
+            run[name] = value
+    return _RUN_ENCODER.encode(run).decode()
 
 
 # events after which the server settles dependencies: what to settle, the task itself (True) and/or

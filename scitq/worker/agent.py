@@ -33,7 +33,7 @@ from scitq.worker.orphans import ProcessRecords
 from scitq.worker.recovery import recover_containers
 from scitq.worker.registration import register
 from scitq.worker.reporter import Reporter
-from scitq.worker.slot import Slot, read_task, weight
+from scitq.worker.slot import Slot, run_fields, task_to_start, weight
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
 from scitq.worker.workdirs import WorkDirs
@@ -44,6 +44,8 @@ log = logging.getLogger("scitq.worker")
 
 STARTABLE = ("pending", "assigned", "accepted")
 READY_GRACE = 0.5   # a task held ready this long without starting is reported `accepted` (v1: prefetched)
+CLAIM_GRACE = 0.2   # a task held this long without starting has its claim reported alone; one started sooner
+                    # is claimed by its `started` report (one report, one ledger event for both)
 HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
 CLAIM_BLOCK_MS = 100    # how long a claim waits for the queue while the worker holds a task (orders wait as long)
 IDLE_CLAIM_BLOCK_MS = 1000   # ... and while it holds none: an idle worker costs Valkey 2 calls a second, not 20
@@ -276,8 +278,8 @@ class Agent:
         if self.spool.backlog() > HOLDING_BACKLOG:
             return
         with self.lock:
-            held = sorted(s.key for s in self.slots.values()
-                          if s.state != "done" and not s.ended and not s.cancelled)
+            held = sorted(s.key for s in self.slots.values()     # (a claim not reported yet is not held
+                          if s.state != "done" and not s.ended and not s.cancelled and s.claim_reported)  # there)
         self.reporter.report_holding(held)
 
     # --- orders -------------------------------------------------------------------------------
@@ -368,14 +370,17 @@ class Agent:
                 except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
                     log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
                     continue
-                slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1")
+                slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1", entry=eid,
+                            queue=self.batch, claim_reported=False, run=run_fields(f))
                 with self.lock:
                     self.slots[slot.key] = slot
                 # the server acknowledges the entry when it applies this claim (not us: if we die
-                # before the claim leaves the spool, the entry stays pending and is given again)
-                self.report("claimed", task_id, attempt, entry=eid, queue=self.batch)
+                # before the claim leaves the spool, the entry stays pending and is given again). A task
+                # that starts at once is claimed by its `started` report; the others, a moment later
+                # (`_accept_ready`), or now when they have data to fetch first
                 got += 1
                 if slot.has_data:
+                    self.attempts.ensure_claimed(slot)
                     slot.preparing = threading.Thread(target=self.attempts.prefetch, args=(slot,), daemon=True,
                                                       name=f"scitq-prefetch-{task_id}")
                     slot.preparing.start()
@@ -388,6 +393,8 @@ class Agent:
         now = time.monotonic()
         with self.lock:   # start_ready changes `held` under this lock: `accepted` is reported before `started`
             for s in self.slots.values():
+                if s.state == "held" and not s.claim_reported and now - s.claimed_at >= CLAIM_GRACE:
+                    self.attempts.ensure_claimed(s)
                 if s.state == "held" and not s.accepted and not s.has_data and now - s.claimed_at >= READY_GRACE:
                     s.accepted = True
                     self.report("accepted", s.task_id, s.attempt)
@@ -396,15 +403,19 @@ class Agent:
         with self.lock:
             slots = list(self.slots.values())
         for s in slots:
+            reason = None
             with s.lock:
                 if s.state == "held":
                     s.state = "done"
-                    self.report("handback", s.task_id, s.attempt, reason="worker stopping")
+                    reason = "worker stopping"
                 elif self.stopping >= 2 and s.state in ("starting", "running") and not s.cancelled:
                     s.cancelled = True
                     if s.proc is not None:
                         s.proc.kill()
-                    self.report("handback", s.task_id, s.attempt, reason="worker stopped")
+                    reason = "worker stopped"
+            if reason is not None:
+                self.attempts.ensure_claimed(s)    # a claim not reported yet goes first
+                self.report("handback", s.task_id, s.attempt, reason=reason)
         self._forget_done()
         if self.running_count() == 0:
             self._stop.set()
@@ -432,7 +443,7 @@ class Agent:
                 slot = min(held, key=lambda s: (s.claimed_at, s.task_id))
                 slot.state = "starting"
             try:
-                view = read_task(self.r, slot.task_id)
+                view = task_to_start(self.r, slot)
             except (redis.ConnectionError, redis.TimeoutError):
                 slot.state = "held"   # cannot confirm: do not start
                 raise
@@ -441,8 +452,11 @@ class Agent:
                 slot.state = "held"
                 return
             if verdict == "drop":
-                if view is not None and view["attempt"] == slot.attempt and view["worker"] == self.name \
-                        and view["status"] in ("assigned", "accepted") and not slot.cancelled:
+                unclaimed = not slot.claim_reported
+                self.attempts.ensure_claimed(slot)   # the server acknowledges the entry (and refuses the claim)
+                if view is not None and view["attempt"] == slot.attempt and not slot.cancelled and (
+                        (view["worker"] == self.name and view["status"] in ("assigned", "accepted"))
+                        or (unclaimed and view["status"] == "pending")):
                     # still ours on the server, but not to run here (its batch is no longer ours): give it back
                     self.report("handback", slot.task_id, slot.attempt, reason="not startable on this worker")
                 slot.state = "done"
