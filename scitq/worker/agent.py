@@ -49,6 +49,7 @@ CLAIM_GRACE = 0.2   # a task held this long without starting has its claim repor
 HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
 CLAIM_BLOCK_MS = 100    # how long a claim waits for the queue while the worker holds a task (orders wait as long)
 IDLE_CLAIM_BLOCK_MS = 1000   # ... and while it holds none: an idle worker costs Valkey 2 calls a second, not 20
+ORDERS_EVERY = 0.02     # orders are read at most this often (a busy worker ticks once per task that ends)
 
 
 class Agent:
@@ -94,6 +95,7 @@ class Agent:
         self.restart_requested = False  # -2 received: claim nothing more, finish what is held, then stop
         self._stop = threading.Event()
         self._next_heartbeat = 0.0
+        self._next_orders = 0.0
         # executions run on reused threads (starting a thread per task costs more than the task `true`)
         self.pool = ThreadPoolExecutor(max_workers=1024, thread_name_prefix="scitq-task")
         self.autoclean = cfg.autoclean if autoclean is None else autoclean
@@ -192,7 +194,9 @@ class Agent:
             self.heartbeat()
             self.report_holding()
             self._next_heartbeat = now + self.cfg.heartbeat_interval
-        self.read_orders()
+        if now >= self._next_orders:
+            self.read_orders()
+            self._next_orders = now + ORDERS_EVERY
         self.outage.recovered()
         if now >= self._next_autoclean:
             self._next_autoclean = now + self.cfg.autoclean_interval
