@@ -161,7 +161,7 @@ class Agent:
             slot = found.slot
             with self.lock:
                 self.slots[slot.key] = slot
-            threading.Thread(target=self.attempts.follow_container,
+            threading.Thread(target=self._follow,
                              args=(slot, found.view, found.runner, found.container_id, found.since),
                              daemon=True, name=f"scitq-task-{slot.task_id}").start()
 
@@ -433,17 +433,19 @@ class Agent:
                 del self.slots[key]
 
     # --- starting -------------------------------------------------------------------------------
-    def start_ready(self) -> None:
-        """Start held tasks while there is a free slot, each confirmed against its current view."""
+    def start_ready(self, keep: bool = False) -> tuple[Slot, TaskView] | None:
+        """Start held tasks while there is a free slot, each confirmed against its current view. With `keep`
+        (the thread of an attempt that just ended), the first one to start is returned for that thread to
+        run instead of being handed to another."""
         while True:
             with self.lock:
                 if self.stopping or self.status != "running" or self.batch_paused:
-                    return
+                    return None
                 if self.running_weight() >= self.concurrency - 1e-9:
-                    return
+                    return None
                 held = [s for s in self.slots.values() if s.state == "held"]
                 if not held:
-                    return
+                    return None
                 slot = min(held, key=lambda s: (s.claimed_at, s.task_id))
                 slot.state = "starting"
             try:
@@ -454,7 +456,7 @@ class Agent:
             verdict = self._startable(slot, view)
             if verdict == "wait":
                 slot.state = "held"
-                return
+                return None
             if verdict == "drop":
                 unclaimed = not slot.claim_reported
                 self.attempts.ensure_claimed(slot)   # the server acknowledges the entry (and refuses the claim)
@@ -468,7 +470,19 @@ class Agent:
                 continue
             assert view is not None
             slot.batch = view.batch or self.batch
-            self.pool.submit(self.attempts.run, slot, view)
+            if keep:
+                return slot, view
+            self.pool.submit(self._run, slot, view)
+
+    def _run(self, slot: Slot, view: TaskView) -> None:
+        """Run an attempt on this thread, then the next held ones while there are (no hand-off per task)."""
+        job: tuple[Slot, TaskView] | None = (slot, view)
+        while job is not None:
+            self.attempts.run(*job)
+            try:
+                job = self.start_ready(keep=True)
+            except (redis.ConnectionError, redis.TimeoutError):
+                return
 
     def _startable(self, slot: Slot, view: TaskView | None) -> str:
         if view is None or slot.cancelled:
@@ -487,9 +501,14 @@ class Agent:
         return "start"
 
     def _attempt_done(self, slot: Slot) -> None:
-        """An attempt ended (or was given up): its slot is free for the next held task."""
+        """An attempt ended (or was given up): its slot is free for the next held task (which the thread of
+        the attempt starts, see `_run`; the main loop claims more)."""
         self._forget_done()
         self.wake.set()
+
+    def _follow(self, *args) -> None:
+        """Follow a container found at start-up (`reattach`), then start what its slot leaves room for."""
+        self.attempts.follow_container(*args)
         try:
             self.start_ready()
         except (redis.ConnectionError, redis.TimeoutError):

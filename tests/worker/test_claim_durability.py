@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from helpers import wait_for
 from scitq import keys
 from scitq.lib import Server
@@ -22,7 +24,11 @@ def test_an_entry_read_by_a_worker_whose_claim_never_arrived_is_given_again(proc
 
     ghost.claim(room=1, block_ms=5000)
 
-    assert (task, 1) in ghost.slots and ghost.spool.backlog() == 1, "the claim is only in the ghost's spool"
+    # the task starts at once: its `started` report, which is also its claim, is only in the ghost's spool
+    assert (task, 1) in ghost.slots
+    wait_for(lambda: ghost.spool.backlog() >= 1, what="the claim in the ghost's spool")
+    first = json.loads(ghost.spool.path.read_text().splitlines()[0])[2]
+    assert first["f"] == "started" and json.loads(first["data"])["entry"], "the start carries the claim"
     assert r.xpending(keys.queue("Default"), keys.QUEUE_GROUP)["pending"] == 1, \
         "the entry stays pending until the server applies the claim"
     procs.worker("w1")
