@@ -49,6 +49,7 @@ CLAIM_GRACE = 0.2   # a task held this long without starting has its claim repor
 HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
 CLAIM_BLOCK_MS = 100    # how long a claim waits for the queue while the worker holds a task (orders wait as long)
 IDLE_CLAIM_BLOCK_MS = 1000   # ... and while it holds none: an idle worker costs Valkey 2 calls a second, not 20
+CPUS = os.cpu_count() or 1   # (read once: os.cpu_count reads a file each time)
 ORDERS_EVERY = 0.02     # orders are read at most this often (a busy worker ticks once per task that ends)
 
 
@@ -80,7 +81,7 @@ class Agent:
         self.engines.native.records = self.process_records    # each native attempt's process group, on disk
         self.workdirs = WorkDirs(cfg.workdir, self.engines)
         self.attempts = AttemptRunner(r, cfg, self.reporter, self.spool, self.workdirs, self.engines,
-                                      cpu=lambda: max(1, (os.cpu_count() or 1) // max(1, self.concurrency)),
+                                      cpu=lambda: max(1, CPUS // max(1, self.concurrency)),
                                       keep_clean=lambda: 2 * (self.concurrency + self.prefetch) + 2,
                                       on_done=self._attempt_done)
         self.outage = OutageLog(self.name, self.spool.backlog_size, first=cfg.outage_log_first,
