@@ -375,16 +375,17 @@ class Agent:
                 except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
                     log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
                     continue
+                run = run_fields(f)    # None: an entry of an older server, which needs the claim alone
                 slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1", entry=eid,
-                            queue=self.batch, claim_reported=False, run=run_fields(f))
+                            queue=self.batch, claim_reported=False, run=run)
                 with self.lock:
                     self.slots[slot.key] = slot
                 # the server acknowledges the entry when it applies this claim (not us: if we die
                 # before the claim leaves the spool, the entry stays pending and is given again). A task
                 # that starts at once is claimed by its `started` report; the others, a moment later
-                # (`_accept_ready`), or now when they have data to fetch first
+                # (`_accept_ready`), or now when they have data to fetch first or come from an older server
                 got += 1
-                if slot.has_data:
+                if slot.has_data or run is None:
                     self.attempts.ensure_claimed(slot)
                     slot.preparing = threading.Thread(target=self.attempts.prefetch, args=(slot,), daemon=True,
                                                       name=f"scitq-prefetch-{task_id}")

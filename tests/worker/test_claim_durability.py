@@ -48,3 +48,24 @@ def test_a_claim_the_server_applies_acknowledges_its_entry(procs, r):
     wait_for(lambda: all(st == "succeeded" for st in s.task_status(ids)), what="the tasks to succeed")
     assert r.xpending(keys.queue("Default"), keys.QUEUE_GROUP)["pending"] == 0
     assert r.xlen(keys.queue("Default")) == 0, "applied entries are deleted from the queue"
+
+
+def test_a_held_task_is_claimed_by_its_start_and_an_entry_of_an_older_server_is_claimed_at_once(procs, r):
+    """Given a worker that holds what it reads without starting it (paused), when it reads an entry
+    carrying the run fields, then its claim waits (the start would carry it); when it reads an entry of an
+    older server (no `run`), then it reports the claim at once, as that server expects."""
+    procs.server()
+    s = Server()
+    ghost = Agent(r, settings(), name="ghost", concurrency=1, status="paused")  # nothing ships, nothing starts
+    ghost.register()
+    ghost.status = "paused"
+    task = s.task_create("echo done")["task_id"]
+    r.xadd(keys.queue("Default"), {"task": str(task), "attempt": "1",
+                                   "run": json.dumps({"command": "echo done", "mod": 1.0})})
+    ghost.claim(room=1, block_ms=5000)
+    assert (task, 1) in ghost.slots and ghost.spool.backlog() == 0, "the claim waits for the start"
+    r.xadd(keys.queue("Default"), {"task": str(task), "attempt": "2"})
+    ghost.claim(room=1, block_ms=5000)
+    assert (task, 2) in ghost.slots and ghost.spool.backlog() == 1
+    fact = json.loads(ghost.spool.path.read_text().splitlines()[0])[2]
+    assert fact["f"] == "claimed" and json.loads(fact["data"])["attempt"] == 2
