@@ -387,6 +387,7 @@ class Agent:
                 got += 1
                 if slot.has_data or run is None:
                     self.attempts.ensure_claimed(slot)
+                if slot.has_data:
                     slot.preparing = threading.Thread(target=self.attempts.prefetch, args=(slot,), daemon=True,
                                                       name=f"scitq-prefetch-{task_id}")
                     slot.preparing.start()
