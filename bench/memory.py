@@ -2,7 +2,7 @@
 """Memory benchmark: what one finished task costs in Valkey, what a task costs the server, and how long
 the server takes to start on a long history.
 
-    python3 bench/memory.py [--n 20000] [--live 20000] [--bulk 0] [--json FILE]
+    python3 bench/memory.py [--n 20000] [--live 20000] [--running 0] [--bulk 0] [--json FILE]
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
 Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
@@ -11,6 +11,8 @@ measured is the server's and Valkey's share alone:
 
 1. Server memory per live task: RSS of this process (the control plane) after LIVE tasks submitted to a
    batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base).
+   With RUNNING, the same for tasks a second worker claimed and started and never finishes (each with
+   its execution), above 1,000 such tasks first.
 2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
    outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained, in ten
    parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing).
@@ -89,11 +91,12 @@ def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, ba
     settle(cp, r, [])
 
 
-def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str = BATCH) -> None:
+def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str = BATCH,
+             worker: str = WORKER) -> None:
     """Register the benchmark's worker (alive for an hour) and make it a consumer of its batch's queue."""
-    r.set(keys.worker_alive(WORKER), "1", ex=3600)
+    r.set(keys.worker_alive(worker), "1", ex=3600)
     r.xadd(keys.INBOX, {"cmd": "worker.register", "id": uuid.uuid4().hex,
-                        "data": json.dumps({"name": WORKER, "concurrency": concurrency, "prefetch": 0,
+                        "data": json.dumps({"name": worker, "concurrency": concurrency, "prefetch": 0,
                                             "batch": batch, "incarnation": "bench"})})
     settle(cp, r, [])
     try:
@@ -108,17 +111,19 @@ _SEQ = itertools.count(1)   # the worker's report numbers (the server drops one 
 class Runner:
     """The worker protocol with a runner that does nothing: claim, start, finish with 0."""
 
-    def __init__(self, r: redis.Redis, batch: str = BATCH) -> None:
+    def __init__(self, r: redis.Redis, batch: str = BATCH, worker: str = WORKER, finish: bool = True) -> None:
         self.r = r
         self.batch = batch
-        self.outbox = keys.worker_outbox(WORKER)
+        self.worker = worker
+        self.finish = finish       # False: the attempts are left running
+        self.outbox = keys.worker_outbox(worker)
 
     def _report(self, pipe: Any, fact: str, data: dict[str, Any]) -> None:
         pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(next(_SEQ)), "data": encode(data)})
 
     def step(self) -> int:
         """Claim what the queue offers and report every attempt started and finished; the count read."""
-        res = self.r.xreadgroup(keys.QUEUE_GROUP, WORKER, {keys.queue(self.batch): ">"}, count=1000) or []
+        res = self.r.xreadgroup(keys.QUEUE_GROUP, self.worker, {keys.queue(self.batch): ">"}, count=1000) or []
         n = 0
         pipe = self.r.pipeline(transaction=False)
         for _, entries in res:
@@ -126,7 +131,8 @@ class Runner:
                 tid, attempt = int(f["task"]), int(f["attempt"])
                 self._report(pipe, "claimed", {"task_id": tid, "attempt": attempt, "entry": eid, "queue": self.batch})
                 self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": "true"})
-                self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
+                if self.finish:
+                    self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
                 n += 1
         pipe.execute()
         return n
@@ -141,6 +147,19 @@ def drain(cp: ControlPlane, r: redis.Redis, n: int, batch: str = BATCH) -> float
         runner.step()
         cp.round(block_ms=None)  # type: ignore[arg-type]
     return time.perf_counter() - t0
+
+
+def hold_running(cp: ControlPlane, r: redis.Redis, n: int, batch: str, worker: str) -> None:
+    """Submit `n` tasks to `batch` and have a worker of `batch` (concurrency `n`) claim and start them all,
+    never finishing: `n` running tasks, each with its execution."""
+    register(cp, r, concurrency=n, batch=batch, worker=worker)
+    submit(cp, r, n, batch=batch)
+    runner = Runner(r, batch, worker=worker, finish=False)
+    while int(r.hget(keys.batch_view(batch), "running") or 0) < n:
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+        runner.step()
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+    settle(cp, r, [keys.worker_outbox(worker)])
 
 
 def category(key: str) -> str:
@@ -245,7 +264,7 @@ def rss_samples(cp: ControlPlane, r: redis.Redis, n: int, steps: int = 10) -> li
     return out
 
 
-def run(n: int, live: int, bulk: int, workdir: Path) -> dict[str, Any]:
+def run(n: int, live: int, bulk: int, workdir: Path, running: int = 0) -> dict[str, Any]:
     procs = Procs(workdir)
     valkey = Valkey(procs, workdir / "valkey")
     valkey.start()
@@ -263,6 +282,14 @@ def run(n: int, live: int, bulk: int, workdir: Path) -> dict[str, Any]:
             res["live"] = live
             res["rss_per_live_task"] = (rss_bytes() - rss1) / live
             res["server_tasks_in_memory_with_live"] = len(cp.state.tasks)
+        if running:         # tasks a worker started and never finishes
+            hold_running(cp, r, 1000, "running-base", WORKER + "-base")
+            gc.collect()
+            rss1 = rss_bytes()
+            hold_running(cp, r, running, "running", WORKER + "-running")
+            gc.collect()
+            res["running"] = running
+            res["rss_per_running_task"] = (rss_bytes() - rss1) / running
         base = valkey_breakdown(r)
         events0 = r.xlen(keys.EVENTS)
         t0 = time.perf_counter()
@@ -301,6 +328,9 @@ def report(res: dict[str, Any]) -> str:
              f"(tasks kept in memory after the drain: {res['server_tasks_in_memory_after_drain']})"]
     if "live" in res:
         lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks)")
+    if "running" in res:
+        lines.append(f"server RSS per running task: {res['rss_per_running_task']:.0f} B "
+                     f"({res['running']} running tasks, each with its execution)")
     lines.append(f"start-up on that history: {res['startup_seconds']:.3f}s ({res['startup_tasks']} tasks loaded)")
     if "bulk" in res:
         lines.append(f"start-up with {res['bulk']} more finished tasks written in bulk into the views: "
@@ -312,11 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000, help="tasks submitted and drained")
     ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
+    ap.add_argument("--running", type=int, default=0, help="tasks then started by a worker and left running")
     ap.add_argument("--bulk", type=int, default=0, help="finished tasks then written in bulk into the views")
     ap.add_argument("--json", type=Path, help="write the figures there")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
-        res = run(args.n, args.live, args.bulk, Path(tmp))
+        res = run(args.n, args.live, args.bulk, Path(tmp), args.running)
     print(report(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))

@@ -29,7 +29,9 @@ from scitq.events.worker import (
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
 from scitq.events.model import ACTIVE_TASK_STATUSES, DEPLOY_FIELDS, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import EVICTABLE_STATUSES, Deploy, Execution, Recruiter, State, Task, Worker
+from scitq.projections.state import (
+    EVICTABLE_STATUSES, NO_TASKS, Deploy, Execution, Recruiter, State, Task, Worker, compact_task,
+)
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -100,7 +102,7 @@ def _submitted(state: State, e: TaskSubmitted) -> None:
     values = msgspec.structs.asdict(e)         # task_id, batch, status and the TaskFields
     del values["ts"]
     values["required_task_ids"] = list(e.required_task_ids)
-    t = Task(creation_date=e.ts, modification_date=e.ts, status_date=e.ts, **values)
+    t = compact_task(Task(creation_date=e.ts, modification_date=e.ts, status_date=e.ts, **values))
     state.tasks[t.task_id] = t
     state.next_task_id = max(state.next_task_id, t.task_id + 1)
     b = state.batch(t.batch, e.ts)
@@ -133,11 +135,12 @@ def _updated(state: State, e: TaskUpdated) -> None:
         elif key == "required_task_ids":
             for req in t.required_task_ids:
                 state.dependents.get(req, set()).discard(t.task_id)
-            t.required_task_ids = list(value or [])
+            t.required_task_ids = list(value) if value else NO_TASKS
             for req in t.required_task_ids:
                 state.dependents.setdefault(req, set()).add(t.task_id)
         else:
             setattr(t, key, value)
+    compact_task(t)
     t.modification_date = e.ts
     state.dirty_tasks.add(t.task_id)
     state.rewrite_tasks.add(t.task_id)     # an edit may empty a field: the view is rewritten whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import sys
 from dataclasses import dataclass, field
 
 import msgspec
@@ -14,7 +15,7 @@ from scitq.events.model import (
 )
 
 __all__ = ["task_weight", "Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
-           "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES"]
+           "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES", "NO_TASKS", "compact_task", "index_entry"]
 
 
 def task_weight(batch: str, own_batch: str, task_properties: dict | None) -> float:
@@ -33,8 +34,11 @@ ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES
 EVICTABLE_STATUSES = ("succeeded", "failed")
 
 
-class Task(TaskFields, kw_only=True):
-    """A task as the server knows it: the user's `TaskFields` plus where it stands."""
+class Task(TaskFields, kw_only=True, gc=False):
+    """A task as the server knows it: the user's `TaskFields` plus where it stands.
+
+    The server holds one for every live task, so it is kept small (see `compact_task`): not tracked by
+    the garbage collector (it refers to strings, numbers and a list of ints only, never to itself)."""
     task_id: int
     batch: str
     status: TaskStatus
@@ -49,8 +53,43 @@ class Task(TaskFields, kw_only=True):
     blocked_by: int | None = None # while blocked: the required task that failed
 
 
-class Execution(CacheFields, kw_only=True):
-    """One attempt of a task on a worker; `command`... `resource` are frozen when the process starts."""
+# An empty list of required tasks, shared by the tasks requiring none (never changed in place: an edit
+# assigns a new list).
+NO_TASKS: list[int] = ()  # type: ignore[assignment]
+# An empty list of output files, shared likewise by the executions that uploaded none.
+
+NO_FILES: list[str] = ()  # type: ignore[assignment]
+
+# The task fields whose value thousands of tasks share (their batch, container, ...): one string each.
+_SHARED_FIELDS = ("batch", "status", "container", "container_options", "resource", "worker")
+_INDEX_ENTRIES: dict[tuple[str, str, str | None, bool], tuple[str, str, str | None, bool]] = {}
+
+
+def compact_task(t: Task) -> Task:
+    """`t` made to share what other tasks hold the same: the strings of `_SHARED_FIELDS` interned, no
+    list of its own when it requires no task. The server holds one `Task` per live task; this is what
+    keeps one to its struct and its own strings (the command...)."""
+    for name in _SHARED_FIELDS:
+        v = getattr(t, name)
+        if v is not None:
+            setattr(t, name, sys.intern(v))
+    if not t.required_task_ids:
+        t.required_task_ids = NO_TASKS
+    return t
+
+
+def index_entry(t: Task) -> tuple[str, str, str | None, bool]:
+    """How the task's view is indexed (status, batch, name, held by a worker), the tuple shared by the
+    tasks indexed alike (a named task has its own)."""
+    entry = (t.status, t.batch, t.name, t.worker is not None)
+    if t.name is not None or len(_INDEX_ENTRIES) >= 10000:
+        return entry
+    return _INDEX_ENTRIES.setdefault(entry, entry)
+
+
+class Execution(CacheFields, kw_only=True, gc=False):
+    """One attempt of a task on a worker; `command`... `resource` are frozen when the process starts.
+    Not tracked by the garbage collector (strings, numbers, a list and a dict of them: no cycle)."""
     execution_id: int
     task_id: int
     worker_id: int | None
@@ -61,7 +100,7 @@ class Execution(CacheFields, kw_only=True):
     modification_date: float
     return_code: int | None = None
     pid: str | None = None
-    output_files: list[str] = []
+    output_files: list[str] = NO_FILES    # an attempt's own list once it uploaded files
     command: str | None = None
     container: str | None = None
     container_options: str | None = None
@@ -174,7 +213,7 @@ class State:
 
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
-        self.indexed_tasks = {tid: (t.status, t.batch, t.name, t.worker is not None) for tid, t in self.tasks.items()}
+        self.indexed_tasks = {tid: index_entry(t) for tid, t in self.tasks.items()}
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
         self.indexed_executions = set(self.executions)
         for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,

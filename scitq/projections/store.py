@@ -13,7 +13,7 @@ from scitq.events.codec import decode_event
 from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, quota_key
 from scitq.projections.evolve import evolve
 from scitq.projections.ledger import ledger_archive, whole_ledger
-from scitq.projections.state import State
+from scitq.projections.state import State, index_entry
 from scitq.projections.views import (
     batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
 )
@@ -67,7 +67,7 @@ def write_dirty(state: State, pipe: Any) -> None:
         elif prev is not None and prev[3] and t.worker is None:
             pipe.hdel(vkey, "worker")
         pipe.hset(vkey, mapping=task_hash(t))
-        now = (t.status, t.batch, t.name, t.worker is not None)
+        now = index_entry(t)
         if prev != now:
             if prev is None:
                 ix.zadd.setdefault(keys.TASKS_ALL, {})[tid] = tid
