@@ -10,7 +10,9 @@ Valkey, and plays one worker through the real protocol (a consumer of the batch'
 measured is the server's and Valkey's share alone:
 
 1. Server memory per live task: RSS of this process (the control plane) after LIVE tasks submitted to a
-   batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base).
+   batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base); and
+   the RSS the second half of them added, per task (what one more task costs, once the pools a burst
+   of submissions leaves are there).
    With RUNNING, the same for tasks a second worker claimed and started and never finishes (each with
    its execution), above 1,000 such tasks first.
 2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
@@ -277,19 +279,27 @@ def run(n: int, live: int, bulk: int, workdir: Path, running: int = 0) -> dict[s
             submit(cp, r, 1000, batch="live")        # the code paths warm, the pools allocated
             gc.collect()
             rss1 = rss_bytes()
-            submit(cp, r, live, batch="live")
+            submit(cp, r, live // 2, batch="live")
+            gc.collect()
+            rss_half = rss_bytes()
+            submit(cp, r, live - live // 2, batch="live")
             gc.collect()
             res["live"] = live
             res["rss_per_live_task"] = (rss_bytes() - rss1) / live
+            res["rss_per_live_task_second_half"] = (rss_bytes() - rss_half) / (live - live // 2)
             res["server_tasks_in_memory_with_live"] = len(cp.state.tasks)
         if running:         # tasks a worker started and never finishes
             hold_running(cp, r, 1000, "running-base", WORKER + "-base")
             gc.collect()
             rss1 = rss_bytes()
-            hold_running(cp, r, running, "running", WORKER + "-running")
+            hold_running(cp, r, running // 2, "running", WORKER + "-running")
+            gc.collect()
+            rss_half = rss_bytes()
+            hold_running(cp, r, running - running // 2, "running2", WORKER + "-running2")
             gc.collect()
             res["running"] = running
             res["rss_per_running_task"] = (rss_bytes() - rss1) / running
+            res["rss_per_running_task_second_half"] = (rss_bytes() - rss_half) / (running - running // 2)
         base = valkey_breakdown(r)
         events0 = r.xlen(keys.EVENTS)
         t0 = time.perf_counter()
@@ -327,10 +337,12 @@ def report(res: dict[str, Any]) -> str:
              f"server RSS growth per finished task (2nd sample to last): {res['rss_growth_per_finished_task']:.1f} B "
              f"(tasks kept in memory after the drain: {res['server_tasks_in_memory_after_drain']})"]
     if "live" in res:
-        lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks)")
+        lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks; "
+                     f"{res['rss_per_live_task_second_half']:.0f} B each for the second half of them)")
     if "running" in res:
-        lines.append(f"server RSS per running task: {res['rss_per_running_task']:.0f} B "
-                     f"({res['running']} running tasks, each with its execution)")
+        lines.append(f"server RSS per running task: {res['rss_per_running_task']:.0f} B ({res['running']} running "
+                     f"tasks, each with its execution; {res['rss_per_running_task_second_half']:.0f} B each for the "
+                     "second half of them)")
     lines.append(f"start-up on that history: {res['startup_seconds']:.3f}s ({res['startup_tasks']} tasks loaded)")
     if "bulk" in res:
         lines.append(f"start-up with {res['bulk']} more finished tasks written in bulk into the views: "

@@ -30,7 +30,7 @@ from scitq.events.worker import (
 )
 from scitq.events.model import ACTIVE_TASK_STATUSES, DEPLOY_FIELDS, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
 from scitq.projections.state import (
-    EVICTABLE_STATUSES, NO_TASKS, Deploy, Execution, Recruiter, State, Task, Worker, compact_task,
+    EVICTABLE_STATUSES, NO_FILES, NO_TASKS, Deploy, Execution, Recruiter, State, Task, Worker, compact_task,
 )
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
@@ -323,7 +323,7 @@ def _output_opened(state: State, e: ExecutionOutputOpened) -> None:
 def _finished(state: State, e: ExecutionFinished) -> None:
     ex = state.executions[e.execution_id]
     ex.return_code = e.return_code
-    ex.output_files = list(e.output_files)
+    ex.output_files = list(e.output_files) if e.output_files else NO_FILES
     ex.input_hash, ex.output_listing = e.input_hash, dict(e.output_listing)
     _exec_status(state, ex, "succeeded" if e.return_code == 0 else "failed", e.ts)
     if e.return_code == 0 and e.input_hash:
@@ -336,7 +336,7 @@ def _cached(state: State, e: ExecutionCached) -> None:
     ex = state.executions[e.execution_id]
     ex.worker_id = ex.worker = None       # no worker ran it (the task's holder is released by its success)
     ex.return_code, ex.cached_from, ex.input_hash = 0, e.cached_from, e.input_hash
-    ex.output_files = list(e.output_files)
+    ex.output_files = list(e.output_files) if e.output_files else NO_FILES
     src = state.executions.get(e.cached_from)
     if src is not None:
         ex.output_listing = dict(src.output_listing)
