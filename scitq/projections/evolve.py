@@ -30,7 +30,8 @@ from scitq.events.worker import (
 )
 from scitq.events.model import ACTIVE_TASK_STATUSES, DEPLOY_FIELDS, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
 from scitq.projections.state import (
-    EVICTABLE_STATUSES, NO_FILES, NO_TASKS, Deploy, Execution, Recruiter, State, Task, Worker, compact_task,
+    EVICTABLE_STATUSES, NO_FILES, NO_TASKS, Deploy, Execution, Recruiter, State, Task, Worker, compact_execution,
+    compact_task,
 )
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
@@ -151,6 +152,7 @@ def _deleted(state: State, e: TaskDeleted) -> None:
     t = state.tasks.pop(e.task_id, None)
     if t is None:
         return
+    state.indexed_tasks.removed(t)
     b = state.batch(t.batch, e.ts)
     b.counts[t.status] -= 1
     if t.queued:
@@ -307,6 +309,7 @@ def _started(state: State, e: ExecutionStarted) -> None:
     ex = state.executions[e.execution_id]
     ex.command, ex.container, ex.container_options = e.command, e.container, e.container_options
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
+    compact_execution(ex, state.tasks.get(e.task_id))
     ex.start_date = e.ts
     _progress(state, e, "running")
     state.push_deadline(state.tasks[e.task_id], ex)

@@ -20,7 +20,8 @@ from scitq.events.model import TASK_STATUSES
 from scitq.projections.evolve import evolve
 from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.state import (
-    EVICTABLE_STATUSES, NO_FILES, Batch, Deploy, Execution, Recruiter, State, Task, Worker, compact_task, index_entry,
+    EVICTABLE_STATUSES, NO_FILES, Batch, Deploy, Execution, Recruiter, State, Task, Worker, compact_execution,
+    compact_task, index_entry,
 )
 from scitq.projections.store import read_ledger, server_state, write_dirty
 from scitq.projections.views import _json_fields, decode_hash
@@ -78,10 +79,13 @@ def hydrate(r: Any, state: State, task_ids: Iterable[int], parents: bool = True)
             found.append(_task(h))
     if not found:
         return []
+    # a task never claimed (no `execution_id`: most live tasks) has no execution to read
+    ran = [t for t in found if t.execution_id is not None]
     pipe = r.pipeline(transaction=False)
-    for t in found:
+    for t in ran:
         pipe.zrange(keys.executions_of_task(t.task_id), 0, -1)
-    eids_of = [[int(e) for e in ids] for ids in pipe.execute()]
+    listed = dict(zip([t.task_id for t in ran], pipe.execute())) if ran else {}
+    eids_of = [[int(e) for e in listed.get(t.task_id, ())] for t in found]
     all_eids = [e for ids in eids_of for e in ids if e not in state.executions]
     execs = {}
     for eid, h in zip(all_eids, _hgetall_many(r, [keys.execution_view(e) for e in all_eids])):
@@ -107,7 +111,7 @@ def _adopt(state: State, t: Task, executions: list[Execution]) -> None:
         state.dependents.setdefault(req, set()).add(t.task_id)
     ids = state.task_executions.setdefault(t.task_id, [])
     for ex in sorted(executions, key=lambda e: e.execution_id):
-        state.executions[ex.execution_id] = ex
+        state.executions[ex.execution_id] = compact_execution(ex, t)
         state.indexed_executions.add(ex.execution_id)
         if ex.execution_id not in ids:
             ids.append(ex.execution_id)

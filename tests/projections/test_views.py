@@ -19,7 +19,8 @@ def test_a_task_view_reads_back_every_field_of_the_task_with_its_declared_type()
                 status_date=2.5, required_task_ids=[1, 2], retry=3, use_cache=True, uid=1000, attempt=2)
     view = decode_task(task_hash(task))
     assert isinstance(view, TaskView) and set(TASK_FIELDS) <= set(view.keys())
-    assert msgspec.structs.asdict(view) == msgspec.structs.asdict(task)
+    written = {k: v for k, v in msgspec.structs.asdict(task).items() if k != "indexed"}   # the writer's bookkeeping
+    assert msgspec.structs.asdict(view) == written
     assert (view.status, view.required_task_ids, view.use_cache, view.uid) == ("pending", [1, 2], True, 1000)
 
 
