@@ -58,29 +58,33 @@ class Task(TaskFields, kw_only=True, gc=False):
     indexed: tuple[str, str, str | None, bool] | None = None
 
 
-# An empty list of required tasks, shared by the tasks requiring none (never changed in place: an edit
-# assigns a new list).
+# Shared empty values, never changed in place (a change assigns a new list or dict): the requirements
+# of a task requiring none, the output files and listing of an execution that uploaded none.
 NO_TASKS: list[int] = ()  # type: ignore[assignment]
-# An empty list of output files, shared likewise by the executions that uploaded none.
-
 NO_FILES: list[str] = ()  # type: ignore[assignment]
 NO_LISTING: dict[str, int] = {}
 
-# The task fields whose value thousands of tasks share (their batch, container, ...): one string each.
-_SHARED_FIELDS = ("batch", "status", "container", "container_options", "resource", "worker")
 _RUN_FIELDS = (("command", "command"), ("container", "container"), ("container_options", "container_options"),
                ("input", "input"), ("output_folder", "output"), ("resource", "resource"))
 _INDEX_ENTRIES: dict[tuple[str, str, str | None, bool], tuple[str, str, str | None, bool]] = {}
+_intern = sys.intern
 
 
 def compact_task(t: Task) -> Task:
-    """`t` made to share what other tasks hold the same: the strings of `_SHARED_FIELDS` interned, no
-    list of its own when it requires no task. The server holds one `Task` per live task; this is what
-    keeps one to its struct and its own strings (the command...)."""
-    for name in _SHARED_FIELDS:
-        v = getattr(t, name)
-        if v is not None:
-            setattr(t, name, sys.intern(v))
+    """`t` made to share what other tasks hold the same: the strings thousands of tasks have alike
+    (batch, status, container, its options, resource, worker) interned, no list of its own when it
+    requires no task. The server holds one `Task` per live task: this keeps one to its struct and the
+    strings that are its own (command, input...)."""
+    t.batch = _intern(t.batch)
+    t.status = _intern(t.status)  # type: ignore[assignment]
+    if t.container is not None:
+        t.container = _intern(t.container)
+        if t.container_options is not None:
+            t.container_options = _intern(t.container_options)
+    if t.resource is not None:
+        t.resource = _intern(t.resource)
+    if t.worker is not None:
+        t.worker = _intern(t.worker)
     if not t.required_task_ids:
         t.required_task_ids = NO_TASKS
     return t
