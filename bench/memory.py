@@ -2,7 +2,8 @@
 """Memory benchmark: what one finished task costs in Valkey, what a task costs the server, and how long
 the server takes to start on a long history.
 
-    python3 bench/memory.py [--n 20000] [--live 20000] [--running 0] [--bulk 0] [--json FILE]
+    python3 bench/memory.py [--n 20000] [--live 20000] [--running 0] [--bulk 0] [--command CMD] [--archive]
+                            [--default-config] [--json FILE]
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
 Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
@@ -17,7 +18,9 @@ measured is the server's and Valkey's share alone:
    its execution), above 1,000 such tasks first.
 2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
    outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained, in ten
-   parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing).
+   parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing); with
+   --archive, again after the ledger is archived (`scitq events archive`, keeping one entry). Valkey runs
+   with the embedded Valkey's settings (`MEMORY_TUNING`) unless --default-config.
 3. Start-up: a fresh control plane's `load()` on that history (views + cursor + ledger tail), then again
    after BULK more finished tasks written straight into the views (`bulk_history`).
 
@@ -47,6 +50,7 @@ from throughput import Procs, Valkey  # noqa: E402
 from scitq import keys  # noqa: E402
 from scitq.events.commands import encode  # noqa: E402
 from scitq.server.controlplane import ControlPlane  # noqa: E402
+from scitq.server.embedded import MEMORY_TUNING  # noqa: E402
 from scitq.settings import Settings  # noqa: E402
 
 WORKER = "bench-memory"
@@ -80,12 +84,15 @@ def settle(cp: ControlPlane, r: redis.Redis, streams: list[str]) -> None:
             return
 
 
+COMMAND = "true"   # the command of every task (--command: a realistic command line is longer)
+
+
 def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, batch: str = BATCH) -> None:
-    """Submit `n` trivial tasks through the inbox, `per_command` a command, and apply them."""
+    """Submit `n` tasks of COMMAND through the inbox, `per_command` a command, and apply them."""
     done = 0
     while done < n:
         k = min(per_command, n - done)
-        tasks = [{"command": "true", "batch": batch} for _ in range(k)]
+        tasks = [{"command": COMMAND, "batch": batch} for _ in range(k)]
         r.xadd(keys.INBOX, {"cmd": "task.submit", "id": uuid.uuid4().hex, "data": json.dumps({"tasks": tasks})})
         done += k
         if r.xlen(keys.INBOX) >= 20:
@@ -132,7 +139,7 @@ class Runner:
             for eid, f in entries:
                 tid, attempt = int(f["task"]), int(f["attempt"])
                 self._report(pipe, "claimed", {"task_id": tid, "attempt": attempt, "entry": eid, "queue": self.batch})
-                self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": "true"})
+                self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": COMMAND})
                 if self.finish:
                     self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
                 n += 1
@@ -231,20 +238,14 @@ def bulk_history(r: redis.Redis, n: int, batch: str = "bulk") -> None:
         for i in range(start, min(n, start + 5000)):
             tid, eid = first + i, first_ex + i
             pipe.hset(keys.task_view(tid), mapping={
-                "command": "true", "required_task_ids": "[]", "retry": "0", "use_cache": "0",
-                "accept_failure": "0", "task_id": str(tid), "batch": batch, "status": "succeeded",
-                "creation_date": now, "modification_date": now, "status_date": now, "attempt": "1",
-                "queued": "0", "deliveries": "0", "execution_id": str(eid)})
+                "command": "true", "task_id": str(tid), "batch": batch, "status": "succeeded",
+                "creation_date": now, "modification_date": now, "attempt": "1", "execution_id": str(eid)})
             pipe.hset(keys.execution_view(eid), mapping={
-                "output_listing": "{}", "execution_id": str(eid), "task_id": str(tid), "worker_id": "1",
-                "worker": WORKER, "attempt": "1", "status": "succeeded", "creation_date": now,
-                "modification_date": now, "return_code": "0", "command": "true", "latest": "1",
-                "stream": keys.output(tid, 1), "start_date": now})
-            pipe.zadd(keys.executions_of_task(tid), {str(eid): eid})
-            pipe.zadd(keys.TASKS_ALL, {str(tid): tid})
-            pipe.zadd(keys.EXECUTIONS_ALL, {str(eid): eid})
+                "execution_id": str(eid), "task_id": str(tid), "worker_id": "1", "worker": WORKER, "attempt": "1",
+                "status": "succeeded", "creation_date": now, "modification_date": now, "return_code": "0",
+                "command": "true", "start_date": now})
             pipe.zadd(keys.tasks_by_batch(batch), {str(tid): tid})
-            pipe.sadd(keys.tasks_by_status("succeeded"), tid)
+            pipe.setbit(keys.tasks_by_status("succeeded"), tid, 1)
         pipe.execute()
     r.hset(keys.batch_view(batch), mapping={"batch": batch, "creation_date": now, "batch_paused": "0",
                                             "queued": "0", "succeeded": str(n)})
@@ -266,12 +267,24 @@ def rss_samples(cp: ControlPlane, r: redis.Redis, n: int, steps: int = 10) -> li
     return out
 
 
-def run(n: int, live: int, bulk: int, workdir: Path, running: int = 0) -> dict[str, Any]:
+def archive_all(r: redis.Redis, workdir: Path) -> None:
+    """`scitq events archive` with the smallest tail: every ledger entry before the views' checkpoint goes
+    to an archive in `workdir` and leaves the live stream."""
+    from scitq.projections.archive import Archive
+    from scitq.projections.ledger import archive_ledger
+    archive_ledger(r, Archive((workdir / "archive").as_uri()), keep=1)
+
+
+def run(n: int, live: int, bulk: int, workdir: Path, archive: bool = False, tuning: bool = True,
+        running: int = 0) -> dict[str, Any]:
     procs = Procs(workdir)
     valkey = Valkey(procs, workdir / "valkey")
     valkey.start()
     try:
         r = redis.Redis.from_url(valkey.url(), decode_responses=True)
+        if tuning:      # the embedded Valkey's settings (scitq.server.embedded.MEMORY_TUNING)
+            for line in MEMORY_TUNING:
+                r.config_set(*line.split(" ", 1))
         cp = server(r, workdir / "home")
         register(cp, r)
         res: dict[str, Any] = {"n": n}
@@ -316,6 +329,13 @@ def run(n: int, live: int, bulk: int, workdir: Path, running: int = 0) -> dict[s
             "server_tasks_in_memory_after_drain": len(cp.state.tasks),
             "rss_growth_per_finished_task": (samples[-1][1] - samples[1][1]) / max(1, samples[-1][0] - samples[1][0]),
         })
+        if archive:
+            cp.round(block_ms=None)  # type: ignore[arg-type]
+            archive_all(r, workdir)
+            archived = valkey_breakdown(r)
+            diff = {cat: {"keys": row["keys"] - base.get(cat, {}).get("keys", 0),
+                          "bytes": row["bytes"] - base.get(cat, {}).get("bytes", 0)} for cat, row in archived.items()}
+            res["valkey_per_task_archived"] = per_task(diff, n)
         cp.lock.release()
         res["startup_seconds"], res["startup_tasks"] = startup_seconds(r, workdir / "home")
         if bulk:
@@ -332,6 +352,9 @@ def report(res: dict[str, Any]) -> str:
     lines = [f"tasks: {res['n']} finished (drained in {res['drain_seconds']:.1f}s, {res['tasks_per_s']:.0f} tasks/s)",
              f"ledger events per task: {res['events_per_task']:.2f}",
              "Valkey bytes per finished task: " + ", ".join(f"{k} {v:.0f}" for k, v in res["valkey_per_task"].items()),
+             *(["after `scitq events archive`: " + ", ".join(f"{k} {v:.0f}" for k, v in
+                                                              res["valkey_per_task_archived"].items())]
+               if "valkey_per_task_archived" in res else []),
              "server RSS while draining (tasks finished: MB): " + ", ".join(
                  f"{d}: {rss / 1e6:.1f}" for d, rss in res["rss_samples"]),
              f"server RSS growth per finished task (2nd sample to last): {res['rss_growth_per_finished_task']:.1f} B "
@@ -356,10 +379,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
     ap.add_argument("--running", type=int, default=0, help="tasks then started by a worker and left running")
     ap.add_argument("--bulk", type=int, default=0, help="finished tasks then written in bulk into the views")
+    ap.add_argument("--command", default="true", help="the command line of every task (default: true)")
+    ap.add_argument("--archive", action="store_true",
+                    help="then archive the ledger (keep 1 entry) and measure Valkey again")
+    ap.add_argument("--default-config", action="store_true",
+                    help="leave Valkey at its defaults (not the embedded Valkey's MEMORY_TUNING)")
     ap.add_argument("--json", type=Path, help="write the figures there")
     args = ap.parse_args(argv)
+    global COMMAND
+    COMMAND = args.command
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
-        res = run(args.n, args.live, args.bulk, Path(tmp), args.running)
+        res = run(args.n, args.live, args.bulk, Path(tmp), archive=args.archive,
+                  tuning=not args.default_config, running=args.running)
     print(report(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))

@@ -115,8 +115,6 @@ def batch_view(batch: str) -> str:
     return f"{PREFIX}:view:batch:{batch}"
 
 
-TASKS_ALL = f"{PREFIX}:view:tasks"                 # zset: task ids (score = id)
-EXECUTIONS_ALL = f"{PREFIX}:view:executions"       # zset: execution ids (score = id)
 WORKERS_ALL = f"{PREFIX}:view:workers"             # zset: worker ids
 WORKERS_BY_NAME = f"{PREFIX}:view:workers:byname"  # hash: worker name -> worker id
 BATCHES_ALL = f"{PREFIX}:view:batches"             # set: batch names
@@ -151,6 +149,8 @@ BATCH_COSTS = f"{PREFIX}:view:costs"               # hash: batch -> cost of the 
 
 
 def tasks_by_status(status: str) -> str:
+    """Set of the task ids in `status`; for the statuses finished tasks gather in (`succeeded`, `failed`:
+    scitq.projections.views.BITMAP_STATUSES), a bitmap whose bit n is task n."""
     return f"{PREFIX}:view:tasks:status:{status}"
 
 
@@ -160,10 +160,6 @@ def tasks_by_batch(batch: str) -> str:
 
 def tasks_by_name(name: str) -> str:
     return f"{PREFIX}:view:tasks:name:{name}"
-
-
-def executions_of_task(task_id: int) -> str:
-    return f"{PREFIX}:view:task:{task_id}:executions"
 
 
 def view_patterns() -> list[str]:

@@ -25,10 +25,11 @@ from scitq.projections.archive import parse_id
 from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.ledger import ledger_archive, whole_ledger
 from scitq.projections.outputs import NEVER_DECODE, read_outputs, read_tails
+from scitq.projections.store import status_ids
 from scitq.projections.views import (
     DeployView, decode_deploy,
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
-    decode_recruiter, decode_task, decode_worker,
+    EXECUTION_NEEDS, TASK_NEEDS, decode_recruiter, decode_task, decode_worker, task_execution_ids,
 )
 from scitq.settings import settings
 
@@ -309,20 +310,34 @@ class Client:
                 if h:
                     yield h
 
-    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str]) -> list[Any]:
+    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str], marker: str,
+                needs: dict[str, tuple[str, ...]]) -> list[Any]:
+        """Only `fields` of each view, decoded; `marker` (a field every view holds) tells a view that exists
+        from one whose asked fields are all at their default, `needs` what a field omitted from a view is
+        derived from."""
+        fields = list(fields)
+        extra = [f for f in dict.fromkeys([marker, *(n for f in fields for n in needs.get(f, ()))]) if f not in fields]
+        asked = fields + extra
         pipe = self.r.pipeline(transaction=False)
         for x in ids:
-            pipe.hmget(view_key(x), fields)
+            pipe.hmget(view_key(x), asked)
         out: list[Any] = []
+        blank = decode({})
         for values in pipe.execute():
-            h = {k: v for k, v in zip(fields, values) if v is not None}
-            out.append(decode(h) if h else None)
+            h = {k: v for k, v in zip(asked, values) if v is not None}
+            if not h:
+                out.append(None)
+                continue
+            view = decode(h)
+            for f in extra:         # read to decode `fields` alone: back to what a read of `fields` gives
+                setattr(view, f, getattr(blank, f))
+            out.append(view)
         return out
 
     @_wrap
     def task_fields(self, task_ids: Sequence[int], fields: Sequence[str]) -> list[TaskView | None]:
         """Only `fields` of each task's view, decoded (None for a task that does not exist), in one pipeline."""
-        return self._fields(keys.task_view, decode_task, task_ids, fields)
+        return self._fields(keys.task_view, decode_task, task_ids, fields, "task_id", TASK_NEEDS)
 
     @_wrap
     def task_ids(self, status: str | list[str] | None = None, batch: str | None = None,
@@ -330,30 +345,52 @@ class Client:
         """Ids of the tasks in any of `status`, of `batch` and named `name` (each when given), sorted."""
         sets = []
         if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            pipe = self.r.pipeline(transaction=False)
-            for s in statuses:
-                pipe.smembers(keys.tasks_by_status(s))
-            sets.append({int(x) for members in pipe.execute() for x in members})
+            sets.append(status_ids(self.r, [status] if isinstance(status, str) else list(status)))
         if batch is not None:
             sets.append({int(x) for x in self.r.zrange(keys.tasks_by_batch(batch), 0, -1)})
         if name is not None:
             sets.append({int(x) for x in self.r.smembers(keys.tasks_by_name(name))})
         if not sets:
-            return [int(x) for x in self.r.zrange(keys.TASKS_ALL, 0, -1)]
+            return self._all_task_ids()
         return sorted(set.intersection(*sets))
+
+    def _batch_index_keys(self) -> list[str]:
+        """The by-batch index of every batch (every task is in one: together they index all tasks)."""
+        return [keys.tasks_by_batch(b) for b in sorted(self.r.smembers(keys.BATCHES_ALL))]
+
+    def _all_task_ids(self) -> list[int]:
+        pipe = self.r.pipeline(transaction=False)
+        for key in self._batch_index_keys():
+            pipe.zrange(key, 0, -1)
+        return sorted({int(x) for members in pipe.execute() for x in members})
 
     @_wrap
     def task_count(self, batch: str | None = None) -> int:
-        """How many tasks (of `batch`): one read of the index."""
-        return int(self.r.zcard(keys.tasks_by_batch(batch) if batch is not None else keys.TASKS_ALL))
+        """How many tasks (of `batch`): one read of the index (of each batch's)."""
+        if batch is not None:
+            return int(self.r.zcard(keys.tasks_by_batch(batch)))
+        pipe = self.r.pipeline(transaction=False)
+        for key in self._batch_index_keys():
+            pipe.zcard(key)
+        return sum(int(n) for n in pipe.execute())
 
     @_wrap
     def task_page(self, start: int, stop: int, desc: bool = False, batch: str | None = None) -> list[int]:
-        """Task ids by rank in id order (`stop` included, as ZRANGE), of `batch` when given."""
-        key = keys.tasks_by_batch(batch) if batch is not None else keys.TASKS_ALL
+        """Task ids by rank in id order (`stop` included, as ZRANGE), of `batch` when given (else the first
+        `stop + 1` of each batch's index merged)."""
         fn = self.r.zrevrange if desc else self.r.zrange
-        return [int(x) for x in fn(key, start, stop)]
+        if batch is not None:
+            return [int(x) for x in fn(keys.tasks_by_batch(batch), start, stop)]
+        if stop < 0 or start < 0:       # a rank from the end: the whole list
+            ids = self._all_task_ids()
+            if desc:
+                ids.reverse()
+            return ids[start:(stop + 1) or None]
+        pipe = self.r.pipeline(transaction=False)
+        for key in self._batch_index_keys():
+            (pipe.zrevrange if desc else pipe.zrange)(key, 0, stop)
+        ids = sorted({int(x) for members in pipe.execute() for x in members}, reverse=desc)
+        return ids[start:stop + 1]
 
     @_wrap
     def tasks(self, task_id: int | list[int] | None = None, status: str | list[str] | None = None,
@@ -385,9 +422,23 @@ class Client:
 
     @_wrap
     def execution_ids(self, task_id: int | None = None) -> list[int]:
-        """Ids of every execution (of `task_id`), oldest first."""
-        key = keys.executions_of_task(task_id) if task_id is not None else keys.EXECUTIONS_ALL
-        return [int(x) for x in self.r.zrange(key, 0, -1)]
+        """Ids of every execution (of `task_id`), oldest first: their tasks' views list them."""
+        tasks = [task_id] if task_id is not None else self._all_task_ids()
+        return sorted(e for eids in self._task_executions(tasks).values() for e in eids)
+
+    def _task_executions(self, task_ids: Sequence[int]) -> dict[int, list[int]]:
+        """The execution ids of each task, oldest first (from the tasks' views, in pipelines)."""
+        out: dict[int, list[int]] = {}
+        task_ids = list(task_ids)
+        for i in range(0, len(task_ids), 1000):
+            chunk = task_ids[i:i + 1000]
+            pipe = self.r.pipeline(transaction=False)
+            for t in chunk:
+                pipe.hmget(keys.task_view(t), ["executions", "execution_id"])
+            for t, (listed, current) in zip(chunk, pipe.execute()):
+                out[t] = task_execution_ids({k: v for k, v in (("executions", listed), ("execution_id", current))
+                                             if v is not None})
+        return out
 
     @_wrap
     def execution(self, execution_id: int) -> ExecutionView:
@@ -396,15 +447,13 @@ class Client:
     @_wrap
     def execution_fields(self, execution_ids: Sequence[int], fields: Sequence[str]) -> list[ExecutionView | None]:
         """Only `fields` of each execution's view, decoded (None for one that does not exist), in one pipeline."""
-        return self._fields(keys.execution_view, decode_execution, execution_ids, fields)
+        return self._fields(keys.execution_view, decode_execution, execution_ids, fields, "execution_id",
+                            EXECUTION_NEEDS)
 
     @_wrap
     def attempts(self, task_ids: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
         """(execution id, attempt) of every execution of each task, oldest first (two pipelines)."""
-        pipe = self.r.pipeline(transaction=False)
-        for t in task_ids:
-            pipe.zrange(keys.executions_of_task(t), 0, -1)
-        eids = {t: [int(e) for e in got] for t, got in zip(task_ids, pipe.execute())}
+        eids = self._task_executions(task_ids)
         pipe = self.r.pipeline(transaction=False)
         for t in task_ids:
             for e in eids[t]:
@@ -421,21 +470,15 @@ class Client:
         pipelines for attempts not seen yet; an attempt's stream never changes once it started."""
         missing = sorted({p for p in attempts if p not in self._streams})
         if missing:
-            pipe = self.r.pipeline(transaction=False)
-            for t in sorted({t for t, _ in missing}):
-                pipe.zrange(keys.executions_of_task(t), 0, -1)
             tasks = sorted({t for t, _ in missing})
-            eids = {t: [int(e) for e in got] for t, got in zip(tasks, pipe.execute())}
-            pipe = self.r.pipeline(transaction=False)
+            eids = self._task_executions(tasks)
             order = [(t, e) for t in tasks for e in eids[t]]
-            for _t, e in order:
-                pipe.hmget(keys.execution_view(e), ["attempt", "stream"])
             wanted = set(missing)
             if len(self._streams) > self.MAX_STREAMS_KNOWN:
                 self._streams.clear()
-            for (t, _e), (attempt, stream) in zip(order, pipe.execute()):
-                if attempt is not None and stream and (t, int(attempt)) in wanted:
-                    self._streams[(t, int(attempt))] = stream
+            for (t, _e), ex in zip(order, self.execution_fields([e for _t, e in order], ["attempt", "stream"])):
+                if ex is not None and ex.attempt is not None and ex.stream and (t, ex.attempt) in wanted:
+                    self._streams[(t, ex.attempt)] = ex.stream
         return [self._streams.get((t, a)) or keys.output(t, a) for t, a in attempts]
 
     @_wrap

@@ -24,7 +24,7 @@ from scitq.projections.state import (
     compact_task, index_entry,
 )
 from scitq.projections.store import read_ledger, server_state, write_dirty
-from scitq.projections.views import _json_fields, decode_hash
+from scitq.projections.views import VIEW_LAYOUT, _json_fields, decode_hash, fill_execution, fill_task, task_execution_ids
 
 __all__ = ["load_live", "hydrate", "fold_tail", "write_now", "tasks_of_execution", "NoSnapshot"]
 
@@ -33,7 +33,8 @@ _CHUNK = 2000
 
 
 class NoSnapshot(Exception):
-    """The views hold no usable snapshot (never written, or written by a version without the state hash)."""
+    """The views hold no usable snapshot (never written, written by a version without the state hash, or in
+    another layout than `VIEW_LAYOUT`)."""
 
 
 _TASK_JSON = _json_fields(Task)
@@ -45,11 +46,13 @@ _DEPLOY_JSON = _json_fields(Deploy)
 
 
 def _task(h: dict[str, str]) -> Task:
+    h = dict(fill_task(h))
+    h.pop("executions", None)
     return compact_task(decode_hash(h, Task, _TASK_JSON))
 
 
 def _execution(h: dict[str, str]) -> Execution:
-    h = dict(h)
+    h = dict(fill_execution(h))
     files = h.pop("output_files", "")
     ex = decode_hash(h, Execution, _EXEC_JSON)
     ex.output_files = files.split(" ") if files else NO_FILES
@@ -74,18 +77,13 @@ def hydrate(r: Any, state: State, task_ids: Iterable[int], parents: bool = True)
     if not wanted:
         return []
     found: list[Task] = []
+    eids_of: list[list[int]] = []
     for tid, h in zip(wanted, _hgetall_many(r, [keys.task_view(t) for t in wanted])):
         if h:
             found.append(_task(h))
+            eids_of.append(task_execution_ids(h))
     if not found:
         return []
-    # a task never claimed (no `execution_id`: most live tasks) has no execution to read
-    ran = [t for t in found if t.execution_id is not None]
-    pipe = r.pipeline(transaction=False)
-    for t in ran:
-        pipe.zrange(keys.executions_of_task(t.task_id), 0, -1)
-    listed = dict(zip([t.task_id for t in ran], pipe.execute())) if ran else {}
-    eids_of = [[int(e) for e in listed.get(t.task_id, ())] for t in found]
     all_eids = [e for ids in eids_of for e in ids if e not in state.executions]
     execs = {}
     for eid, h in zip(all_eids, _hgetall_many(r, [keys.execution_view(e) for e in all_eids])):
@@ -128,6 +126,8 @@ def load_live(r: Any) -> State:
     meta = r.hgetall(keys.SERVER_STATE)
     if not checkpoint or not meta:
         raise NoSnapshot("no snapshot in the views")
+    if meta.get("views") != VIEW_LAYOUT:
+        raise NoSnapshot(f"views of layout {meta.get('views', '1')}, not {VIEW_LAYOUT}")
     state = State()
     state.last_event_id = checkpoint
     state.next_task_id = int(meta.get("next_task_id", 1))

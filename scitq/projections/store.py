@@ -13,12 +13,30 @@ from scitq.events.codec import decode_event
 from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, quota_key
 from scitq.projections.evolve import evolve
 from scitq.projections.ledger import ledger_archive, whole_ledger
-from scitq.projections.state import State, index_entry
+from scitq.projections.state import EVICTABLE_STATUSES, State, index_entry
+from scitq.projections.outputs import NEVER_DECODE
 from scitq.projections.views import (
-    batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
+    BITMAP_STATUSES, FINISHED_SPARSE, VIEW_LAYOUT, bitmap_ids, batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
 )
 
-__all__ = ["write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+__all__ = ["status_ids", "write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+
+
+_BITMAP_KEYS = frozenset(keys.tasks_by_status(s) for s in BITMAP_STATUSES)
+
+
+def status_ids(r: Any, statuses: list[str] | tuple[str, ...]) -> set[int]:
+    """Ids of the tasks in any of `statuses`, from their indexes (sets, or bitmaps: BITMAP_STATUSES)."""
+    pipe = r.pipeline(transaction=False)
+    for s in statuses:
+        if s in BITMAP_STATUSES:
+            pipe.execute_command("GET", keys.tasks_by_status(s), **NEVER_DECODE)
+        else:
+            pipe.smembers(keys.tasks_by_status(s))
+    out: set[int] = set()
+    for s, got in zip(statuses, pipe.execute()):
+        out.update(bitmap_ids(got) if s in BITMAP_STATUSES else (int(x) for x in got))
+    return out
 
 
 class _Index:
@@ -31,6 +49,16 @@ class _Index:
         self.zrem: dict[str, list[int]] = {}
 
     def flush(self, pipe: Any) -> None:
+        bits: dict[str, dict[int, int]] = {}
+        for key in [k for k in self.srem if k in _BITMAP_KEYS]:
+            bits.setdefault(key, {}).update((t, 0) for t in self.srem.pop(key))
+        for key in [k for k in self.sadd if k in _BITMAP_KEYS]:
+            bits.setdefault(key, {}).update((t, 1) for t in self.sadd.pop(key))
+        for key, changes in bits.items():
+            if hasattr(pipe, "bitfield_set"):       # the server's commit (scitq.server.library.Ops)
+                pipe.bitfield_set(key, changes)
+            else:                                   # a redis-py pipeline (rebuild, start-up tail)
+                pipe.execute_command("BITFIELD", key, *(x for t, v in changes.items() for x in ("SET", "u1", t, v)))
         for key, members in self.srem.items():
             pipe.srem(key, *members)
         for key, members in self.zrem.items():
@@ -44,14 +72,16 @@ class _Index:
 def write_dirty(state: State, pipe: Any) -> None:
     """Queue on `pipe` (inside the caller's MULTI) the view writes for everything marked dirty."""
     ix = _Index()
-    for tid in state.dirty_tasks:
+    tasks = state.dirty_tasks
+    new_executions = [eid for eid in state.dirty_executions if eid not in state.indexed_executions]
+    if new_executions:      # a task's view lists its executions
+        tasks = tasks | {state.executions[e].task_id for e in new_executions if e in state.executions}
+    for tid in tasks:
         t = state.tasks.get(tid)
         prev = state.indexed_tasks.get(tid)
         vkey = keys.task_view(tid)
         if t is None:
             pipe.delete(vkey)
-            ix.zrem.setdefault(keys.TASKS_ALL, []).append(tid)
-            pipe.delete(keys.executions_of_task(tid))
             if prev:
                 ix.srem.setdefault(keys.tasks_by_status(prev[0]), []).append(tid)
                 ix.zrem.setdefault(keys.tasks_by_batch(prev[1]), []).append(tid)
@@ -60,17 +90,22 @@ def write_dirty(state: State, pipe: Any) -> None:
             state.indexed_tasks.pop(tid, None)
             state.rewrite_tasks.discard(tid)
             continue
-        # Fields only appear, except `worker` (released) and what a user edit empties: those cases
-        # drop the old fields; otherwise one HSET updates the view in place.
+        # Fields only appear, except `worker` (released), what a user edit empties and what a task that
+        # becomes finished no longer writes (FINISHED_SPARSE): those cases drop the old fields; otherwise
+        # one HSET updates the view in place.
+        h = task_hash(t, state.task_executions.get(tid, ()))
         if tid in state.rewrite_tasks:
             pipe.delete(vkey)
-        elif prev is not None and prev[3] and t.worker is None:
-            pipe.hdel(vkey, "worker")
-        pipe.hset(vkey, mapping=task_hash(t))
+        elif prev is not None:
+            gone = [f for f in FINISHED_SPARSE if f not in h] \
+                if t.status in EVICTABLE_STATUSES and prev[0] != t.status else []
+            if prev[3] and t.worker is None:
+                gone.append("worker")
+            if gone:
+                pipe.hdel(vkey, *gone)
+        pipe.hset(vkey, mapping=h)
         now = index_entry(t)
         if prev != now:
-            if prev is None:
-                ix.zadd.setdefault(keys.TASKS_ALL, {})[tid] = tid
             if prev is None or prev[0] != t.status:
                 if prev:
                     ix.srem.setdefault(keys.tasks_by_status(prev[0]), []).append(tid)
@@ -91,16 +126,17 @@ def write_dirty(state: State, pipe: Any) -> None:
         vkey = keys.execution_view(eid)
         if ex is None:
             pipe.delete(vkey)
-            ix.zrem.setdefault(keys.EXECUTIONS_ALL, []).append(eid)
             state.indexed_executions.discard(eid)
             continue
-        if ex.cached_from is not None and ex.worker is None:
-            pipe.hdel(vkey, "worker", "worker_id")      # a cached execution ran on no worker
-        pipe.hset(vkey, mapping=execution_hash(ex))
-        if eid not in state.indexed_executions:
-            ix.zadd.setdefault(keys.EXECUTIONS_ALL, {})[eid] = eid
-            ix.zadd.setdefault(keys.executions_of_task(ex.task_id), {})[eid] = eid
-            state.indexed_executions.add(eid)
+        h = execution_hash(ex)
+        if eid in state.indexed_executions:
+            gone = ["worker", "worker_id"] if ex.cached_from is not None and ex.worker is None else []
+            if "stream" not in h and ex.stream is not None and ex.status == "running":
+                gone.append("stream")       # named once the attempt started: its view may say "none yet"
+            if gone:
+                pipe.hdel(vkey, *gone)      # (a cached execution ran on no worker)
+        pipe.hset(vkey, mapping=h)
+        state.indexed_executions.add(eid)
     ix.flush(pipe)
     for wid in state.dirty_workers:
         w = state.workers.get(wid)
@@ -167,8 +203,8 @@ def write_dirty(state: State, pipe: Any) -> None:
 def server_state(state: State) -> dict[str, str]:
     """What the server needs besides the entities' views to start from them: its id counters (ids of
     deleted entities are not given again), the offline workers that were paused and the places where a
-    deploy failed for good (provider, region, flavor, error kind, when)."""
-    return {"next_task_id": str(state.next_task_id), "next_execution_id": str(state.next_execution_id),
+    deploy failed for good (provider, region, flavor, error kind, when), and the layout of the views."""
+    return {"views": VIEW_LAYOUT, "next_task_id": str(state.next_task_id), "next_execution_id": str(state.next_execution_id),
             "next_worker_id": str(state.next_worker_id), "paused_offline": json.dumps(sorted(state.paused_offline)),
             "unusable": json.dumps(sorted([*k, *v] for k, v in state.unusable.items()))}
 
@@ -208,7 +244,7 @@ def expected_views(state: State) -> dict[str, Any]:
     by_batch: dict[str, dict[str, float]] = {}
     by_name: dict[str, set[str]] = {}
     for tid, t in state.tasks.items():
-        out[keys.task_view(tid)] = task_hash(t)
+        out[keys.task_view(tid)] = task_hash(t, state.task_executions.get(tid, ()))
         by_status.setdefault(keys.tasks_by_status(t.status), set()).add(str(tid))
         by_batch.setdefault(keys.tasks_by_batch(t.batch), {})[str(tid)] = float(tid)
         if t.name:
@@ -216,15 +252,8 @@ def expected_views(state: State) -> dict[str, Any]:
     out.update(by_status)
     out.update(by_batch)
     out.update(by_name)
-    if state.tasks:
-        out[keys.TASKS_ALL] = {str(t): float(t) for t in state.tasks}
-    per_task: dict[str, dict[str, float]] = {}
     for eid, ex in state.executions.items():
         out[keys.execution_view(eid)] = execution_hash(ex)
-        per_task.setdefault(keys.executions_of_task(ex.task_id), {})[str(eid)] = float(eid)
-    out.update(per_task)
-    if state.executions:
-        out[keys.EXECUTIONS_ALL] = {str(e): float(e) for e in state.executions}
     for wid, w in state.workers.items():
         out[keys.worker_view(wid)] = worker_hash(w)
     if state.workers:
@@ -267,10 +296,17 @@ def dump_views(r: Any) -> dict[str, Any]:
         types = pipe.execute()
         pipe = r.pipeline(transaction=False)
         for k, ty in zip(chunk, types):
+            if k in _BITMAP_KEYS and ty == "string":
+                pipe.execute_command("GET", k, **NEVER_DECODE)
+                continue
             {"hash": pipe.hgetall, "zset": lambda k: pipe.zrange(k, 0, -1, withscores=True),
              "set": pipe.smembers, "string": pipe.get}.get(ty, pipe.type)(k)
         for k, ty, value in zip(chunk, types, pipe.execute()):
-            if ty == "zset":
+            if k in _BITMAP_KEYS and ty == "string":
+                value = {str(t) for t in bitmap_ids(value)}
+                if not value:
+                    continue
+            elif ty == "zset":
                 value = {m: float(s) for m, s in value}
             elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX, keys.SERVER_STATE):
                 value = dict(value)

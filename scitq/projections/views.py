@@ -5,6 +5,16 @@ is read back into a Struct derived from the entity (`TaskView`, `ExecutionView`,
 `BatchView`, typed statuses included) with `msgspec.convert`. Nothing here lists a field by hand except
 the few whose view differs from the entity (`output_files`, `held`, the heartbeat figures, the batch's
 names and counters).
+
+A task or execution hash holds only what its defaults and its other fields do not say (layout
+`VIEW_LAYOUT`; every task and execution of a long history has one, so each byte counts): a field at its
+default is not written; a finished task omits `retry`, `queued`, `deliveries` at their default, its
+`status_date` when it equals its `modification_date` and its `executions` when they are its
+`execution_id` alone (a live task writes them all: they change without an edit); an execution omits
+its output `stream` when it is the one its worker, task and attempt name, and its `start_date` when it
+equals its `creation_date` (claimed as it started; one not started writes it empty), as its
+`modification_date` (dates only grow: once written it stays). Decoding fills all of these
+back, so every reader sees the same values as when they were written.
 """
 
 from __future__ import annotations
@@ -16,14 +26,37 @@ from typing import Any, Callable, Iterator, Union
 
 import msgspec
 
+from scitq import keys
 from scitq.events.model import TASK_STATUSES, BatchFields, derive
-from scitq.projections.state import Batch, Deploy, Execution, Recruiter, Task, Worker
+from scitq.projections.state import EVICTABLE_STATUSES, Batch, Deploy, Execution, Recruiter, Task, Worker
 
 __all__ = [
     "task_hash", "execution_hash", "worker_hash", "batch_hash", "recruiter_hash", "View", "TaskView",
     "ExecutionView", "WorkerView", "BatchView", "RecruiterView", "decode_task", "decode_execution",
     "decode_worker", "decode_batch", "decode_recruiter", "deploy_hash", "DeployView", "decode_deploy", "IO_FIELDS", "HEARTBEAT_FIELDS",
+    "VIEW_LAYOUT", "FINISHED_SPARSE", "BITMAP_STATUSES", "bitmap_ids", "task_execution_ids", "fill_task", "fill_execution", "TASK_NEEDS", "EXECUTION_NEEDS",
 ]
+
+# The layout of the task and execution views (see the module docstring); written in `scitq:view:state`.
+# A server finding views of another layout rebuilds them from the ledger once, at start.
+VIEW_LAYOUT = "2"
+
+# The statuses whose index (`keys.tasks_by_status`) is a bitmap (bit n set: task n is in it) rather than a
+# set: those where finished tasks gather, a whole history of them (an eighth of a byte a task id, where a
+# set member costs about 50 bytes); the others hold live tasks only, a few.
+BITMAP_STATUSES = EVICTABLE_STATUSES
+
+
+def bitmap_ids(data: bytes | None) -> list[int]:
+    """The task ids set in a status bitmap (its bit n is task n, the first bit the highest of byte 0)."""
+    out: list[int] = []
+    if not data:
+        return out
+    for i, byte in enumerate(data):
+        if byte:
+            base = i * 8
+            out.extend(base + b for b in range(8) if byte & (0x80 >> b))
+    return out
 
 
 def _bool(v: str) -> bool:
@@ -74,11 +107,23 @@ def _readers(cls: type[msgspec.Struct]) -> dict[str, Callable[[str], Any]]:
     return out
 
 
-def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None) -> dict[str, str]:
+def _defaults(cls: type[msgspec.Struct]) -> dict[str, str | None]:
+    """The encoded default of each field of `cls` that has one (a field at its default is not written)."""
+    out: dict[str, str | None] = {}
+    for f in msgspec.structs.fields(cls):
+        if f.default is not msgspec.NODEFAULT:
+            out[f.name] = _encode(f.default)
+        elif f.default_factory is not msgspec.NODEFAULT:
+            out[f.name] = _encode(f.default_factory())
+    return out
+
+
+def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None,
+          defaults: dict[str, str | None] | None = None) -> dict[str, str]:
     out = {}
     for name in fields:
         enc = _encode(getattr(obj, name))
-        if enc is not None:
+        if enc is not None and (defaults is None or name not in defaults or defaults[name] != enc):
             out[name] = enc
     for name, value in (extra or {}).items():
         enc = _encode(value)
@@ -94,12 +139,100 @@ _RECRUITER_FIELDS = _fields(Recruiter)
 _DEPLOY_FIELDS = _fields(Deploy)
 
 
-def task_hash(t: Task) -> dict[str, str]:
-    return _hash(t, _TASK_FIELDS)
+_TASK_DEFAULTS = _defaults(Task)
+_EXEC_DEFAULTS = _defaults(Execution)
+# what a live task writes even at its default or derived value (it changes without an edit, and an HSET
+# does not remove a field); a task that becomes finished deletes those it no longer writes
+FINISHED_SPARSE = ("retry", "queued", "deliveries", "status_date", "executions")
+_LIVE_DEFAULTS = {k: v for k, v in _TASK_DEFAULTS.items() if k not in FINISHED_SPARSE}
+
+
+def task_hash(t: Task, executions: list[int] | tuple[int, ...] = ()) -> dict[str, str]:
+    """The view of task `t` whose executions are `executions` (ids, oldest first)."""
+    finished = t.status in EVICTABLE_STATUSES
+    out = _hash(t, _TASK_FIELDS, defaults=_TASK_DEFAULTS if finished else _LIVE_DEFAULTS)
+    if not finished:
+        out.setdefault("status_date", repr(t.status_date))
+        out["executions"] = " ".join(map(str, executions))
+    else:
+        if t.status_date == t.modification_date:
+            out.pop("status_date", None)
+        if list(executions) != ([t.execution_id] if t.execution_id is not None else []):
+            out["executions"] = " ".join(map(str, executions))
+    return out
+
+
+def _stream_of(worker: Any, task_id: Any, attempt: Any, start_date: Any) -> str | None:
+    """The output stream an execution that started names unless its view says otherwise."""
+    if worker is None or task_id is None or attempt is None or start_date is None:
+        return None
+    return keys.worker_output(worker, int(task_id), int(attempt))
 
 
 def execution_hash(e: Execution) -> dict[str, str]:
-    return _hash(e, _EXEC_FIELDS, {"output_files": " ".join(e.output_files) if e.output_files else None})
+    out = _hash(e, _EXEC_FIELDS, {"output_files": " ".join(e.output_files) if e.output_files else None},
+                defaults=_EXEC_DEFAULTS)
+    if e.start_date is None:
+        out["start_date"] = ""      # not started (an attempt that starts as it is claimed omits it)
+    elif e.start_date == e.creation_date:
+        del out["start_date"]
+    if e.modification_date == e.creation_date:
+        del out["modification_date"]
+    derived = _stream_of(e.worker, e.task_id, e.attempt, e.start_date)
+    if e.stream == derived:
+        out.pop("stream", None)
+    elif e.stream is None:
+        out["stream"] = ""          # started, but no stream named (yet, or before output keys were per worker)
+    return out
+
+
+def task_execution_ids(h: dict[str, str]) -> list[int]:
+    """The ids of a task's executions, oldest first, from its view (or from its `executions` and
+    `execution_id` fields alone)."""
+    listed = h.get("executions")
+    if listed is not None:
+        return [int(x) for x in listed.split()]
+    current = h.get("execution_id")
+    return [int(current)] if current else []
+
+
+# the fields a partial read must fetch too, to fill a field its view may omit
+TASK_NEEDS = {"status_date": ("modification_date",)}
+EXECUTION_NEEDS = {"start_date": ("creation_date",), "modification_date": ("creation_date",),
+                   "stream": ("worker", "task_id", "attempt", "start_date", "creation_date")}
+
+
+def fill_task(h: dict[str, str]) -> dict[str, str]:
+    """A task's view hash with what it omits because it is derived put back (defaults are the decoder's)."""
+    if "status_date" not in h and "modification_date" in h:
+        h = dict(h)
+        h["status_date"] = h["modification_date"]
+    return h
+
+
+def fill_execution(h: dict[str, str]) -> dict[str, str]:
+    """An execution's view hash with its start date (none, or its creation's) and output stream (named,
+    derived, or none) put back."""
+    if "modification_date" not in h and "creation_date" in h:
+        h = dict(h)
+        h["modification_date"] = h["creation_date"]
+    start = h.get("start_date")
+    if start is None and "creation_date" in h:
+        h = dict(h)
+        h["start_date"] = h["creation_date"]
+    elif start == "":
+        h = dict(h)
+        del h["start_date"]
+    stream = h.get("stream")
+    if stream is None:
+        derived = _stream_of(h.get("worker"), h.get("task_id"), h.get("attempt"), h.get("start_date"))
+        if derived is not None:
+            h = dict(h)
+            h["stream"] = derived
+    elif stream == "":
+        h = dict(h)
+        del h["stream"]
+    return h
 
 
 def worker_hash(w: Worker) -> dict[str, str]:
@@ -205,11 +338,11 @@ def decode_hash(h: dict[str, str], cls: type[msgspec.Struct], json_fields: tuple
 
 
 def decode_task(h: dict[str, str]) -> TaskView:
-    return decode_hash(h, TaskView, _TASK_JSON)
+    return decode_hash(fill_task(h), TaskView, _TASK_JSON)
 
 
 def decode_execution(h: dict[str, str]) -> ExecutionView:
-    return decode_hash(h, ExecutionView, _EXEC_JSON)
+    return decode_hash(fill_execution(h), ExecutionView, _EXEC_JSON)
 
 
 def decode_worker(h: dict[str, str]) -> WorkerView:

@@ -32,7 +32,7 @@ local TYPES = {
   HSET = 'hash', HDEL = 'hash',
   SADD = 'set', SREM = 'set',
   ZADD = 'zset', ZREM = 'zset',
-  SET = 'string',
+  SET = 'string', BITFIELD = 'string',
   LPUSH = 'list',
   DEL = false, EXPIRE = false,
 }

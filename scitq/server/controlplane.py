@@ -17,7 +17,7 @@ from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
 from scitq.projections.snapshot import NoSnapshot, fold_tail, hydrate, load_live, tasks_of_execution, write_now
 from scitq.projections.state import State
-from scitq.projections.store import rebuild
+from scitq.projections.store import rebuild, status_ids
 from scitq.server.archiver import Archiver, drop_outputs, pack_outputs
 from scitq.server.decide import Decider
 from scitq.server.library import CommitRefused, ensure_library
@@ -399,8 +399,8 @@ class ControlPlane:
         elif tag == "batch.delete":
             ids += [int(t) for t in self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1)]
         elif tag == "batch.relaunch_failed":
-            failed = self.r.smembers(keys.tasks_by_status("failed"))
-            ids += [int(t) for t in self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1) if t in failed]
+            failed = status_ids(self.r, ["failed"])
+            ids += [t for t in map(int, self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1)) if t in failed]
         if any(isinstance(i, int) and i not in self.state.tasks for i in ids):
             hydrate(self.r, self.state, [i for i in ids if isinstance(i, int)])
 

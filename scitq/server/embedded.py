@@ -16,7 +16,13 @@ from scitq.connection import read_connection_file, write_connection_file
 from scitq.errors import ScitqError
 from scitq.settings import Settings
 
-__all__ = ["EmbeddedValkey", "valkey_binary", "free_port"]
+__all__ = ["EmbeddedValkey", "valkey_binary", "free_port", "MEMORY_TUNING"]
+
+# Settings of the embedded Valkey that keep every task's and execution's view in the compact encoding
+# (a listpack) even with a command line of a few hundred characters: past 64 B (the default) a single
+# longer value turns the whole hash into a hash table, about twice its size. Advised for an external
+# Valkey too (docs/operations.md).
+MEMORY_TUNING = ("hash-max-listpack-value 1024",)
 
 log = logging.getLogger("scitq.server")
 
@@ -129,6 +135,7 @@ class EmbeddedValkey:
             f"appendfsync {self.fsync}",
             "aof-load-truncated yes",
             'save ""',
+            *MEMORY_TUNING,
             "protected-mode yes",
             "daemonize no",
             f"logfile {self.dir / 'valkey.log'}",

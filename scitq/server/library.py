@@ -130,6 +130,10 @@ class Ops:
     def zrem(self, key: str, *members: Any) -> None:
         self._chunked("ZREM", key, list(members))
 
+    def bitfield_set(self, key: str, bits: dict[int, int]) -> None:
+        """Bit n of the bitmap `key` set to `bits[n]` (0 or 1): BITFIELD SET u1 ops."""
+        self._chunked("BITFIELD", key, [x for n, v in bits.items() for x in ("SET", "u1", n, v)], 4)
+
     def set(self, key: str, value: Any, ex: int | None = None) -> None:
         self._op("SET", key, [value] if ex is None else [value, "EX", ex])
 

@@ -50,7 +50,7 @@ MATRIX = [
     ("ledger XRANGE", {A, S, SUB, V}, lambda c: c.xrange(keys.EVENTS, count=1)),
     ("task view HSET", {A, S}, lambda c: c.hset(keys.task_view(1), "command", "rm -rf /")),
     ("task view HGETALL", EVERYONE, lambda c: c.hgetall(keys.task_view(1))),
-    ("view DEL", {A, S}, lambda c: c.delete(keys.TASKS_ALL)),
+    ("view DEL", {A, S}, lambda c: c.delete(keys.WORKERS_ALL)),
     ("inbox XADD (submit, cancel, delete)", {A, S, SUB},
      lambda c: c.xadd(keys.INBOX, {"cmd": "noop", "id": "x", "data": "{}"})),
     ("inbox DEL", {A, S}, lambda c: c.delete(keys.INBOX)),
@@ -314,7 +314,7 @@ def test_scitq_access_warns_when_redis_cannot_save_its_users(tmp_path):
         wait_for(lambda: _pings(r), what="valkey")
         user, password, warning = access.add(r, "viewer", "bob")
         assert user == "viewer-bob" and "users are not saved, they last until Redis restarts" in warning
-        assert redis.Redis(port=port, username=user, password=password).get(keys.TASKS_ALL) is None
+        assert redis.Redis(port=port, username=user, password=password).get(keys.WORKERS_ALL) is None
     finally:
         proc.terminate()
         proc.wait(10)

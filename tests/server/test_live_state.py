@@ -16,6 +16,8 @@ import pytest
 from scitq import keys
 from scitq.events.codec import event_fields
 from scitq.events.task import TaskSubmitted
+from scitq.api.client import Client
+from scitq.projections import views
 from scitq.projections.snapshot import load_live
 from scitq.projections.state import EVICTABLE_STATUSES, State
 from scitq.projections.store import rebuild, replay
@@ -306,3 +308,75 @@ def test_a_burst_of_submissions_leaves_the_server_holding_its_tasks_not_the_burs
     gc.collect()
     assert len(rig.cp.state.tasks) == 11000
     assert (_rss() - before) / 10000 < 2500
+
+
+def _old_layout(r) -> None:
+    """Turn the views into those of the previous layout: whole task and execution hashes, a sorted set of
+    each task's executions, the global `tasks` and `executions` sorted sets, no layout in the state hash."""
+    state = replay(r)
+    pipe = r.pipeline(transaction=True)
+    for tid, t in state.tasks.items():
+        pipe.delete(keys.task_view(tid))
+        pipe.hset(keys.task_view(tid), mapping=views._hash(t, views._TASK_FIELDS))
+        pipe.zadd(f"{keys.PREFIX}:view:tasks", {str(tid): tid})
+    for eid, ex in state.executions.items():
+        pipe.delete(keys.execution_view(eid))
+        pipe.hset(keys.execution_view(eid), mapping=views._hash(
+            ex, views._EXEC_FIELDS, {"output_files": " ".join(ex.output_files) or None}))
+        pipe.zadd(f"{keys.PREFIX}:view:task:{ex.task_id}:executions", {str(eid): eid})
+        pipe.zadd(f"{keys.PREFIX}:view:executions", {str(eid): eid})
+    pipe.hdel(keys.SERVER_STATE, "views")
+    pipe.execute()
+
+
+def test_a_server_started_on_views_of_the_previous_layout_rebuilds_them_once_from_the_ledger(rig, r, redis_url, caplog):
+    """Given views written by the previous version (whole hashes, per-task sets of executions, the global
+    sorted sets), a server of this version starting on them replays the ledger once and writes them in
+    the current layout; the next start reads them as they are, and clients read the same tasks."""
+    _history(rig)
+    before = Client(url=redis_url)
+    tasks = {t.task_id: t.to_dict() for t in before.tasks()}
+    executions = {e.execution_id: e.to_dict() for e in before.executions()}
+    _old_layout(r)
+    caplog.set_level("INFO")
+    rig.restart()
+    assert "full replay" in caplog.text
+    assert r.hget(keys.SERVER_STATE, "views") == views.VIEW_LAYOUT
+    assert not r.exists(f"{keys.PREFIX}:view:tasks", f"{keys.PREFIX}:view:executions")
+    assert not list(r.scan_iter(match=f"{keys.PREFIX}:view:task:*:executions"))
+    report, _ = rebuild(r, verify=True, write=False)
+    assert report.equal, report.differences[:5]
+    c = Client(url=redis_url)
+    assert {t.task_id: t.to_dict() for t in c.tasks()} == tasks
+    assert {e.execution_id: e.to_dict() for e in c.executions()} == executions
+    caplog.clear()
+    rig.restart()
+    assert "full replay" not in caplog.text
+
+
+def test_clients_list_count_and_page_tasks_and_executions_without_global_indexes(rig, r, redis_url):
+    """Given tasks in two batches, some run twice, the client lists, counts and pages all tasks from the
+    by-batch indexes and finds every execution from the tasks' views; a partial read of fields at their
+    default still tells an existing task from a missing one."""
+    rig.register(concurrency=10)
+    a = rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b"} for _ in range(3)]})["task_ids"]
+    b = rig.command("task.submit", {"tasks": [{"command": "true", "batch": "other"} for _ in range(2)]})["task_ids"]
+    rig.work(codes={a[1]: 1})
+    c = Client(url=redis_url)
+    everything = sorted(a + b)
+    assert c.task_ids() == everything and c.task_count() == 5 and c.task_count("b") == 3
+    assert c.task_page(0, 2) == everything[:3] and c.task_page(1, 3, desc=True) == everything[::-1][1:4]
+    assert c.task_page(0, -1) == everything
+    assert c.task_ids(status="failed") == [a[1]] and c.task_ids(status=["succeeded", "failed"]) == sorted(a)
+    assert c.task_ids(status="succeeded", batch="b") == [a[0], a[2]] and c.task_ids(status="pending") == b
+    eids = c.execution_ids()
+    assert len(eids) == 3 and eids == sorted(eids)
+    assert [e.task_id for e in c.executions(a[0])] == [a[0]]
+    assert c.attempts([a[0], b[0]]) == {a[0]: [(c.task(a[0]).execution_id, 1)], b[0]: []}
+    rows = c.task_fields([a[0], 999], ["required_task_ids", "status_date"])
+    assert rows[1] is None and rows[0].required_task_ids == [] and rows[0].status_date == c.task(a[0]).status_date
+    assert rows[0].task_id is None                    # only the fields asked for
+    ex = c.execution_fields([eids[0]], ["stream", "start_date"])[0]
+    full = c.execution(eids[0])
+    assert (ex.stream, ex.start_date) == (full.stream, full.start_date) and full.stream == keys.worker_output(
+        WORKER, full.task_id, full.attempt)
