@@ -52,7 +52,7 @@ def install(claims_file: str | None) -> None:
     original = Reporter.report
 
     def report(self, fact, task_id, attempt, **data):
-        if fact == "claimed":
+        if fact == "claimed" or (fact == "started" and data.get("entry")):   # a start may be the claim too
             with lock:
                 fh.write(f"{task_id} {time.time():.6f}\n")
         return original(self, fact, task_id, attempt, **data)

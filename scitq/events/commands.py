@@ -206,8 +206,12 @@ class Accepted(Fact, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-Started = derive("Started", LaunchFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True)
-Started.__doc__ = "The worker started the attempt's process with these `LaunchFields`."
+Started = derive("Started", LaunchFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True,
+                 tail=(("entry", Annotated[str, msgspec.Meta(pattern=r"^([0-9]{1,15}(-[0-9]{1,15})?)?$")], ""),
+                       ("queue", str, "")))
+Started.__doc__ = ("The worker started the attempt's process with these `LaunchFields`. With `entry` (and `queue`),"
+                   " it is also the claim of that queue entry (see `Claimed`): the worker started the attempt"
+                   " without reporting its claim first.")
 
 
 Finished = derive("Finished", CacheFields, bases=(Fact,), module=__name__, forbid_unknown_fields=True,

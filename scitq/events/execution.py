@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Union
+
 from scitq.events.base import Event
 from scitq.events.model import CacheFields, LaunchFields, derive
 
@@ -32,11 +34,21 @@ class ExecutionAccepted(ExecutionEvent, tag="execution.accepted", kw_only=True):
 
 ExecutionStarted = derive(
     "ExecutionStarted", LaunchFields, bases=(ExecutionEvent,), tag="execution.started", module=__name__,
-    head=(("worker", str, ""),))
-ExecutionStarted.__doc__ = "The process started with this frozen copy of the task (`LaunchFields`)."
+    head=(("worker", str, ""),), tail=(("attempt", Union[int, None], None), ("worker_id", Union[int, None], None)))
+ExecutionStarted.__doc__ = """The process started with this frozen copy of the task (`LaunchFields`).
+
+Version 3: the execution's output is the worker's stream of this attempt
+(`keys.worker_output(worker, task, attempt)`), implied here: no `execution.output_opened` follows. With
+`attempt` (and `worker_id`), the event is also the claim: worker `worker` took that attempt and started
+it at once, and execution `execution_id` is created by this event (no `execution.claimed` before it).
+Version 2 entries are read as version 3 without a claim (`scitq.events.upcasters`)."""
+ExecutionStarted.version = 3
 
 
 class ExecutionOutputOpened(ExecutionEvent, tag="execution.output_opened", kw_only=True):
+    """Where the output of an execution that never started is (a failed download, a cached result). A
+    started execution's output is implied by `execution.started` (version 3; older ledgers have this event
+    after each start)."""
     stream: str
 
 

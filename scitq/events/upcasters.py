@@ -46,3 +46,15 @@ def data_without_type(data: Data) -> Data:
 @upcaster("worker.signalled", 1)
 def _worker_signalled_names_its_order(data: Data) -> Data:
     return {**data, "order": WORKER_SIGNALS.get(data.get("signal"), "")}  # type: ignore[arg-type]
+
+
+@upcaster("execution.started", 1)
+def _execution_started_compact(data: Data) -> Data:
+    return data_without_type(data)
+
+
+@upcaster("execution.started", 2)
+def _execution_started_implies_its_output(data: Data) -> Data:
+    """Version 3 implies the output stream and may carry the claim: a version 2 start carries no claim
+    (its `execution.claimed` came before it, its `execution.output_opened` after it)."""
+    return data

@@ -14,7 +14,7 @@ __all__ = ["LedgerReport", "check_ledger"]
 # Which events may follow the task's current status (besides TaskStatusSet, any time, by a user).
 _NEXT = {
     "task.dispatched": {"pending"},
-    "execution.claimed": {"pending"},
+    "execution.claimed": {"pending"},          # and execution.started when it is also the claim
     "task.succeeded": {"running", "paused"},
     "task.failed": {"running", "paused", "pending", "assigned", "accepted", "waiting"},
     "task.retried": {"running", "paused"},
@@ -74,7 +74,8 @@ def check_ledger(r: Any) -> LedgerReport:
                 rep.problems.append(f"{eid}: {tag} for unknown task {tid}")
             continue
         cur = status[tid]
-        allowed = _NEXT.get(tag)
+        claim = tag == "execution.claimed" or (tag == "execution.started" and e.attempt is not None)
+        allowed = _NEXT["execution.claimed"] if claim else _NEXT.get(tag)
         if allowed is not None and cur not in allowed:
             rep.problems.append(f"{eid}: {tag} while task {tid} is {cur}")
         if tag == "task.dispatched":
@@ -86,8 +87,10 @@ def check_ledger(r: Any) -> LedgerReport:
             status[tid] = "assigned"
         elif tag == "execution.accepted" and cur != "paused":
             status[tid] = "accepted"
-        elif tag == "execution.started" and cur != "paused":
-            status[tid] = "running"
+        elif tag == "execution.started":   # version 3 with `attempt`: the claim too
+            rep.executions += 1 if claim else 0
+            if cur != "paused":
+                status[tid] = "running"
         elif tag == "task.succeeded":
             success_per_task[tid] += 1
             status[tid] = "succeeded"

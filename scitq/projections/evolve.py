@@ -7,6 +7,7 @@ from typing import Callable
 import msgspec
 from msgspec import UNSET
 
+from scitq import keys
 from scitq.events import base as _base
 from scitq.events.batch import BatchCreated, BatchDeleted, BatchPaused, BatchResumed
 from scitq.events.deploy import (
@@ -268,14 +269,20 @@ def _signalled(state: State, e: TaskSignalled) -> None:
 # --- executions --------------------------------------------------------------------------------
 @_on(ExecutionClaimed)
 def _claimed(state: State, e: ExecutionClaimed) -> None:
-    t = state.tasks[e.task_id]
+    _claim(state, e.execution_id, e.task_id, e.attempt, e.worker, e.worker_id, e.ts)
+
+
+def _claim(state: State, execution_id: int, task_id: int, attempt: int, worker: str, worker_id: int | None,
+           ts: float) -> None:
+    """Worker `worker` took attempt `attempt` of the task: execution `execution_id` exists (pending)."""
+    t = state.tasks[task_id]
     for eid in state.task_executions.get(t.task_id, []):
         old = state.executions.get(eid)
         if old is not None and old.latest:
             old.latest = False
             state.dirty_executions.add(eid)
-    ex = Execution(execution_id=e.execution_id, task_id=t.task_id, worker_id=e.worker_id, worker=e.worker,
-                   attempt=e.attempt, status="pending", creation_date=e.ts, modification_date=e.ts)
+    ex = Execution(execution_id=execution_id, task_id=t.task_id, worker_id=worker_id, worker=worker,
+                   attempt=attempt, status="pending", creation_date=ts, modification_date=ts)
     state.executions[ex.execution_id] = ex
     state.task_executions.setdefault(t.task_id, []).append(ex.execution_id)
     state.next_execution_id = max(state.next_execution_id, ex.execution_id + 1)
@@ -283,12 +290,12 @@ def _claimed(state: State, e: ExecutionClaimed) -> None:
     _unqueue(state, t)
     t.deliveries += 1
     t.execution_id = ex.execution_id
-    t.worker = e.worker
-    w = state.workers.get(e.worker_id)
+    t.worker = worker
+    w = state.workers.get(worker_id) if worker_id is not None else None
     if w is not None:
         w.held.add(t.task_id)
         state.dirty_workers.add(w.worker_id)
-    _set_status(state, t, "assigned", e.ts)
+    _set_status(state, t, "assigned", ts)
 
 
 def _progress(state: State, e: ExecutionAccepted | ExecutionStarted, status: str) -> None:
@@ -306,7 +313,11 @@ def _accepted(state: State, e: ExecutionAccepted) -> None:
 
 @_on(ExecutionStarted)
 def _started(state: State, e: ExecutionStarted) -> None:
+    if e.attempt is not None:      # the claim and the start in one fact (version 3)
+        _claim(state, e.execution_id, e.task_id, e.attempt, e.worker, e.worker_id, e.ts)
     ex = state.executions[e.execution_id]
+    if ex.worker:                  # version 3: the output is the worker's stream of this attempt
+        ex.stream = keys.worker_output(ex.worker, ex.task_id, ex.attempt)
     ex.command, ex.container, ex.container_options = e.command, e.container, e.container_options
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
     compact_execution(ex, state.tasks.get(e.task_id))

@@ -425,7 +425,7 @@ class ControlPlane:
             if name is None:
                 continue
             for _eid, f in entries:
-                if f.get("f") != "claimed":
+                if f.get("f") not in ("claimed", "started"):   # a start may be the claim too (`entry`)
                     continue
                 try:
                     data = json.loads(f.get("data") or "{}")

@@ -610,7 +610,7 @@ class Decider(CloudDecisions):
             return
         w = self.state.worker_by_name(worker_name)
         t = self.state.tasks.get(f.task_id)
-        if isinstance(f, c.Claimed) and f.entry:
+        if isinstance(f, (c.Claimed, c.Started)) and f.entry:   # a claim, or a start that is also the claim
             if delivered:   # applied or not, the entry has been dealt with
                 self.effect("ack", f.queue, {"id": f.entry})
             elif w is None or t is None or not self._mine(w, t, f):   # (else a duplicate: the entry is gone)
@@ -628,7 +628,8 @@ class Decider(CloudDecisions):
         elif incarnation and w.incarnation and incarnation != w.incarnation:
             # sent by a previous run of this worker (its spool, replayed after a restart): the
             # current run does not hold that attempt, so it cannot be trusted with it
-            if tag == "claimed" and t.queued and t.attempt == f.attempt and t.status == "pending":
+            if (tag == "claimed" or getattr(f, "entry", "")) and t.queued and t.attempt == f.attempt \
+                    and t.status == "pending":
                 self.emit(et.TaskRequeued(task_id=t.task_id, batch=t.batch, attempt=t.attempt,
                                           reason="claimed by a previous run of the worker", worker=worker_name))
                 return
@@ -712,6 +713,14 @@ class Decider(CloudDecisions):
         return None
 
     def fact_started(self, w: Worker, t: Task, f: c.Started) -> str | None:
+        launch = {name: getattr(f, name) for name in LAUNCH_FIELDS}
+        if f.entry and not self._mine(w, t, f):   # the claim and the start at once: one fact
+            if not (t.queued and t.attempt == f.attempt and t.status == "pending"):
+                return f"attempt {f.attempt} is not on offer (task is {t.status}, attempt {t.attempt})"
+            self.emit(ee.ExecutionStarted(execution_id=self.state.next_execution_id, task_id=t.task_id,
+                                          batch=t.batch, worker=w.name, attempt=f.attempt, worker_id=w.worker_id,
+                                          **launch))
+            return None
         if not self._mine(w, t, f):
             return self._superseded(t, f)
         ex = self.state.current_execution(t)
@@ -719,11 +728,9 @@ class Decider(CloudDecisions):
             return None
         if t.status == "paused":   # paused while it was starting: stop it at once
             self.control(w.name, "signal", task=t.task_id, attempt=f.attempt, signal=20)
-        eid = t.execution_id
-        self.emit(ee.ExecutionStarted(execution_id=eid, task_id=t.task_id, batch=t.batch, worker=w.name,
-                                      **{name: getattr(f, name) for name in LAUNCH_FIELDS}))
-        self.emit(ee.ExecutionOutputOpened(execution_id=eid, task_id=t.task_id, batch=t.batch,
-                                           stream=keys.worker_output(w.name, t.task_id, f.attempt)))
+        # the output stream is implied (execution.started version 3): no execution.output_opened
+        self.emit(ee.ExecutionStarted(execution_id=t.execution_id, task_id=t.task_id, batch=t.batch, worker=w.name,
+                                      **launch))
         return None
 
     def _output_of_unstarted(self, w: Worker, t: Task, ex: Any, f: c.Finished) -> None:
@@ -944,10 +951,28 @@ class Decider(CloudDecisions):
                 fields = {"task": str(tid), "attempt": str(attempt)}
                 if t.input or t.resource:
                     fields["data"] = "1"     # the worker fetches it while it waits (prefetch)
+                fields["run"] = run_entry(t)   # what to run: no view read before the start
                 self.effect("queue", batch, fields)
                 want -= 1
                 sent += 1
         return sent
+
+
+# the task fields a worker needs to start an attempt, carried in its queue entry
+_RUN_ENTRY_FIELDS = ("command", "input", "output", "container", "container_options", "resource", "run_timeout",
+                     "download_timeout", "use_cache")
+_RUN_ENCODER = msgspec.json.Encoder()
+
+
+def run_entry(t: Task) -> str:
+    """The `run` field of a queue entry: the task's run fields (those set) and `mod`, its modification date
+    at dispatch; the worker starts from them when the task's view still has that date (not edited since)."""
+    run: dict[str, Any] = {"mod": t.modification_date}
+    for name in _RUN_ENTRY_FIELDS:
+        value = getattr(t, name)
+        if value is not None and value is not False:
+            run[name] = value
+    return _RUN_ENCODER.encode(run).decode()
 
 
 # events after which the server settles dependencies: what to settle, the task itself (True) and/or

@@ -33,7 +33,7 @@ from scitq.worker.orphans import ProcessRecords
 from scitq.worker.recovery import recover_containers
 from scitq.worker.registration import register
 from scitq.worker.reporter import Reporter
-from scitq.worker.slot import Slot, read_task, weight
+from scitq.worker.slot import Slot, run_fields, task_to_start, weight
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
 from scitq.worker.workdirs import WorkDirs
@@ -44,9 +44,13 @@ log = logging.getLogger("scitq.worker")
 
 STARTABLE = ("pending", "assigned", "accepted")
 READY_GRACE = 0.5   # a task held ready this long without starting is reported `accepted` (v1: prefetched)
+CLAIM_GRACE = 0.2   # a task held this long without starting has its claim reported alone; one started sooner
+                    # is claimed by its `started` report (one report, one ledger event for both)
 HOLDING_BACKLOG = 100   # holding reports are skipped while more entries than this wait in the spool
 CLAIM_BLOCK_MS = 100    # how long a claim waits for the queue while the worker holds a task (orders wait as long)
 IDLE_CLAIM_BLOCK_MS = 1000   # ... and while it holds none: an idle worker costs Valkey 2 calls a second, not 20
+CPUS = os.cpu_count() or 1   # (read once: os.cpu_count reads a file each time)
+ORDERS_EVERY = 0.02     # orders are read at most this often (a busy worker ticks once per task that ends)
 
 
 class Agent:
@@ -77,7 +81,7 @@ class Agent:
         self.engines.native.records = self.process_records    # each native attempt's process group, on disk
         self.workdirs = WorkDirs(cfg.workdir, self.engines)
         self.attempts = AttemptRunner(r, cfg, self.reporter, self.spool, self.workdirs, self.engines,
-                                      cpu=lambda: max(1, (os.cpu_count() or 1) // max(1, self.concurrency)),
+                                      cpu=lambda: max(1, CPUS // max(1, self.concurrency)),
                                       keep_clean=lambda: 2 * (self.concurrency + self.prefetch) + 2,
                                       on_done=self._attempt_done)
         self.outage = OutageLog(self.name, self.spool.backlog_size, first=cfg.outage_log_first,
@@ -92,6 +96,7 @@ class Agent:
         self.restart_requested = False  # -2 received: claim nothing more, finish what is held, then stop
         self._stop = threading.Event()
         self._next_heartbeat = 0.0
+        self._next_orders = 0.0
         # executions run on reused threads (starting a thread per task costs more than the task `true`)
         self.pool = ThreadPoolExecutor(max_workers=1024, thread_name_prefix="scitq-task")
         self.autoclean = cfg.autoclean if autoclean is None else autoclean
@@ -157,7 +162,7 @@ class Agent:
             slot = found.slot
             with self.lock:
                 self.slots[slot.key] = slot
-            threading.Thread(target=self.attempts.follow_container,
+            threading.Thread(target=self._follow,
                              args=(slot, found.view, found.runner, found.container_id, found.since),
                              daemon=True, name=f"scitq-task-{slot.task_id}").start()
 
@@ -190,7 +195,9 @@ class Agent:
             self.heartbeat()
             self.report_holding()
             self._next_heartbeat = now + self.cfg.heartbeat_interval
-        self.read_orders()
+        if now >= self._next_orders:
+            self.read_orders()
+            self._next_orders = now + ORDERS_EVERY
         self.outage.recovered()
         if now >= self._next_autoclean:
             self._next_autoclean = now + self.cfg.autoclean_interval
@@ -276,8 +283,8 @@ class Agent:
         if self.spool.backlog() > HOLDING_BACKLOG:
             return
         with self.lock:
-            held = sorted(s.key for s in self.slots.values()
-                          if s.state != "done" and not s.ended and not s.cancelled)
+            held = sorted(s.key for s in self.slots.values()     # (a claim not reported yet is not held
+                          if s.state != "done" and not s.ended and not s.cancelled and s.claim_reported)  # there)
         self.reporter.report_holding(held)
 
     # --- orders -------------------------------------------------------------------------------
@@ -368,13 +375,18 @@ class Agent:
                 except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
                     log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
                     continue
-                slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1")
+                run = run_fields(f)    # None: an entry of an older server, which needs the claim alone
+                slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1", entry=eid,
+                            queue=self.batch, claim_reported=False, run=run)
                 with self.lock:
                     self.slots[slot.key] = slot
                 # the server acknowledges the entry when it applies this claim (not us: if we die
-                # before the claim leaves the spool, the entry stays pending and is given again)
-                self.report("claimed", task_id, attempt, entry=eid, queue=self.batch)
+                # before the claim leaves the spool, the entry stays pending and is given again). A task
+                # that starts at once is claimed by its `started` report; the others, a moment later
+                # (`_accept_ready`), or now when they have data to fetch first or come from an older server
                 got += 1
+                if slot.has_data or run is None:
+                    self.attempts.ensure_claimed(slot)
                 if slot.has_data:
                     slot.preparing = threading.Thread(target=self.attempts.prefetch, args=(slot,), daemon=True,
                                                       name=f"scitq-prefetch-{task_id}")
@@ -388,6 +400,8 @@ class Agent:
         now = time.monotonic()
         with self.lock:   # start_ready changes `held` under this lock: `accepted` is reported before `started`
             for s in self.slots.values():
+                if s.state == "held" and not s.claim_reported and now - s.claimed_at >= CLAIM_GRACE:
+                    self.attempts.ensure_claimed(s)
                 if s.state == "held" and not s.accepted and not s.has_data and now - s.claimed_at >= READY_GRACE:
                     s.accepted = True
                     self.report("accepted", s.task_id, s.attempt)
@@ -396,15 +410,19 @@ class Agent:
         with self.lock:
             slots = list(self.slots.values())
         for s in slots:
+            reason = None
             with s.lock:
                 if s.state == "held":
                     s.state = "done"
-                    self.report("handback", s.task_id, s.attempt, reason="worker stopping")
+                    reason = "worker stopping"
                 elif self.stopping >= 2 and s.state in ("starting", "running") and not s.cancelled:
                     s.cancelled = True
                     if s.proc is not None:
                         s.proc.kill()
-                    self.report("handback", s.task_id, s.attempt, reason="worker stopped")
+                    reason = "worker stopped"
+            if reason is not None:
+                self.attempts.ensure_claimed(s)    # a claim not reported yet goes first
+                self.report("handback", s.task_id, s.attempt, reason=reason)
         self._forget_done()
         if self.running_count() == 0:
             self._stop.set()
@@ -418,31 +436,36 @@ class Agent:
                 del self.slots[key]
 
     # --- starting -------------------------------------------------------------------------------
-    def start_ready(self) -> None:
-        """Start held tasks while there is a free slot, each confirmed against its current view."""
+    def start_ready(self, keep: bool = False) -> tuple[Slot, TaskView] | None:
+        """Start held tasks while there is a free slot, each confirmed against its current view. With `keep`
+        (the thread of an attempt that just ended), the first one to start is returned for that thread to
+        run instead of being handed to another."""
         while True:
             with self.lock:
                 if self.stopping or self.status != "running" or self.batch_paused:
-                    return
+                    return None
                 if self.running_weight() >= self.concurrency - 1e-9:
-                    return
+                    return None
                 held = [s for s in self.slots.values() if s.state == "held"]
                 if not held:
-                    return
+                    return None
                 slot = min(held, key=lambda s: (s.claimed_at, s.task_id))
                 slot.state = "starting"
             try:
-                view = read_task(self.r, slot.task_id)
+                view = task_to_start(self.r, slot)
             except (redis.ConnectionError, redis.TimeoutError):
                 slot.state = "held"   # cannot confirm: do not start
                 raise
             verdict = self._startable(slot, view)
             if verdict == "wait":
                 slot.state = "held"
-                return
+                return None
             if verdict == "drop":
-                if view is not None and view["attempt"] == slot.attempt and view["worker"] == self.name \
-                        and view["status"] in ("assigned", "accepted") and not slot.cancelled:
+                unclaimed = not slot.claim_reported
+                self.attempts.ensure_claimed(slot)   # the server acknowledges the entry (and refuses the claim)
+                if view is not None and view["attempt"] == slot.attempt and not slot.cancelled and (
+                        (view["worker"] == self.name and view["status"] in ("assigned", "accepted"))
+                        or (unclaimed and view["status"] == "pending")):
                     # still ours on the server, but not to run here (its batch is no longer ours): give it back
                     self.report("handback", slot.task_id, slot.attempt, reason="not startable on this worker")
                 slot.state = "done"
@@ -450,7 +473,19 @@ class Agent:
                 continue
             assert view is not None
             slot.batch = view.batch or self.batch
-            self.pool.submit(self.attempts.run, slot, view)
+            if keep:
+                return slot, view
+            self.pool.submit(self._run, slot, view)
+
+    def _run(self, slot: Slot, view: TaskView) -> None:
+        """Run an attempt on this thread, then the next held ones while there are (no hand-off per task)."""
+        job: tuple[Slot, TaskView] | None = (slot, view)
+        while job is not None:
+            self.attempts.run(*job)
+            try:
+                job = self.start_ready(keep=True)
+            except (redis.ConnectionError, redis.TimeoutError):
+                return
 
     def _startable(self, slot: Slot, view: TaskView | None) -> str:
         if view is None or slot.cancelled:
@@ -469,9 +504,14 @@ class Agent:
         return "start"
 
     def _attempt_done(self, slot: Slot) -> None:
-        """An attempt ended (or was given up): its slot is free for the next held task."""
+        """An attempt ended (or was given up): its slot is free for the next held task (which the thread of
+        the attempt starts, see `_run`; the main loop claims more)."""
         self._forget_done()
         self.wake.set()
+
+    def _follow(self, *args) -> None:
+        """Follow a container found at start-up (`reattach`), then start what its slot leaves room for."""
+        self.attempts.follow_container(*args)
         try:
             self.start_ready()
         except (redis.ConnectionError, redis.TimeoutError):

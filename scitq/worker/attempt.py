@@ -46,6 +46,22 @@ class AttemptRunner:
         self.keep_clean = keep_clean    # how many emptied work dirs to keep for reuse
         self.on_done = on_done
 
+    # --- the claim --------------------------------------------------------------------------------
+    def claim_fields(self, slot: Slot) -> dict[str, str]:
+        """`entry` and `queue` for the next report about `slot` when its claim was not reported yet (that
+        report then claims its queue entry), else nothing."""
+        with slot.lock:
+            if slot.claim_reported:
+                return {}
+            slot.claim_reported = True
+        return {"entry": slot.entry, "queue": slot.queue}
+
+    def ensure_claimed(self, slot: Slot) -> None:
+        """Report the claim of `slot` unless done: every report but `started` needs it before."""
+        fields = self.claim_fields(slot)
+        if fields:
+            self.reporter.report("claimed", slot.task_id, slot.attempt, **fields)
+
     # --- before the start -----------------------------------------------------------------------
     def prefetch(self, slot: Slot) -> None:
         """Fetch a claimed task's inputs while it waits for a slot (v1: accepted = downloading)."""
@@ -54,6 +70,7 @@ class AttemptRunner:
             if view is None or view.attempt != slot.attempt or slot.cancelled:
                 return
             slot.accepted = True
+            self.ensure_claimed(slot)
             self.reporter.report("accepted", slot.task_id, slot.attempt)
             slot.workdir = self.workdirs.make()
             if view.input:
@@ -75,6 +92,7 @@ class AttemptRunner:
         if inputs and (slot.inputs_done != inputs or slot.data_error is not None):
             if not slot.accepted:
                 slot.accepted = True
+                self.ensure_claimed(slot)
                 self.reporter.report("accepted", slot.task_id, slot.attempt)
             fetch_inputs(inputs, wd / "input", _timeout(view))
         if view.resource:
@@ -164,12 +182,12 @@ class AttemptRunner:
     def _follow(self, slot: Slot, view: TaskView, proc: RunningProcess | None, out: OutputBuffer,
                 announce: bool, digest: str | None = None) -> int:
         """Report the start (once), wait for the process (run timeout), upload outputs, report the end."""
-        if announce:
+        if announce:   # also the claim, when the attempt starts before its claim was reported
             self.reporter.report("started", slot.task_id, slot.attempt, command=view.command or "",
                                  container=view.container or None,
                                  container_options=view.container_options, input=view.input,
                                  output=view.output, resource=view.resource,
-                                 pid=proc.ident if proc else None)
+                                 pid=proc.ident if proc else None, **self.claim_fields(slot))
         if proc is None:
             return self._finish(slot, out, START_FAILED)
         rc, timed_out = self._wait(proc, view.run_timeout or None, out)
@@ -208,6 +226,7 @@ class AttemptRunner:
     # --- the end --------------------------------------------------------------------------------
     def _finish(self, slot: Slot, out: OutputBuffer, rc: int, **extra: Any) -> int:
         out.flush()
+        self.ensure_claimed(slot)
         if not slot.cancelled:
             slot.ended = True
             self.reporter.report("finished", slot.task_id, slot.attempt, return_code=rc, **extra)
@@ -217,6 +236,7 @@ class AttemptRunner:
         log.exception("task %s: the worker failed to run it", slot.task_id)
         out.write("stderr", f"scitq worker error: {exc}\n")
         out.flush()
+        self.ensure_claimed(slot)
         slot.ended = True
         self.reporter.report("finished", slot.task_id, slot.attempt, return_code=AGENT_FAILED)
         return AGENT_FAILED

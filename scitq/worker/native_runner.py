@@ -10,6 +10,7 @@ import codecs
 import os
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -21,6 +22,26 @@ from scitq.worker.runner import ExecSpec, OnOutput
 __all__ = ["NativeRunner", "NativeProcess", "task_environment"]
 
 EXIT_DRAIN = 2.0   # after the process exits, how long a background child may keep its pipes open
+RESOLVED_FOR = 5.0   # how long a command found along PATH is remembered (one look-up, not one per task)
+_resolved: dict[tuple[str, str], tuple[str, float]] = {}
+
+
+def _executable(name: str, path: str) -> str | None:
+    """Where `name` is along `path` (looked up again after `RESOLVED_FOR` seconds, or when the file went),
+    or None to let the child search PATH itself: a name with a slash, a PATH with a relative entry (which
+    depends on the task's directory), or a name not found (the child reports the error as it always did)."""
+    if os.sep in name or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
+        return None
+    now = time.monotonic()
+    hit = _resolved.get((name, path))
+    if hit is not None and now - hit[1] < RESOLVED_FOR and os.access(hit[0], os.X_OK):
+        return hit[0]
+    found = shutil.which(name, path=path)
+    if found is None:
+        _resolved.pop((name, path), None)
+        return None
+    _resolved[(name, path)] = (found, now)
+    return found
 
 
 def task_environment(spec: ExecSpec) -> dict[str, str]:
@@ -126,8 +147,10 @@ class NativeRunner:
         args = shlex.split(spec.command)
         if not args:
             raise ValueError("empty command")
-        popen = subprocess.Popen(args, cwd=spec.workdir, env=task_environment(spec), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        env = task_environment(spec)
+        popen = subprocess.Popen(args, executable=_executable(args[0], env["PATH"]), cwd=spec.workdir, env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 start_new_session=True)
         if self.records is None:
             return NativeProcess(popen, on_output)
         records = self.records

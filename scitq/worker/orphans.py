@@ -36,11 +36,28 @@ def _boot_id() -> str:
 def _stat(pid: int) -> tuple[str, int, int] | None:
     """(state, process group, start time in clock ticks since boot) of `pid`, None if it is gone."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        raw = _read(f"/proc/{pid}/stat").decode(errors="replace")
     except OSError:
         return None
     fields = raw[raw.rindex(")") + 2:].split()   # after "pid (comm) "
     return fields[0], int(fields[2]), int(fields[19])
+
+
+def _read(path: str) -> bytes:
+    """A small file's bytes, with plain system calls (no buffered text file: this is on each task's path)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.read(fd, 65536)
+    finally:
+        os.close(fd)
+
+
+def _write(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 def group_members(pgid: int) -> list[tuple[int, int]]:
@@ -72,7 +89,7 @@ class ProcessRecords:
         path = self._path(task_id, attempt)
         tmp = path.with_suffix(".tmp")
         try:
-            tmp.write_text(json.dumps(data))
+            _write(str(tmp), json.dumps(data).encode())
             os.replace(tmp, path)
         except OSError as exc:   # a full disk: the attempt runs, it just cannot be found after a crash
             log.warning("task %s attempt %s: process group not recorded (%s)", task_id, attempt, exc)

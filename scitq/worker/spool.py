@@ -43,6 +43,8 @@ log = logging.getLogger("scitq.worker")
 
 FSYNC_MODES = ("entry", "batch", "none")
 BATCH = 500                 # entries sent in one pipeline
+LINGER = 0.002              # the shipper waits this long after an entry for the next ones (one round trip for
+                            # the reports of one moment: a start and a quick end, several claims)
 DISK_RETRY_MAX = 60.0       # longest wait between two tries of a disk that refused a write
 
 Entry = tuple[int, str, str, dict[str, str]]   # (bytes in the file, or 0 if only in memory; stream; id; fields)
@@ -81,6 +83,7 @@ class Spool:
         self.last: dict[str, tuple[int, int]] = {}
         self.connected = True
         self.sent = 0
+        self.appended_at = 0.0                # when the last entry was appended (monotonic)
         self._stop = False
         self.warned = False                   # the disk refused a write and we said so
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -196,6 +199,7 @@ class Spool:
         Never raises for a disk problem: the entry is then kept in memory until the disk or Redis takes it."""
         fields = {k: str(v) for k, v in fields.items()}
         with self.cond:
+            self.appended_at = time.monotonic()
             eid = self._next_id(stream)
             if self.disk_ok and not self.unwritten:
                 line = _line(stream, eid, fields)
@@ -284,6 +288,9 @@ class Spool:
                     self._sync()
                     next_sync = time.monotonic() + self.fsync_interval
                 self._retry_disk()
+                until = self.appended_at + LINGER   # entries are on the disk already: waiting loses nothing
+                while self.connected and not self._stop and time.monotonic() < until:
+                    self.cond.wait(until - time.monotonic())
                 source, batch = self._next_batch()
                 if not batch:
                     self.cond.wait(0.1)

@@ -15,7 +15,8 @@ from scitq.events.commands import decode_command, decode_fact
 
 GOLDEN = Path(__file__).parent / "golden_v1.jsonl"     # every event type as scitq wrote it with version 1
 GOLDEN_V2 = Path(__file__).parent / "golden_v2.jsonl"  # the same events as written before the compact entry
-GOLDEN_V3 = Path(__file__).parent / "golden_v3.jsonl"  # the same events as written today (compact entries)
+GOLDEN_V3 = Path(__file__).parent / "golden_v3.jsonl"  # the same events, compact entries, before started implied its output
+GOLDEN_V4 = Path(__file__).parent / "golden_v4.jsonl"  # the same events as written today (execution.started at 3)
 
 
 def sample(cls):
@@ -52,7 +53,7 @@ def test_golden_version_1_entries_are_upcast_to_the_entries_written_today():
     """Given entries written by version 1 of every event, when decoded today, then each gives the event
     that today's code writes (worker.signalled gains its `order`), through the upcasters."""
     old = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
-    new = {f["type"]: f for f in map(json.loads, GOLDEN_V3.read_text().splitlines())}
+    new = {f["type"]: f for f in map(json.loads, GOLDEN_V4.read_text().splitlines())}
     assert {f["type"] for f in old} == set(EVENT_TYPES) == set(new)
     assert all(f["v"] == "1" for f in old)
     for fields in old:
@@ -63,15 +64,27 @@ def test_golden_entries_written_before_the_compact_entry_are_read_into_the_same_
     """Given the entries of every event as written before the compact entry (type and ids inside `data`),
     when decoded today, then each gives the same event, written today without the repetition."""
     before = [json.loads(line) for line in GOLDEN_V2.read_text().splitlines()]
-    today = {f["type"]: f for f in map(json.loads, GOLDEN_V3.read_text().splitlines())}
+    today = {f["type"]: f for f in map(json.loads, GOLDEN_V4.read_text().splitlines())}
     assert {f["type"] for f in before} == set(EVENT_TYPES)
     for fields in before:
         assert event_fields(decode_event(fields)) == today[fields["type"]]
         assert decode_event(fields) == decode_event(today[fields["type"]])
 
 
+def test_golden_compact_entries_of_version_3_are_read_into_the_same_events_as_today():
+    """Given the compact entries written before `execution.started` implied its output (its version 2),
+    when decoded today, then each gives the same event as today's entry (a start without a claim)."""
+    before = [json.loads(line) for line in GOLDEN_V3.read_text().splitlines()]
+    today = {f["type"]: f for f in map(json.loads, GOLDEN_V4.read_text().splitlines())}
+    assert {f["type"] for f in before} == set(EVENT_TYPES)
+    for fields in before:
+        assert event_fields(decode_event(fields)) == today[fields["type"]]
+    started = decode_event(next(f for f in before if f["type"] == "execution.started"))
+    assert started.attempt is None and started.worker_id is None
+
+
 def test_golden_entries_of_today_round_trip_unchanged_with_their_version():
-    for line in GOLDEN_V3.read_text().splitlines():
+    for line in GOLDEN_V4.read_text().splitlines():
         fields = json.loads(line)
         assert fields["v"] == str(EVENT_TYPES[fields["type"]].version)
         assert event_fields(decode_event(fields)) == fields
@@ -83,6 +96,33 @@ def test_a_compact_entry_does_not_repeat_its_type_and_ids_inside_data():
                                            worker_id=1, ts=1.0))
     assert json.loads(fields["data"]) == {"ts": 1.0, "execution_id": 3, "attempt": 2, "worker_id": 1}
     assert len(fields["data"]) < 60
+
+
+def _generic_entry(event):
+    """The entry as the generic encoding builds it (every field to builtins, then the type and the plain
+    ids taken out of `data`): what the per-type encoding must write."""
+    fields = {"type": event.__struct_config__.tag, "v": str(type(event).version), **event.ids()}
+    data = msgspec.to_builtins(event)
+    del data["type"]
+    for attr, plain in (("task_id", "task"), ("batch", "batch"), ("worker", "worker")):
+        if plain in fields:
+            data.pop(attr, None)
+    fields["data"] = msgspec.json.encode(data).decode()
+    return fields
+
+
+def test_the_per_type_entry_encoding_writes_what_the_generic_encoding_wrote():
+    """Given every event type (golden entries, and samples whose ids are empty, missing or set), when
+    encoded, then the entry equals the one of the generic encoding, byte for byte."""
+    events = [decode_event(json.loads(line)) for line in GOLDEN_V3.read_text().splitlines()]
+    for cls in EVENT_TYPES.values():
+        event = sample(cls)
+        events.append(event)
+        for attr, value in (("batch", ""), ("worker", None), ("worker", ""), ("batch", "b")):
+            if attr in cls.__struct_fields__:
+                events.append(msgspec.structs.replace(event, **{attr: value}))
+    for event in events:
+        assert event_fields(event) == _generic_entry(event)
 
 
 def test_a_version_1_worker_order_is_read_with_its_name_and_version_2_is_written():

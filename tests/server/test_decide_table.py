@@ -64,13 +64,15 @@ def test_dispatch_puts_pending_tasks_in_the_queue_up_to_the_workers_room():
     d.dispatch()
     events, effs = d.take()
     assert tags(events) == ["task.dispatched"]
-    assert effects(effs) == [("queue", "Default", {"task": "1", "attempt": "1"})]
+    assert effects(effs) == [("queue", "Default", {"task": "1", "attempt": "1",
+                                                   "run": '{"mod":1000.0,"command":"echo 0"}'})]
 
 
 def test_a_task_with_inputs_is_queued_marked_for_prefetch():
     d = decider(tasks=1, input="s3://bucket/x")
     d.dispatch()
-    assert effects(d.take()[1]) == [("queue", "Default", {"task": "1", "attempt": "1", "data": "1"})]
+    assert effects(d.take()[1]) == [("queue", "Default", {
+        "task": "1", "attempt": "1", "data": "1", "run": '{"mod":1000.0,"command":"echo 0","input":"s3://bucket/x"}'})]
 
 
 def test_a_claim_is_applied_and_its_queue_entry_acknowledged():
@@ -82,6 +84,43 @@ def test_a_claim_is_applied_and_its_queue_entry_acknowledged():
     assert tags(events) == ["execution.claimed"]
     assert effects(effs) == [("ack", "Default", {"id": "5-0"})]
     assert d.state.tasks[1].status == "assigned" and d.state.workers[1].held == {1}
+
+
+def test_a_started_report_carrying_its_queue_entry_is_the_claim_and_the_start_in_one_event():
+    d = decider(tasks=1)
+    d.dispatch()
+    d.take()
+    d.fact("w1", "started", c.Started(task_id=1, attempt=1, command="echo 0", entry="5-0", queue="Default"), "i1")
+    events, effs = d.take()
+    assert tags(events) == ["execution.started"]
+    started = events[0]
+    assert (started.attempt, started.worker, started.worker_id, started.command) == (1, "w1", 1, "echo 0")
+    assert effects(effs) == [("ack", "Default", {"id": "5-0"})]
+    t, ex = d.state.tasks[1], d.state.executions[started.execution_id]
+    assert t.status == "running" and not t.queued and d.state.workers[1].held == {1}
+    assert (ex.status, ex.attempt, ex.stream) == ("running", 1, "scitq:worker:w1:out:1:1")
+
+
+def test_an_older_worker_claims_then_starts_and_the_start_implies_the_output_stream():
+    d = decider(tasks=1)
+    d.dispatch()
+    d.take()
+    d.fact("w1", "claimed", c.Claimed(task_id=1, attempt=1, entry="5-0", queue="Default"), "i1")
+    d.fact("w1", "started", c.Started(task_id=1, attempt=1, command="echo 0"), "i1")
+    events, _ = d.take()
+    assert tags(events) == ["execution.claimed", "execution.started"]
+    assert events[1].attempt is None
+    assert d.state.executions[events[0].execution_id].stream == "scitq:worker:w1:out:1:1"
+
+
+def test_a_started_report_claiming_an_attempt_not_on_offer_is_rejected_acknowledged_and_cancelled():
+    d = decider(tasks=1)
+    d.fact("w1", "started", c.Started(task_id=1, attempt=3, command="x", entry="6-0", queue="Default"), "i1")
+    events, effs = d.take()
+    assert tags(events) == ["report.rejected"]
+    assert effects(effs) == [("ack", "Default", {"id": "6-0"}),
+                             ("control", "w1", {"op": "cancel", "task": "1", "attempt": "3"})]
+    assert d.state.tasks[1].status == "pending" and not d.state.executions
 
 
 def test_a_claim_of_an_attempt_not_on_offer_is_rejected_acknowledged_and_cancelled():
