@@ -40,17 +40,51 @@ _ENCODER = msgspec.json.Encoder()
 _DECODERS = {tag: msgspec.json.Decoder(cls) for tag, cls in EVENT_TYPES.items()}
 
 
+class _Layout:
+    """How one event type is written: its tag and version, where its plain ids sit among its fields, and
+    a Struct of the same fields (no tag, each optional) that encodes `data` in one call, omitting what
+    the event's own encoding omits (its defaults) and the ids written as plain fields."""
+    __slots__ = ("tag", "version", "ids", "defaults", "data")
+
+    def __init__(self, cls: type[Event]) -> None:
+        self.tag = cls.__struct_config__.tag
+        self.version = str(cls.version)
+        infos = msgspec.structs.fields(cls)
+        names = [f.name for f in infos]
+        plain = dict(PLAIN_IDS)
+        self.ids = tuple((names.index(attr), field) for attr, field in PLAIN_IDS if attr in names)
+        self.defaults = {i: infos[i].default for i, _ in self.ids}
+        fields: list[tuple[str, Any, Any]] = []
+        for f in infos:
+            if f.name in plain or (f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT):
+                default: Any = msgspec.UNSET      # a plain id (set per event), or required (always given)
+            elif f.default is not msgspec.NODEFAULT:
+                default = f.default
+            else:
+                default = msgspec.field(default_factory=f.default_factory)
+            fields.append((f.name, Any, default))
+        self.data = msgspec.defstruct(f"{cls.__name__}Data", fields, omit_defaults=True)
+
+
+_LAYOUTS: dict[type, _Layout] = {}
+
+
 def event_fields(event: Event) -> dict[str, str]:
     """The stream entry of an event: plain `type`, `v`, ids, and `data` (JSON of the other fields)."""
-    fields = {"type": event.__struct_config__.tag, "v": str(type(event).version)}
-    ids = event.ids()
-    fields.update(ids)
-    data = msgspec.to_builtins(event)
-    del data["type"]
-    for attr, plain in PLAIN_IDS:
-        if plain in ids:
-            data.pop(attr, None)
-    fields["data"] = _ENCODER.encode(data).decode()
+    cls = type(event)
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = _Layout(cls)
+    values = list(msgspec.structs.astuple(event))
+    fields = {"type": layout.tag, "v": layout.version}
+    for i, plain in layout.ids:
+        value = values[i]
+        if value is not None and value != "" and value is not msgspec.UNSET:
+            fields[plain] = str(value)          # as `Event.ids`
+            values[i] = msgspec.UNSET
+        elif value == layout.defaults[i]:
+            values[i] = msgspec.UNSET
+    fields["data"] = _ENCODER.encode(layout.data(*values)).decode()
     return fields
 
 

@@ -16,8 +16,8 @@
 --   scitq:rejected         stream  bad entries set aside
 --
 -- scitq_commit(KEYS = [lock, events, epoch, every other key of the round],
---              ARGV = [lock value, lock ttl ms, view prefix, op count,
---                      then per op: COMMAND, key index, arg count, args...])
+--              ARGV = [lock value, lock ttl ms, view prefix,
+--                      the ops: MessagePack of a list of [COMMAND, key index, args...]])
 -- checks, before writing anything: the lock holds the caller's value, or expired with no acquisition
 -- since (the epoch counter unchanged) and is taken back (fencing); every key but the views has the
 -- type its commands need (or does not exist, or is deleted first); every ledger id is above the
@@ -84,15 +84,18 @@ local function commit(keys, args)
     return redis.error_reply(refused)
   end
   local prefix = args[3]
-  local n = tonumber(args[4])
-  local ops = {}
+  local ok, ops = pcall(cmsgpack.unpack, args[4])
+  if not ok or type(ops) ~= 'table' then
+    return redis.error_reply('BADOP the ops do not decode')
+  end
+  local n = #ops
   local checked = {}
   local xadd_last = {}
-  local pos = 5
   for i = 1, n do
-    local cmd, k, c = args[pos], tonumber(args[pos + 1]), tonumber(args[pos + 2])
+    local op = ops[i]
+    local cmd, k = op[1], op[2]
     local expected = TYPES[cmd]
-    if expected == nil or keys[k] == nil then
+    if expected == nil or type(k) ~= 'number' or keys[k] == nil then
       return redis.error_reply('BADOP op ' .. i .. ' (' .. tostring(cmd) .. ')')
     end
     local key = keys[k]
@@ -106,9 +109,9 @@ local function commit(keys, args)
       end
     end
     if cmd == 'XADD' then
-      local id = args[pos + 3]   -- XADD ops are: key, id, field, value, ... (trimming is an XTRIM op)
+      local id = op[3]   -- XADD ops are: key, id, field, value, ... (trimming is an XTRIM op)
       if id ~= '*' then
-        local parsed = parse_id(id)
+        local parsed = parse_id(tostring(id))
         if parsed == nil then
           return redis.error_reply('BADID ' .. key .. ' entry id ' .. tostring(id))
         end
@@ -126,20 +129,19 @@ local function commit(keys, args)
         xadd_last[key] = parsed
       end
     elseif cmd == 'XDEL' or cmd == 'XACK' then
-      local first = pos + 3
-      if cmd == 'XACK' then first = pos + 4 end
-      for j = first, pos + 2 + c do
-        if parse_id(args[j]) == nil then
-          return redis.error_reply('BADID ' .. key .. ' entry id ' .. tostring(args[j]))
+      local first = 3
+      if cmd == 'XACK' then first = 4 end
+      for j = first, #op do
+        if type(op[j]) ~= 'string' or parse_id(op[j]) == nil then
+          return redis.error_reply('BADID ' .. key .. ' entry id ' .. tostring(op[j]))
         end
       end
     end
-    ops[i] = {cmd, key, pos + 3, pos + 2 + c}
-    pos = pos + 3 + c
+    op[2] = key
   end
   for i = 1, n do
     local op = ops[i]
-    redis.call(op[1], op[2], unpack(args, op[3], op[4]))
+    redis.call(unpack(op))
   end
   redis.call('PEXPIRE', keys[1], args[2])
   return n

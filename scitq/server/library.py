@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+import msgspec
 import redis
 
 from scitq.errors import Refused
@@ -14,6 +16,7 @@ __all__ = ["LIBRARY", "SOURCE", "ensure_library", "fcall", "Ops", "CommitRefused
 LIBRARY = "scitq"
 SOURCE = (Path(__file__).with_name("commit.lua")).read_text()
 _CHUNK = 1000   # members per variadic command (Lua's unpack has a stack limit)
+_PACK = msgspec.msgpack.Encoder().encode
 
 
 class CommitRefused(Exception):
@@ -62,16 +65,21 @@ def fcall(r: Any, function: str, keys: list[str], args: list[Any]) -> Any:
 
 class Ops:
     """The writes of one round, gathered with the pipeline methods the view writer uses, sent as one
-    `scitq_commit` call: keys are declared once (KEYS), each op is COMMAND, key index, arg count, args."""
+    `scitq_commit` call: keys are declared once (KEYS), the ops go as one MessagePack argument, a list of
+    [COMMAND, key index, args...] (one argument instead of thousands: packing and parsing them per argument
+    cost more than the writes)."""
 
     def __init__(self, lock_key: str, events_key: str, epoch_key: str) -> None:
         self._index: dict[str, int] = {}
         self.keys: list[str] = []
-        self.args: list[Any] = []
-        self.count = 0
+        self.ops: list[list[Any]] = []
         self._key(lock_key)
         self._key(events_key)
         self._key(epoch_key)
+
+    @property
+    def count(self) -> int:
+        return len(self.ops)
 
     def _key(self, key: str) -> int:
         i = self._index.get(key)
@@ -80,21 +88,24 @@ class Ops:
             i = self._index[key] = len(self.keys)
         return i
 
-    def _op(self, cmd: str, key: str, args: list[Any]) -> None:
-        self.args += [cmd, self._key(key), len(args), *args]
-        self.count += 1
+    def _op(self, cmd: str, key: str, args: Iterable[Any]) -> None:
+        op = [cmd, self._key(key)]
+        op.extend(args)
+        self.ops.append(op)
 
     def _chunked(self, cmd: str, key: str, items: list[Any], width: int = 1) -> None:
         step = _CHUNK * width
+        if len(items) <= step:
+            self._op(cmd, key, items)
+            return
         for i in range(0, len(items), step):
             self._op(cmd, key, items[i:i + step])
 
     # --- the subset of redis-py's pipeline used by the recorder and the view writer ---------------
     def xadd(self, key: str, fields: dict[str, Any], id: str = "*") -> None:  # noqa: A002
-        flat: list[Any] = [id]
-        for k, v in fields.items():
-            flat += [k, v]
-        self._op("XADD", key, flat)
+        op = ["XADD", self._key(key), id]
+        op.extend(chain.from_iterable(fields.items()))
+        self.ops.append(op)
 
     def xtrim(self, key: str, maxlen: int, approximate: bool = False) -> None:
         self._op("XTRIM", key, ["MAXLEN", "~", maxlen] if approximate else ["MAXLEN", maxlen])
@@ -107,9 +118,13 @@ class Ops:
 
     def hset(self, key: str, field: str | None = None, value: Any = None,
              mapping: dict[str, Any] | None = None) -> None:
+        if field is None and mapping is not None and len(mapping) <= _CHUNK:
+            op = ["HSET", self._key(key)]
+            op.extend(chain.from_iterable(mapping.items()))
+            self.ops.append(op)
+            return
         flat: list[Any] = [] if field is None else [field, value]
-        for k, v in (mapping or {}).items():
-            flat += [k, v]
+        flat.extend(chain.from_iterable((mapping or {}).items()))
         self._chunked("HSET", key, flat, 2)
 
     def hdel(self, key: str, *fields: str) -> None:
@@ -138,14 +153,14 @@ class Ops:
         self._op("SET", key, [value] if ex is None else [value, "EX", ex])
 
     def lpush(self, key: str, *values: Any) -> None:
-        self._op("LPUSH", key, list(values))
+        self._op("LPUSH", key, values)
 
     def expire(self, key: str, seconds: int) -> None:
         self._op("EXPIRE", key, [seconds])
 
     def delete(self, *names: str) -> None:
         for key in names:
-            self._op("DEL", key, [])
+            self._op("DEL", key, ())
 
     def call_args(self, lock_value: str, ttl_ms: int, view_prefix: str) -> tuple[list[str], list[Any]]:
-        return self.keys, [lock_value, ttl_ms, view_prefix, self.count, *self.args]
+        return self.keys, [lock_value, ttl_ms, view_prefix, _PACK(self.ops)]

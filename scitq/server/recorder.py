@@ -94,6 +94,7 @@ class Recorder:
             ops.expire(keys.worker_reply(worker, cid), 600)
         for idem, answer in rnd.idempotency:
             ops.set(keys.idempotency(idem), answer, ex=86400)
+        acks: dict[str, list[str]] = {}
         for e in rnd.effects:
             if e.kind == "queue":
                 ops.xadd(keys.queue(e.target), e.fields)
@@ -103,8 +104,11 @@ class Recorder:
                 ops.xadd(keys.worker_control(e.target), e.fields)
                 ops.xtrim(keys.worker_control(e.target), maxlen=1000, approximate=True)
             elif e.kind == "ack":
-                ops.xack(keys.queue(e.target), keys.QUEUE_GROUP, e.fields["id"])
-                ops.xdel(keys.queue(e.target), e.fields["id"])
+                acks.setdefault(e.target, []).append(e.fields["id"])
+        for batch, entries in acks.items():     # one XACK and one XDEL per queue and round
+            for i in range(0, len(entries), 1000):
+                ops.xack(keys.queue(batch), keys.QUEUE_GROUP, *entries[i:i + 1000])
+            ops.xdel(keys.queue(batch), *entries)
         for rej in rnd.rejected:
             ops.xadd(keys.REJECTED, rej)
         if rnd.rejected:

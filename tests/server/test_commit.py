@@ -89,6 +89,27 @@ def test_the_commit_function_writes_nothing_when_one_id_is_bad(r):
     assert r.xlen(keys.EVENTS) == 0
 
 
+def test_the_commit_function_writes_long_ops_in_chunks_and_numbers_as_redis_writes_them(r):
+    """Given a round with more members, fields and acknowledged ids than one command takes (they are cut
+    in chunks), integer scores and values, and non-ASCII text, every write lands as a client writes it."""
+    ensure_library(r)
+    r.set(keys.SERVER_LOCK, "me")
+    queued = [r.xadd(keys.queue("q"), {"n": str(i)}) for i in range(1200)]
+    ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
+    ops.zadd(keys.WORKERS_ALL, {i: i for i in range(1, 2501)})
+    ops.hset(keys.task_view(1), mapping={f"f{i}": f"é{i}" for i in range(1500)})
+    ops.hset(keys.task_view(1), "n", 12345678901234)
+    ops.sadd(keys.BATCHES_ALL, *[f"b{i}" for i in range(2100)])
+    ops.xdel(keys.queue("q"), *queued)
+    k, args = ops.call_args("me", 10000, keys.VIEW_PREFIX)
+    assert len(args) == 4
+    assert r.execute_command("FCALL", "scitq_commit", len(k), *k, *args) == ops.count
+    assert r.zcard(keys.WORKERS_ALL) == 2500 and r.zscore(keys.WORKERS_ALL, "2500") == 2500
+    view = r.hgetall(keys.task_view(1))
+    assert len(view) == 1501 and view["f1499"] == "é1499" and view["n"] == "12345678901234"
+    assert r.scard(keys.BATCHES_ALL) == 2100 and r.xlen(keys.queue("q")) == 0
+
+
 def test_a_server_waits_for_a_live_servers_lock_even_when_their_hostnames_are_equal(r):
     """Given a lock held by a server with this hostname in another pid namespace (a container, a cloned VM)
     whose pid does not exist here, a second server does not take it: it waits, then gives up."""
