@@ -2,7 +2,7 @@
 """Memory benchmark: what one finished task costs in Valkey, what a task costs the server, and how long
 the server takes to start on a long history.
 
-    python3 bench/memory.py [--n 20000] [--live 20000] [--bulk 0] [--command CMD] [--archive]
+    python3 bench/memory.py [--n 20000] [--live 20000] [--running 0] [--bulk 0] [--command CMD] [--archive]
                             [--default-config] [--json FILE]
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
@@ -11,7 +11,11 @@ Valkey, and plays one worker through the real protocol (a consumer of the batch'
 measured is the server's and Valkey's share alone:
 
 1. Server memory per live task: RSS of this process (the control plane) after LIVE tasks submitted to a
-   batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base).
+   batch no worker serves (they stay pending), above the RSS after a first 1,000 (the fixed base); and
+   the RSS the second half of them added, per task (what one more task costs, once the pools a burst
+   of submissions leaves are there).
+   With RUNNING, the same for tasks a second worker claimed and started and never finishes (each with
+   its execution), above 1,000 such tasks first.
 2. Valkey bytes per finished task (MEMORY USAGE of every key, grouped as ledger, views, indexes, other;
    outputs excluded since nothing runs) after N tasks submitted (batches of 1,000) and drained, in ten
    parts with the server's RSS sampled after each (flat: finished tasks cost the server nothing); with
@@ -96,11 +100,12 @@ def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, ba
     settle(cp, r, [])
 
 
-def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str = BATCH) -> None:
+def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str = BATCH,
+             worker: str = WORKER) -> None:
     """Register the benchmark's worker (alive for an hour) and make it a consumer of its batch's queue."""
-    r.set(keys.worker_alive(WORKER), "1", ex=3600)
+    r.set(keys.worker_alive(worker), "1", ex=3600)
     r.xadd(keys.INBOX, {"cmd": "worker.register", "id": uuid.uuid4().hex,
-                        "data": json.dumps({"name": WORKER, "concurrency": concurrency, "prefetch": 0,
+                        "data": json.dumps({"name": worker, "concurrency": concurrency, "prefetch": 0,
                                             "batch": batch, "incarnation": "bench"})})
     settle(cp, r, [])
     try:
@@ -115,17 +120,19 @@ _SEQ = itertools.count(1)   # the worker's report numbers (the server drops one 
 class Runner:
     """The worker protocol with a runner that does nothing: claim, start, finish with 0."""
 
-    def __init__(self, r: redis.Redis, batch: str = BATCH) -> None:
+    def __init__(self, r: redis.Redis, batch: str = BATCH, worker: str = WORKER, finish: bool = True) -> None:
         self.r = r
         self.batch = batch
-        self.outbox = keys.worker_outbox(WORKER)
+        self.worker = worker
+        self.finish = finish       # False: the attempts are left running
+        self.outbox = keys.worker_outbox(worker)
 
     def _report(self, pipe: Any, fact: str, data: dict[str, Any]) -> None:
         pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(next(_SEQ)), "data": encode(data)})
 
     def step(self) -> int:
         """Claim what the queue offers and report every attempt started and finished; the count read."""
-        res = self.r.xreadgroup(keys.QUEUE_GROUP, WORKER, {keys.queue(self.batch): ">"}, count=1000) or []
+        res = self.r.xreadgroup(keys.QUEUE_GROUP, self.worker, {keys.queue(self.batch): ">"}, count=1000) or []
         n = 0
         pipe = self.r.pipeline(transaction=False)
         for _, entries in res:
@@ -133,7 +140,8 @@ class Runner:
                 tid, attempt = int(f["task"]), int(f["attempt"])
                 self._report(pipe, "claimed", {"task_id": tid, "attempt": attempt, "entry": eid, "queue": self.batch})
                 self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": COMMAND})
-                self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
+                if self.finish:
+                    self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
                 n += 1
         pipe.execute()
         return n
@@ -148,6 +156,19 @@ def drain(cp: ControlPlane, r: redis.Redis, n: int, batch: str = BATCH) -> float
         runner.step()
         cp.round(block_ms=None)  # type: ignore[arg-type]
     return time.perf_counter() - t0
+
+
+def hold_running(cp: ControlPlane, r: redis.Redis, n: int, batch: str, worker: str) -> None:
+    """Submit `n` tasks to `batch` and have a worker of `batch` (concurrency `n`) claim and start them all,
+    never finishing: `n` running tasks, each with its execution."""
+    register(cp, r, concurrency=n, batch=batch, worker=worker)
+    submit(cp, r, n, batch=batch)
+    runner = Runner(r, batch, worker=worker, finish=False)
+    while int(r.hget(keys.batch_view(batch), "running") or 0) < n:
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+        runner.step()
+        cp.round(block_ms=None)  # type: ignore[arg-type]
+    settle(cp, r, [keys.worker_outbox(worker)])
 
 
 def category(key: str) -> str:
@@ -254,7 +275,8 @@ def archive_all(r: redis.Redis, workdir: Path) -> None:
     archive_ledger(r, Archive((workdir / "archive").as_uri()), keep=1)
 
 
-def run(n: int, live: int, bulk: int, workdir: Path, archive: bool = False, tuning: bool = True) -> dict[str, Any]:
+def run(n: int, live: int, bulk: int, workdir: Path, archive: bool = False, tuning: bool = True,
+        running: int = 0) -> dict[str, Any]:
     procs = Procs(workdir)
     valkey = Valkey(procs, workdir / "valkey")
     valkey.start()
@@ -270,11 +292,27 @@ def run(n: int, live: int, bulk: int, workdir: Path, archive: bool = False, tuni
             submit(cp, r, 1000, batch="live")        # the code paths warm, the pools allocated
             gc.collect()
             rss1 = rss_bytes()
-            submit(cp, r, live, batch="live")
+            submit(cp, r, live // 2, batch="live")
+            gc.collect()
+            rss_half = rss_bytes()
+            submit(cp, r, live - live // 2, batch="live")
             gc.collect()
             res["live"] = live
             res["rss_per_live_task"] = (rss_bytes() - rss1) / live
+            res["rss_per_live_task_second_half"] = (rss_bytes() - rss_half) / (live - live // 2)
             res["server_tasks_in_memory_with_live"] = len(cp.state.tasks)
+        if running:         # tasks a worker started and never finishes
+            hold_running(cp, r, 1000, "running-base", WORKER + "-base")
+            gc.collect()
+            rss1 = rss_bytes()
+            hold_running(cp, r, running // 2, "running", WORKER + "-running")
+            gc.collect()
+            rss_half = rss_bytes()
+            hold_running(cp, r, running - running // 2, "running2", WORKER + "-running2")
+            gc.collect()
+            res["running"] = running
+            res["rss_per_running_task"] = (rss_bytes() - rss1) / running
+            res["rss_per_running_task_second_half"] = (rss_bytes() - rss_half) / (running - running // 2)
         base = valkey_breakdown(r)
         events0 = r.xlen(keys.EVENTS)
         t0 = time.perf_counter()
@@ -322,7 +360,12 @@ def report(res: dict[str, Any]) -> str:
              f"server RSS growth per finished task (2nd sample to last): {res['rss_growth_per_finished_task']:.1f} B "
              f"(tasks kept in memory after the drain: {res['server_tasks_in_memory_after_drain']})"]
     if "live" in res:
-        lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks)")
+        lines.append(f"server RSS per live task: {res['rss_per_live_task']:.0f} B ({res['live']} pending tasks; "
+                     f"{res['rss_per_live_task_second_half']:.0f} B each for the second half of them)")
+    if "running" in res:
+        lines.append(f"server RSS per running task: {res['rss_per_running_task']:.0f} B ({res['running']} running "
+                     f"tasks, each with its execution; {res['rss_per_running_task_second_half']:.0f} B each for the "
+                     "second half of them)")
     lines.append(f"start-up on that history: {res['startup_seconds']:.3f}s ({res['startup_tasks']} tasks loaded)")
     if "bulk" in res:
         lines.append(f"start-up with {res['bulk']} more finished tasks written in bulk into the views: "
@@ -334,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000, help="tasks submitted and drained")
     ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
+    ap.add_argument("--running", type=int, default=0, help="tasks then started by a worker and left running")
     ap.add_argument("--bulk", type=int, default=0, help="finished tasks then written in bulk into the views")
     ap.add_argument("--command", default="true", help="the command line of every task (default: true)")
     ap.add_argument("--archive", action="store_true",
@@ -346,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     COMMAND = args.command
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
         res = run(args.n, args.live, args.bulk, Path(tmp), archive=args.archive,
-                  tuning=not args.default_config)
+                  tuning=not args.default_config, running=args.running)
     print(report(res))
     if args.json:
         args.json.write_text(json.dumps(res, indent=2))

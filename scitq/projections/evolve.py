@@ -30,7 +30,10 @@ from scitq.events.worker import (
     WorkerPaused, WorkerPrefetchChanged, WorkerRegistered, WorkerResumed, WorkerSignalled, WorkerUpdated,
 )
 from scitq.events.model import ACTIVE_TASK_STATUSES, DEPLOY_FIELDS, RECRUITER_FIELDS, TASK_FIELDS, WORKER_FIELDS
-from scitq.projections.state import EVICTABLE_STATUSES, Deploy, Execution, Recruiter, State, Task, Worker
+from scitq.projections.state import (
+    EVICTABLE_STATUSES, NO_FILES, NO_TASKS, Deploy, Execution, Recruiter, State, Task, Worker, compact_execution,
+    compact_task,
+)
 
 __all__ = ["evolve", "EDITABLE_FIELDS"]
 
@@ -101,7 +104,7 @@ def _submitted(state: State, e: TaskSubmitted) -> None:
     values = msgspec.structs.asdict(e)         # task_id, batch, status and the TaskFields
     del values["ts"]
     values["required_task_ids"] = list(e.required_task_ids)
-    t = Task(creation_date=e.ts, modification_date=e.ts, status_date=e.ts, **values)
+    t = compact_task(Task(creation_date=e.ts, modification_date=e.ts, status_date=e.ts, **values))
     state.tasks[t.task_id] = t
     state.next_task_id = max(state.next_task_id, t.task_id + 1)
     b = state.batch(t.batch, e.ts)
@@ -134,11 +137,12 @@ def _updated(state: State, e: TaskUpdated) -> None:
         elif key == "required_task_ids":
             for req in t.required_task_ids:
                 state.dependents.get(req, set()).discard(t.task_id)
-            t.required_task_ids = list(value or [])
+            t.required_task_ids = list(value) if value else NO_TASKS
             for req in t.required_task_ids:
                 state.dependents.setdefault(req, set()).add(t.task_id)
         else:
             setattr(t, key, value)
+    compact_task(t)
     t.modification_date = e.ts
     state.dirty_tasks.add(t.task_id)
     state.rewrite_tasks.add(t.task_id)     # an edit may empty a field: the view is rewritten whole
@@ -149,6 +153,7 @@ def _deleted(state: State, e: TaskDeleted) -> None:
     t = state.tasks.pop(e.task_id, None)
     if t is None:
         return
+    state.indexed_tasks.removed(t)
     b = state.batch(t.batch, e.ts)
     b.counts[t.status] -= 1
     if t.queued:
@@ -315,6 +320,7 @@ def _started(state: State, e: ExecutionStarted) -> None:
         ex.stream = keys.worker_output(ex.worker, ex.task_id, ex.attempt)
     ex.command, ex.container, ex.container_options = e.command, e.container, e.container_options
     ex.input, ex.output_folder, ex.resource, ex.pid = e.input, e.output, e.resource, e.pid
+    compact_execution(ex, state.tasks.get(e.task_id))
     ex.start_date = e.ts
     _progress(state, e, "running")
     state.push_deadline(state.tasks[e.task_id], ex)
@@ -331,7 +337,7 @@ def _output_opened(state: State, e: ExecutionOutputOpened) -> None:
 def _finished(state: State, e: ExecutionFinished) -> None:
     ex = state.executions[e.execution_id]
     ex.return_code = e.return_code
-    ex.output_files = list(e.output_files)
+    ex.output_files = list(e.output_files) if e.output_files else NO_FILES
     ex.input_hash, ex.output_listing = e.input_hash, dict(e.output_listing)
     _exec_status(state, ex, "succeeded" if e.return_code == 0 else "failed", e.ts)
     if e.return_code == 0 and e.input_hash:
@@ -344,7 +350,7 @@ def _cached(state: State, e: ExecutionCached) -> None:
     ex = state.executions[e.execution_id]
     ex.worker_id = ex.worker = None       # no worker ran it (the task's holder is released by its success)
     ex.return_code, ex.cached_from, ex.input_hash = 0, e.cached_from, e.input_hash
-    ex.output_files = list(e.output_files)
+    ex.output_files = list(e.output_files) if e.output_files else NO_FILES
     src = state.executions.get(e.cached_from)
     if src is not None:
         ex.output_listing = dict(src.output_listing)

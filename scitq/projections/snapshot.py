@@ -19,7 +19,10 @@ from scitq.events.codec import decode_event
 from scitq.events.model import TASK_STATUSES
 from scitq.projections.evolve import evolve
 from scitq.projections.catalog import decode_flavor, decode_quota
-from scitq.projections.state import EVICTABLE_STATUSES, Batch, Deploy, Execution, Recruiter, State, Task, Worker
+from scitq.projections.state import (
+    EVICTABLE_STATUSES, NO_FILES, Batch, Deploy, Execution, Recruiter, State, Task, Worker, compact_execution,
+    compact_task, index_entry,
+)
 from scitq.projections.store import read_ledger, server_state, write_dirty
 from scitq.projections.views import VIEW_LAYOUT, _json_fields, decode_hash, fill_execution, fill_task, task_execution_ids
 
@@ -45,14 +48,14 @@ _DEPLOY_JSON = _json_fields(Deploy)
 def _task(h: dict[str, str]) -> Task:
     h = dict(fill_task(h))
     h.pop("executions", None)
-    return decode_hash(h, Task, _TASK_JSON)
+    return compact_task(decode_hash(h, Task, _TASK_JSON))
 
 
 def _execution(h: dict[str, str]) -> Execution:
     h = dict(fill_execution(h))
     files = h.pop("output_files", "")
     ex = decode_hash(h, Execution, _EXEC_JSON)
-    ex.output_files = files.split(" ") if files else []
+    ex.output_files = files.split(" ") if files else NO_FILES
     return ex
 
 
@@ -101,12 +104,12 @@ def hydrate(r: Any, state: State, task_ids: Iterable[int], parents: bool = True)
 def _adopt(state: State, t: Task, executions: list[Execution]) -> None:
     """Put a task read from its view into `state` as written (indexed, nothing dirty)."""
     state.tasks[t.task_id] = t
-    state.indexed_tasks[t.task_id] = (t.status, t.batch, t.name, t.worker is not None)
+    state.indexed_tasks[t.task_id] = index_entry(t)
     for req in t.required_task_ids:
         state.dependents.setdefault(req, set()).add(t.task_id)
     ids = state.task_executions.setdefault(t.task_id, [])
     for ex in sorted(executions, key=lambda e: e.execution_id):
-        state.executions[ex.execution_id] = ex
+        state.executions[ex.execution_id] = compact_execution(ex, t)
         state.indexed_executions.add(ex.execution_id)
         if ex.execution_id not in ids:
             ids.append(ex.execution_id)

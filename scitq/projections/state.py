@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import heapq
+import sys
 from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import msgspec
 
@@ -14,7 +16,8 @@ from scitq.events.model import (
 )
 
 __all__ = ["task_weight", "Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
-           "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES"]
+           "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES", "NO_TASKS", "NO_FILES", "NO_LISTING", "compact_task",
+           "compact_execution", "index_entry"]
 
 
 def task_weight(batch: str, own_batch: str, task_properties: dict | None) -> float:
@@ -33,8 +36,11 @@ ACTIVE_EXECUTION_STATUS = ACTIVE_EXECUTION_STATUSES
 EVICTABLE_STATUSES = ("succeeded", "failed")
 
 
-class Task(TaskFields, kw_only=True):
-    """A task as the server knows it: the user's `TaskFields` plus where it stands."""
+class Task(TaskFields, kw_only=True, gc=False):
+    """A task as the server knows it: the user's `TaskFields` plus where it stands.
+
+    The server holds one for every live task, so it is kept small (see `compact_task`): not tracked by
+    the garbage collector (it refers to strings, numbers and a list of ints only, never to itself)."""
     task_id: int
     batch: str
     status: TaskStatus
@@ -47,10 +53,71 @@ class Task(TaskFields, kw_only=True):
     worker: str | None = None     # worker holding the current attempt (while active)
     deliveries: int = 0           # dispatches since the last outcome (poison-task guard)
     blocked_by: int | None = None # while blocked: the required task that failed
+    # how its view is indexed as last written (`index_entry`; None: not written yet). Bookkeeping of
+    # the projection writer (`State.indexed_tasks`), not written into the view.
+    indexed: tuple[str, str, str | None, bool] | None = None
 
 
-class Execution(CacheFields, kw_only=True):
-    """One attempt of a task on a worker; `command`... `resource` are frozen when the process starts."""
+# Shared empty values, never changed in place (a change assigns a new list or dict): the requirements
+# of a task requiring none, the output files and listing of an execution that uploaded none.
+NO_TASKS: list[int] = ()  # type: ignore[assignment]
+NO_FILES: list[str] = ()  # type: ignore[assignment]
+NO_LISTING: dict[str, int] = {}
+
+_RUN_FIELDS = (("command", "command"), ("container", "container"), ("container_options", "container_options"),
+               ("input", "input"), ("output_folder", "output"), ("resource", "resource"))
+_INDEX_ENTRIES: dict[tuple[str, str, str | None, bool], tuple[str, str, str | None, bool]] = {}
+_intern = sys.intern
+
+
+def compact_task(t: Task) -> Task:
+    """`t` made to share what other tasks hold the same: the strings thousands of tasks have alike
+    (batch, status, container, its options, resource, worker) interned, no list of its own when it
+    requires no task. The server holds one `Task` per live task: this keeps one to its struct and the
+    strings that are its own (command, input...)."""
+    t.batch = _intern(t.batch)
+    t.status = _intern(t.status)  # type: ignore[assignment]
+    if t.container is not None:
+        t.container = _intern(t.container)
+        if t.container_options is not None:
+            t.container_options = _intern(t.container_options)
+    if t.resource is not None:
+        t.resource = _intern(t.resource)
+    if t.worker is not None:
+        t.worker = _intern(t.worker)
+    if not t.required_task_ids:
+        t.required_task_ids = NO_TASKS
+    return t
+
+
+def compact_execution(ex: Execution, t: Task | None) -> Execution:
+    """`ex` made to share what its task holds the same (the command, container... it ran are the task's
+    unless the task was edited since) and the strings many executions hold (worker, status)."""
+    if t is not None:
+        for name, tname in _RUN_FIELDS:
+            v = getattr(ex, name)
+            if v is not None and v == getattr(t, tname):
+                setattr(ex, name, getattr(t, tname))
+    if ex.worker is not None:
+        ex.worker = sys.intern(ex.worker)
+    ex.status = sys.intern(ex.status)  # type: ignore[assignment]
+    if not ex.output_listing:
+        ex.output_listing = NO_LISTING
+    return ex
+
+
+def index_entry(t: Task) -> tuple[str, str, str | None, bool]:
+    """How the task's view is indexed (status, batch, name, held by a worker), the tuple shared by the
+    tasks indexed alike (a named task has its own)."""
+    entry = (t.status, t.batch, t.name, t.worker is not None)
+    if t.name is not None or len(_INDEX_ENTRIES) >= 10000:
+        return entry
+    return _INDEX_ENTRIES.setdefault(entry, entry)
+
+
+class Execution(CacheFields, kw_only=True, gc=False):
+    """One attempt of a task on a worker; `command`... `resource` are frozen when the process starts.
+    Not tracked by the garbage collector (strings, numbers, a list and a dict of them: no cycle)."""
     execution_id: int
     task_id: int
     worker_id: int | None
@@ -61,7 +128,9 @@ class Execution(CacheFields, kw_only=True):
     modification_date: float
     return_code: int | None = None
     pid: str | None = None
-    output_files: list[str] = []
+    output_files: list[str] = NO_FILES    # an attempt's own list once it uploaded files
+    # no dict of its own until it has a listing (`NO_LISTING`, shared, is never changed in place)
+    output_listing: dict[str, int] = msgspec.field(default_factory=lambda: NO_LISTING)
     command: str | None = None
     container: str | None = None
     container_options: str | None = None
@@ -72,6 +141,7 @@ class Execution(CacheFields, kw_only=True):
     stream: str | None = None
     start_date: float | None = None
     cached_from: int | None = None   # did not run: the outputs of that execution stand for it
+    indexed: bool = False            # its view is in the executions indexes (`State.indexed_executions`)
 
 
 class Worker(WorkerFields, kw_only=True):
@@ -131,6 +201,93 @@ class Deploy(DeployFields, kw_only=True):
     spent: float = 0.0
 
 
+class IndexedTasks:
+    """Task id -> how the task's view is indexed as last written (`index_entry`), for the projection
+    writer: kept on the task itself (`Task.indexed`, no entry of its own) while it is in memory, and
+    here for a task deleted since (`removed`) until its view is deleted. A dict's methods."""
+
+    def __init__(self, tasks: dict[int, Task]) -> None:
+        self.tasks = tasks
+        self.gone: dict[int, tuple[str, str, str | None, bool]] = {}
+
+    def get(self, tid: int, default: Any = None) -> Any:
+        t = self.tasks.get(tid)
+        if t is not None:
+            return t.indexed if t.indexed is not None else default
+        return self.gone.get(tid, default)
+
+    def __getitem__(self, tid: int) -> tuple[str, str, str | None, bool]:
+        entry = self.get(tid)
+        if entry is None:
+            raise KeyError(tid)
+        return entry
+
+    def __contains__(self, tid: object) -> bool:
+        return self.get(tid) is not None   # type: ignore[arg-type]
+
+    def __setitem__(self, tid: int, entry: tuple[str, str, str | None, bool]) -> None:
+        t = self.tasks.get(tid)
+        if t is not None:
+            t.indexed = entry
+        else:
+            self.gone[tid] = entry
+
+    def pop(self, tid: int, default: Any = None) -> Any:
+        t = self.tasks.get(tid)
+        if t is not None and t.indexed is not None:
+            entry, t.indexed = t.indexed, None
+            return entry
+        return self.gone.pop(tid, default)
+
+    def removed(self, t: Task) -> None:
+        """`t` left the tasks (deleted): its view's index entry is kept until the view is deleted."""
+        if t.indexed is not None:
+            self.gone[t.task_id] = t.indexed
+
+    def __iter__(self) -> Iterator[int]:
+        yield from (tid for tid, t in self.tasks.items() if t.indexed is not None)
+        yield from self.gone
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def items(self) -> Iterator[tuple[int, tuple[str, str, str | None, bool]]]:
+        return ((tid, self[tid]) for tid in self)
+
+    def clear(self) -> None:
+        for t in self.tasks.values():
+            t.indexed = None
+        self.gone.clear()
+
+
+class IndexedExecutions:
+    """The ids of the executions whose views are in the executions indexes, for the projection writer:
+    a flag on each execution in memory (`Execution.indexed`), no entry of its own. A set's methods."""
+
+    def __init__(self, executions: dict[int, Execution]) -> None:
+        self.executions = executions
+
+    def __contains__(self, eid: object) -> bool:
+        ex = self.executions.get(eid)   # type: ignore[call-overload]
+        return ex is not None and ex.indexed
+
+    def add(self, eid: int) -> None:
+        ex = self.executions.get(eid)
+        if ex is not None:
+            ex.indexed = True
+
+    def discard(self, eid: int) -> None:
+        ex = self.executions.get(eid)
+        if ex is not None:
+            ex.indexed = False
+
+    def __iter__(self) -> Iterator[int]:
+        return (eid for eid, ex in self.executions.items() if ex.indexed)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 @dataclass
 class State:
     tasks: dict[int, Task] = field(default_factory=dict)
@@ -162,21 +319,34 @@ class State:
     dirty_costs: set[str] = field(default_factory=set)
     dirty_flavors: set[tuple[str, str, str]] = field(default_factory=set)
     dirty_quotas: set[tuple[str, str]] = field(default_factory=set)
-    indexed_tasks: dict[int, tuple[str, str, str | None, bool]] = field(default_factory=dict)
+    indexed_tasks: IndexedTasks = field(init=False)
     rewrite_tasks: set[int] = field(default_factory=set)      # task views to rewrite whole (a user edit)
     indexed_workers: dict[int, str] = field(default_factory=dict)
-    indexed_executions: set[int] = field(default_factory=set)
+    indexed_executions: IndexedExecutions = field(init=False)
     cache: dict[str, int] = field(default_factory=dict)       # input hash -> last succeeded execution
     dirty_cache: set[str] = field(default_factory=set)
     finished: set[int] = field(default_factory=set)           # finished tasks in memory (to evict)
     deadlines: list[tuple[float, int, int]] = field(default_factory=list)  # heap: (start + run_timeout, task, execution)
     meta_written: dict[str, str] | None = None                # the counters as last written (SERVER_STATE)
 
+    def __post_init__(self) -> None:
+        # a new state has written nothing yet (`mark_indexed` says when its views are current), whatever
+        # the tasks and executions it is made with say
+        for t in self.tasks.values():
+            t.indexed = None
+        for ex in self.executions.values():
+            ex.indexed = False
+        self.indexed_tasks = IndexedTasks(self.tasks)
+        self.indexed_executions = IndexedExecutions(self.executions)
+
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
-        self.indexed_tasks = {tid: (t.status, t.batch, t.name, t.worker is not None) for tid, t in self.tasks.items()}
+        self.indexed_tasks.gone.clear()
+        for t in self.tasks.values():
+            t.indexed = index_entry(t)
         self.indexed_workers = {wid: w.name for wid, w in self.workers.items()}
-        self.indexed_executions = set(self.executions)
+        for ex in self.executions.values():
+            ex.indexed = True
         for dirty in (self.dirty_tasks, self.dirty_executions, self.dirty_workers, self.dirty_batches,
                       self.dirty_recruiters, self.rewrite_tasks, self.dirty_flavors, self.dirty_quotas,
                       self.dirty_deploys, self.dirty_costs):

@@ -13,7 +13,7 @@ from scitq.events.codec import decode_event
 from scitq.projections.catalog import encode_flavor, encode_quota, flavor_key, quota_key
 from scitq.projections.evolve import evolve
 from scitq.projections.ledger import ledger_archive, whole_ledger
-from scitq.projections.state import EVICTABLE_STATUSES, State
+from scitq.projections.state import EVICTABLE_STATUSES, State, index_entry
 from scitq.projections.outputs import NEVER_DECODE
 from scitq.projections.views import (
     BITMAP_STATUSES, FINISHED_SPARSE, VIEW_LAYOUT, bitmap_ids, batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
@@ -104,7 +104,7 @@ def write_dirty(state: State, pipe: Any) -> None:
             if gone:
                 pipe.hdel(vkey, *gone)
         pipe.hset(vkey, mapping=h)
-        now = (t.status, t.batch, t.name, t.worker is not None)
+        now = index_entry(t)
         if prev != now:
             if prev is None or prev[0] != t.status:
                 if prev:

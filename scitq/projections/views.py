@@ -132,8 +132,8 @@ def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None
     return out
 
 
-_TASK_FIELDS = _fields(Task)
-_EXEC_FIELDS = _fields(Execution, skip=("output_files",))      # written space-separated, as v1 showed them
+_TASK_FIELDS = _fields(Task, skip=("indexed",))                 # `indexed`: the writer's bookkeeping
+_EXEC_FIELDS = _fields(Execution, skip=("output_files", "indexed"))      # written space-separated, as v1 showed them
 _WORKER_FIELDS = _fields(Worker, skip=("held",))               # written as a count
 _RECRUITER_FIELDS = _fields(Recruiter)
 _DEPLOY_FIELDS = _fields(Deploy)
@@ -295,9 +295,9 @@ _HEARTBEAT: tuple = (("load", Union[str, None], None), ("memory", Union[float, N
                      *((k, Union[int, None], None) for k in IO_FIELDS), ("stats", Union[str, None], None))
 HEARTBEAT_FIELDS = tuple(f[0] for f in _HEARTBEAT)
 
-TaskView = derive("TaskView", Task, bases=(View,), mode="view", module=__name__)
+TaskView = derive("TaskView", Task, bases=(View,), mode="view", skip=("indexed",), module=__name__)
 TaskView.__doc__ = "A task's view: every field of the task (`projections.state.Task`), typed."
-ExecutionView = derive("ExecutionView", Execution, bases=(View,), mode="view", skip=("output_files",),
+ExecutionView = derive("ExecutionView", Execution, bases=(View,), mode="view", skip=("output_files", "indexed"),
                        tail=(("output_files", Union[str, None], None),), module=__name__)
 ExecutionView.__doc__ = "An execution's view: the execution's fields, its output files space-separated (as v1)."
 WorkerView = derive("WorkerView", Worker, bases=(View,), mode="view", skip=("held",),

@@ -48,6 +48,27 @@ def _ledger_end(r: redis.Redis) -> str | None:
     return None if not last or last == "0-0" else str(last)
 
 
+def _malloc_trim() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):   # not glibc: its allocator gives memory back by itself or not at all
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def _release_memory() -> None:
+    """Give the C allocator's free memory back to the system. A burst (a submission of thousands of
+    tasks, a start-up reading the views) allocates far more for a moment (decoded commands, events, the
+    commit's arguments) than the state it leaves behind; glibc keeps those freed pages in the process
+    unless asked, and the server's RSS would show the largest burst seen rather than the live tasks."""
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 class ControlPlane:
     """The single writer of the ledger. `run()` loops until `stop()`; every round is one fenced commit."""
 
@@ -76,6 +97,7 @@ class ControlPlane:
         self._jobs_conn: Any = None
         self.job_runner: Any = None       # starts the job runner (serve() sets it; None: run `scitq jobs` yourself)
         self._next_sweep = time.monotonic() + cfg.orphan_interval
+        self._read_since_trim = 0       # entries read since the memory was last given back
 
     # --- start / stop -------------------------------------------------------------------------
     def acquire(self, wait: float | None = LOCK_TTL + 2) -> None:
@@ -110,6 +132,8 @@ class ControlPlane:
             if k.startswith(prefix):
                 inc, _, seq = v.rpartition(":")
                 self.last_seq[k[len(prefix):]] = (inc, int(seq))
+        _release_memory()
+        self._read_since_trim = 0
         log.info("loaded %d live tasks, %d workers (%s, ledger at %s) in %.2fs", len(self.state.tasks),
                  len(self.state.workers), how, self.state.last_event_id, time.perf_counter() - t0)
         self._resume_jobs()
@@ -300,6 +324,10 @@ class ControlPlane:
         for cid, tag, data in specials:
             self._special(cid, tag, data)
         self.rounds += 1
+        self._read_since_trim += n
+        if n == 0 and self._read_since_trim:    # idle after some work: give back what it freed
+            _release_memory()
+            self._read_since_trim = 0
         return n
 
     def _refresh_lock(self) -> None:
