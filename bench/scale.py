@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Scale benchmark: N tasks through one `scitq server`, sampled as they finish; then restart and history.
 
-    python3 bench/scale.py [--tasks 1000000] [--workers 2] [--concurrency 8] [--json FILE] [--charts DIR]
+    python3 bench/scale.py [--tasks 1000000] [--workers 2] [--concurrency 8] [--archive-every TASKS]
+                           [--json FILE] [--charts DIR]
 
 On one private Valkey (127.0.0.1, a free port, a temporary dir) with a real `scitq server`:
 
@@ -9,15 +10,19 @@ On one private Valkey (127.0.0.1, a free port, a temporary dir) with a real `sci
    time; latency = the worker's claim (wall clock, same machine) minus the submit call's start.
 2. Idle cost (with --idle-workers K): K real worker processes (`bench/null_worker.py`, batch `idle`,
    nothing to do) connected; the server's and Valkey's CPU over --idle-seconds, from /proc/<pid>/stat.
-3. The drain: N tasks submitted in batches (`task_create_many`, at most --backlog waiting at a time)
-   to batch `scale`, run by --workers null workers: real `scitq worker` processes whose native runner
-   starts no process (every attempt succeeds at once), so what is measured is the server's and
-   Valkey's cost per task. Every N/10 tasks done: Valkey used_memory, server RSS, commit latency (one
-   `task_create` until acknowledged), dispatch latency under load (probe tasks to the idle probe
-   worker) and the throughput of the last interval.
-4. `scitq events archive` (when this version has it), a server restart timed until it answers a
-   command, `scitq events history --task` of the first task timed, the dashboard's first screen timed
-   (in-process, headless).
+3. The drain, with the server's archive policy on (the server restarted with SCITQ_ARCHIVE_SEGMENT and
+   SCITQ_ARCHIVE_KEEP set to the ledger entries of --archive-every tasks, at most 100,000: the events
+   per task are counted on the probe tasks of step 1): N tasks submitted in batches
+   (`task_create_many`, at most --backlog waiting at a time) to batch `scale`, run by --workers null
+   workers: real `scitq worker` processes whose native runner starts no process (every attempt
+   succeeds at once), so what is measured is the server's and Valkey's cost per task. Every
+   N/--samples tasks done: Valkey used_memory and the ledger stream's part of it (`MEMORY USAGE`,
+   length), the archived events, server RSS, commit latency (one `task_create` until acknowledged),
+   dispatch latency under load (probe tasks to the idle probe worker) and the throughput of the last
+   interval. The bench holds nothing per task: its memory does not grow with N.
+4. `scitq events archive` (when this version has it), the server's RSS after it, a server restart
+   timed until it answers a command, `scitq events history --task` of the first task timed (archived
+   by then, when the archive ran), the dashboard's first screen timed (in-process, headless).
 5. Charts (with matplotlib: `pip install scitq[bench]`): memory and throughput against tasks done.
 
 Every process started here is stopped at the end (also on Ctrl-C or a failure). `--json FILE` writes
@@ -51,6 +56,7 @@ from throughput import BenchError, Procs, Valkey, group_cpu, wait_until  # noqa:
 from scitq import keys  # noqa: E402
 
 NULL_WORKER = HERE / "null_worker.py"
+MAX_SEGMENT = 100_000     # ledger entries of one archive segment at most (the server's default)
 TARGETS = {"dispatch_p50_ms": 5.0, "dispatch_p99_ms": 50.0, "idle_cpu_pct": 10.0}
 
 
@@ -97,6 +103,7 @@ class Scale:
         self.server: subprocess.Popen | None = None
         self.url = ""
         self.env: dict[str, str] = {}
+        self.server_env: dict[str, str] = {}
 
     # --- processes ---------------------------------------------------------------------------------
     def start_server(self) -> float:
@@ -104,7 +111,7 @@ class Scale:
         self.r.delete(keys.SERVER_ALIVE)   # a stopped server's key may outlive it (TTL)
         t0 = time.perf_counter()
         self.server = self.procs.spawn([sys.executable, "-m", "scitq.cli.main", "server", "--redis", self.url],
-                                       "scitq-server.log", self.env)
+                                       "scitq-server.log", {**self.env, **self.server_env})
         wait_until(lambda: self.r.exists(keys.SERVER_ALIVE), self.args.timeout * 10, "the scitq server", self.server)
         self.probe_submit(timeout=self.args.timeout)
         return time.perf_counter() - t0
@@ -187,6 +194,34 @@ class Scale:
             self.procs.stop(w, timeout=20)
         return out
 
+    def ledger(self) -> dict[str, int]:
+        """The live ledger stream (entries, bytes) and the events archived so far."""
+        try:
+            mem = int(self.r.memory_usage(keys.EVENTS, samples=0) or 0)
+        except redis.ResponseError:
+            mem = 0
+        return {"ledger_events": self.r.xlen(keys.EVENTS), "ledger_memory": mem,
+                "archived_events": int(self.r.hget(keys.ARCHIVE, "events") or 0)}
+
+    def archive_policy(self, events_per_task: float) -> dict[str, Any]:
+        """The server's archive policy for the drain: a segment of the ledger entries of --archive-every
+        tasks (at most MAX_SEGMENT), as many kept live, checked every --archive-interval seconds."""
+        a = self.args
+        every = a.archive_every if a.archive_every is not None else max(1, a.tasks // 10)
+        if every <= 0:
+            return {"on": False}
+        segment = max(100, min(MAX_SEGMENT, round(every * events_per_task)))
+        self.server_env = {"SCITQ_ARCHIVE_INTERVAL": str(a.archive_interval), "SCITQ_ARCHIVE_SEGMENT": str(segment),
+                           "SCITQ_ARCHIVE_KEEP": str(segment)}
+        return {"on": True, "every_tasks": every, "events_per_task": events_per_task, "segment": segment,
+                "keep": segment, "interval_s": a.archive_interval,
+                "archived_every_tasks": round(segment / events_per_task)}
+
+    def probes_finished(self) -> bool:
+        """Every probe task has ended (so that all its ledger events are written)."""
+        counts = self.r.hmget(keys.batch_view("probe"), "succeeded", "pending", "assigned", "accepted", "running")
+        return int(counts[0] or 0) > 0 and not any(int(c or 0) for c in counts[1:])
+
     def done(self) -> int:
         s, f = self.r.hmget(keys.batch_view("scale"), "succeeded", "failed")
         return int(s or 0) + int(f or 0)
@@ -197,12 +232,13 @@ class Scale:
         n, chunk = a.tasks, a.chunk
         api = Server(self.url)
         submitted = [0]
+        stop = threading.Event()      # --submit-seconds ran out: no more submissions, the drain ends with them
         first_id: list[int] = []
         error: list[BaseException] = []
 
         def submitter() -> None:
             try:
-                while submitted[0] < n:
+                while submitted[0] < n and not stop.is_set():
                     if submitted[0] - self.done() >= a.backlog:
                         time.sleep(0.05)
                         continue
@@ -217,7 +253,7 @@ class Scale:
         names = [f"scale{i}" for i in range(a.workers)]
         ws = [self.start_worker(nm, "scale", a.concurrency, a.prefetch) for nm in names]
         self.wait_registered(names, ws)
-        step = max(1, n // 10)
+        step = max(1, n // max(1, a.samples))
         samples = []
         th = threading.Thread(target=submitter, daemon=True)
         t_start = time.perf_counter()
@@ -226,24 +262,31 @@ class Scale:
         last_t, last_done = t_start, 0
         next_mark = step
         deadline = time.monotonic() + a.drain_timeout
+        budget = time.monotonic() + a.submit_seconds if a.submit_seconds else float("inf")
         while True:
             d = self.done()
             if error:
                 raise BenchError(f"submission failed: {error[0]}")
+            if not stop.is_set() and time.monotonic() > budget:
+                stop.set()
+                th.join()
+                n = submitted[0]
+                print(f"  --submit-seconds over: {n:,} tasks submitted, drained to the end", flush=True)
             if d >= next_mark or d >= n:
                 now = time.perf_counter()
+                memory = {"valkey_used_memory": self.r.info("memory")["used_memory"],
+                          "server_rss": rss_bytes(self.server.pid), **self.ledger()}
                 probe = self.dispatch(a.probes, 0.01)
                 samples.append({
                     "done": d, "seconds": now - t_start,
-                    "tasks_per_s": (d - last_done) / max(now - last_t, 1e-9),
-                    "valkey_used_memory": self.r.info("memory")["used_memory"],
-                    "server_rss": rss_bytes(self.server.pid),
-                    "ledger_events": self.r.xlen(keys.EVENTS),
+                    "tasks_per_s": (d - last_done) / max(now - last_t, 1e-9), **memory,
                     "commit_p50_ms": probe["commit_p50_ms"], "dispatch_p50_ms": probe["dispatch_p50_ms"],
                     "dispatch_p99_ms": probe["dispatch_p99_ms"], "load": os.getloadavg()[0]})
                 print(f"  {d:>9,} done  {samples[-1]['tasks_per_s']:8.0f} tasks/s  "
-                      f"valkey {samples[-1]['valkey_used_memory'] / 2**20:8.1f} MiB  "
-                      f"server {samples[-1]['server_rss'] / 2**20:7.1f} MiB  commit {probe['commit_p50_ms']:.1f} ms  "
+                      f"valkey {memory['valkey_used_memory'] / 2**20:8.1f} MiB "
+                      f"(ledger {memory['ledger_memory'] / 2**20:6.1f} MiB, {memory['ledger_events']:,} live, "
+                      f"{memory['archived_events']:,} archived)  "
+                      f"server {memory['server_rss'] / 2**20:7.1f} MiB  commit {probe['commit_p50_ms']:.1f} ms  "
                       f"dispatch p50 {probe['dispatch_p50_ms']:.1f} ms", flush=True)
                 last_t, last_done = time.perf_counter(), self.done()   # the probes' time is not counted
                 while next_mark <= d:
@@ -260,7 +303,7 @@ class Scale:
         cpu1 = self.cpu()
         for w in ws:
             self.procs.stop(w, timeout=20)
-        return {"tasks": n, "seconds": total, "tasks_per_s": n / total, "first_task": first_id[0],
+        return {"tasks": n, "tasks_asked": a.tasks, "seconds": total, "tasks_per_s": n / total, "first_task": first_id[0],
                 "cpu_ms_per_task": {k: 1000 * (cpu1[k] - cpu0[k]) / n for k in cpu1}, "samples": samples}
 
     def after(self, first_task: int) -> dict[str, Any]:
@@ -275,10 +318,14 @@ class Scale:
             out["archive_s"] = time.perf_counter() - t0
             out["archive_rc"] = p.returncode
             out["archive_output"] = (p.stdout + p.stderr).strip()[-500:]
+            out["server_rss_after_archive"] = rss_bytes(self.server.pid)
         else:
             out["archive_s"] = None
             out["archive_output"] = "`scitq events archive` does not exist in this version"
         out["valkey_used_memory_before_restart"] = self.r.info("memory")["used_memory"]
+        out.update({f"{k}_before_restart": v for k, v in self.ledger().items()})
+        out["history_task"] = first_task
+        out["history_task_archived"] = self.archived(first_task)
         self.procs.stop(self.server, timeout=30)
         out["server_restart_s"] = self.start_server()
         out["server_rss_after_restart"] = rss_bytes(self.server.pid)
@@ -294,6 +341,12 @@ class Scale:
             out["dashboard_first_screen_s"] = None
             out["dashboard_error"] = repr(exc)[:300]
         return out
+
+    def archived(self, task_id: int) -> bool:
+        """Whether the first event of `task_id` is in the archive (not in the live ledger any more)."""
+        from scitq.projections.ledger import ledger_archive
+        arch = ledger_archive(self.r)
+        return arch is not None and any(seg.has_task(task_id) for seg in arch.manifest().segments)
 
     async def dashboard(self) -> float:
         from scitq.tui.app import Dashboard
@@ -323,7 +376,17 @@ class Scale:
         wait_until(lambda: self.claims.read(), a.timeout, "the start-up probe task to be claimed", probe)
         time.sleep(0.5)
         print(f"dispatch latency at rest ({a.latency_probes} tasks one at a time)...", flush=True)
+        events0 = self.r.xlen(keys.EVENTS)
         self.res["dispatch_at_rest"] = self.dispatch(a.latency_probes, a.latency_spacing)
+        wait_until(lambda: self.probes_finished(), a.timeout, "the probe tasks to finish", probe)
+        per_task = max(1.0, (self.r.xlen(keys.EVENTS) - events0) / max(1, a.latency_probes))
+        self.res["archive_policy"] = self.archive_policy(per_task)
+        if self.res["archive_policy"]["on"]:
+            p = self.res["archive_policy"]
+            print(f"archive policy: {per_task:.1f} ledger events per task, segments of {p['segment']:,} entries, "
+                  f"{p['keep']:,} kept live: archived about every {p['archived_every_tasks']:,} tasks", flush=True)
+            self.procs.stop(self.server, timeout=30)
+            self.start_server()
         if a.idle_workers:
             print(f"{a.idle_workers} idle workers for {a.idle_seconds:.0f}s...", flush=True)
             self.res["idle"] = self.idle()
@@ -350,14 +413,20 @@ def charts(res: dict[str, Any], outdir: Path) -> list[Path]:
     done = [x["done"] for x in s]
     outdir.mkdir(parents=True, exist_ok=True)
     paths = []
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(done, [x["valkey_used_memory"] / 2**20 for x in s], marker="o", label="Valkey used_memory")
+    if all("ledger_memory" in x for x in s):
+        ax.plot(done, [x["ledger_memory"] / 2**20 for x in s], marker="^", label="  of which the live ledger stream")
+        ax.plot(done, [(x["valkey_used_memory"] - x["ledger_memory"]) / 2**20 for x in s], marker="v",
+                label="  of which the rest (views, indexes, queues)")
     ax.plot(done, [x["server_rss"] / 2**20 for x in s], marker="s", label="server RSS")
     ax.set_xlabel("tasks done")
     ax.set_ylabel("MiB")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"scitq: memory against tasks done ({res['drain']['tasks']:,} tasks)")
-    ax.legend()
+    pol = res.get("archive_policy") or {}
+    arch = (f", ledger archived every ~{pol['archived_every_tasks']:,} tasks" if pol.get("on") else ", no archive")
+    ax.set_title(f"scitq: memory against tasks done ({res['drain']['tasks']:,} tasks{arch})", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     paths.append(outdir / "scale-memory.png")
@@ -405,21 +474,32 @@ def report(res: dict[str, Any]) -> str:
                      f"[target <= 10: {verdict(i['server_cpu_pct'] <= 10)}], valkey {i['valkey_cpu_pct']:.1f} % "
                      f"[target <= 10: {verdict(i['valkey_cpu_pct'] <= 10)}]")
     dr = res["drain"]
-    lines.append(f"drain: {dr['tasks']:,} tasks in {dr['seconds']:.1f}s = {dr['tasks_per_s']:.0f} tasks/s; "
+    pol = res.get("archive_policy") or {}
+    if pol.get("on"):
+        lines.append(f"archive policy: {pol['events_per_task']:.1f} ledger events per task; segments of "
+                     f"{pol['segment']:,} entries, {pol['keep']:,} kept live, checked every {pol['interval_s']:g}s: "
+                     f"archived about every {pol['archived_every_tasks']:,} tasks")
+    asked = (f" (of {dr['tasks_asked']:,} asked: --submit-seconds ran out)"
+             if dr.get("tasks_asked", dr["tasks"]) != dr["tasks"] else "")
+    lines.append(f"drain: {dr['tasks']:,} tasks{asked} in {dr['seconds']:.1f}s = {dr['tasks_per_s']:.0f} tasks/s; "
                  "CPU per task: " + ", ".join(f"{k} {v:.3f} ms" for k, v in dr["cpu_ms_per_task"].items()))
-    lines.append(f"{'done':>10} {'tasks/s':>8} {'valkey MiB':>11} {'server MiB':>11} {'commit ms':>10} "
-                 f"{'dispatch p50':>13} {'load':>5}")
+    lines.append(f"{'done':>10} {'tasks/s':>8} {'valkey MiB':>11} {'ledger MiB':>11} {'live events':>12} "
+                 f"{'archived':>10} {'server MiB':>11} {'commit ms':>10} {'dispatch p50':>13} {'load':>5}")
     for s in dr["samples"]:
         lines.append(f"{s['done']:>10,} {s['tasks_per_s']:>8.0f} {s['valkey_used_memory'] / 2**20:>11.1f} "
+                     f"{s.get('ledger_memory', 0) / 2**20:>11.1f} {s['ledger_events']:>12,} "
+                     f"{s.get('archived_events', 0):>10,} "
                      f"{s['server_rss'] / 2**20:>11.1f} {s['commit_p50_ms']:>10.1f} {s['dispatch_p50_ms']:>13.1f} "
                      f"{s['load']:>5.1f}")
     af = res["after"]
-    arch = f"{af['archive_s']:.1f}s" if af.get("archive_s") is not None else af["archive_output"]
+    arch = (f"{af['archive_s']:.1f}s (server RSS after it {af['server_rss_after_archive'] / 2**20:.1f} MiB)"
+            if af.get("archive_s") is not None else af["archive_output"])
     dash = f"{af['dashboard_first_screen_s']:.2f}s" if af.get("dashboard_first_screen_s") is not None \
         else f"failed: {af.get('dashboard_error')}"
     lines.append(f"archive: {arch}; server restart until it answers: {af['server_restart_s']:.2f}s "
                  f"(RSS {af['server_rss_after_restart'] / 2**20:.1f} MiB); `events history --task`: "
-                 f"{af['history_task_s']:.2f}s ({af['history_task_lines']} lines); dashboard first screen: {dash}")
+                 f"{af['history_task_s']:.2f}s ({af['history_task_lines']} lines, task {af.get('history_task')} "
+                 f"{'archived' if af.get('history_task_archived') else 'live'}); dashboard first screen: {dash}")
     return "\n".join(lines)
 
 
@@ -432,12 +512,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--prefetch", type=int, default=16)
     ap.add_argument("--probes", type=int, default=5, help="probe tasks per sample (commit and dispatch latency)")
+    ap.add_argument("--samples", type=int, default=10, help="samples over the drain (every N/samples tasks done)")
+    ap.add_argument("--archive-every", type=int, default=None,
+                    help="the server's archive policy archives the ledger about every this many tasks "
+                         "(default N/10; segments of at most 100,000 entries; 0: no archive policy)")
+    ap.add_argument("--archive-interval", type=float, default=2.0, help="seconds between the server's policy checks")
     ap.add_argument("--latency-probes", type=int, default=200, help="tasks for the dispatch latency at rest")
     ap.add_argument("--latency-spacing", type=float, default=0.02, help="seconds between them")
     ap.add_argument("--idle-workers", type=int, default=0, help="idle worker processes for the idle cost (0: skip)")
     ap.add_argument("--idle-seconds", type=float, default=60.0)
     ap.add_argument("--timeout", type=float, default=60.0, help="timeout of each wait")
     ap.add_argument("--drain-timeout", type=float, default=3600.0)
+    ap.add_argument("--submit-seconds", type=float, default=0.0,
+                    help="stop submitting after this many seconds of drain and drain what was submitted "
+                         "(0: submit all --tasks)")
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument("--charts", metavar="DIR", help="write scale-memory.png and scale-throughput.png there")
     ap.add_argument("--keep", action="store_true", help="keep the temporary dir (logs)")

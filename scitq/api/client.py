@@ -111,6 +111,9 @@ class EventFilter:
         return True
 
 
+HISTORY_MARGIN_MS = 60_000   # `task_events` reads from this long before a task's creation date
+
+
 class Client:
     """Talks to scitq through Redis: commands go to the inbox, reads come from the views and streams."""
 
@@ -628,6 +631,29 @@ class Client:
             yield from whole_ledger(self.r, after=after, task=task)
         except redis.ConnectionError as exc:
             raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}") from None
+
+    def task_events(self, task_id: int) -> list[Entry]:
+        """Every ledger entry naming task `task_id` (field `task`), oldest first, archive and live stream.
+
+        Read from shortly before the task's submission (its view's creation date: ledger ids are the
+        server's clock, never earlier than an event's time) rather than from the start of the ledger: the
+        archive's segments before it and the live entries before it are skipped. The result is kept only
+        if it starts with the task's `task.submitted` (nothing names a task before it exists); otherwise
+        (no view, a deleted task, a clock stepped back) the whole ledger is read."""
+        try:
+            start = self.task(task_id).creation_date
+        except NotFound:
+            start = None
+        if start is not None:
+            after = f"{max(0, int(start * 1000) - HISTORY_MARGIN_MS - 1)}-0"   # entries after it: its ms included
+            found = self._task_entries(task_id, after)
+            if found and found[0][1].get("type") == "task.submitted":
+                return found
+        return self._task_entries(task_id, "0-0")
+
+    def _task_entries(self, task_id: int, after: str) -> list[Entry]:
+        wanted = str(task_id)
+        return [(eid, f) for eid, f in self.ledger(after=after, task=task_id) if f.get("task") == wanted]
 
     @_wrap
     def events_before(self, before: str | None, count: int) -> list[Entry]:

@@ -111,7 +111,8 @@ def dispatch(client: Client, args: Any, out=sys.stdout) -> int:
     if args.verb == "history":
         n, wanted = 0, _filter(args)
         keep = _in_workflow(args.workflow) if args.workflow else wanted.match
-        for eid, f in client.ledger(task=args.task):
+        entries = client.task_events(args.task) if args.task is not None else client.ledger()
+        for eid, f in entries:
             if keep(f):
                 print(format_event(eid, f, args.json), file=out)
                 n += 1

@@ -258,9 +258,12 @@ class Archive:
     def read_segment(self, seg: Segment, fresh: bool = False) -> list[Entry]:
         """The entries of `seg`, checked against the manifest (ArchiveCorrupt, one line, if they differ).
         The last segments read are kept decoded (a segment never changes once named by the manifest);
-        `fresh` reads it from the archive again."""
+        `fresh` reads it from the archive again and keeps nothing (the archive run's checks: a server
+        archiving by policy keeps no segment in its memory)."""
+        if fresh:
+            return self._read_segment(seg)
         key = (self.url, seg.name, seg.sha256)
-        cached = None if fresh else _SEGMENTS.get(key)
+        cached = _SEGMENTS.get(key)
         if cached is not None:
             _SEGMENTS.move_to_end(key)
             return cached

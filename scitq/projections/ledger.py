@@ -11,15 +11,17 @@ from typing import Any, Callable, Iterator
 from scitq import keys
 from scitq.errors import BadInput, Conflict
 from scitq.events.codec import decode_event
-from scitq.projections.archive import Archive, ArchiveCorrupt, Manifest, parse_id
+from scitq.projections.archive import Archive, ArchiveCorrupt, Manifest, Snapshot, parse_id
 from scitq.projections.evolve import evolve
 from scitq.projections.state import State
 
-__all__ = ["ledger_archive", "whole_ledger", "archive_ledger", "ArchiveReport", "next_id"]
+__all__ = ["ledger_archive", "whole_ledger", "archive_ledger", "ArchiveReport", "next_id", "snapshot_due",
+           "fold_snapshot"]
 
 Entry = tuple[str, dict[str, str]]
 PAGE = 5000
 KEEP_SNAPSHOTS = 2
+SNAPSHOT_GROWTH = 0.5  # a new snapshot once the archive holds this share more entries than the latest one covers
 LOCK_TTL = 30          # seconds; refreshed at every segment: a killed run's lock is free again this soon
 
 
@@ -119,7 +121,11 @@ def archive_ledger(r: Any, archive: Archive, *, keep: int, age: float = 0.0, seg
     checkpoint never needs an archived entry). Each segment is read back and checked before the manifest
     names it; before trimming, every live entry to be removed is matched against the archive (ids and
     count), so nothing leaves the stream that the archive does not hold. The live stream keeps the last
-    archived entry (XTRIM MINID removes only entries strictly below it)."""
+    archived entry (XTRIM MINID removes only entries strictly below it).
+
+    A snapshot of the state is taken when `snapshot_due` (the first run, then each time the archive grew by
+    half what the latest snapshot covers: the whole state is folded, so this keeps its cost in proportion
+    to the history). The server runs this in a process of its own (see `scitq.server.archiver`)."""
     if keep < 1 or segment < 1:
         raise BadInput("keep and segment must be at least 1")
     t0 = time.perf_counter()
@@ -176,7 +182,7 @@ def _archive(r: Any, archive: Archive, keep: int, age: float, segment: int, trim
             buf = []
     if buf:
         _add_segment(r, archive, m, buf, rep, on_segment, lock)
-    if rep.segments and snapshot:
+    if rep.segments and snapshot and snapshot_due(m):
         _snapshot(archive, m, rep, lock)
     rep.last_id = m.last_id
     if trim and m.segments:
@@ -202,18 +208,34 @@ def _add_segment(r: Any, archive: Archive, m: Manifest, entries: list[Entry], re
         on_segment(rep.segments)
 
 
-def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock) -> None:
-    """A snapshot of the State at the archive's last entry: the previous snapshot plus the new segments."""
+def snapshot_due(m: Manifest) -> bool:
+    """Whether an archive run ending with manifest `m` takes a snapshot: there is none yet, or the archive
+    holds SNAPSHOT_GROWTH more entries than the latest one covers."""
+    if not m.snapshots:
+        return True
+    at = parse_id(m.snapshots[-1].id)
+    covered = sum(s.count for s in m.segments if parse_id(s.last) <= at)
+    return m.events - covered >= max(1, covered * SNAPSHOT_GROWTH)
+
+
+def fold_snapshot(archive: Archive, m: Manifest, keepalive: Callable[[], None] = lambda: None) -> Snapshot:
+    """The State at the archive's last entry (the latest snapshot plus the later segments), written to the
+    archive and checked; `keepalive` is called as it goes."""
     state = archive.read_snapshot(m.snapshots[-1]) if m.snapshots else State()
     for i, (eid, f) in enumerate(archive.entries(state.last_event_id, manifest=m)):
         if i % 20_000 == 0:
-            lock.hold()
+            keepalive()
         try:
             evolve(state, decode_event(f))
         except BadInput:
             pass                     # set aside, as every replay does
         state.last_event_id = eid
-    snap = archive.write_snapshot(state)
+    return archive.write_snapshot(state)
+
+
+def _snapshot(archive: Archive, m: Manifest, rep: ArchiveReport, lock: _Lock) -> None:
+    """A snapshot of the State at the archive's last entry: the previous snapshot plus the new segments."""
+    snap = fold_snapshot(archive, m, lock.hold)
     lock.hold()
     m.snapshots.append(snap)
     old, m.snapshots = m.snapshots[:-KEEP_SNAPSHOTS], m.snapshots[-KEEP_SNAPSHOTS:]

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
+import warnings
 from typing import Any, Sequence
 
 import msgspec
 import redis
 
 from scitq import keys
-from scitq.errors import ScitqError, error_kind
-from scitq.projections.archive import Archive, compress, default_codec, parse_id
-from scitq.projections.ledger import archive_ledger, next_id
+from scitq.errors import ScitqError, error_kind, error_of_kind
+from scitq.projections.archive import Archive, ArchiveCorrupt, ArchiveError, compress, default_codec, parse_id
+from scitq.projections.ledger import ArchiveReport, archive_ledger, next_id
 from scitq.projections.outputs import NEVER_DECODE, archived_pointer, merge, pack, unpack
 from scitq.server.library import ensure_library
 from scitq.settings import Settings
@@ -69,9 +71,15 @@ class Archiver:
         return False
 
     def run_once(self, keep: int | None = None, age: float | None = None, trim: bool = True) -> dict[str, Any]:
+        """One archive run, in a forked copy of this process: what it reads and folds (segments of the
+        ledger, the snapshot of the whole history's state) goes away with the copy, so the server's
+        memory stays that of its live tasks. Its errors are raised here as they were there."""
         cfg = self.cfg
-        rep = archive_ledger(self.r, self.archive, keep=keep or cfg.archive_keep,
-                             age=cfg.archive_age if age is None else age, segment=cfg.archive_segment, trim=trim)
+        # the copy opens the archive anew (a filesystem object may hold threads, which a fork does not copy)
+        res = in_child(lambda: archive_ledger(self.r, Archive(cfg.archive_url), keep=keep or cfg.archive_keep,
+                                              age=cfg.archive_age if age is None else age,
+                                              segment=cfg.archive_segment, trim=trim).as_dict())
+        rep = ArchiveReport(**res)
         if rep.events or rep.trimmed:
             log.info("%s", rep.summary())
         return {"summary": rep.summary(), **rep.as_dict()}
@@ -112,6 +120,58 @@ class Archiver:
             pipe.execute()
         except redis.RedisError as exc:
             log.warning("archive answer to %s not sent: %s", cid, exc)
+
+
+def in_child(work: Any) -> Any:
+    """`work()` (JSON in, JSON out) run in a forked copy of this process, its result or its error given back
+    here. The copy opens Redis connections of its own (redis-py starts a new pool in a forked process)."""
+    rfd, wfd = os.pipe()
+    with warnings.catch_warnings():        # the copy runs `work` alone: the other threads are not copied
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:                                      # the copy: never returns
+        os.close(rfd)
+        try:
+            out: dict[str, Any] = {"ok": True, "result": work()}
+        except ArchiveError as exc:
+            out = {"ok": False, "error": exc.message, "hint": exc.hint,
+                   "kind": "corrupt" if isinstance(exc, ArchiveCorrupt) else "archive"}
+        except ScitqError as exc:
+            out = {"ok": False, "error": exc.message, "hint": exc.hint, "kind": error_kind(exc)}
+        except (redis.RedisError, OSError) as exc:
+            out = {"ok": False, "error": str(exc), "kind": "redis"}
+        except BaseException as exc:  # noqa: BLE001 - said to the parent, which logs it
+            out = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "kind": "crash"}
+        try:
+            data = json.dumps(out).encode()
+            while data:
+                data = data[os.write(wfd, data):]
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    chunks = []
+    with os.fdopen(rfd, "rb") as fh:
+        chunks.append(fh.read())
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:      # reaped by someone else: its answer is all we need
+        pass
+    try:
+        out = json.loads(b"".join(chunks))
+    except ValueError:
+        raise ArchiveError("the archive run's process ended without an answer") from None
+    if out["ok"]:
+        return out["result"]
+    kind, message, hint = out.get("kind"), out.get("error", "?"), out.get("hint")
+    if kind == "corrupt":
+        raise ArchiveCorrupt(message, hint)
+    if kind == "archive":
+        raise ArchiveError(message, hint)
+    if kind == "redis":
+        raise redis.ConnectionError(message)
+    if kind == "crash":
+        raise RuntimeError(message)
+    raise error_of_kind(kind, message, hint)
 
 
 def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archive: Archive | None = None,

@@ -23,7 +23,11 @@ def test_scale_benchmark_drains_a_few_hundred_tasks_and_reports_every_figure(tmp
     drain = res["drain"]
     assert drain["tasks"] == 300 and drain["tasks_per_s"] > 0
     assert drain["samples"][-1]["done"] == 300 and len(drain["samples"]) >= 2
-    assert all(s["valkey_used_memory"] > 0 and s["server_rss"] > 0 for s in drain["samples"])
+    every = ("valkey_used_memory", "ledger_memory", "ledger_events", "server_rss", "commit_p50_ms", "dispatch_p50_ms")
+    assert all(s[k] > 0 for s in drain["samples"] for k in every), drain["samples"]
+    assert all(s["tasks_per_s"] >= 0 for s in drain["samples"])
+    assert res["archive_policy"]["on"] and res["archive_policy"]["segment"] >= 100
     after = res["after"]
     assert after["server_restart_s"] > 0 and after["history_task_rc"] == 0 and after["history_task_lines"] > 0
+    assert after["server_rss_after_archive"] > 0 and after["history_task_archived"], after
     assert "dispatch latency at rest" in proc.stdout and "server restart" in proc.stdout

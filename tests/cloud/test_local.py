@@ -80,8 +80,15 @@ def test_the_credential_is_in_the_environment_not_on_the_command_line(provider, 
     inst = provider.create("local", "local", boot("secretive"))
     rec = json.loads((tmp_path / "machines" / f"{inst.name}.json").read_text())
     assert process_alive(rec["pid"], rec["started"]), (tmp_path / "machines" / f"{inst.name}.log").read_text()
-    cmdline = open(f"/proc/{rec['pid']}/cmdline", "rb").read().decode()
-    environ = open(f"/proc/{rec['pid']}/environ", "rb").read().decode()
+
+    def exec_done():
+        """The process's /proc files once it runs the worker: read earlier (between fork and exec, slow under
+        load) they are the forking process's or empty."""
+        cmdline = open(f"/proc/{rec['pid']}/cmdline", "rb").read().decode()
+        environ = open(f"/proc/{rec['pid']}/environ", "rb").read().decode()
+        return (cmdline, environ) if "scitq.cli.main\0worker" in cmdline and environ else None
+
+    cmdline, environ = wait_for(exec_done, what="the worker process to have exec'd")
     url = boot("x").server_url
     assert url not in cmdline and f"SCITQ_SERVER={url}" in environ
     assert os.getpgid(rec["pid"]) == rec["pid"], "the worker leads its own process group"
