@@ -185,16 +185,20 @@ def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archi
     for i in range(0, len(attempts), CHUNK):
         part = attempts[i:i + CHUNK]
         pipe = r.pipeline(transaction=False)
-        for t, a, stream in part:
+        for _t, _a, stream in part:
             pipe.xrange(stream)
+        lives = pipe.execute()
+        # what was packed before is read only for the outputs with live chunks (most tasks write nothing)
+        written = [(p, live) for p, live in zip(part, lives) if live]
+        if not written:
+            continue
+        pipe = r.pipeline(transaction=False)
+        for (t, a, _s), _live in written:
             pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)
-        res = pipe.execute()
+        olds = pipe.execute()
         pipe = r.pipeline(transaction=False)
         n = 0
-        for j, (t, a, stream) in enumerate(part):
-            live, old = res[2 * j], res[2 * j + 1]
-            if not live:
-                continue
+        for ((t, a, stream), live), old in zip(written, olds):
             chunks = merge(unpack(old), live)
             value = pack(chunks, codec)
             if archive is not None and archive_above and len(value) > archive_above:

@@ -438,11 +438,7 @@ class ControlPlane:
                     asked.append((batch, entry, name))
         if not asked:
             return set()
-        pipe = self.r.pipeline(transaction=False)
-        for batch, entry, name in asked:
-            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entry, entry, 1, consumername=name)
-        return {a for a, got in zip(asked, pipe.execute(raise_on_error=False))
-                if isinstance(got, list) and got}
+        return _pending_for(self.r, asked)
 
     def _register(self, rnd: Round, name: str, eid: str, f: dict[str, str]) -> None:
         """A registration sent through the outbox of `name`: decided like the inbox's `worker.register`, for
@@ -662,3 +658,48 @@ class ControlPlane:
         except ScitqError as exc:
             answer = json.dumps({"ok": False, "error": exc.message, "kind": error_kind(exc)})
         self.recorder.reply(cid, answer)
+
+
+def _entry_key(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq)
+
+
+def _pending_for(r: redis.Redis, asked: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """Which of these (batch, entry, worker) are pending for that worker in the queue's consumer group:
+    one XPENDING per queue and worker over the range of its entries (pipelined), and one per entry for
+    those a range read cut short (more entries pending in the range than it returned) or without a
+    sequence number."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    single: list[tuple[str, str, str]] = []
+    for batch, entry, name in asked:
+        if "-" in entry:
+            groups.setdefault((batch, name), []).append(entry)
+        else:
+            single.append((batch, entry, name))
+    found: set[tuple[str, str, str]] = set()
+    ranges = [(batch, name, sorted(set(entries), key=_entry_key)) for (batch, name), entries in groups.items()]
+    if ranges:
+        pipe = r.pipeline(transaction=False)
+        counts = []
+        for batch, name, entries in ranges:
+            counts.append(2 * len(entries) + 16)
+            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entries[0], entries[-1], counts[-1],
+                                consumername=name)
+        for (batch, name, entries), count, got in zip(ranges, counts, pipe.execute(raise_on_error=False)):
+            if not isinstance(got, list):
+                single.extend((batch, e, name) for e in entries)
+                continue
+            ids = {g["message_id"].decode() if isinstance(g["message_id"], bytes) else g["message_id"] for g in got}
+            last = _entry_key(max(ids, key=_entry_key)) if ids and len(got) >= count else None
+            for e in entries:
+                if e in ids:
+                    found.add((batch, e, name))
+                elif last is not None and _entry_key(e) > last:   # beyond what a cut-short read returned
+                    single.append((batch, e, name))
+    if single:
+        pipe = r.pipeline(transaction=False)
+        for batch, entry, name in single:
+            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entry, entry, 1, consumername=name)
+        found.update(a for a, got in zip(single, pipe.execute(raise_on_error=False)) if isinstance(got, list) and got)
+    return found

@@ -30,12 +30,12 @@ def _executable(name: str, path: str) -> str | None:
     """Where `name` is along `path` (looked up again after `RESOLVED_FOR` seconds, or when the file went),
     or None to let the child search PATH itself: a name with a slash, a PATH with a relative entry (which
     depends on the task's directory), or a name not found (the child reports the error as it always did)."""
-    if os.sep in name or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
-        return None
     now = time.monotonic()
-    hit = _resolved.get((name, path))
+    hit = _resolved.get((name, path))   # only a name and PATH that passed the checks below are remembered
     if hit is not None and now - hit[1] < RESOLVED_FOR and os.access(hit[0], os.X_OK):
         return hit[0]
+    if os.sep in name or not all(os.path.isabs(d) for d in path.split(os.pathsep)):
+        return None
     found = shutil.which(name, path=path)
     if found is None:
         _resolved.pop((name, path), None)
@@ -46,11 +46,12 @@ def _executable(name: str, path: str) -> str | None:
 
 def task_environment(spec: ExecSpec) -> dict[str, str]:
     """v1's variables (CPU INPUT OUTPUT TEMP RESOURCE), plus PATH/HOME/LANG so ordinary commands work."""
-    wd = spec.workdir
-    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ") if k in os.environ}
+    wd = os.path.join(str(spec.workdir), "")   # plain strings: the same values as `workdir / "input"`...
+    environ = os.environ
+    env = {k: environ[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ") if k in environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.update(CPU=str(spec.cpu), INPUT=str(wd / "input"), OUTPUT=str(wd / "output"), TEMP=str(wd / "tmp"),
-               RESOURCE=str(wd / "resource"), TMPDIR=str(wd / "tmp"))
+    env.update(CPU=str(spec.cpu), INPUT=wd + "input", OUTPUT=wd + "output", TEMP=wd + "tmp",
+               RESOURCE=wd + "resource", TMPDIR=wd + "tmp")
     env.update(spec.env)
     return env
 

@@ -78,25 +78,26 @@ class ProcessRecords:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
+        self._prefix = os.path.join(str(directory), "")   # plain strings on each task's path (no pathlib)
         self.boot = _boot_id()
 
-    def _path(self, task_id: int, attempt: int) -> Path:
-        return self.dir / f"{task_id}-{attempt}.json"
+    def _path(self, task_id: int, attempt: int) -> str:
+        return f"{self._prefix}{task_id}-{attempt}.json"
 
     def record(self, task_id: int, attempt: int, pgid: int) -> None:
         st = _stat(pgid)
         data = {"task": task_id, "attempt": attempt, "pgid": pgid, "start": st[2] if st else 0, "boot": self.boot}
         path = self._path(task_id, attempt)
-        tmp = path.with_suffix(".tmp")
+        tmp = path[:-len(".json")] + ".tmp"
         try:
-            _write(str(tmp), json.dumps(data).encode())
+            _write(tmp, json.dumps(data).encode())
             os.replace(tmp, path)
         except OSError as exc:   # a full disk: the attempt runs, it just cannot be found after a crash
             log.warning("task %s attempt %s: process group not recorded (%s)", task_id, attempt, exc)
 
     def forget(self, task_id: int, attempt: int) -> None:
         try:
-            self._path(task_id, attempt).unlink()
+            os.unlink(self._path(task_id, attempt))
         except OSError:
             pass
 
