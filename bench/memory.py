@@ -45,7 +45,7 @@ import redis
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from throughput import Procs, Valkey  # noqa: E402
+from throughput import Procs, Valkey, scitq_memory_breakdown  # noqa: E402
 
 from scitq import keys  # noqa: E402
 from scitq.events.commands import encode  # noqa: E402
@@ -187,18 +187,7 @@ def category(key: str) -> str:
 
 def valkey_breakdown(r: redis.Redis) -> dict[str, dict[str, int]]:
     """MEMORY USAGE (all samples) and key count of every key, by category (ledger, views, indexes, ...)."""
-    out: dict[str, dict[str, int]] = {}
-    names = list(r.scan_iter(count=5000))
-    for i in range(0, len(names), 1000):
-        chunk = names[i:i + 1000]
-        pipe = r.pipeline(transaction=False)
-        for k in chunk:
-            pipe.memory_usage(k, samples=0)
-        for k, size in zip(chunk, pipe.execute()):
-            row = out.setdefault(category(k), {"keys": 0, "bytes": 0})
-            row["keys"] += 1
-            row["bytes"] += size or 0
-    return out
+    return scitq_memory_breakdown(r, group=category)
 
 
 def per_task(breakdown: dict[str, dict[str, int]], n: int) -> dict[str, float]:

@@ -227,8 +227,15 @@ def bench_floor(ctx: "Bench") -> dict[str, Any]:
             "submit_seconds": None, "cpu": {"threads": own, "tasks": every - own}}
 
 
-def scitq_memory_breakdown(r: redis.Redis) -> dict[str, dict[str, int]]:
-    """Bytes (MEMORY USAGE, all samples) and key counts of every key of db 0, grouped by key shape."""
+def key_shape(k: str) -> str:
+    """A key with its ids replaced: `scitq:view:task:#`, `scitq:idem:<id>`."""
+    shape = re.sub(r"(idem|reply):[0-9a-f]{32}(:\d+)?", r"\1:<id>", k)
+    return re.sub(r"\d+", "#", shape)
+
+
+def scitq_memory_breakdown(r: redis.Redis, group: Callable[[str], str] = key_shape) -> dict[str, dict[str, int]]:
+    """Bytes (MEMORY USAGE, all samples) and key counts of every key of db 0, grouped by `group(key)` (by
+    key shape unless told)."""
     names = list(r.scan_iter(count=2000))
     out: dict[str, dict[str, int]] = {}
     for i in range(0, len(names), 1000):
@@ -237,9 +244,7 @@ def scitq_memory_breakdown(r: redis.Redis) -> dict[str, dict[str, int]]:
         for k in chunk:
             pipe.memory_usage(k, samples=0)
         for k, size in zip(chunk, pipe.execute()):
-            shape = re.sub(r"(idem|reply):[0-9a-f]{32}(:\d+)?", r"\1:<id>", k)
-            shape = re.sub(r"\d+", "#", shape)
-            row = out.setdefault(shape, {"keys": 0, "bytes": 0})
+            row = out.setdefault(group(k), {"keys": 0, "bytes": 0})
             row["keys"] += 1
             row["bytes"] += size or 0
     return out
