@@ -28,7 +28,7 @@ from scitq.events import worker as ew
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, FINISHED_EXECUTION_STATUSES, FINISHED_TASK_STATUSES,
     LAUNCH_FIELDS, NOT_EDITABLE_STATUSES, RECRUITER_FIELDS, SUBMIT_STATUSES, TASK_STATUSES, USER_STATUSES,
-    USER_WORKER_STATUSES, RecruiterFields, TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
+    USER_WORKER_STATUSES, RecruiterFields, RunFields, TaskFields, TaskPatch, WorkerFields, filled, patch_changes,
 )
 from scitq.projections.catalog import check_flavor_rule
 from scitq.projections.evolve import EDITABLE_FIELDS, evolve
@@ -958,9 +958,10 @@ class Decider(CloudDecisions):
         return sent
 
 
-# the task fields a worker needs to start an attempt, carried in its queue entry
-_RUN_ENTRY_FIELDS = ("command", "input", "output", "container", "container_options", "resource", "run_timeout",
-                     "download_timeout", "use_cache")
+# the task fields a worker needs to start an attempt, carried in its queue entry: what runs (`RunFields`)
+# and how (its timeouts, the cache)
+_RUN_ENTRY_FIELDS = (*(f.name for f in msgspec.structs.fields(RunFields)), "run_timeout", "download_timeout",
+                     "use_cache")
 _RUN_ENCODER = msgspec.json.Encoder()
 
 
