@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 THROUGHPUT_WINDOW = 60.0
 FEED_GATHER = 0.04       # seconds the ledger follower lets a burst of events gather
 FEED_COUNT = 5000        # entries handed over at most at once
+ACTION_TURN_WAIT = 30.0   # seconds an action waits for the ones given before it
 
 
 class Dashboard(App[int]):
@@ -77,6 +79,10 @@ class Dashboard(App[int]):
         self.last_event: str | None = None
         self.started = time.monotonic()
         self.first_paint: float | None = None
+        # actions run in threads of their own but reach the server in the order they were given (`act`)
+        self._turn = threading.Condition()
+        self._tickets = 0       # actions given
+        self._serving = 0       # the ticket whose turn it is
 
     # --- start --------------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -179,9 +185,16 @@ class Dashboard(App[int]):
 
     # --- actions --------------------------------------------------------------------------------------
     def act(self, done: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
-        """Run one command in a worker thread; the server's refusal becomes a one-line notification."""
+        """Run one command in a worker thread, after the actions given before it (keys pressed fast, `+ + -`,
+        reach the server in their order); the server's refusal becomes a one-line notification."""
+        with self._turn:
+            ticket = self._tickets
+            self._tickets += 1
+
         def run() -> None:
             error = None
+            with self._turn:    # (bounded: an earlier action whose thread never ran does not stop the rest)
+                self._turn.wait_for(lambda: self._serving >= ticket, timeout=ACTION_TURN_WAIT)
             try:
                 fn(*args, **kw)
             except ScitqError as exc:
@@ -189,6 +202,10 @@ class Dashboard(App[int]):
             except Exception as exc:
                 log.exception("action failed")
                 error = f"{type(exc).__name__}: {exc}"
+            finally:
+                with self._turn:
+                    self._serving = max(self._serving, ticket + 1)
+                    self._turn.notify_all()
             if error is not None:
                 self._to_ui(self._say, error, "error")
             elif done:

@@ -186,3 +186,23 @@ def test_an_order_to_an_offline_worker_is_refused_in_one_line(server, dashboard)
             await pilot.press("R", "y")
             await until(pilot, lambda: any("offline" in n for n in notifications(app)), what="the refusal")
     run(scenario)
+
+
+def test_actions_reach_the_server_in_the_order_they_were_given(dashboard):
+    """Given an action slow to send and one quick after it (two keys pressed fast), when both run, then the
+    second is sent only after the first: each action has its thread, but they take their turn in order."""
+    import time as _time
+    sent: list[str] = []
+
+    def slow() -> None:
+        _time.sleep(0.3)
+        sent.append("first")
+
+    async def scenario():
+        app = dashboard()
+        async with app.run_test(size=(120, 30)) as pilot:
+            app.act("", slow)
+            app.act("", sent.append, "second")
+            await until(pilot, lambda: len(sent) == 2, what="both actions sent")
+    run(scenario)
+    assert sent == ["first", "second"]
