@@ -157,7 +157,8 @@ def command_delta(before: dict[str, tuple[int, int]], after: dict[str, tuple[int
     ranked = sorted(diff.items(), key=lambda kv: -kv[1][0])
     return {"per_task": sum(c for c, _ in diff.values()) / n,
             "valkey_usec_per_task": sum(u for _, u in diff.values()) / n,
-            "top_per_task": {k: round(c / n, 3) for k, (c, _) in ranked}}
+            "top_per_task": {k: round(c / n, 3) for k, (c, _) in ranked},
+            "usec_per_task": {k: round(u / n, 2) for k, (_, u) in sorted(diff.items(), key=lambda kv: -kv[1][1])}}
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen | None = None,

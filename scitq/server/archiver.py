@@ -180,7 +180,6 @@ def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archi
     before) into one compressed value, put in `archive` instead when larger than `archive_above` bytes (0:
     never). The value is stored and the chunks it holds dropped from the stream in one step; a chunk written
     meanwhile stays live. Returns the number of outputs packed."""
-    codec = codec or default_codec()
     done = 0
     for i in range(0, len(attempts), CHUNK):
         part = attempts[i:i + CHUNK]
@@ -192,6 +191,7 @@ def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archi
         written = [(p, live) for p, live in zip(part, lives) if live]
         if not written:
             continue
+        codec = codec or default_codec()   # (an import attempt: not made for the outputs with nothing to pack)
         pipe = r.pipeline(transaction=False)
         for (t, a, _s), _live in written:
             pipe.execute_command("GET", keys.output_packed(t, a), **NEVER_DECODE)

@@ -545,8 +545,9 @@ class ControlPlane:
     def _commit(self, rnd: Round) -> None:
         """Write the round, or nothing: refused, the inputs stay unread and are decided again after a
         reload from the ledger (fenced out: after waiting for the lock again)."""
+        streams = [e.fields["stream"] for e in rnd.effects if e.kind == "pack"] if self.cfg.output_pack else []
         try:
-            self.recorder.write(rnd, self.state)
+            live = self.recorder.write(rnd, self.state, probe=streams)
         except CommitRefused as exc:
             self._decided = True
             if exc.reason == "FENCED":
@@ -561,15 +562,17 @@ class ControlPlane:
                 raise redis.ResponseError(str(exc)) from None
             return
         self.cursors.update(rnd.cursors)
-        self._outputs(rnd)
+        self._outputs(rnd, live)
         self.state.evict()
         jobs = [e for e in rnd.effects if e.kind == "job"]
         if jobs:
             self._enqueue(jobs)
 
-    def _outputs(self, rnd: Round) -> None:
+    def _outputs(self, rnd: Round, live: int | None = None) -> None:
         """After the commit: pack the output of the attempts that ended, delete deleted tasks' outputs.
-        A failure leaves the outputs as they were (live chunks stay readable)."""
+        `live`: how many of their output streams exist (probed with the commit; 0: nothing to pack, most
+        tasks write nothing; None: not known). A failure leaves the outputs as they were (live chunks stay
+        readable)."""
         packs = [(int(e.fields["task"]), int(e.fields["attempt"]), e.fields["stream"])
                  for e in rnd.effects if e.kind == "pack"]
         drops = [(int(e.fields["task"]), int(e.fields["attempts"]), e.fields.get("streams", "").split())
@@ -579,7 +582,7 @@ class ControlPlane:
                 drop_outputs(self.r, drops)
             gone = {t for t, _n, _s in drops}
             packs = [p for p in packs if p[0] not in gone]
-            if packs and self.cfg.output_pack:
+            if packs and self.cfg.output_pack and live != 0:
                 above = self.cfg.output_archive_above
                 pack_outputs(self.r, packs, self.archiver.archive if above else None, above)
         except (redis.RedisError, ScitqError, OSError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Sequence
 
 import redis
 
@@ -67,8 +68,10 @@ class Recorder:
         ensure_queue_group(self.r, batch)
         self.groups.add(batch)
 
-    def write(self, rnd: Round, state: State) -> None:
-        """Commit `rnd` (and the views `state` marks dirty); raises `CommitRefused` if nothing was written."""
+    def write(self, rnd: Round, state: State, probe: Sequence[str] = ()) -> int | None:
+        """Commit `rnd` (and the views `state` marks dirty); raises `CommitRefused` if nothing was written.
+        With `probe` (keys), returns how many of them exist just after the commit, asked in the same round
+        trip (the control plane probes the output streams of the attempts that ended); else None."""
         for e in rnd.effects:
             if e.kind == "queue":
                 self._ensure_group(e.target)
@@ -116,11 +119,31 @@ class Recorder:
         call_keys, args = ops.call_args(self.lock_value, self.lock_ttl_ms, keys.VIEW_PREFIX)
         if waiting:
             self._commit_and_wait(call_keys, args, rnd.replies)
-            return
+            return None
+        if probe:
+            return self._commit_and_probe(call_keys, args, probe)
         try:
             fcall(self.r, "scitq_commit", call_keys, args)
         except redis.ResponseError as exc:
             raise CommitRefused(str(exc)) from None
+        return None
+
+    def _commit_and_probe(self, call_keys: list[str], args: list, probe: Sequence[str]) -> int | None:
+        """The commit and `EXISTS probe...` in one pipeline (one round trip); None if EXISTS was refused."""
+        for _ in range(2):
+            pipe = self.r.pipeline(transaction=False)
+            pipe.execute_command("FCALL", "scitq_commit", len(call_keys), *call_keys, *args)
+            pipe.execute_command("EXISTS", *probe)
+            committed, found = pipe.execute(raise_on_error=False)
+            if isinstance(committed, redis.ResponseError) and "function not found" in str(committed).lower():
+                ensure_library(self.r, force=True)   # a Valkey that lost the library (see `fcall`)
+                continue
+            break
+        if isinstance(committed, Exception):
+            if isinstance(committed, redis.ResponseError):
+                raise CommitRefused(str(committed))
+            raise committed
+        return found if isinstance(found, int) else None
 
     def _commit_and_wait(self, call_keys: list[str], args: list, replies: list[tuple[str, str]]) -> None:
         """The commit, then WAIT on the same connection (WAIT counts the replicas that hold this

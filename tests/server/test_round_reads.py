@@ -57,3 +57,31 @@ def test_outputs_are_packed_only_where_chunks_were_written_and_read_the_same_aft
     assert pack_outputs(r, [(1, 1, s1), (2, 1, s2)]) == 1
     assert [text for _id, _fd, text in read_outputs(r, [(1, 1)], [s1])[0]] == ["one\n", "late\n"]
     assert r.xlen(s1) == 0
+
+
+def test_the_commit_says_how_many_ended_attempts_output_streams_exist_and_is_refused_as_before(r):
+    """Given the output streams of three ended attempts, one with chunks, the commit that records their ends
+    answers 1 (asked in the same round trip, so that a round whose attempts wrote nothing reads no output);
+    a commit fenced out raises `CommitRefused` and writes nothing, probe or not."""
+    from scitq.projections.state import State
+    from scitq.server.library import CommitRefused
+    from scitq.server.recorder import Recorder
+    from scitq.server.round import Round
+    ensure_library(r)
+    r.set(keys.SERVER_LOCK, "me")
+    s1, s2, s3 = (keys.worker_output("w", t, 1) for t in (1, 2, 3))
+    r.xadd(s2, {"fd": "stdout", "text": "two\n"})
+    rec = Recorder(r)
+    rec.lock_value = "me"
+    rnd = Round(cursors={keys.INBOX: "1-0"})
+    assert rec.write(rnd, State(), probe=[s1, s2, s3]) == 1
+    assert rec.write(rnd, State()) is None
+    assert r.hget(keys.SERVER_CURSOR, keys.INBOX) == "1-0"
+    rec.lock_value = "someone-else"
+    try:
+        rec.write(Round(cursors={keys.INBOX: "2-0"}), State(), probe=[s1, s2])
+    except CommitRefused as exc:
+        assert exc.reason == "FENCED"
+    else:
+        raise AssertionError("a fenced commit was not refused")
+    assert r.hget(keys.SERVER_CURSOR, keys.INBOX) == "1-0"
