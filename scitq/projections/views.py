@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+from operator import attrgetter
 from typing import Any, Callable, Iterator, Union
 
 import msgspec
@@ -118,12 +119,46 @@ def _defaults(cls: type[msgspec.Struct]) -> dict[str, str | None]:
     return out
 
 
+_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+_ABSENT = object()
+
+
+def _getter(fields: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """One call reading every field of `fields` from an object (as a tuple)."""
+    get = _GETTERS.get(fields)
+    if get is None:
+        if len(fields) == 1:
+            name = fields[0]
+            get = lambda obj: (getattr(obj, name),)  # noqa: E731
+        else:
+            get = attrgetter(*fields)
+        get = _GETTERS[fields] = get
+    return get
+
+
 def _hash(obj: Any, fields: tuple[str, ...], extra: dict[str, Any] | None = None,
           defaults: dict[str, str | None] | None = None) -> dict[str, str]:
     out = {}
-    for name in fields:
-        enc = _encode(getattr(obj, name))
-        if enc is not None and (defaults is None or name not in defaults or defaults[name] != enc):
+    values = _getter(fields)(obj) if fields else ()
+    for name, value in zip(fields, values):
+        kind = type(value)     # the common kinds written directly, the same strings `_encode` makes
+        if kind is str:
+            enc: str | None = value
+        elif kind is int:
+            enc = str(value)
+        elif kind is float:
+            enc = repr(value)
+        elif kind is bool:
+            enc = "1" if value else "0"
+        elif value is None:
+            continue
+        elif not value and (kind is list or kind is dict):
+            enc = "[]" if kind is list else "{}"
+        else:
+            enc = _encode(value)
+            if enc is None:
+                continue
+        if defaults is None or defaults.get(name, _ABSENT) != enc:
             out[name] = enc
     for name, value in (extra or {}).items():
         enc = _encode(value)
