@@ -20,7 +20,8 @@
 --                      the ops: MessagePack of a list of [COMMAND, key index, args...]])
 -- checks, before writing anything: the lock holds the caller's value, or expired with no acquisition
 -- since (the epoch counter unchanged) and is taken back (fencing); every key but the views has the
--- type its commands need (or does not exist, or is deleted first); every ledger id is above the
+-- type its commands need (or does not exist, or is deleted first; a stream given entry ids is checked by
+-- the XINFO STREAM that reads its last id, other keys with TYPE); every ledger id is above the
 -- ledger's last id and increasing; every queue entry id acknowledged or deleted is a valid stream id.
 -- Any failed check returns an error and writes nothing. Then it applies every op and refreshes the lock.
 -- The caller puts the view ops first: views are derived from the ledger and not type-checked (the check
@@ -53,8 +54,16 @@ local function after(a, b)
   return a[1] > b[1] or (a[1] == b[1] and a[2] > b[2])
 end
 
+-- The last id ever added to stream `key` ({0, 0}: no such key), or nil and the error when `key` is not a
+-- stream: one XINFO STREAM call is the type check, the existence check and the read.
 local function last_id(key)
-  local info = redis.call('XINFO', 'STREAM', key)
+  local info = redis.pcall('XINFO', 'STREAM', key)
+  if type(info) == 'table' and info['err'] then
+    if string.find(info['err'], 'no such key', 1, true) then
+      return {0, 0}
+    end
+    return nil, info['err']
+  end
   for i = 1, #info, 2 do
     if info[i] == 'last-generated-id' then
       return parse_id(info[i + 1])
@@ -99,35 +108,39 @@ local function commit(keys, args)
       return redis.error_reply('BADOP op ' .. i .. ' (' .. tostring(cmd) .. ')')
     end
     local key = keys[k]
+    local id = nil
+    if cmd == 'XADD' and op[3] ~= '*' then
+      id = op[3]   -- XADD ops are: key, id, field, value, ... (trimming is an XTRIM op)
+    end
     if not checked[key] then
       checked[key] = true
-      if cmd ~= 'DEL' and string.sub(key, 1, #prefix) ~= prefix then
+      if id and xadd_last[key] == nil then
+        -- its last id is read below with XINFO STREAM, which checks the type too (no TYPE call)
+      elseif cmd ~= 'DEL' and string.sub(key, 1, #prefix) ~= prefix then
         local t = redis.call('TYPE', key)['ok']
         if expected and t ~= 'none' and t ~= expected then
           return redis.error_reply('BADTYPE ' .. key .. ' is a ' .. t .. ', not a ' .. expected)
         end
       end
     end
-    if cmd == 'XADD' then
-      local id = op[3]   -- XADD ops are: key, id, field, value, ... (trimming is an XTRIM op)
-      if id ~= '*' then
-        local parsed = parse_id(tostring(id))
-        if parsed == nil then
-          return redis.error_reply('BADID ' .. key .. ' entry id ' .. tostring(id))
-        end
-        local prev = xadd_last[key]
-        if prev == nil then
-          prev = {0, 0}
-          if redis.call('EXISTS', key) == 1 then
-            prev = last_id(key)
-          end
-        end
-        if not after(parsed, prev) then
-          return redis.error_reply('LEDGER ' .. key .. ' is at ' .. prev[1] .. '-' .. prev[2] ..
-                                   ', not before ' .. id)
-        end
-        xadd_last[key] = parsed
+    if id then
+      local parsed = parse_id(tostring(id))
+      if parsed == nil then
+        return redis.error_reply('BADID ' .. key .. ' entry id ' .. tostring(id))
       end
+      local prev = xadd_last[key]
+      if prev == nil then
+        local err
+        prev, err = last_id(key)
+        if prev == nil then
+          return redis.error_reply('BADTYPE ' .. key .. ' is not a stream (' .. tostring(err) .. ')')
+        end
+      end
+      if not after(parsed, prev) then
+        return redis.error_reply('LEDGER ' .. key .. ' is at ' .. prev[1] .. '-' .. prev[2] ..
+                                 ', not before ' .. id)
+      end
+      xadd_last[key] = parsed
     elseif cmd == 'XDEL' or cmd == 'XACK' then
       local first = 3
       if cmd == 'XACK' then first = 4 end

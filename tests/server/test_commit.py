@@ -89,6 +89,30 @@ def test_the_commit_function_writes_nothing_when_one_id_is_bad(r):
     assert r.xlen(keys.EVENTS) == 0
 
 
+def test_a_ledger_of_the_wrong_type_refuses_the_commit_before_anything_is_written(r):
+    """Given `scitq:events` is not a stream, a round adding entries to it is refused (BADTYPE, from the same
+    read that gives the ledger's last id) and writes nothing, not even the views put before it; once the
+    key is gone the same round is written."""
+    ensure_library(r)
+    r.set(keys.SERVER_LOCK, "me")
+    r.set(keys.EVENTS, "not a stream")
+    ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
+    ops.hset(keys.task_view(1), mapping={"command": "x"})
+    ops.xadd(keys.EVENTS, {"type": "t", "data": "{}"}, id="5-0")
+    ops.xadd(keys.EVENTS, {"type": "t", "data": "{}"}, id="5-1")
+    ops.hset(keys.SERVER_CURSOR, mapping={keys.INBOX: "1-0"})
+    k, args = ops.call_args("me", 10000, keys.VIEW_PREFIX)
+    with pytest.raises(redis.ResponseError, match="BADTYPE scitq:events"):
+        r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
+    assert r.get(keys.EVENTS) == "not a stream"
+    assert not r.exists(keys.task_view(1)) and not r.exists(keys.SERVER_CURSOR)
+    r.delete(keys.EVENTS)
+    assert r.execute_command("FCALL", "scitq_commit", len(k), *k, *args) == ops.count
+    assert [eid for eid, _f in r.xrange(keys.EVENTS)] == ["5-0", "5-1"]
+    with pytest.raises(redis.ResponseError, match="LEDGER scitq:events is at 5-1"):   # the same ids again
+        r.execute_command("FCALL", "scitq_commit", len(k), *k, *args)
+
+
 def test_the_commit_function_writes_long_ops_in_chunks_and_numbers_as_redis_writes_them(r):
     """Given a round with more members, fields and acknowledged ids than one command takes (they are cut
     in chunks), integer scores and values, and non-ASCII text, every write lands as a client writes it."""
