@@ -6,8 +6,9 @@ import json
 import logging
 import re
 import time
-from typing import Any
+from typing import Any, Union
 
+import msgspec
 import redis
 
 from scitq import keys
@@ -24,6 +25,7 @@ from scitq.server.library import CommitRefused, ensure_library
 from scitq.server.lock import LOCK_TTL, AlreadyRunning, ServerLock
 from scitq.server.recorder import Recorder
 from scitq.server.round import Round, seq_field
+from scitq.server.wire import Wire, stream_entries
 from scitq.settings import Settings
 
 __all__ = ["ControlPlane", "AlreadyRunning"]
@@ -32,6 +34,15 @@ log = logging.getLogger("scitq.server")
 
 BATCH = 1000
 _ENTRY_ID = re.compile(r"^[0-9]{1,15}(-[0-9]{1,15})?$")
+
+
+class _ClaimRef(msgspec.Struct):
+    """The queue entry a `claimed` or `started` report names (its other fields are not read here)."""
+    entry: Union[str, None] = None
+    queue: Union[str, None] = None
+
+
+_read_claim = msgspec.json.Decoder(_ClaimRef).decode
 
 
 def _id(entry_id: str) -> tuple[int, int]:
@@ -289,7 +300,7 @@ class ControlPlane:
             self._refresh_lock()
         if self._fenced:
             return 0
-        resp = self.r.xread(dict(self.cursors), count=BATCH, block=block_ms) or []
+        resp = self._read(block_ms)
         self._decided = True
         rnd = self.decider.begin(time.time())
         specials: list[tuple[str, str, str]] = []
@@ -329,6 +340,16 @@ class ControlPlane:
             _release_memory()
             self._read_since_trim = 0
         return n
+
+    def _read(self, block_ms: int | None) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
+        """The new entries of the inbox and outboxes (XREAD on the recorder's wire), waiting `block_ms` at most."""
+        args: list[Any] = ["XREAD", "COUNT", BATCH]
+        if block_ms is not None:
+            args += ["BLOCK", block_ms]
+        args.append("STREAMS")
+        args.extend(self.cursors)
+        args.extend(self.cursors.values())
+        return stream_entries(self.recorder.wire.call(*args))
 
     def _refresh_lock(self) -> None:
         if not self.lock.refresh():
@@ -427,18 +448,16 @@ class ControlPlane:
             for _eid, f in entries:
                 if f.get("f") not in ("claimed", "started"):   # a start may be the claim too (`entry`)
                     continue
-                try:
-                    data = json.loads(f.get("data") or "{}")
-                except ValueError:
+                try:   # only `entry` and `queue` are read (the report is decoded in full when decided)
+                    ref = _read_claim(f.get("data") or "{}")
+                except msgspec.MsgspecError:
                     continue
-                if not isinstance(data, dict):
-                    continue
-                entry, batch = data.get("entry"), data.get("queue")
+                entry, batch = ref.entry, ref.queue
                 if isinstance(entry, str) and isinstance(batch, str) and _ENTRY_ID.match(entry):
                     asked.append((batch, entry, name))
         if not asked:
             return set()
-        return _pending_for(self.r, asked)
+        return _pending_for(self.recorder.wire, asked)
 
     def _register(self, rnd: Round, name: str, eid: str, f: dict[str, str]) -> None:
         """A registration sent through the outbox of `name`: decided like the inbox's `worker.register`, for
@@ -668,11 +687,17 @@ def _entry_key(entry: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _pending_for(r: redis.Redis, asked: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+def _pending_for(r: redis.Redis | Wire, asked: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
     """Which of these (batch, entry, worker) are pending for that worker in the queue's consumer group:
     one XPENDING per queue and worker over the range of its entries (pipelined), and one per entry for
     those a range read cut short (more entries pending in the range than it returned) or without a
-    sequence number."""
+    sequence number. `r`: the control plane's wire, or a client (a wire of its own is opened)."""
+    if not isinstance(r, Wire):
+        wire = Wire(r)
+        try:
+            return _pending_for(wire, asked)
+        finally:
+            wire.close()
     groups: dict[tuple[str, str], list[str]] = {}
     single: list[tuple[str, str, str]] = []
     for batch, entry, name in asked:
@@ -683,17 +708,14 @@ def _pending_for(r: redis.Redis, asked: list[tuple[str, str, str]]) -> set[tuple
     found: set[tuple[str, str, str]] = set()
     ranges = [(batch, name, sorted(set(entries), key=_entry_key)) for (batch, name), entries in groups.items()]
     if ranges:
-        pipe = r.pipeline(transaction=False)
-        counts = []
-        for batch, name, entries in ranges:
-            counts.append(2 * len(entries) + 16)
-            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entries[0], entries[-1], counts[-1],
-                                consumername=name)
-        for (batch, name, entries), count, got in zip(ranges, counts, pipe.execute(raise_on_error=False)):
+        counts = [2 * len(entries) + 16 for _b, _n, entries in ranges]
+        replies = r.execute([("XPENDING", keys.queue(batch), keys.QUEUE_GROUP, entries[0], entries[-1], count, name)
+                             for (batch, name, entries), count in zip(ranges, counts)])
+        for (batch, name, entries), count, got in zip(ranges, counts, replies):
             if not isinstance(got, list):
                 single.extend((batch, e, name) for e in entries)
                 continue
-            ids = {g["message_id"].decode() if isinstance(g["message_id"], bytes) else g["message_id"] for g in got}
+            ids = {g[0].decode() if isinstance(g[0], bytes) else g[0] for g in got}   # [id, consumer, idle, count]
             last = _entry_key(max(ids, key=_entry_key)) if ids and len(got) >= count else None
             for e in entries:
                 if e in ids:
@@ -701,8 +723,7 @@ def _pending_for(r: redis.Redis, asked: list[tuple[str, str, str]]) -> set[tuple
                 elif last is not None and _entry_key(e) > last:   # beyond what a cut-short read returned
                     single.append((batch, e, name))
     if single:
-        pipe = r.pipeline(transaction=False)
-        for batch, entry, name in single:
-            pipe.xpending_range(keys.queue(batch), keys.QUEUE_GROUP, entry, entry, 1, consumername=name)
-        found.update(a for a, got in zip(single, pipe.execute(raise_on_error=False)) if isinstance(got, list) and got)
+        replies = r.execute([("XPENDING", keys.queue(batch), keys.QUEUE_GROUP, entry, entry, 1, name)
+                             for batch, entry, name in single])
+        found.update(a for a, got in zip(single, replies) if isinstance(got, list) and got)
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import redis
 
@@ -14,8 +14,9 @@ from scitq.events.codec import event_fields
 from scitq.projections.state import State
 from scitq.projections.store import write_dirty
 from scitq.queues import ensure_queue_group
-from scitq.server.library import CommitRefused, Ops, ensure_library, fcall
+from scitq.server.library import CommitRefused, Ops, ensure_library
 from scitq.server.round import Round, seq_field
+from scitq.server.wire import Wire
 
 __all__ = ["Recorder", "not_acknowledged"]
 
@@ -55,6 +56,7 @@ class Recorder:
         self.wait_replicas = wait_replicas
         self.wait_timeout = wait_timeout
         self.unconfirmed = False   # the last WAIT timed out (said once, until a WAIT succeeds again)
+        self.wire = Wire(r)        # the commit's connection (the control plane reads its inputs on it too)
 
     def _next_event_id(self, state: State) -> str:
         ms_s, _, seq_s = state.last_event_id.partition("-")
@@ -120,29 +122,24 @@ class Recorder:
         if waiting:
             self._commit_and_wait(call_keys, args, rnd.replies)
             return None
-        if probe:
-            return self._commit_and_probe(call_keys, args, probe)
-        try:
-            fcall(self.r, "scitq_commit", call_keys, args)
-        except redis.ResponseError as exc:
-            raise CommitRefused(str(exc)) from None
-        return None
+        return self._commit_and_probe(call_keys, args, probe)
 
     def _commit_and_probe(self, call_keys: list[str], args: list, probe: Sequence[str]) -> int | None:
-        """The commit and `EXISTS probe...` in one pipeline (one round trip); None if EXISTS was refused."""
+        """The commit, and `EXISTS probe...` when asked, in one round trip on the wire; how many of `probe`
+        exist (None: not asked, or EXISTS refused)."""
+        commands: list[tuple[Any, ...]] = [("FCALL", "scitq_commit", len(call_keys), *call_keys, *args)]
+        if probe:
+            commands.append(("EXISTS", *probe))
         for _ in range(2):
-            pipe = self.r.pipeline(transaction=False)
-            pipe.execute_command("FCALL", "scitq_commit", len(call_keys), *call_keys, *args)
-            pipe.execute_command("EXISTS", *probe)
-            committed, found = pipe.execute(raise_on_error=False)
+            replies = self.wire.execute(commands)
+            committed = replies[0]
             if isinstance(committed, redis.ResponseError) and "function not found" in str(committed).lower():
                 ensure_library(self.r, force=True)   # a Valkey that lost the library (see `fcall`)
                 continue
             break
-        if isinstance(committed, Exception):
-            if isinstance(committed, redis.ResponseError):
-                raise CommitRefused(str(committed))
-            raise committed
+        if isinstance(committed, redis.ResponseError):
+            raise CommitRefused(str(committed))
+        found = replies[1] if probe else None
         return found if isinstance(found, int) else None
 
     def _commit_and_wait(self, call_keys: list[str], args: list, replies: list[tuple[str, str]]) -> None:
