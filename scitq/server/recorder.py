@@ -58,11 +58,18 @@ class Recorder:
         self.unconfirmed = False   # the last WAIT timed out (said once, until a WAIT succeeds again)
         self.wire = Wire(r)        # the commit's connection (the control plane reads its inputs on it too)
 
-    def _next_event_id(self, state: State) -> str:
+    def _event_ids(self, state: State, n: int) -> list[str]:
+        """The ids of the round's `n` events: from now (ms) or, when the ledger is already there, just after
+        its last id; `state.last_event_id` becomes the last of them."""
+        if not n:
+            return []
         ms_s, _, seq_s = state.last_event_id.partition("-")
         last_ms, last_seq = int(ms_s), int(seq_s or 0)
         now_ms = int(time.time() * 1000)
-        return f"{now_ms}-0" if now_ms > last_ms else f"{last_ms}-{last_seq + 1}"
+        ms, seq = (now_ms, 0) if now_ms > last_ms else (last_ms, last_seq + 1)
+        ids = [f"{ms}-{seq + i}" for i in range(n)]
+        state.last_event_id = ids[-1]
+        return ids
 
     def _ensure_group(self, batch: str) -> None:
         if batch in self.groups:
@@ -78,10 +85,7 @@ class Recorder:
             if e.kind == "queue":
                 self._ensure_group(e.target)
         ops = Ops(keys.SERVER_LOCK, keys.EVENTS, keys.SERVER_EPOCH)
-        ids = []
-        for _ in rnd.events:
-            ids.append(self._next_event_id(state))
-            state.last_event_id = ids[-1]
+        ids = self._event_ids(state, len(rnd.events))
         write_dirty(state, ops)   # the views first (see commit.lua), the checkpoint last of them
         for ev, eid in zip(rnd.events, ids):
             ops.xadd(keys.EVENTS, event_fields(ev), id=eid)
