@@ -28,3 +28,19 @@ def test_throughput_benchmark_runs_at_a_tiny_size(tmp_path):
     assert res["replay"]["tasks"] == 50 + 20 + 300 and res["replay"]["events"] > 0
     assert res["memory"]["ledger_events"] > 0 and res["memory"]["task_view_hash_bytes"] > 0
     assert "end-to-end" in proc.stdout and "ledger replay" in proc.stdout
+
+
+ROUND_COST = SCRIPT.with_name("round_cost.py")
+
+
+def test_the_round_cost_benchmark_runs_at_a_tiny_size(tmp_path):
+    """bench/round_cost.py drains its tasks a fixed number a round and gives each cost per task."""
+    out = tmp_path / "rounds.json"
+    proc = subprocess.run([sys.executable, str(ROUND_COST), "--n", "30", "--per-round", "3", "--json", str(out)],
+                          capture_output=True, text=True, timeout=110, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(out.read_text())
+    assert res["n"] == 30 and res["rounds"] >= 10
+    assert res["server_ms_per_task"] > 0 and res["valkey_ms_per_task"] >= 0
+    assert res["commands"]["top_per_task"]["fcall"] > 0
+    assert "CPU per task" in proc.stdout
