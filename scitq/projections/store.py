@@ -195,7 +195,7 @@ def write_dirty(state: State, pipe: Any) -> None:
                     ix.sadd.setdefault(keys.tasks_by_name(t.name), []).append(tid)
             state.indexed_tasks[tid] = now
     state.rewrite_tasks.clear()
-    for eid in state.dirty_executions | rewrite_executions:
+    for eid in (state.dirty_executions | rewrite_executions) if rewrite_executions else state.dirty_executions:
         ex = state.executions.get(eid)
         vkey = keys.execution_view(eid)
         if ex is None:
