@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import heapq
 import sys
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import msgspec
 
@@ -17,7 +19,7 @@ from scitq.events.model import (
 
 __all__ = ["task_weight", "Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
            "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES", "NO_TASKS", "NO_FILES", "NO_LISTING", "compact_task",
-           "compact_execution", "index_entry"]
+           "compact_execution", "index_entry", "HeldTasks", "TaskExecutions"]
 
 
 def task_weight(batch: str, own_batch: str, task_properties: dict | None) -> float:
@@ -144,6 +146,57 @@ class Execution(CacheFields, kw_only=True, gc=False):
     indexed: bool = False            # its view is in the executions indexes (`State.indexed_executions`)
 
 
+class HeldTasks:
+    """The ids of the tasks a worker holds (its active attempts), kept sorted in an array of machine
+    integers: 8 B a task, where a set takes 30 to 100. A set's methods (`add`, `discard`, `in`, `len`,
+    iteration, in order), and equal to the set of the same ids."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self.ids = array("q", sorted(set(ids)))
+
+    def __contains__(self, tid: object) -> bool:
+        if not isinstance(tid, int):
+            return False
+        ids = self.ids
+        i = bisect_left(ids, tid)
+        return i < len(ids) and ids[i] == tid
+
+    def add(self, tid: int) -> None:
+        ids = self.ids
+        if not ids or tid > ids[-1]:    # the usual case: task ids are handed out in order
+            ids.append(tid)
+            return
+        i = bisect_left(ids, tid)
+        if ids[i] != tid:
+            ids.insert(i, tid)
+
+    def discard(self, tid: int) -> None:
+        ids = self.ids
+        i = bisect_left(ids, tid)
+        if i < len(ids) and ids[i] == tid:
+            del ids[i]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HeldTasks):
+            return self.ids == other.ids
+        if isinstance(other, (set, frozenset)):
+            return len(other) == len(self.ids) and all(tid in other for tid in self.ids)
+        return NotImplemented
+
+    __hash__ = None   # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"HeldTasks({set(self.ids)!r})"
+
+
 class Worker(WorkerFields, kw_only=True):
     """A worker as the server knows it: its `WorkerFields` plus identity, status and held tasks."""
     worker_id: int
@@ -152,7 +205,12 @@ class Worker(WorkerFields, kw_only=True):
     creation_date: float
     modification_date: float
     incarnation: str = ""
-    held: set[int] = set()   # task ids of its active attempts
+    # task ids of its active attempts (a set where it is read or written: a snapshot, a test)
+    held: set[int] = msgspec.field(default_factory=HeldTasks)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.held, HeldTasks):
+            self.held = HeldTasks(self.held)  # type: ignore[assignment]
 
 
 def _zero_counts() -> dict[str, int]:
@@ -260,6 +318,85 @@ class IndexedTasks:
         self.gone.clear()
 
 
+class TaskExecutions:
+    """Task id -> the ids of its executions, oldest first. A task in memory whose only execution is its
+    current one (`Task.execution_id`), or that has none, has no entry of its own: the list is made when
+    asked for. The others (relaunched tasks, tasks not in memory) have theirs in `more`. A dict's
+    methods; a list it returns is not to be changed in place (assign a new one)."""
+
+    def __init__(self, tasks: dict[int, Task], lists: dict[int, list[int]] | None = None) -> None:
+        self.tasks = tasks
+        self.more: dict[int, list[int]] = {}
+        if lists is not None:
+            for tid, t in tasks.items():
+                if t.execution_id is not None and tid not in lists:
+                    self.more[tid] = []     # listed with none
+            for tid, ids in lists.items():
+                self[tid] = ids
+
+    @staticmethod
+    def _own(t: Task) -> list[int]:
+        return [t.execution_id] if t.execution_id is not None else []
+
+    def get(self, tid: int, default: Any = None) -> Any:
+        ids = self.more.get(tid)
+        if ids is None:
+            t = self.tasks.get(tid)
+            if t is None or t.execution_id is None:
+                return default
+            return [t.execution_id]
+        return ids if ids else default
+
+    def __getitem__(self, tid: int) -> list[int]:
+        ids = self.get(tid)
+        if ids is None:
+            raise KeyError(tid)
+        return ids
+
+    def __contains__(self, tid: object) -> bool:
+        return self.get(tid) is not None   # type: ignore[arg-type]
+
+    def __setitem__(self, tid: int, ids: list[int]) -> None:
+        """Set the task's executions, once `Task.execution_id` names the last of them."""
+        t = self.tasks.get(tid)
+        ids = list(ids)
+        if ids == (self._own(t) if t is not None else []):
+            self.more.pop(tid, None)
+        else:
+            self.more[tid] = ids
+
+    def __delitem__(self, tid: int) -> None:
+        if self.pop(tid) is None:
+            raise KeyError(tid)
+
+    def pop(self, tid: int, default: Any = None) -> Any:
+        """The task's executions, forgotten: call it as the task leaves `tasks` (before, while its
+        current execution is still known from it)."""
+        ids = self.get(tid)
+        self.more.pop(tid, None)
+        return ids if ids is not None else default
+
+    def __iter__(self) -> Iterator[int]:
+        yield from (tid for tid, t in self.tasks.items() if tid not in self.more and t.execution_id is not None)
+        yield from (tid for tid, ids in self.more.items() if ids)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def items(self) -> Iterator[tuple[int, list[int]]]:
+        return ((tid, self[tid]) for tid in self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (TaskExecutions, dict)):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None   # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TaskExecutions({dict(self.items())!r})"
+
+
 class IndexedExecutions:
     """The ids of the executions whose views are in the executions indexes, for the projection writer:
     a flag on each execution in memory (`Execution.indexed`), no entry of its own. A set's methods."""
@@ -303,6 +440,7 @@ class State:
     flavors: dict[tuple[str, str, str], FlavorFields] = field(default_factory=dict)  # (provider, region, name)
     quotas: dict[tuple[str, str], QuotaFields] = field(default_factory=dict)         # (provider, region)
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
+    # task -> its executions' ids, oldest first (a `TaskExecutions`, made from the dict given)
     task_executions: dict[int, list[int]] = field(default_factory=dict)
     paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
     next_task_id: int = 1
@@ -338,6 +476,8 @@ class State:
             ex.indexed = False
         self.indexed_tasks = IndexedTasks(self.tasks)
         self.indexed_executions = IndexedExecutions(self.executions)
+        if not isinstance(self.task_executions, TaskExecutions):
+            self.task_executions = TaskExecutions(self.tasks, self.task_executions)  # type: ignore[assignment]
 
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
@@ -370,10 +510,11 @@ class State:
                 if self._needed(tid):
                     self.finished.add(tid)
                     continue
+                eids = self.task_executions.pop(tid, ())
                 del self.tasks[tid]
                 self.indexed_tasks.pop(tid, None)
                 self.dependents.pop(tid, None)
-                for eid in self.task_executions.pop(tid, ()):
+                for eid in eids:
                     ex = self.executions.pop(eid, None)
                     self.indexed_executions.discard(eid)
                     if ex is not None and ex.input_hash and self.cache.get(ex.input_hash) == eid:
