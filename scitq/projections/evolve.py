@@ -351,7 +351,9 @@ def _finished(state: State, e: ExecutionFinished) -> None:
 @_on(ExecutionCached)
 def _cached(state: State, e: ExecutionCached) -> None:
     ex = state.executions[e.execution_id]
+    stream = ex.stream                     # named after its worker: read before the worker goes
     ex.worker_id = ex.worker = None       # no worker ran it (the task's holder is released by its success)
+    ex.stream = stream
     ex.return_code, ex.cached_from, ex.input_hash = 0, e.cached_from, e.input_hash
     ex.output_files = list(e.output_files) if e.output_files else NO_FILES
     src = state.executions.get(e.cached_from)

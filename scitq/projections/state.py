@@ -11,6 +11,7 @@ from typing import Any, Iterable, Iterator
 
 import msgspec
 
+from scitq import keys
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, DeployFields,
     DeployStatus, ExecutionStatus, FlavorFields, QuotaFields, RecruiterFields, TaskFields, TaskStatus, WorkerFields,
@@ -105,6 +106,7 @@ def compact_execution(ex: Execution, t: Task | None) -> Execution:
     ex.status = sys.intern(ex.status)  # type: ignore[assignment]
     if not ex.output_listing:
         ex.output_listing = NO_LISTING
+    ex.stream = ex.stream     # not held when it is its worker's stream of the attempt (`Execution.stream`)
     return ex
 
 
@@ -144,6 +146,31 @@ class Execution(CacheFields, kw_only=True, gc=False):
     start_date: float | None = None
     cached_from: int | None = None   # did not run: the outputs of that execution stand for it
     indexed: bool = False            # its view is in the executions indexes (`State.indexed_executions`)
+
+
+# `Execution.stream`, the output stream an attempt's worker writes, is almost always that worker's stream
+# of the attempt (`keys.worker_output(worker, task, attempt)`), a string of its own per execution (90 B and
+# more). The execution holds an empty string instead (no stream is ever named ""), and reading the field
+# names it again: the attribute reads and writes the same values as a plain field, while msgspec (an archive
+# snapshot, `structs.asdict`, the repr) sees what is held. Change `worker` only after reading the stream
+# (see evolve's cached executions).
+_STREAM = Execution.__dict__["stream"]      # the struct's own slot
+
+
+def _get_stream(ex: Execution) -> str | None:
+    held = _STREAM.__get__(ex, Execution)
+    if held == "" and ex.worker:
+        return keys.worker_output(ex.worker, ex.task_id, ex.attempt)
+    return held  # type: ignore[no-any-return]
+
+
+def _set_stream(ex: Execution, stream: str | None) -> None:
+    if stream and ex.worker and stream == keys.worker_output(ex.worker, ex.task_id, ex.attempt):
+        stream = ""
+    _STREAM.__set__(ex, stream)
+
+
+Execution.stream = property(_get_stream, _set_stream)  # type: ignore[assignment]
 
 
 class HeldTasks:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from scitq.projections.archive import decode_state, encode_state
 from scitq.projections.state import HeldTasks, State, Task, TaskExecutions, Worker
 
@@ -62,3 +64,28 @@ def test_a_snapshot_of_the_state_keeps_the_held_tasks_and_the_executions_of_each
     back = decode_state(encode_state(state))
     assert back.task_executions == {1: [10], 2: [20, 21]} and back.task_executions.more == {2: [20, 21]}
     assert isinstance(back.workers[1].held, HeldTasks) and back.workers[1].held == {1, 2}
+
+
+def test_an_execution_reads_its_workers_stream_without_holding_a_string_of_its_own_for_it():
+    """An execution whose stream is its worker's stream of the attempt holds no string for it, yet reads,
+    compares and writes its views as before; another stream is held as given, and none stays none."""
+    from scitq import keys
+    from scitq.projections.state import Execution, compact_execution
+    from scitq.projections.views import execution_hash
+
+    def ex(**kw):
+        return Execution(execution_id=7, task_id=3, worker_id=1, worker="w1", attempt=2, status="running",
+                         creation_date=1.0, modification_date=1.0, start_date=2.0, **kw)
+
+    mine = keys.worker_output("w1", 3, 2)
+    a = ex()
+    a.stream = mine
+    assert a.stream == mine and msgspec.structs.asdict(a)["stream"] == ""
+    b = compact_execution(ex(stream=mine), None)     # as read back from its view
+    assert b.stream == mine and msgspec.structs.asdict(b)["stream"] == ""
+    assert "stream" not in execution_hash(a)
+    other = ex(stream="scitq:elsewhere")
+    other.stream = other.stream
+    assert other.stream == "scitq:elsewhere" and execution_hash(other)["stream"] == "scitq:elsewhere"
+    none = ex()
+    assert none.stream is None and execution_hash(none)["stream"] == ""
