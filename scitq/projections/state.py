@@ -67,8 +67,6 @@ NO_TASKS: list[int] = ()  # type: ignore[assignment]
 NO_FILES: list[str] = ()  # type: ignore[assignment]
 NO_LISTING: dict[str, int] = {}
 
-_RUN_FIELDS = (("command", "command"), ("container", "container"), ("container_options", "container_options"),
-               ("input", "input"), ("output_folder", "output"), ("resource", "resource"))
 _INDEX_ENTRIES: dict[tuple[str, str, str | None, bool], tuple[str, str, str | None, bool]] = {}
 _intern = sys.intern
 
@@ -96,17 +94,28 @@ def compact_task(t: Task) -> Task:
 def compact_execution(ex: Execution, t: Task | None) -> Execution:
     """`ex` made to share what its task holds the same (the command, container... it ran are the task's
     unless the task was edited since) and the strings many executions hold (worker, status)."""
-    if t is not None:
-        for name, tname in _RUN_FIELDS:
-            v = getattr(ex, name)
-            if v is not None and v == getattr(t, tname):
-                setattr(ex, name, getattr(t, tname))
-    if ex.worker is not None:
-        ex.worker = sys.intern(ex.worker)
-    ex.status = sys.intern(ex.status)  # type: ignore[assignment]
+    if t is not None:   # (written out: a start-up does this for every live execution)
+        if ex.command is not None and ex.command == t.command:
+            ex.command = t.command
+        if ex.container is not None and ex.container == t.container:
+            ex.container = t.container
+        if ex.container_options is not None and ex.container_options == t.container_options:
+            ex.container_options = t.container_options
+        if ex.input is not None and ex.input == t.input:
+            ex.input = t.input
+        if ex.output_folder is not None and ex.output_folder == t.output:
+            ex.output_folder = t.output
+        if ex.resource is not None and ex.resource == t.resource:
+            ex.resource = t.resource
+    worker = ex.worker
+    if worker is not None:
+        ex.worker = worker = _intern(worker)
+    ex.status = _intern(ex.status)  # type: ignore[assignment]
     if not ex.output_listing:
         ex.output_listing = NO_LISTING
-    ex.stream = ex.stream     # not held when it is its worker's stream of the attempt (`Execution.stream`)
+    stream = _STREAM.__get__(ex, Execution)     # not held when it is its worker's stream of the attempt
+    if stream and worker and stream == keys.worker_output(worker, ex.task_id, ex.attempt):
+        _STREAM.__set__(ex, "")                 # (see `Execution.stream`)
     return ex
 
 
@@ -361,10 +370,6 @@ class TaskExecutions:
             for tid, ids in lists.items():
                 self[tid] = ids
 
-    @staticmethod
-    def _own(t: Task) -> list[int]:
-        return [t.execution_id] if t.execution_id is not None else []
-
     def get(self, tid: int, default: Any = None) -> Any:
         ids = self.more.get(tid)
         if ids is None:
@@ -386,11 +391,12 @@ class TaskExecutions:
     def __setitem__(self, tid: int, ids: list[int]) -> None:
         """Set the task's executions, once `Task.execution_id` names the last of them."""
         t = self.tasks.get(tid)
-        ids = list(ids)
-        if ids == (self._own(t) if t is not None else []):
-            self.more.pop(tid, None)
+        current = t.execution_id if t is not None else None
+        if (ids[0] == current if len(ids) == 1 else not ids and current is None):
+            if self.more:
+                self.more.pop(tid, None)
         else:
-            self.more[tid] = ids
+            self.more[tid] = list(ids)
 
     def __delitem__(self, tid: int) -> None:
         if self.pop(tid) is None:
