@@ -373,6 +373,7 @@ def report(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global COMMAND, BATCH, WORKER
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000, help="tasks submitted and drained")
     ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
@@ -388,7 +389,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="leave Valkey at its defaults (not the embedded Valkey's MEMORY_TUNING)")
     ap.add_argument("--json", type=Path, help="write the figures there")
     args = ap.parse_args(argv)
-    global COMMAND, BATCH, WORKER
     COMMAND, BATCH, WORKER = args.command, args.batch, args.worker
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
         res = run(args.n, args.live, args.bulk, Path(tmp), archive=args.archive,
