@@ -208,3 +208,16 @@ def test_a_malformed_worker_report_is_refused():
         decode_fact("finished", '{"task_id": 1, "attempt": 0, "return_code": 0}')
     with pytest.raises(BadInput, match="unknown worker report"):
         decode_fact("exploded", "{}")
+
+
+def test_the_ledger_entry_shown_in_docs_redis_md_is_the_one_scitq_writes():
+    """Given the `redis-cli` reading of an entry in docs/redis.md ("Ledger entries"), then its fields and
+    values, in order, are those `event_fields` writes for that `task.succeeded`."""
+    import re
+
+    from scitq.events import TaskSucceeded
+    doc = (Path(__file__).parents[2] / "docs" / "redis.md").read_text()
+    block = doc.split("XREVRANGE scitq:events + - COUNT 1\n", 1)[1].split("```", 1)[0]
+    shown = [json.loads(f'"{v}"') for v in re.findall(r'\d+\)\s+"((?:[^"\\]|\\.)*)"', block)]
+    written = event_fields(TaskSucceeded(task_id=42, batch="Default", execution_id=57, ts=1764514800.1229813))
+    assert shown[1:] == [x for kv in written.items() for x in kv]
