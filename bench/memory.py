@@ -130,7 +130,7 @@ class Runner:
         self.batch = batch or BATCH
         self.worker = worker or WORKER
         self.finish = finish       # False: the attempts are left running
-        self.outbox = keys.worker_outbox(worker)
+        self.outbox = keys.worker_outbox(self.worker)
 
     def _report(self, pipe: Any, fact: str, data: dict[str, Any]) -> None:
         pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(next(_SEQ)), "data": encode(data)})
