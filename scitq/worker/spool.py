@@ -84,6 +84,8 @@ class Spool:
         self.connected = True
         self.sent = 0
         self.appended_at = 0.0                # when the last entry was appended (monotonic)
+        self.idle = False                     # the shipper waits for entries (an append wakes it; while it
+                                              # lingers or sends, it does not need waking)
         self._stop = False
         self.warned = False                   # the disk refused a write and we said so
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -209,10 +211,12 @@ class Spool:
                         self.window.append((len(line), stream, eid, fields))
                         self.window_bytes += len(line)
                         self.read_pos = self.file_end
-                    self.cond.notify()
+                    if self.idle:
+                        self.cond.notify()
                     return
             self.unwritten.append((0, stream, eid, fields))
-            self.cond.notify()
+            if self.idle:
+                self.cond.notify()
 
     def backlog(self) -> int:
         with self.cond:
@@ -277,7 +281,7 @@ class Spool:
         while True:
             with self.cond:
                 while not self._has_pending() and not self._stop:
-                    self.cond.wait(min(1.0, self.fsync_interval))
+                    self._idle_wait(min(1.0, self.fsync_interval))
                     if self.dirty and time.monotonic() >= next_sync:
                         self._sync()
                         next_sync = time.monotonic() + self.fsync_interval
@@ -293,7 +297,7 @@ class Spool:
                     self.cond.wait(until - time.monotonic())
                 source, batch = self._next_batch()
                 if not batch:
-                    self.cond.wait(0.1)
+                    self._idle_wait(0.1)
                     continue
             try:
                 pipe = self.r.pipeline(transaction=False)
@@ -307,7 +311,7 @@ class Spool:
                     with self.cond:
                         if self._stop:
                             return
-                        self.cond.wait(backoff)
+                        self._idle_wait(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -317,7 +321,7 @@ class Spool:
                 with self.cond:
                     if self._stop:
                         return
-                    self.cond.wait(backoff)
+                    self._idle_wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             for (_, stream, eid, _f), res in zip([b for b in batch if b[1]], results):
@@ -330,6 +334,14 @@ class Spool:
             with self.cond:
                 self._sent(source, batch)
                 self.cond.notify_all()
+
+    def _idle_wait(self, timeout: float) -> None:
+        """Wait `timeout` seconds, or less if an entry is appended meanwhile (lock held)."""
+        self.idle = True
+        try:
+            self.cond.wait(timeout)
+        finally:
+            self.idle = False
 
     def _confirmed(self, replicas: object) -> bool:
         """Whether WAIT says enough replicas hold the batch; if not, it is kept and sent again."""
