@@ -17,7 +17,7 @@ import subprocess
 import time
 from typing import Callable
 
-from scitq.worker.orphans import ProcessRecords
+from scitq.worker.orphans import ProcessRecords, boot_ticks
 from scitq.worker.runner import ExecSpec, OnOutput
 
 __all__ = ["NativeRunner", "NativeProcess", "task_environment"]
@@ -178,6 +178,7 @@ class NativeRunner:
         env = task_environment(spec)
         out_r, out_w = os.pipe()      # (not inherited by other children: close-on-exec until dup'ed to 1/2)
         err_r, err_w = os.pipe()
+        before = boot_ticks() if self.records is not None else 0
         try:
             popen = subprocess.Popen(args, executable=_executable(args[0], env["PATH"]), cwd=spec.workdir,
                                      env=env, stdin=self._stdin(), stdout=out_w, stderr=err_w,
@@ -192,6 +193,6 @@ class NativeRunner:
         if self.records is None:
             return NativeProcess(popen, on_output, pipes=(out_r, err_r))
         records = self.records
-        records.record(spec.task_id, spec.attempt, popen.pid)
+        records.record(spec.task_id, spec.attempt, popen.pid, started=(before, boot_ticks()))
         return NativeProcess(popen, on_output, on_exit=lambda: records.forget(spec.task_id, spec.attempt),
                              pipes=(out_r, err_r))
