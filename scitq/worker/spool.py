@@ -32,6 +32,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import redis
 from hiredis import pack_command
 
@@ -407,5 +408,11 @@ class Spool:
             log.debug("spool: offset not written (%s)", exc)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _line(stream: str, eid: str, fields: dict[str, str]) -> bytes:
-    return (json.dumps([stream, eid, fields], separators=(",", ":")) + "\n").encode()
+    try:
+        return _encode([stream, eid, fields]) + b"\n"
+    except UnicodeEncodeError:   # a lone surrogate (a file name's undecodable byte, say): escaped by json
+        return (json.dumps([stream, eid, fields], separators=(",", ":")) + "\n").encode()
