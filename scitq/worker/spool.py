@@ -34,10 +34,10 @@ from typing import Any
 
 import msgspec
 import redis
-from hiredis import pack_command
 
 from scitq.connection import replicas_to_wait
 from scitq.settings import settings
+from scitq.worker.wire import execute
 
 __all__ = ["Spool", "FSYNC_MODES"]
 
@@ -333,31 +333,12 @@ class Spool:
 
     def _send(self, batch: list[Entry]) -> list[Any]:
         """XADD every entry of `batch` with its id (then WAIT, with replicas) in one round trip: the replies in
-        order, an entry refused by Redis as its error. The commands are packed here and sent on a connection
-        of the client's pool (what a redis-py pipeline does, at a fraction of its cost per entry)."""
-        packed = [pack_command(("XADD", stream, eid, *itertools.chain.from_iterable(fields.items())))
-                  for _, stream, eid, fields in batch if stream]
+        order, an entry refused by Redis as its error (see `wire.execute`: sent twice, an entry is refused)."""
+        commands: list[tuple] = [("XADD", stream, eid, *itertools.chain.from_iterable(fields.items()))
+                                 for _, stream, eid, fields in batch if stream]
         if self.wait_replicas:
-            packed.append(pack_command(("WAIT", str(self.wait_replicas), str(self.wait_ms))))
-        if not packed:
-            return []
-        pool = self.r.connection_pool
-        conn = pool.get_connection()
-        try:
-            try:
-                conn.send_packed_command([b"".join(packed)])
-                results: list[Any] = []
-                for _ in packed:
-                    try:
-                        results.append(conn.read_response())
-                    except redis.ResponseError as exc:
-                        results.append(exc)
-            except BaseException:
-                conn.disconnect()   # replies left unread must never reach the next user of the connection
-                raise
-        finally:
-            pool.release(conn)
-        return results
+            commands.append(("WAIT", str(self.wait_replicas), str(self.wait_ms)))
+        return execute(self.r, commands) if commands else []
 
     def _idle_wait(self, timeout: float) -> None:
         """Wait `timeout` seconds, or less if an entry is appended meanwhile (lock held)."""
