@@ -78,6 +78,7 @@ class NativeProcess:
             self.open[fd] = name
         self.decoders: dict[str, codecs.IncrementalDecoder] = {}   # made at the first output of a stream
         self.exited_at: float | None = None
+        self.exit_fd: int | None = None   # a pidfd of the process, opened once its pipes are closed (-1: none)
 
     def _decode(self, name: str, data: bytes, final: bool = False) -> str:
         decoder = self.decoders.get(name)
@@ -117,6 +118,9 @@ class NativeProcess:
     def wait(self, timeout: float | None = None) -> int | None:
         """Read output while waiting; the return code once the process ended and its pipes are drained."""
         rc = self._wait(timeout)
+        if rc is not None and self.exit_fd is not None and self.exit_fd >= 0:
+            os.close(self.exit_fd)
+            self.exit_fd = -1
         if rc is not None and self.on_exit is not None:
             self.on_exit()
             self.on_exit = None
@@ -131,12 +135,7 @@ class NativeProcess:
             if rc is not None and self.exited_at is None:
                 self.exited_at = now
             if not self.open:
-                if rc is not None:
-                    return rc
-                try:
-                    return self.popen.wait(max(left, 0))
-                except subprocess.TimeoutExpired:
-                    return None
+                return rc if rc is not None else self._wait_exit(max(left, 0))
             if rc is not None and now - self.exited_at >= EXIT_DRAIN:
                 for fd in list(self.open):   # a background child holds the pipes
                     self._close(fd)
@@ -145,6 +144,24 @@ class NativeProcess:
                 return None
             step = min(left, 0.2 if rc is not None else 1.0)
             self._pump(step)
+
+    def _wait_exit(self, timeout: float) -> int | None:
+        """The return code of a process whose pipes are closed, waited for on a pidfd (woken at the exit, where
+        `Popen.wait` with a timeout polls with sleeps); None if it still runs after `timeout` seconds."""
+        if self.exit_fd is None:
+            try:
+                self.exit_fd = os.pidfd_open(self.popen.pid)
+            except (AttributeError, OSError):   # before Linux 5.3
+                self.exit_fd = -1
+        if self.exit_fd < 0:
+            try:
+                return self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        exited = select.poll()
+        exited.register(self.exit_fd, select.POLLIN)
+        exited.poll(int(timeout * 1000 + 0.999))
+        return self.popen.poll()
 
     def send_signal(self, signum: int) -> None:
         # The task's process group has no terminal: the kernel drops SIGTSTP sent to such an
