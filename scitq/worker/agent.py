@@ -290,11 +290,13 @@ class Agent:
 
     # --- orders -------------------------------------------------------------------------------
     def read_orders(self) -> None:
-        resp = self.r.xread({keys.worker_control(self.name): self.control_id}, count=100)
-        for _stream, entries in resp or []:
-            for eid, f in entries:
-                self.control_id = eid
-                self.order(f)
+        reply = execute(self.r, [("XREAD", "COUNT", 100, "STREAMS", keys.worker_control(self.name),
+                                  self.control_id)])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        for eid, f in stream_entries(reply):
+            self.control_id = eid
+            self.order(f)
 
     def order(self, f: dict[str, str]) -> None:
         if f.get("op") == "worker":
