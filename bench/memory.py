@@ -7,7 +7,8 @@ the server takes to start on a long history.
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
 Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
-`claimed`, `started` and `finished` reports into its outbox) whose runner does nothing, so what is
+a `started` report that carries the claim, then a `finished` report, into its outbox) whose runner does
+nothing, so what is
 measured is the server's and Valkey's share alone:
 
 1. Server memory per live task: RSS of this process (the control plane) after LIVE tasks submitted to a
@@ -118,7 +119,7 @@ _SEQ = itertools.count(1)   # the worker's report numbers (the server drops one 
 
 
 class Runner:
-    """The worker protocol with a runner that does nothing: claim, start, finish with 0."""
+    """The worker protocol with a runner that does nothing: start (which claims), finish with 0."""
 
     def __init__(self, r: redis.Redis, batch: str = BATCH, worker: str = WORKER, finish: bool = True) -> None:
         self.r = r
@@ -138,8 +139,11 @@ class Runner:
         for _, entries in res:
             for eid, f in entries:
                 tid, attempt = int(f["task"]), int(f["attempt"])
-                self._report(pipe, "claimed", {"task_id": tid, "attempt": attempt, "entry": eid, "queue": self.batch})
-                self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": COMMAND})
+                # one `started` report that carries the claim (`entry`, `queue`), as the real worker sends
+                # when an attempt starts as soon as it is claimed (scitq.worker.attempt)
+                self._report(pipe, "started", {"task_id": tid, "attempt": attempt, "command": COMMAND,
+                                               "pid": str(300000 + tid % 100000),
+                                               "entry": eid, "queue": self.batch})
                 if self.finish:
                     self._report(pipe, "finished", {"task_id": tid, "attempt": attempt, "return_code": 0})
                 n += 1
@@ -227,13 +231,14 @@ def bulk_history(r: redis.Redis, n: int, batch: str = "bulk") -> None:
         for i in range(start, min(n, start + 5000)):
             tid, eid = first + i, first_ex + i
             pipe.hset(keys.task_view(tid), mapping={
-                "command": "true", "task_id": str(tid), "batch": batch, "status": "succeeded",
+                "command": "true", "batch": batch, "status": "succeeded",
                 "creation_date": now, "modification_date": now, "attempt": "1", "execution_id": str(eid)})
             pipe.hset(keys.execution_view(eid), mapping={
-                "execution_id": str(eid), "task_id": str(tid), "worker_id": "1", "worker": WORKER, "attempt": "1",
-                "status": "succeeded", "creation_date": now, "modification_date": now, "return_code": "0",
-                "command": "true", "start_date": now})
-            pipe.zadd(keys.tasks_by_batch(batch), {str(tid): tid})
+                "task_id": str(tid), "worker_id": "1", "worker": WORKER, "attempt": "1",
+                "status": "succeeded", "creation_date": now, "return_code": "0"})
+            chunk, bit = divmod(tid, keys.BATCH_CHUNK)
+            pipe.sadd(keys.tasks_by_batch(batch), chunk)
+            pipe.setbit(keys.batch_chunk(batch, chunk), bit, 1)
             pipe.setbit(keys.tasks_by_status("succeeded"), tid, 1)
         pipe.execute()
     r.hset(keys.batch_view(batch), mapping={"batch": batch, "creation_date": now, "batch_paused": "0",

@@ -154,8 +154,29 @@ def tasks_by_status(status: str) -> str:
     return f"{PREFIX}:view:tasks:status:{status}"
 
 
+# the tasks of a batch are bitmaps of BATCH_CHUNK task ids each (a chunk's bitmap is at most BATCH_CHUNK/8
+# bytes, whatever the batch's ids: a batch pays only for the stretches of ids where it has tasks)
+BATCH_CHUNK = 4096
+
+
 def tasks_by_batch(batch: str) -> str:
+    """Set of the chunks (task id // BATCH_CHUNK) where `batch` has (or had) tasks: see `batch_chunk`."""
     return f"{PREFIX}:view:tasks:batch:{batch}"
+
+
+def batch_chunk(batch: str, chunk: int) -> str:
+    """Bitmap of the tasks of `batch` with ids from chunk * BATCH_CHUNK on: its bit n is task
+    chunk * BATCH_CHUNK + n."""
+    return f"{PREFIX}:view:tasks:batchbits:{chunk}:{batch}"
+
+
+def batch_of_chunk(key: str) -> tuple[str, int] | None:
+    """(batch, chunk) of a `batch_chunk` key (its inverse); None for any other key."""
+    head = f"{PREFIX}:view:tasks:batchbits:"
+    if not key.startswith(head):
+        return None
+    chunk, sep, batch = key[len(head):].partition(":")
+    return (batch, int(chunk)) if sep and chunk.isdigit() else None
 
 
 def tasks_by_name(name: str) -> str:

@@ -86,6 +86,8 @@ class Settings(BaseModel):
     archive_segment: int = Field(100_000, ge=1, description="SCITQ_ARCHIVE_SEGMENT: most ledger entries in one archive segment")
     archive_interval: float = Field(300.0, ge=0, description="SCITQ_ARCHIVE_INTERVAL: how often the server checks the "
                                     "archive policy (0: never; `scitq events archive` still runs it)")
+    archive_timeout: float = Field(3600.0, ge=0, description="SCITQ_ARCHIVE_TIMEOUT: seconds an archive run may take "
+                                   "before the server stops it as hung (the next run takes over; 0: no limit)")
     output_pack: bool = Field(True, description="SCITQ_OUTPUT_PACK: the output of an ended attempt is packed into one "
                               "compressed value")
     output_archive_above: int = Field(1_000_000, ge=0, description="SCITQ_OUTPUT_ARCHIVE_ABOVE: a packed output larger "

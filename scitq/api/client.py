@@ -25,11 +25,12 @@ from scitq.projections.archive import parse_id
 from scitq.projections.catalog import decode_flavor, decode_quota
 from scitq.projections.ledger import ledger_archive, whole_ledger
 from scitq.projections.outputs import NEVER_DECODE, read_outputs, read_tails
-from scitq.projections.store import status_ids
+from scitq.projections.store import batch_count, batch_ids, batch_page, batch_pages, status_ids
 from scitq.projections.views import (
     DeployView, decode_deploy,
     HEARTBEAT_FIELDS, IO_FIELDS, BatchView, ExecutionView, TaskView, WorkerView, decode_batch, decode_execution,
-    EXECUTION_NEEDS, TASK_NEEDS, decode_recruiter, decode_task, decode_worker, task_execution_ids,
+    EXECUTION_NEEDS, TASK_NEEDS, decode_recruiter, decode_task, decode_worker, needs_task_command,
+    task_execution_ids,
 )
 from scitq.settings import settings
 
@@ -295,7 +296,7 @@ class Client:
     # --- reads: tasks ---------------------------------------------------------------------------
     @_wrap
     def task(self, task_id: int) -> TaskView:
-        return self._view(keys.task_view(task_id), decode_task, f"no task {task_id}")
+        return self._view(keys.task_view(task_id), lambda h: decode_task(h, task_id), f"no task {task_id}")
 
     def _view(self, key: str, decode: Any, missing: str) -> Any:
         h = self.r.hgetall(key)
@@ -303,44 +304,72 @@ class Client:
             raise NotFound(missing)
         return decode(h)
 
-    def _hashes(self, view_key, ids: Iterable[int]) -> Iterator[dict[str, str]]:
+    def _hashes(self, view_key, ids: Iterable[int]) -> Iterator[tuple[int, dict[str, str]]]:
+        """(id, view hash) of each id whose view exists, in pipelines."""
         ids = list(ids)
         for i in range(0, len(ids), 1000):
+            chunk = ids[i:i + 1000]
             pipe = self.r.pipeline(transaction=False)
-            for x in ids[i:i + 1000]:
+            for x in chunk:
                 pipe.hgetall(view_key(x))
-            for h in pipe.execute():
+            for x, h in zip(chunk, pipe.execute()):
                 if h:
-                    yield h
+                    yield x, h
 
-    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str], marker: str,
+    def _task_commands(self, task_ids: Iterable[int]) -> dict[int, str | None]:
+        """The command of each task (from its view), in one pipeline: executions that ran their task's
+        command do not repeat it in their views."""
+        wanted = sorted(set(task_ids))
+        if not wanted:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for t in wanted:
+            pipe.hget(keys.task_view(t), "command")
+        return dict(zip(wanted, pipe.execute()))
+
+    def _decode_executions(self, found: Sequence[tuple[int, dict[str, str]]]) -> list[ExecutionView]:
+        """Execution view hashes (with their ids) decoded, each with its task's command where its view
+        leaves it out."""
+        commands = self._task_commands(t for _e, h in found if (t := needs_task_command(h)) is not None)
+        return [decode_execution(h, e, commands.get(needs_task_command(h) or 0)) for e, h in found]
+
+    def _fields(self, view_key, decode, ids: Sequence[int], fields: Sequence[str], id_field: str,
                 needs: dict[str, tuple[str, ...]]) -> list[Any]:
-        """Only `fields` of each view, decoded; `marker` (a field every view holds) tells a view that exists
-        from one whose asked fields are all at their default, `needs` what a field omitted from a view is
-        derived from."""
+        """Only `fields` of each view, decoded by `decode(hash, id, task_command)`; `status` (a field every
+        view holds) tells a view that exists from one whose asked fields are all at their default, `needs`
+        what a field omitted from a view is derived from; `id_field` is the id the key gives."""
         fields = list(fields)
-        extra = [f for f in dict.fromkeys([marker, *(n for f in fields for n in needs.get(f, ()))]) if f not in fields]
-        asked = fields + extra
+        extra = [f for f in dict.fromkeys(["status", *(n for f in fields for n in needs.get(f, ()))])
+                 if f not in fields and f != id_field]
+        asked = [f for f in fields if f != id_field] + extra
         pipe = self.r.pipeline(transaction=False)
         for x in ids:
             pipe.hmget(view_key(x), asked)
-        out: list[Any] = []
-        blank = decode({})
-        for values in pipe.execute():
+        found: list[tuple[int, dict[str, str] | None]] = []
+        for x, values in zip(ids, pipe.execute()):
             h = {k: v for k, v in zip(asked, values) if v is not None}
-            if not h:
+            found.append((x, h or None))
+        commands = (self._task_commands(t for _x, h in found if h and (t := needs_task_command(h)) is not None)
+                    if "command" in fields and id_field == "execution_id" else {})
+        out: list[Any] = []
+        blank = decode({}, None, None)
+        for x, h in found:
+            if h is None:
                 out.append(None)
                 continue
-            view = decode(h)
+            view = decode(h, x, commands.get(needs_task_command(h) or 0) if commands else None)
             for f in extra:         # read to decode `fields` alone: back to what a read of `fields` gives
                 setattr(view, f, getattr(blank, f))
+            if id_field not in fields:
+                setattr(view, id_field, getattr(blank, id_field))
             out.append(view)
         return out
 
     @_wrap
     def task_fields(self, task_ids: Sequence[int], fields: Sequence[str]) -> list[TaskView | None]:
         """Only `fields` of each task's view, decoded (None for a task that does not exist), in one pipeline."""
-        return self._fields(keys.task_view, decode_task, task_ids, fields, "task_id", TASK_NEEDS)
+        return self._fields(keys.task_view, lambda h, x, _c: decode_task(h, x), task_ids, fields, "task_id",
+                            TASK_NEEDS)
 
     @_wrap
     def task_ids(self, status: str | list[str] | None = None, batch: str | None = None,
@@ -350,49 +379,39 @@ class Client:
         if status is not None:
             sets.append(status_ids(self.r, [status] if isinstance(status, str) else list(status)))
         if batch is not None:
-            sets.append({int(x) for x in self.r.zrange(keys.tasks_by_batch(batch), 0, -1)})
+            sets.append(set(batch_ids(self.r, batch)))
         if name is not None:
             sets.append({int(x) for x in self.r.smembers(keys.tasks_by_name(name))})
         if not sets:
             return self._all_task_ids()
         return sorted(set.intersection(*sets))
 
-    def _batch_index_keys(self) -> list[str]:
-        """The by-batch index of every batch (every task is in one: together they index all tasks)."""
-        return [keys.tasks_by_batch(b) for b in sorted(self.r.smembers(keys.BATCHES_ALL))]
+    def _batches(self) -> list[str]:
+        """Every batch (every task is in one: together their indexes index all tasks)."""
+        return sorted(self.r.smembers(keys.BATCHES_ALL))
 
     def _all_task_ids(self) -> list[int]:
-        pipe = self.r.pipeline(transaction=False)
-        for key in self._batch_index_keys():
-            pipe.zrange(key, 0, -1)
-        return sorted({int(x) for members in pipe.execute() for x in members})
+        return sorted(set(batch_ids(self.r, *self._batches())))
 
     @_wrap
     def task_count(self, batch: str | None = None) -> int:
-        """How many tasks (of `batch`): one read of the index (of each batch's)."""
+        """How many tasks (of `batch`): a count of the index's bits (of each batch's)."""
         if batch is not None:
-            return int(self.r.zcard(keys.tasks_by_batch(batch)))
-        pipe = self.r.pipeline(transaction=False)
-        for key in self._batch_index_keys():
-            pipe.zcard(key)
-        return sum(int(n) for n in pipe.execute())
+            return batch_count(self.r, batch)
+        return batch_count(self.r, *self._batches())
 
     @_wrap
     def task_page(self, start: int, stop: int, desc: bool = False, batch: str | None = None) -> list[int]:
         """Task ids by rank in id order (`stop` included, as ZRANGE), of `batch` when given (else the first
         `stop + 1` of each batch's index merged)."""
-        fn = self.r.zrevrange if desc else self.r.zrange
-        if batch is not None:
-            return [int(x) for x in fn(keys.tasks_by_batch(batch), start, stop)]
         if stop < 0 or start < 0:       # a rank from the end: the whole list
-            ids = self._all_task_ids()
+            ids = batch_ids(self.r, batch) if batch is not None else self._all_task_ids()
             if desc:
                 ids.reverse()
             return ids[start:(stop + 1) or None]
-        pipe = self.r.pipeline(transaction=False)
-        for key in self._batch_index_keys():
-            (pipe.zrevrange if desc else pipe.zrange)(key, 0, stop)
-        ids = sorted({int(x) for members in pipe.execute() for x in members}, reverse=desc)
+        if batch is not None:
+            return batch_page(self.r, batch, start, stop, desc)
+        ids = sorted({t for page in batch_pages(self.r, self._batches(), 0, stop, desc) for t in page}, reverse=desc)
         return ids[start:stop + 1]
 
     @_wrap
@@ -400,7 +419,7 @@ class Client:
               batch: str | None = None, name: str | None = None) -> list[TaskView]:
         if task_id is not None:
             ids = [task_id] if isinstance(task_id, int) else [int(t) for t in task_id]
-            found = [decode_task(h) for h in self._hashes(keys.task_view, sorted(ids))]
+            found = [decode_task(h, t) for t, h in self._hashes(keys.task_view, sorted(ids))]
             if status is not None:
                 statuses = {status} if isinstance(status, str) else set(status)
                 found = [t for t in found if t.status in statuses]
@@ -409,7 +428,7 @@ class Client:
             if name is not None:
                 found = [t for t in found if t.name == name]
             return found
-        return [decode_task(h) for h in self._hashes(keys.task_view, self.task_ids(status, batch, name))]
+        return [decode_task(h, t) for t, h in self._hashes(keys.task_view, self.task_ids(status, batch, name))]
 
     @_wrap
     def statuses(self, task_ids: list[int]) -> list[str | None]:
@@ -421,7 +440,7 @@ class Client:
     # --- reads: executions and output ------------------------------------------------------------
     @_wrap
     def executions(self, task_id: int | None = None) -> list[ExecutionView]:
-        return [decode_execution(h) for h in self._hashes(keys.execution_view, self.execution_ids(task_id))]
+        return self._decode_executions(list(self._hashes(keys.execution_view, self.execution_ids(task_id))))
 
     @_wrap
     def execution_ids(self, task_id: int | None = None) -> list[int]:
@@ -445,7 +464,10 @@ class Client:
 
     @_wrap
     def execution(self, execution_id: int) -> ExecutionView:
-        return self._view(keys.execution_view(execution_id), decode_execution, f"no execution {execution_id}")
+        h = self.r.hgetall(keys.execution_view(execution_id))
+        if not h:
+            raise NotFound(f"no execution {execution_id}")
+        return self._decode_executions([(execution_id, h)])[0]
 
     @_wrap
     def execution_fields(self, execution_ids: Sequence[int], fields: Sequence[str]) -> list[ExecutionView | None]:
@@ -542,7 +564,7 @@ class Client:
     @_wrap
     def workers(self) -> list[WorkerView]:
         ids = [int(x) for x in self.r.zrange(keys.WORKERS_ALL, 0, -1)]
-        ws = [decode_worker(h) for h in self._hashes(keys.worker_view, ids)]
+        ws = [decode_worker(h) for _w, h in self._hashes(keys.worker_view, ids)]
         pipe = self.r.pipeline(transaction=False)
         for w in ws:
             pipe.hgetall(keys.worker_stats(w.name))

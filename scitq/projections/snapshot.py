@@ -45,14 +45,14 @@ _DEPLOY_JSON = _json_fields(Deploy)
 
 
 
-def _task(h: dict[str, str]) -> Task:
-    h = dict(fill_task(h))
+def _task(h: dict[str, str], task_id: int) -> Task:
+    h = dict(fill_task(h, task_id))
     h.pop("executions", None)
     return compact_task(decode_hash(h, Task, _TASK_JSON))
 
 
-def _execution(h: dict[str, str]) -> Execution:
-    h = dict(fill_execution(h))
+def _execution(h: dict[str, str], execution_id: int, task_command: str | None) -> Execution:
+    h = dict(fill_execution(h, execution_id, task_command))
     files = h.pop("output_files", "")
     ex = decode_hash(h, Execution, _EXEC_JSON)
     ex.output_files = files.split(" ") if files else NO_FILES
@@ -80,15 +80,16 @@ def hydrate(r: Any, state: State, task_ids: Iterable[int], parents: bool = True)
     eids_of: list[list[int]] = []
     for tid, h in zip(wanted, _hgetall_many(r, [keys.task_view(t) for t in wanted])):
         if h:
-            found.append(_task(h))
+            found.append(_task(h, tid))
             eids_of.append(task_execution_ids(h))
     if not found:
         return []
+    command_of = {e: t.command for t, ids in zip(found, eids_of) for e in ids}
     all_eids = [e for ids in eids_of for e in ids if e not in state.executions]
     execs = {}
     for eid, h in zip(all_eids, _hgetall_many(r, [keys.execution_view(e) for e in all_eids])):
         if h:
-            execs[eid] = _execution(h)
+            execs[eid] = _execution(h, eid, command_of[eid])
     hashes = sorted({ex.input_hash for ex in execs.values() if ex.input_hash and ex.input_hash not in state.cache})
     cached = dict(zip(hashes, r.hmget(keys.CACHE_INDEX, hashes))) if hashes else {}
     for t, eids in zip(found, eids_of):

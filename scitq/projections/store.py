@@ -19,7 +19,7 @@ from scitq.projections.views import (
     BITMAP_STATUSES, FINISHED_SPARSE, VIEW_LAYOUT, bitmap_ids, batch_hash, deploy_hash, execution_hash, recruiter_hash, task_hash, worker_hash,
 )
 
-__all__ = ["status_ids", "write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
+__all__ = ["status_ids", "batch_ids", "batch_count", "batch_page", "batch_pages", "write_dirty", "expected_views", "dump_views", "replay", "read_ledger", "RebuildReport", "rebuild"]
 
 
 _BITMAP_KEYS = frozenset(keys.tasks_by_status(s) for s in BITMAP_STATUSES)
@@ -39,21 +39,97 @@ def status_ids(r: Any, statuses: list[str] | tuple[str, ...]) -> set[int]:
     return out
 
 
+def _chunks(r: Any, batches: list[str]) -> list[tuple[str, int]]:
+    """(batch, chunk) of every chunk where `batches` have tasks, each batch's in id order (one pipeline)."""
+    pipe = r.pipeline(transaction=False)
+    for b in batches:
+        pipe.smembers(keys.tasks_by_batch(b))
+    return [(b, c) for b, got in zip(batches, pipe.execute()) for c in sorted(int(x) for x in got)]
+
+
+def _read_chunks(r: Any, chunks: list[tuple[str, int]], command: str) -> list[Any]:
+    pipe = r.pipeline(transaction=False)
+    for b, c in chunks:
+        pipe.execute_command(command, keys.batch_chunk(b, c), **NEVER_DECODE)
+    return pipe.execute()
+
+
+def _ids(chunk: int, data: bytes | None) -> list[int]:
+    base = chunk * keys.BATCH_CHUNK
+    return [base + n for n in bitmap_ids(data)]
+
+
+def batch_ids(r: Any, *batches: str) -> list[int]:
+    """Ids of the tasks of `batches`, sorted, from their indexes (bitmaps of BATCH_CHUNK ids each:
+    keys.batch_chunk), in two pipelines."""
+    chunks = _chunks(r, list(batches))
+    out = [t for (_b, c), data in zip(chunks, _read_chunks(r, chunks, "GET")) for t in _ids(c, data)]
+    return sorted(out) if len(batches) > 1 else out
+
+
+def batch_count(r: Any, *batches: str) -> int:
+    """How many tasks `batches` have: a BITCOUNT of each of their chunks (two pipelines)."""
+    chunks = _chunks(r, list(batches))
+    return sum(int(n) for n in _read_chunks(r, chunks, "BITCOUNT"))
+
+
+def batch_page(r: Any, batch: str, start: int, stop: int, desc: bool = False) -> list[int]:
+    """Ids of the tasks of `batch` by rank in id order (descending with `desc`), `start` to `stop` included
+    (non-negative ranks, as ZRANGE's): the chunks' counts first, then only the chunks holding those ranks."""
+    return batch_pages(r, [batch], start, stop, desc)[0]
+
+
+def batch_pages(r: Any, batches: list[str], start: int, stop: int, desc: bool = False) -> list[list[int]]:
+    """`batch_page` of each of `batches`, in three pipelines."""
+    if stop < start or not batches:
+        return [[] for _ in batches]
+    chunks = _chunks(r, batches)
+    counts = [int(n) for n in _read_chunks(r, chunks, "BITCOUNT")]
+    per_batch: dict[str, list[tuple[int, int]]] = {b: [] for b in batches}
+    for (b, c), n in zip(chunks, counts):
+        per_batch[b].append((c, n))
+    wanted: list[tuple[str, int]] = []
+    skips: dict[str, int] = {}
+    for b in batches:
+        first = 0                       # rank of the first task of the chunk
+        for c, n in (reversed(per_batch[b]) if desc else per_batch[b]):
+            if n and first + n > start and first <= stop:
+                skips.setdefault(b, start - first)
+                wanted.append((b, c))
+            first += n
+            if first > stop:
+                break
+    got: dict[str, list[int]] = {b: [] for b in batches}
+    for (b, c), data in zip(wanted, _read_chunks(r, wanted, "GET")):
+        ids = _ids(c, data)
+        got[b].extend(reversed(ids) if desc else ids)
+    return [got[b][skips.get(b, 0):skips.get(b, 0) + stop - start + 1] for b in batches]
+
+
 class _Index:
     """Index changes of one commit, gathered so each index key gets one command."""
 
     def __init__(self) -> None:
         self.sadd: dict[str, list[int]] = {}
         self.srem: dict[str, list[int]] = {}
-        self.zadd: dict[str, dict[int, int]] = {}
-        self.zrem: dict[str, list[int]] = {}
+        self.bits: dict[str, dict[int, int]] = {}       # the by-batch bitmaps (keys.batch_chunk)
+        self.chunks: dict[str, set[int]] = {}           # the chunks each batch gets tasks in
+
+    def batch(self, batch: str, task_id: int, bit: int) -> None:
+        """Task `task_id` in (`bit` 1) or out of (0) the index of `batch`."""
+        chunk, n = divmod(task_id, keys.BATCH_CHUNK)
+        self.bits.setdefault(keys.batch_chunk(batch, chunk), {})[n] = bit
+        if bit:
+            self.chunks.setdefault(keys.tasks_by_batch(batch), set()).add(chunk)
 
     def flush(self, pipe: Any) -> None:
-        bits: dict[str, dict[int, int]] = {}
+        bits = self.bits
         for key in [k for k in self.srem if k in _BITMAP_KEYS]:
             bits.setdefault(key, {}).update((t, 0) for t in self.srem.pop(key))
         for key in [k for k in self.sadd if k in _BITMAP_KEYS]:
             bits.setdefault(key, {}).update((t, 1) for t in self.sadd.pop(key))
+        for key, chunks in self.chunks.items():
+            pipe.sadd(key, *sorted(chunks))
         for key, changes in bits.items():
             if hasattr(pipe, "bitfield_set"):       # the server's commit (scitq.server.library.Ops)
                 pipe.bitfield_set(key, changes)
@@ -61,17 +137,14 @@ class _Index:
                 pipe.execute_command("BITFIELD", key, *(x for t, v in changes.items() for x in ("SET", "u1", t, v)))
         for key, members in self.srem.items():
             pipe.srem(key, *members)
-        for key, members in self.zrem.items():
-            pipe.zrem(key, *members)
         for key, members in self.sadd.items():
             pipe.sadd(key, *members)
-        for key, mapping in self.zadd.items():
-            pipe.zadd(key, mapping)
 
 
 def write_dirty(state: State, pipe: Any) -> None:
     """Queue on `pipe` (inside the caller's MULTI) the view writes for everything marked dirty."""
     ix = _Index()
+    rewrite_executions: set[int] = set()   # of edited tasks: their views may leave out the task's command
     tasks = state.dirty_tasks
     new_executions = [eid for eid in state.dirty_executions if eid not in state.indexed_executions]
     if new_executions:      # a task's view lists its executions
@@ -84,7 +157,7 @@ def write_dirty(state: State, pipe: Any) -> None:
             pipe.delete(vkey)
             if prev:
                 ix.srem.setdefault(keys.tasks_by_status(prev[0]), []).append(tid)
-                ix.zrem.setdefault(keys.tasks_by_batch(prev[1]), []).append(tid)
+                ix.batch(prev[1], tid, 0)
                 if prev[2]:
                     ix.srem.setdefault(keys.tasks_by_name(prev[2]), []).append(tid)
             state.indexed_tasks.pop(tid, None)
@@ -96,6 +169,7 @@ def write_dirty(state: State, pipe: Any) -> None:
         h = task_hash(t, state.task_executions.get(tid, ()))
         if tid in state.rewrite_tasks:
             pipe.delete(vkey)
+            rewrite_executions.update(e for e in state.task_executions.get(tid, ()) if e in state.executions)
         elif prev is not None:
             gone = [f for f in FINISHED_SPARSE if f not in h] \
                 if t.status in EVICTABLE_STATUSES and prev[0] != t.status else []
@@ -112,8 +186,8 @@ def write_dirty(state: State, pipe: Any) -> None:
                 ix.sadd.setdefault(keys.tasks_by_status(t.status), []).append(tid)
             if prev is None or prev[1] != t.batch:
                 if prev:
-                    ix.zrem.setdefault(keys.tasks_by_batch(prev[1]), []).append(tid)
-                ix.zadd.setdefault(keys.tasks_by_batch(t.batch), {})[tid] = tid
+                    ix.batch(prev[1], tid, 0)
+                ix.batch(t.batch, tid, 1)
             if prev is None or prev[2] != t.name:
                 if prev and prev[2]:
                     ix.srem.setdefault(keys.tasks_by_name(prev[2]), []).append(tid)
@@ -121,15 +195,17 @@ def write_dirty(state: State, pipe: Any) -> None:
                     ix.sadd.setdefault(keys.tasks_by_name(t.name), []).append(tid)
             state.indexed_tasks[tid] = now
     state.rewrite_tasks.clear()
-    for eid in state.dirty_executions:
+    for eid in (state.dirty_executions | rewrite_executions) if rewrite_executions else state.dirty_executions:
         ex = state.executions.get(eid)
         vkey = keys.execution_view(eid)
         if ex is None:
             pipe.delete(vkey)
             state.indexed_executions.discard(eid)
             continue
-        h = execution_hash(ex)
-        if eid in state.indexed_executions:
+        h = execution_hash(ex, _task_command(state, ex.task_id))
+        if eid in rewrite_executions:
+            pipe.delete(vkey)
+        elif eid in state.indexed_executions:
             gone = ["worker", "worker_id"] if ex.cached_from is not None and ex.worker is None else []
             if "stream" not in h and ex.stream is not None and ex.status == "running":
                 gone.append("stream")       # named once the attempt started: its view may say "none yet"
@@ -200,6 +276,11 @@ def write_dirty(state: State, pipe: Any) -> None:
     clear_dirty(state)
 
 
+def _task_command(state: State, task_id: int) -> str | None:
+    t = state.tasks.get(task_id)
+    return t.command if t is not None else None
+
+
 def server_state(state: State) -> dict[str, str]:
     """What the server needs besides the entities' views to start from them: its id counters (ids of
     deleted entities are not given again), the offline workers that were paused and the places where a
@@ -241,19 +322,19 @@ def expected_views(state: State) -> dict[str, Any]:
     """Every view key with the content it must have for `state` (hash->dict, zset->dict, set->set)."""
     out: dict[str, Any] = {}
     by_status: dict[str, set[str]] = {}
-    by_batch: dict[str, dict[str, float]] = {}
+    by_batch: dict[str, set[str]] = {}
     by_name: dict[str, set[str]] = {}
     for tid, t in state.tasks.items():
         out[keys.task_view(tid)] = task_hash(t, state.task_executions.get(tid, ()))
         by_status.setdefault(keys.tasks_by_status(t.status), set()).add(str(tid))
-        by_batch.setdefault(keys.tasks_by_batch(t.batch), {})[str(tid)] = float(tid)
+        by_batch.setdefault(keys.tasks_by_batch(t.batch), set()).add(str(tid))   # as dump_views reads it
         if t.name:
             by_name.setdefault(keys.tasks_by_name(t.name), set()).add(str(tid))
     out.update(by_status)
     out.update(by_batch)
     out.update(by_name)
     for eid, ex in state.executions.items():
-        out[keys.execution_view(eid)] = execution_hash(ex)
+        out[keys.execution_view(eid)] = execution_hash(ex, _task_command(state, ex.task_id))
     for wid, w in state.workers.items():
         out[keys.worker_view(wid)] = worker_hash(w)
     if state.workers:
@@ -288,6 +369,8 @@ def dump_views(r: Any) -> dict[str, Any]:
     """Read every `scitq:view:*` key back from Redis in the shapes used by `expected_views`."""
     names = [k for pattern in keys.view_patterns() for k in r.scan_iter(match=pattern, count=2000)]
     out: dict[str, Any] = {}
+    batch_prefix = keys.tasks_by_batch("")
+    by_batch: dict[str, set[str]] = {}      # the tasks of each batch, from its chunks' bitmaps
     for i in range(0, len(names), 1000):
         chunk = names[i:i + 1000]
         pipe = r.pipeline(transaction=False)
@@ -296,12 +379,20 @@ def dump_views(r: Any) -> dict[str, Any]:
         types = pipe.execute()
         pipe = r.pipeline(transaction=False)
         for k, ty in zip(chunk, types):
-            if k in _BITMAP_KEYS and ty == "string":
+            if (k in _BITMAP_KEYS or keys.batch_of_chunk(k)) and ty == "string":
                 pipe.execute_command("GET", k, **NEVER_DECODE)
                 continue
             {"hash": pipe.hgetall, "zset": lambda k: pipe.zrange(k, 0, -1, withscores=True),
              "set": pipe.smembers, "string": pipe.get}.get(ty, pipe.type)(k)
         for k, ty, value in zip(chunk, types, pipe.execute()):
+            if k.startswith(batch_prefix):
+                continue                    # a batch's chunks: read as one set of task ids, below
+            of_chunk = keys.batch_of_chunk(k)
+            if of_chunk is not None and ty == "string":
+                base = of_chunk[1] * keys.BATCH_CHUNK
+                by_batch.setdefault(keys.tasks_by_batch(of_chunk[0]), set()).update(
+                    str(base + n) for n in bitmap_ids(value))
+                continue
             if k in _BITMAP_KEYS and ty == "string":
                 value = {str(t) for t in bitmap_ids(value)}
                 if not value:
@@ -311,6 +402,7 @@ def dump_views(r: Any) -> dict[str, Any]:
             elif ty == "hash" and k in (keys.WORKERS_BY_NAME, keys.CACHE_INDEX, keys.SERVER_STATE):
                 value = dict(value)
             out[k] = value
+    out.update((k, ids) for k, ids in by_batch.items() if ids)
     return out
 
 

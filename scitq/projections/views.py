@@ -13,8 +13,12 @@ default is not written; a finished task omits `retry`, `queued`, `deliveries` at
 `execution_id` alone (a live task writes them all: they change without an edit); an execution omits
 its output `stream` when it is the one its worker, task and attempt name, and its `start_date` when it
 equals its `creation_date` (claimed as it started; one not started writes it empty), as its
-`modification_date` (dates only grow: once written it stays). Decoding fills all of these
-back, so every reader sees the same values as when they were written.
+`modification_date` (dates only grow: once written it stays). No view writes the id its key gives
+(`task_id` in `view:task:N`, `execution_id` in `view:execution:N`), and an execution that started omits
+its `command` when it is its task's (the common case; a task edited since makes the views of its
+executions be rewritten, naming the command they ran). Decoding fills all of these back (the ids from
+the key, the command from the task's view), so every reader sees the same values as when they were
+written.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ __all__ = [
     "ExecutionView", "WorkerView", "BatchView", "RecruiterView", "decode_task", "decode_execution",
     "decode_worker", "decode_batch", "decode_recruiter", "deploy_hash", "DeployView", "decode_deploy", "IO_FIELDS", "HEARTBEAT_FIELDS",
     "VIEW_LAYOUT", "FINISHED_SPARSE", "BITMAP_STATUSES", "bitmap_ids", "task_execution_ids", "fill_task", "fill_execution", "TASK_NEEDS", "EXECUTION_NEEDS",
+    "needs_task_command",
 ]
 
 # The layout of the task and execution views (see the module docstring); written in `scitq:view:state`.
 # A server finding views of another layout rebuilds them from the ledger once, at start.
-VIEW_LAYOUT = "2"
+VIEW_LAYOUT = "3"
 
 # The statuses whose index (`keys.tasks_by_status`) is a bitmap (bit n set: task n is in it) rather than a
 # set: those where finished tasks gather, a whole history of them (an eighth of a byte a task id, where a
@@ -139,6 +144,9 @@ _RECRUITER_FIELDS = _fields(Recruiter)
 _DEPLOY_FIELDS = _fields(Deploy)
 
 
+# what a view does not write: the id its key gives
+_TASK_HASH_FIELDS = tuple(f for f in _TASK_FIELDS if f != "task_id")
+_EXEC_HASH_FIELDS = tuple(f for f in _EXEC_FIELDS if f != "execution_id")
 _TASK_DEFAULTS = _defaults(Task)
 _EXEC_DEFAULTS = _defaults(Execution)
 # what a live task writes even at its default or derived value (it changes without an edit, and an HSET
@@ -150,7 +158,7 @@ _LIVE_DEFAULTS = {k: v for k, v in _TASK_DEFAULTS.items() if k not in FINISHED_S
 def task_hash(t: Task, executions: list[int] | tuple[int, ...] = ()) -> dict[str, str]:
     """The view of task `t` whose executions are `executions` (ids, oldest first)."""
     finished = t.status in EVICTABLE_STATUSES
-    out = _hash(t, _TASK_FIELDS, defaults=_TASK_DEFAULTS if finished else _LIVE_DEFAULTS)
+    out = _hash(t, _TASK_HASH_FIELDS, defaults=_TASK_DEFAULTS if finished else _LIVE_DEFAULTS)
     if not finished:
         out.setdefault("status_date", repr(t.status_date))
         out["executions"] = " ".join(map(str, executions))
@@ -169,9 +177,13 @@ def _stream_of(worker: Any, task_id: Any, attempt: Any, start_date: Any) -> str 
     return keys.worker_output(worker, int(task_id), int(attempt))
 
 
-def execution_hash(e: Execution) -> dict[str, str]:
-    out = _hash(e, _EXEC_FIELDS, {"output_files": " ".join(e.output_files) if e.output_files else None},
+def execution_hash(e: Execution, task_command: str | None = None) -> dict[str, str]:
+    """The view of execution `e`, whose task's command is `task_command` (None: unknown, the execution's
+    command is written)."""
+    out = _hash(e, _EXEC_HASH_FIELDS, {"output_files": " ".join(e.output_files) if e.output_files else None},
                 defaults=_EXEC_DEFAULTS)
+    if e.start_date is not None and task_command is not None and e.command == task_command:
+        out.pop("command", None)    # it ran its task's command: read there
     if e.start_date is None:
         out["start_date"] = ""      # not started (an attempt that starts as it is claimed omits it)
     elif e.start_date == e.creation_date:
@@ -196,23 +208,47 @@ def task_execution_ids(h: dict[str, str]) -> list[int]:
     return [int(current)] if current else []
 
 
-# the fields a partial read must fetch too, to fill a field its view may omit
+# the fields a partial read must fetch too, to fill a field its view may omit (an execution's `command`
+# also needs its task's: `needs_task_command`)
 TASK_NEEDS = {"status_date": ("modification_date",)}
 EXECUTION_NEEDS = {"start_date": ("creation_date",), "modification_date": ("creation_date",),
-                   "stream": ("worker", "task_id", "attempt", "start_date", "creation_date")}
+                   "stream": ("worker", "task_id", "attempt", "start_date", "creation_date"),
+                   "command": ("task_id", "start_date", "creation_date")}
 
 
-def fill_task(h: dict[str, str]) -> dict[str, str]:
-    """A task's view hash with what it omits because it is derived put back (defaults are the decoder's)."""
+def fill_task(h: dict[str, str], task_id: int | None = None) -> dict[str, str]:
+    """A task's view hash with what it omits because it is derived put back (defaults are the decoder's):
+    its id (`task_id`, the key's) and its status date."""
+    if task_id is not None and "task_id" not in h:
+        h = dict(h)
+        h["task_id"] = str(task_id)
     if "status_date" not in h and "modification_date" in h:
         h = dict(h)
         h["status_date"] = h["modification_date"]
     return h
 
 
-def fill_execution(h: dict[str, str]) -> dict[str, str]:
-    """An execution's view hash with its start date (none, or its creation's) and output stream (named,
-    derived, or none) put back."""
+def needs_task_command(h: dict[str, str]) -> int | None:
+    """The task whose command an execution's view hash leaves out (it started and ran that command), or
+    None when the view names its command or did not start."""
+    if "command" in h or h.get("start_date") == "" or "task_id" not in h:
+        return None
+    if "start_date" not in h and "creation_date" not in h:
+        return None     # a partial read that did not fetch the dates: not known here
+    return int(h["task_id"])
+
+
+def fill_execution(h: dict[str, str], execution_id: int | None = None,
+                   task_command: str | None = None) -> dict[str, str]:
+    """An execution's view hash with its id (`execution_id`, the key's), start date (none, or its
+    creation's), output stream (named, derived, or none) and command (its task's, `task_command`, when it
+    started and its view names none) put back."""
+    if task_command is not None and needs_task_command(h) is not None:
+        h = dict(h)
+        h["command"] = task_command
+    if execution_id is not None and "execution_id" not in h:
+        h = dict(h)
+        h["execution_id"] = str(execution_id)
     if "modification_date" not in h and "creation_date" in h:
         h = dict(h)
         h["modification_date"] = h["creation_date"]
@@ -337,12 +373,16 @@ def decode_hash(h: dict[str, str], cls: type[msgspec.Struct], json_fields: tuple
     return msgspec.convert(h, cls, strict=False)
 
 
-def decode_task(h: dict[str, str]) -> TaskView:
-    return decode_hash(fill_task(h), TaskView, _TASK_JSON)
+def decode_task(h: dict[str, str], task_id: int | None = None) -> TaskView:
+    """Task `task_id`'s view hash (`h`) as a TaskView."""
+    return decode_hash(fill_task(h, task_id), TaskView, _TASK_JSON)
 
 
-def decode_execution(h: dict[str, str]) -> ExecutionView:
-    return decode_hash(fill_execution(h), ExecutionView, _EXEC_JSON)
+def decode_execution(h: dict[str, str], execution_id: int | None = None,
+                     task_command: str | None = None) -> ExecutionView:
+    """Execution `execution_id`'s view hash (`h`) as an ExecutionView; `task_command`: its task's command
+    (`needs_task_command`), which the execution's view leaves out when it ran it."""
+    return decode_hash(fill_execution(h, execution_id, task_command), ExecutionView, _EXEC_JSON)
 
 
 def decode_worker(h: dict[str, str]) -> WorkerView:

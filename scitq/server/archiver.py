@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import queue
+import select
+import signal
 import threading
 import time
 import warnings
@@ -78,7 +80,8 @@ class Archiver:
         # the copy opens the archive anew (a filesystem object may hold threads, which a fork does not copy)
         res = in_child(lambda: archive_ledger(self.r, Archive(cfg.archive_url), keep=keep or cfg.archive_keep,
                                               age=cfg.archive_age if age is None else age,
-                                              segment=cfg.archive_segment, trim=trim).as_dict())
+                                              segment=cfg.archive_segment, trim=trim).as_dict(),
+                       timeout=cfg.archive_timeout or None)
         rep = ArchiveReport(**res)
         if rep.events or rep.trimmed:
             log.info("%s", rep.summary())
@@ -122,9 +125,12 @@ class Archiver:
             log.warning("archive answer to %s not sent: %s", cid, exc)
 
 
-def in_child(work: Any) -> Any:
+def in_child(work: Any, timeout: float | None = None) -> Any:
     """`work()` (JSON in, JSON out) run in a forked copy of this process, its result or its error given back
-    here. The copy opens Redis connections of its own (redis-py starts a new pool in a forked process)."""
+    here. The copy opens Redis connections of its own (redis-py starts a new pool in a forked process).
+    A copy that has not answered within `timeout` seconds (one that hangs: a lock some thread held at the
+    fork, a filesystem that never answers) is killed, and the run fails with ArchiveError. Killing an
+    archive run is safe: the manifest is written last and nothing is trimmed before it names a segment."""
     rfd, wfd = os.pipe()
     with warnings.catch_warnings():        # the copy runs `work` alone: the other threads are not copied
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -150,8 +156,18 @@ def in_child(work: Any) -> Any:
             os._exit(0)
     os.close(wfd)
     chunks = []
-    with os.fdopen(rfd, "rb") as fh:
-        chunks.append(fh.read())
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with os.fdopen(rfd, "rb", buffering=0) as fh:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and (left <= 0 or not select.select([fh], [], [], left)[0]):
+                _kill(pid)
+                raise ArchiveError(f"the archive run did not end within {timeout:g} s (SCITQ_ARCHIVE_TIMEOUT): "
+                                   "it was stopped, and the next run takes over where it was")
+            chunk = fh.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:      # reaped by someone else: its answer is all we need
@@ -172,6 +188,15 @@ def in_child(work: Any) -> Any:
     if kind == "crash":
         raise RuntimeError(message)
     raise error_of_kind(kind, message, hint)
+
+
+def _kill(pid: int) -> None:
+    """Kill and reap a forked copy."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def pack_outputs(r: redis.Redis, attempts: Sequence[tuple[int, int, str]], archive: Archive | None = None,

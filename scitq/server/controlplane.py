@@ -17,7 +17,7 @@ from scitq.events import commands as c
 from scitq.events.limits import check_entry_size, check_fields
 from scitq.projections.snapshot import NoSnapshot, fold_tail, hydrate, load_live, tasks_of_execution, write_now
 from scitq.projections.state import State
-from scitq.projections.store import rebuild, status_ids
+from scitq.projections.store import batch_ids, rebuild, status_ids
 from scitq.server.archiver import Archiver, drop_outputs, pack_outputs
 from scitq.server.decide import Decider
 from scitq.server.library import CommitRefused, ensure_library
@@ -397,10 +397,10 @@ class ControlPlane:
             if isinstance(reqs, list):
                 ids += [req for req in reqs if isinstance(req, int)]
         elif tag == "batch.delete":
-            ids += [int(t) for t in self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1)]
+            ids += batch_ids(self.r, cmd.batch)
         elif tag == "batch.relaunch_failed":
             failed = status_ids(self.r, ["failed"])
-            ids += [t for t in map(int, self.r.zrange(keys.tasks_by_batch(cmd.batch), 0, -1)) if t in failed]
+            ids += [t for t in batch_ids(self.r, cmd.batch) if t in failed]
         if any(isinstance(i, int) and i not in self.state.tasks for i in ids):
             hydrate(self.r, self.state, [i for i in ids if isinstance(i, int)])
 

@@ -58,7 +58,7 @@ def find_reusable(r: redis.Redis, digest: str) -> dict[str, Any] | None:
     h = r.hgetall(keys.execution_view(int(eid)))
     if not h:
         return None
-    ex = decode_execution(h)
+    ex = decode_execution(h, int(eid))
     if ex.get("status") != "succeeded":
         return None
     listing = ex.get("output_listing") or {}

@@ -52,7 +52,7 @@ class Slot:
 def read_task(r: redis.Redis, task_id: int) -> TaskView | None:
     """The task as the server sees it now (typed), or None when it does not exist (any more)."""
     h = r.hgetall(keys.task_view(task_id))
-    return decode_task(h) if h else None
+    return decode_task(h, task_id) if h else None
 
 
 # the fields of the task view read to confirm a start whose run fields came in the queue entry

@@ -11,7 +11,7 @@ from scitq.events.model import TASK_FIELDS, WORKER_FIELDS
 from scitq.projections.state import Batch, Execution, Task, Worker
 from scitq.projections.views import (
     BatchView, ExecutionView, TaskView, WorkerView, batch_hash, decode_batch, decode_execution, decode_task,
-    bitmap_ids, decode_worker, execution_hash, task_execution_ids, task_hash, worker_hash,
+    bitmap_ids, decode_worker, execution_hash, needs_task_command, task_execution_ids, task_hash, worker_hash,
 )
 
 
@@ -23,7 +23,7 @@ def _written(x) -> dict:
 def test_a_task_view_reads_back_every_field_of_the_task_with_its_declared_type():
     task = Task(task_id=9, command="echo x", name="n", batch="b", status="pending", creation_date=1.5, modification_date=2.0,
                 status_date=2.5, required_task_ids=[1, 2], retry=3, use_cache=True, uid=1000, attempt=2)
-    view = decode_task(task_hash(task))
+    view = decode_task(task_hash(task), 9)
     assert isinstance(view, TaskView) and set(TASK_FIELDS) <= set(view.keys())
     assert msgspec.structs.asdict(view) == _written(task)
     assert (view.status, view.required_task_ids, view.use_cache, view.uid) == ("pending", [1, 2], True, 1000)
@@ -42,7 +42,7 @@ def test_a_partial_read_gives_the_fields_asked_for_and_the_defaults_of_the_other
 def test_the_execution_worker_and_batch_views_read_back_typed():
     ex = Execution(execution_id=4, task_id=1, worker_id=2, worker="w", attempt=1, status="failed",
                    creation_date=1.0, modification_date=2.0, return_code=-1000, output_files=["a", "b"])
-    e = decode_execution(execution_hash(ex))
+    e = decode_execution(execution_hash(ex), 4)
     assert isinstance(e, ExecutionView)
     assert (e.status, e.return_code, e.output_files, e.latest) == ("failed", -1000, "a b", True)
 
@@ -77,13 +77,13 @@ def test_a_task_view_omits_what_its_defaults_and_other_fields_say_and_reads_back
                 required_task_ids=[1], name="n", container="c")
     for task, execs in ((plain, [7]), (rich, [8, 9]), (plain, [])):
         h = task_hash(task, execs)
-        assert msgspec.structs.asdict(decode_task(h)) == _written(task)
+        assert msgspec.structs.asdict(decode_task(h, task.task_id)) == _written(task)
         assert task_execution_ids(h) == execs
         assert "use_cache" not in h and "required_task_ids" not in h or task is rich
     h = task_hash(plain, [7])
     if status in ("succeeded", "failed"):        # a finished task: the fewest fields
-        assert set(h) == {"command", "task_id", "batch", "status", "creation_date", "modification_date",
-                          "attempt", "execution_id"}
+        assert set(h) == {"command", "batch", "status", "creation_date", "modification_date",
+                          "attempt", "execution_id"}       # no `task_id`: the key gives it
     else:                                         # a live task writes what changes without an edit
         assert {"retry", "queued", "deliveries", "status_date", "executions"} <= set(h)
 
@@ -101,10 +101,26 @@ def test_an_execution_view_derives_its_output_stream_and_dates_and_reads_back_th
     ]
     for ex in cases:
         h = execution_hash(ex)
-        back = msgspec.structs.asdict(decode_execution(h))
+        back = msgspec.structs.asdict(decode_execution(h, 4))
         assert back == {**_written(ex), "output_files": None}, h
     h = execution_hash(cases[0])
     assert "stream" not in h and "start_date" not in h and "latest" not in h and "output_listing" not in h
+    assert "execution_id" not in h                  # the key gives it
+
+
+def test_an_execution_that_ran_its_tasks_command_leaves_it_to_the_tasks_view_and_reads_back_the_same():
+    base = dict(execution_id=4, task_id=1, worker_id=2, worker="w", attempt=1, status="succeeded",
+                creation_date=1.0, modification_date=2.0)
+    ran = Execution(**base, start_date=1.0, command="bwa mem ref.fa r.fq")
+    h = execution_hash(ran, "bwa mem ref.fa r.fq")
+    assert "command" not in h and needs_task_command(h) == 1
+    assert decode_execution(h, 4, "bwa mem ref.fa r.fq").command == "bwa mem ref.fa r.fq"
+    edited = execution_hash(ran, "bwa mem ref2.fa r.fq")     # the task was edited since: the view names it
+    assert edited["command"] == "bwa mem ref.fa r.fq" and needs_task_command(edited) is None
+    assert decode_execution(edited, 4, "bwa mem ref2.fa r.fq").command == "bwa mem ref.fa r.fq"
+    never = Execution(**base, start_date=None)                # not started: no command, none derived
+    h = execution_hash(never, "true")
+    assert needs_task_command(h) is None and decode_execution(h, 4, "true").command is None
 
 
 def test_a_status_bitmap_reads_back_as_the_task_ids_whose_bits_are_set():

@@ -291,7 +291,7 @@ def test_every_shape_of_the_task_has_the_fields_declared_once_in_task_fields():
     assert declared <= names(Task)
     t = Task(task_id=1, batch="b", status="pending", creation_date=1.0, modification_date=1.0, status_date=1.0,
              command="echo", required_task_ids=[2], use_cache=True, uid=4)
-    assert decode_task(task_hash(t)).to_dict() == {k: v for k, v in msgspec.structs.asdict(t).items() if k != "indexed"}
+    assert decode_task(task_hash(t), 1).to_dict() == {k: v for k, v in msgspec.structs.asdict(t).items() if k != "indexed"}
 
 
 def test_every_shape_of_the_worker_has_the_fields_declared_once_in_worker_fields():

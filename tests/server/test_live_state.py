@@ -20,7 +20,7 @@ from scitq.api.client import Client
 from scitq.projections import views
 from scitq.projections.snapshot import load_live
 from scitq.projections.state import EVICTABLE_STATUSES, State
-from scitq.projections.store import rebuild, replay
+from scitq.projections.store import batch_count, batch_ids, rebuild, replay
 from scitq.server.controlplane import ControlPlane
 from scitq.settings import Settings
 
@@ -182,7 +182,7 @@ def test_the_server_keeps_no_finished_task_in_memory_and_batch_counts_stay_exact
     assert rig.cp.state.batches["b"].counts["succeeded"] == 30
 
 
-def test_a_finished_task_forgotten_by_the_server_is_read_back_for_a_relaunch_an_edit_and_a_late_report(rig, r):
+def test_a_finished_task_forgotten_by_the_server_is_read_back_for_a_relaunch_an_edit_and_a_late_report(rig, r, redis_url):
     """Given a task that succeeded (no longer in the server's memory), a duplicate of its end report is
     recognised as such (no event), an edit and a relaunch apply to it, and a new task may require it."""
     rig.register()
@@ -204,6 +204,8 @@ def test_a_finished_task_forgotten_by_the_server_is_read_back_for_a_relaunch_an_
     assert rig.command("batch.relaunch_failed", {"batch": "b"})["relaunched"] == []
     report, _ = rebuild(r, verify=True, write=False)
     assert report.equal, report.differences[:5]
+    # each execution shows the command it ran (the first one the command before the edit)
+    assert [e.command for e in Client(url=redis_url).executions(tid)] == ["true", "true"]
 
 
 def test_relaunching_the_failed_tasks_of_a_batch_reaches_the_finished_ones(rig, r):
@@ -216,7 +218,7 @@ def test_relaunching_the_failed_tasks_of_a_batch_reaches_the_finished_ones(rig, 
     assert sorted(rig.command("batch.relaunch_failed", {"batch": "b"})["relaunched"]) == ids
     rig.work()
     assert rig.command("batch.delete", {"batch": "b"})["deleted_tasks"] == 3
-    assert r.zcard(keys.tasks_by_batch("b")) == 0
+    assert batch_count(r, "b") == 0 and batch_ids(r, "b") == []
     report, _ = rebuild(r, verify=True, write=False)
     assert report.equal, report.differences[:5]
 
@@ -327,6 +329,58 @@ def _old_layout(r) -> None:
         pipe.zadd(f"{keys.PREFIX}:view:executions", {str(eid): eid})
     pipe.hdel(keys.SERVER_STATE, "views")
     pipe.execute()
+
+
+def _layout_2(r) -> None:
+    """Turn the views into those of layout 2: `task_id` in task views, `execution_id` and the command in
+    execution views, a sorted set of task ids per batch, layout `2` in the state hash."""
+    state = replay(r)
+    pipe = r.pipeline(transaction=True)
+    for tid, t in state.tasks.items():
+        pipe.hset(keys.task_view(tid), "task_id", str(tid))
+    for eid, ex in state.executions.items():
+        pipe.hset(keys.execution_view(eid), "execution_id", str(eid))
+        if ex.command is not None:
+            pipe.hset(keys.execution_view(eid), "command", ex.command)
+    for name in state.batches:
+        for chunk in r.smembers(keys.tasks_by_batch(name)):
+            pipe.delete(keys.batch_chunk(name, int(chunk)))
+        pipe.delete(keys.tasks_by_batch(name))
+    for tid, t in state.tasks.items():
+        pipe.zadd(keys.tasks_by_batch(t.batch), {str(tid): tid})
+    pipe.hset(keys.SERVER_STATE, "views", "2")
+    pipe.execute()
+
+
+def test_a_server_started_on_views_of_layout_2_rebuilds_them_once_in_the_current_layout(rig, r, redis_url, caplog):
+    """Given views written in layout 2 (ids in the hashes, each execution's command, a sorted set of task
+    ids per batch), a server of this version starting on them replays the ledger once and writes them in
+    the current layout: views without the ids their keys give, by-batch bitmaps; clients read the same
+    tasks and executions, and the next start reads the views as they are."""
+    _history(rig)
+    before = Client(url=redis_url)
+    tasks = {t.task_id: t.to_dict() for t in before.tasks()}
+    executions = {e.execution_id: e.to_dict() for e in before.executions()}
+    pages = [before.task_page(0, 3, batch="b"), before.task_page(1, 4, desc=True), before.task_count("b")]
+    _layout_2(r)
+    assert r.type(keys.tasks_by_batch("b")) == "zset"
+    caplog.set_level("INFO")
+    rig.restart()
+    assert "full replay" in caplog.text
+    assert r.hget(keys.SERVER_STATE, "views") == views.VIEW_LAYOUT
+    assert r.type(keys.tasks_by_batch("b")) == "set"
+    tid, eid = min(tasks), min(executions)
+    assert not r.hexists(keys.task_view(tid), "task_id") and not r.hexists(keys.execution_view(eid), "execution_id")
+    assert not r.hexists(keys.execution_view(eid), "command")      # it ran its task's command
+    report, _ = rebuild(r, verify=True, write=False)
+    assert report.equal, report.differences[:5]
+    c = Client(url=redis_url)
+    assert {t.task_id: t.to_dict() for t in c.tasks()} == tasks
+    assert {e.execution_id: e.to_dict() for e in c.executions()} == executions
+    assert [c.task_page(0, 3, batch="b"), c.task_page(1, 4, desc=True), c.task_count("b")] == pages
+    caplog.clear()
+    rig.restart()
+    assert "full replay" not in caplog.text
 
 
 def test_a_server_started_on_views_of_the_previous_layout_rebuilds_them_once_from_the_ledger(rig, r, redis_url, caplog):
