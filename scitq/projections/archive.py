@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import msgspec
 
 from scitq.errors import ScitqError
-from scitq.projections.state import State
+from scitq.projections.state import HeldTasks, State, TaskExecutions
 
 __all__ = ["Archive", "ArchiveError", "ArchiveCorrupt", "Segment", "Snapshot", "compress", "decompress", "default_codec",
            "parse_id", "encode_state", "decode_state"]
@@ -115,7 +115,16 @@ def encode_state(state: State) -> bytes:
     for name in _SNAP.__struct_fields__:
         v = getattr(state, name)
         values[name] = list(v.items()) if name in _TUPLE_KEYED else v
-    return msgspec.msgpack.encode(_SNAP(**values))
+    return msgspec.msgpack.encode(_SNAP(**values), enc_hook=_plain)
+
+
+def _plain(obj: Any) -> Any:
+    """The state's compact containers as the plain ones a snapshot holds (a dict of lists, a list)."""
+    if isinstance(obj, TaskExecutions):
+        return dict(obj.items())
+    if isinstance(obj, HeldTasks):
+        return list(obj)
+    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
 
 
 def decode_state(data: bytes) -> State:

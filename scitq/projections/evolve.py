@@ -150,9 +150,11 @@ def _updated(state: State, e: TaskUpdated) -> None:
 
 @_on(TaskDeleted)
 def _deleted(state: State, e: TaskDeleted) -> None:
-    t = state.tasks.pop(e.task_id, None)
+    t = state.tasks.get(e.task_id)
     if t is None:
         return
+    eids = state.task_executions.pop(t.task_id, [])
+    del state.tasks[t.task_id]
     state.indexed_tasks.removed(t)
     b = state.batch(t.batch, e.ts)
     b.counts[t.status] -= 1
@@ -162,7 +164,7 @@ def _deleted(state: State, e: TaskDeleted) -> None:
     _release_holder(state, t)
     for req in t.required_task_ids:
         state.dependents.get(req, set()).discard(t.task_id)
-    for eid in state.task_executions.pop(t.task_id, []):
+    for eid in eids:
         ex = state.executions.pop(eid, None)
         if ex is not None and ex.input_hash and state.cache.get(ex.input_hash) == eid:
             del state.cache[ex.input_hash]      # its outputs are no longer known: no reuse
@@ -284,12 +286,13 @@ def _claim(state: State, execution_id: int, task_id: int, attempt: int, worker: 
     ex = Execution(execution_id=execution_id, task_id=t.task_id, worker_id=worker_id, worker=worker,
                    attempt=attempt, status="pending", creation_date=ts, modification_date=ts)
     state.executions[ex.execution_id] = ex
-    state.task_executions.setdefault(t.task_id, []).append(ex.execution_id)
+    eids = [*state.task_executions.get(t.task_id, ()), ex.execution_id]
+    t.execution_id = ex.execution_id
+    state.task_executions[t.task_id] = eids
     state.next_execution_id = max(state.next_execution_id, ex.execution_id + 1)
     state.dirty_executions.add(ex.execution_id)
     _unqueue(state, t)
     t.deliveries += 1
-    t.execution_id = ex.execution_id
     t.worker = worker
     w = state.workers.get(worker_id) if worker_id is not None else None
     if w is not None:
@@ -348,7 +351,9 @@ def _finished(state: State, e: ExecutionFinished) -> None:
 @_on(ExecutionCached)
 def _cached(state: State, e: ExecutionCached) -> None:
     ex = state.executions[e.execution_id]
+    stream = ex.stream                     # named after its worker: read before the worker goes
     ex.worker_id = ex.worker = None       # no worker ran it (the task's holder is released by its success)
+    ex.stream = stream
     ex.return_code, ex.cached_from, ex.input_hash = 0, e.cached_from, e.input_hash
     ex.output_files = list(e.output_files) if e.output_files else NO_FILES
     src = state.executions.get(e.cached_from)

@@ -104,18 +104,17 @@ def hydrate(r: Any, state: State, task_ids: Iterable[int], parents: bool = True)
 
 def _adopt(state: State, t: Task, executions: list[Execution]) -> None:
     """Put a task read from its view into `state` as written (indexed, nothing dirty)."""
+    ids = list(state.task_executions.get(t.task_id, ()))   # those known already, if it was in memory
     state.tasks[t.task_id] = t
     state.indexed_tasks[t.task_id] = index_entry(t)
     for req in t.required_task_ids:
         state.dependents.setdefault(req, set()).add(t.task_id)
-    ids = state.task_executions.setdefault(t.task_id, [])
     for ex in sorted(executions, key=lambda e: e.execution_id):
         state.executions[ex.execution_id] = compact_execution(ex, t)
         state.indexed_executions.add(ex.execution_id)
         if ex.execution_id not in ids:
             ids.append(ex.execution_id)
-    if not ids:
-        del state.task_executions[t.task_id]
+    state.task_executions[t.task_id] = ids
     if t.status in EVICTABLE_STATUSES:
         state.finished.add(t.task_id)
 

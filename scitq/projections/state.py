@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import heapq
 import sys
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import msgspec
 
+from scitq import keys
 from scitq.events.model import (
     ACTIVE_EXECUTION_STATUSES, ACTIVE_TASK_STATUSES, TASK_STATUSES, BatchFields, CacheFields, DeployFields,
     DeployStatus, ExecutionStatus, FlavorFields, QuotaFields, RecruiterFields, TaskFields, TaskStatus, WorkerFields,
@@ -17,7 +20,7 @@ from scitq.events.model import (
 
 __all__ = ["task_weight", "Task", "Execution", "Worker", "Batch", "Recruiter", "Deploy", "State", "ACTIVE_TASK_STATUS",
            "ACTIVE_EXECUTION_STATUS", "EVICTABLE_STATUSES", "NO_TASKS", "NO_FILES", "NO_LISTING", "compact_task",
-           "compact_execution", "index_entry"]
+           "compact_execution", "index_entry", "HeldTasks", "TaskExecutions"]
 
 
 def task_weight(batch: str, own_batch: str, task_properties: dict | None) -> float:
@@ -64,8 +67,6 @@ NO_TASKS: list[int] = ()  # type: ignore[assignment]
 NO_FILES: list[str] = ()  # type: ignore[assignment]
 NO_LISTING: dict[str, int] = {}
 
-_RUN_FIELDS = (("command", "command"), ("container", "container"), ("container_options", "container_options"),
-               ("input", "input"), ("output_folder", "output"), ("resource", "resource"))
 _INDEX_ENTRIES: dict[tuple[str, str, str | None, bool], tuple[str, str, str | None, bool]] = {}
 _intern = sys.intern
 
@@ -93,16 +94,28 @@ def compact_task(t: Task) -> Task:
 def compact_execution(ex: Execution, t: Task | None) -> Execution:
     """`ex` made to share what its task holds the same (the command, container... it ran are the task's
     unless the task was edited since) and the strings many executions hold (worker, status)."""
-    if t is not None:
-        for name, tname in _RUN_FIELDS:
-            v = getattr(ex, name)
-            if v is not None and v == getattr(t, tname):
-                setattr(ex, name, getattr(t, tname))
-    if ex.worker is not None:
-        ex.worker = sys.intern(ex.worker)
-    ex.status = sys.intern(ex.status)  # type: ignore[assignment]
+    if t is not None:   # (written out: a start-up does this for every live execution)
+        if ex.command is not None and ex.command == t.command:
+            ex.command = t.command
+        if ex.container is not None and ex.container == t.container:
+            ex.container = t.container
+        if ex.container_options is not None and ex.container_options == t.container_options:
+            ex.container_options = t.container_options
+        if ex.input is not None and ex.input == t.input:
+            ex.input = t.input
+        if ex.output_folder is not None and ex.output_folder == t.output:
+            ex.output_folder = t.output
+        if ex.resource is not None and ex.resource == t.resource:
+            ex.resource = t.resource
+    worker = ex.worker
+    if worker is not None:
+        ex.worker = worker = _intern(worker)
+    ex.status = _intern(ex.status)  # type: ignore[assignment]
     if not ex.output_listing:
         ex.output_listing = NO_LISTING
+    stream = _STREAM.__get__(ex, Execution)     # not held when it is its worker's stream of the attempt
+    if stream and worker and stream == keys.worker_output(worker, ex.task_id, ex.attempt):
+        _STREAM.__set__(ex, "")                 # (see `Execution.stream`)
     return ex
 
 
@@ -144,6 +157,82 @@ class Execution(CacheFields, kw_only=True, gc=False):
     indexed: bool = False            # its view is in the executions indexes (`State.indexed_executions`)
 
 
+# `Execution.stream`, the output stream an attempt's worker writes, is almost always that worker's stream
+# of the attempt (`keys.worker_output(worker, task, attempt)`), a string of its own per execution (90 B and
+# more). The execution holds an empty string instead (no stream is ever named ""), and reading the field
+# names it again: the attribute reads and writes the same values as a plain field, while msgspec (an archive
+# snapshot, `structs.asdict`, the repr) sees what is held. Change `worker` only after reading the stream
+# (see evolve's cached executions).
+_STREAM = Execution.__dict__["stream"]      # the struct's own slot
+
+
+def _get_stream(ex: Execution) -> str | None:
+    held = _STREAM.__get__(ex, Execution)
+    if held == "" and ex.worker:
+        return keys.worker_output(ex.worker, ex.task_id, ex.attempt)
+    return held  # type: ignore[no-any-return]
+
+
+def _set_stream(ex: Execution, stream: str | None) -> None:
+    if stream and ex.worker and stream == keys.worker_output(ex.worker, ex.task_id, ex.attempt):
+        stream = ""
+    _STREAM.__set__(ex, stream)
+
+
+Execution.stream = property(_get_stream, _set_stream)  # type: ignore[assignment]
+
+
+class HeldTasks:
+    """The ids of the tasks a worker holds (its active attempts), kept sorted in an array of machine
+    integers: 8 B a task, where a set takes 30 to 100. A set's methods (`add`, `discard`, `in`, `len`,
+    iteration, in order), and equal to the set of the same ids."""
+
+    __slots__ = ("ids",)
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self.ids = array("q", sorted(set(ids)))
+
+    def __contains__(self, tid: object) -> bool:
+        if not isinstance(tid, int):
+            return False
+        ids = self.ids
+        i = bisect_left(ids, tid)
+        return i < len(ids) and ids[i] == tid
+
+    def add(self, tid: int) -> None:
+        ids = self.ids
+        if not ids or tid > ids[-1]:    # the usual case: task ids are handed out in order
+            ids.append(tid)
+            return
+        i = bisect_left(ids, tid)
+        if ids[i] != tid:
+            ids.insert(i, tid)
+
+    def discard(self, tid: int) -> None:
+        ids = self.ids
+        i = bisect_left(ids, tid)
+        if i < len(ids) and ids[i] == tid:
+            del ids[i]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HeldTasks):
+            return self.ids == other.ids
+        if isinstance(other, (set, frozenset)):
+            return len(other) == len(self.ids) and all(tid in other for tid in self.ids)
+        return NotImplemented
+
+    __hash__ = None   # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"HeldTasks({set(self.ids)!r})"
+
+
 class Worker(WorkerFields, kw_only=True):
     """A worker as the server knows it: its `WorkerFields` plus identity, status and held tasks."""
     worker_id: int
@@ -152,7 +241,12 @@ class Worker(WorkerFields, kw_only=True):
     creation_date: float
     modification_date: float
     incarnation: str = ""
-    held: set[int] = set()   # task ids of its active attempts
+    # task ids of its active attempts (a set where it is read or written: a snapshot, a test)
+    held: set[int] = msgspec.field(default_factory=HeldTasks)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.held, HeldTasks):
+            self.held = HeldTasks(self.held)  # type: ignore[assignment]
 
 
 def _zero_counts() -> dict[str, int]:
@@ -260,6 +354,82 @@ class IndexedTasks:
         self.gone.clear()
 
 
+class TaskExecutions:
+    """Task id -> the ids of its executions, oldest first. A task in memory whose only execution is its
+    current one (`Task.execution_id`), or that has none, has no entry of its own: the list is made when
+    asked for. The others (relaunched tasks, tasks not in memory) have theirs in `more`. A dict's
+    methods; a list it returns is not to be changed in place (assign a new one)."""
+
+    def __init__(self, tasks: dict[int, Task], lists: dict[int, list[int]] | None = None) -> None:
+        self.tasks = tasks
+        self.more: dict[int, list[int]] = {}
+        if lists is not None:
+            for tid, t in tasks.items():
+                if t.execution_id is not None and tid not in lists:
+                    self.more[tid] = []     # listed with none
+            for tid, ids in lists.items():
+                self[tid] = ids
+
+    def get(self, tid: int, default: Any = None) -> Any:
+        ids = self.more.get(tid)
+        if ids is None:
+            t = self.tasks.get(tid)
+            if t is None or t.execution_id is None:
+                return default
+            return [t.execution_id]
+        return ids if ids else default
+
+    def __getitem__(self, tid: int) -> list[int]:
+        ids = self.get(tid)
+        if ids is None:
+            raise KeyError(tid)
+        return ids
+
+    def __contains__(self, tid: object) -> bool:
+        return self.get(tid) is not None   # type: ignore[arg-type]
+
+    def __setitem__(self, tid: int, ids: list[int]) -> None:
+        """Set the task's executions, once `Task.execution_id` names the last of them."""
+        t = self.tasks.get(tid)
+        current = t.execution_id if t is not None else None
+        if (ids[0] == current if len(ids) == 1 else not ids and current is None):
+            if self.more:
+                self.more.pop(tid, None)
+        else:
+            self.more[tid] = list(ids)
+
+    def __delitem__(self, tid: int) -> None:
+        if self.pop(tid) is None:
+            raise KeyError(tid)
+
+    def pop(self, tid: int, default: Any = None) -> Any:
+        """The task's executions, forgotten: call it as the task leaves `tasks` (before, while its
+        current execution is still known from it)."""
+        ids = self.get(tid)
+        self.more.pop(tid, None)
+        return ids if ids is not None else default
+
+    def __iter__(self) -> Iterator[int]:
+        yield from (tid for tid, t in self.tasks.items() if tid not in self.more and t.execution_id is not None)
+        yield from (tid for tid, ids in self.more.items() if ids)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def items(self) -> Iterator[tuple[int, list[int]]]:
+        return ((tid, self[tid]) for tid in self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (TaskExecutions, dict)):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None   # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TaskExecutions({dict(self.items())!r})"
+
+
 class IndexedExecutions:
     """The ids of the executions whose views are in the executions indexes, for the projection writer:
     a flag on each execution in memory (`Execution.indexed`), no entry of its own. A set's methods."""
@@ -303,6 +473,7 @@ class State:
     flavors: dict[tuple[str, str, str], FlavorFields] = field(default_factory=dict)  # (provider, region, name)
     quotas: dict[tuple[str, str], QuotaFields] = field(default_factory=dict)         # (provider, region)
     dependents: dict[int, set[int]] = field(default_factory=dict)  # required task -> the tasks requiring it
+    # task -> its executions' ids, oldest first (a `TaskExecutions`, made from the dict given)
     task_executions: dict[int, list[int]] = field(default_factory=dict)
     paused_offline: set[int] = field(default_factory=set)   # offline workers that were paused
     next_task_id: int = 1
@@ -338,6 +509,8 @@ class State:
             ex.indexed = False
         self.indexed_tasks = IndexedTasks(self.tasks)
         self.indexed_executions = IndexedExecutions(self.executions)
+        if not isinstance(self.task_executions, TaskExecutions):
+            self.task_executions = TaskExecutions(self.tasks, self.task_executions)  # type: ignore[assignment]
 
     def mark_indexed(self) -> None:
         """Declare the stored views equal to this state (after a replay of a ledger whose views are current)."""
@@ -370,10 +543,11 @@ class State:
                 if self._needed(tid):
                     self.finished.add(tid)
                     continue
+                eids = self.task_executions.pop(tid, ())
                 del self.tasks[tid]
                 self.indexed_tasks.pop(tid, None)
                 self.dependents.pop(tid, None)
-                for eid in self.task_executions.pop(tid, ()):
+                for eid in eids:
                     ex = self.executions.pop(eid, None)
                     self.indexed_executions.discard(eid)
                     if ex is not None and ex.input_hash and self.cache.get(ex.input_hash) == eid:

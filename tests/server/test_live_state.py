@@ -283,6 +283,29 @@ def test_live_tasks_share_what_thousands_of_tasks_hold_the_same_and_own_no_empty
     assert state.tasks[ids[2]].required_task_ids == () and not state.dependents.get(ids[0])
 
 
+def test_a_running_task_owns_no_list_of_executions_and_its_worker_holds_it_in_an_array(rig):
+    """A running task whose only execution is its current one has no list of executions of its own,
+    and its worker's held tasks are a sorted array of ids, not a set; the same after a restart from
+    the views, and a task relaunched after a failure lists both its executions, oldest first."""
+    from scitq.projections.state import HeldTasks
+
+    rig.register(concurrency=4)
+    ids = rig.command("task.submit", {"tasks": [{"command": "true", "batch": "b"} for _ in range(2)]
+                                      + [{"command": "true", "batch": "b", "retry": 1}]})["task_ids"]
+    rig.work(codes={ids[2]: 1}, finish=False)
+    rig.report("finished", task_id=ids[2], attempt=1, return_code=1)
+    rig.rounds()
+    rig.work(finish=False)          # task 3's second attempt
+    for state in (rig.cp.state, rig.restart().state):
+        w = state.worker_by_name(WORKER)
+        assert isinstance(w.held, HeldTasks) and w.held == set(ids)
+        for tid in ids[:2]:
+            assert state.task_executions[tid] == [state.tasks[tid].execution_id]
+            assert tid not in state.task_executions.more
+        first, second = state.task_executions[ids[2]]
+        assert first < second == state.tasks[ids[2]].execution_id and state.tasks[ids[2]].status == "running"
+
+
 def _rss() -> int:
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
