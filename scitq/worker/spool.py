@@ -338,7 +338,14 @@ class Spool:
                                  for _, stream, eid, fields in batch if stream]
         if self.wait_replicas:
             commands.append(("WAIT", str(self.wait_replicas), str(self.wait_ms)))
-        return execute(self.r, commands) if commands else []
+        if not commands:
+            return []
+        try:
+            return execute(self.r, commands)
+        except UnicodeEncodeError:   # a lone surrogate, in an entry read back from the file: sent escaped
+            for _, _s, _e, fields in batch:
+                _escape_surrogates(fields)
+            return self._send(batch)
 
     def _idle_wait(self, timeout: float) -> None:
         """Wait `timeout` seconds, or less if an entry is appended meanwhile (lock held)."""
@@ -395,5 +402,16 @@ _encode = msgspec.json.Encoder().encode
 def _line(stream: str, eid: str, fields: dict[str, str]) -> bytes:
     try:
         return _encode([stream, eid, fields]) + b"\n"
-    except UnicodeEncodeError:   # a lone surrogate (a file name's undecodable byte, say): escaped by json
-        return (json.dumps([stream, eid, fields], separators=(",", ":")) + "\n").encode()
+    except UnicodeEncodeError:   # a lone surrogate (a file name's undecodable byte, say): Redis takes UTF-8 only
+        _escape_surrogates(fields)
+        return _encode([stream, eid, fields]) + b"\n"
+
+
+def _escape_surrogates(fields: dict[str, str]) -> None:
+    """Replace in place each value holding a lone surrogate by its backslash escape (`\\udcff`), which UTF-8
+    can carry: the entry is then written and sent as it reads."""
+    for k, v in fields.items():
+        try:
+            v.encode()
+        except UnicodeEncodeError:
+            fields[k] = v.encode("utf-8", "backslashreplace").decode()
