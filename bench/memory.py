@@ -3,7 +3,7 @@
 the server takes to start on a long history.
 
     python3 bench/memory.py [--n 20000] [--live 20000] [--running 0] [--bulk 0] [--command CMD] [--archive]
-                            [--default-config] [--json FILE]
+                            [--batch NAME] [--worker NAME] [--default-config] [--json FILE]
 
 It runs the server's control plane in this process (`ControlPlane.round()`, the real commit) on a private
 Valkey, and plays one worker through the real protocol (a consumer of the batch's queue stream writing
@@ -88,8 +88,10 @@ def settle(cp: ControlPlane, r: redis.Redis, streams: list[str]) -> None:
 COMMAND = "true"   # the command of every task (--command: a realistic command line is longer)
 
 
-def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, batch: str = BATCH) -> None:
-    """Submit `n` tasks of COMMAND through the inbox, `per_command` a command, and apply them."""
+def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, batch: str | None = None) -> None:
+    """Submit `n` tasks of COMMAND through the inbox, `per_command` a command, and apply them (to BATCH
+    unless `batch` is given)."""
+    batch = batch or BATCH
     done = 0
     while done < n:
         k = min(per_command, n - done)
@@ -101,9 +103,10 @@ def submit(cp: ControlPlane, r: redis.Redis, n: int, per_command: int = 1000, ba
     settle(cp, r, [])
 
 
-def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str = BATCH,
-             worker: str = WORKER) -> None:
-    """Register the benchmark's worker (alive for an hour) and make it a consumer of its batch's queue."""
+def register(cp: ControlPlane, r: redis.Redis, concurrency: int = 500, batch: str | None = None,
+             worker: str | None = None) -> None:
+    """Register the benchmark's worker (WORKER, alive for an hour) and make it a consumer of its batch's queue."""
+    batch, worker = batch or BATCH, worker or WORKER
     r.set(keys.worker_alive(worker), "1", ex=3600)
     r.xadd(keys.INBOX, {"cmd": "worker.register", "id": uuid.uuid4().hex,
                         "data": json.dumps({"name": worker, "concurrency": concurrency, "prefetch": 0,
@@ -121,12 +124,13 @@ _SEQ = itertools.count(1)   # the worker's report numbers (the server drops one 
 class Runner:
     """The worker protocol with a runner that does nothing: start (which claims), finish with 0."""
 
-    def __init__(self, r: redis.Redis, batch: str = BATCH, worker: str = WORKER, finish: bool = True) -> None:
+    def __init__(self, r: redis.Redis, batch: str | None = None, worker: str | None = None,
+                 finish: bool = True) -> None:
         self.r = r
-        self.batch = batch
-        self.worker = worker
+        self.batch = batch or BATCH
+        self.worker = worker or WORKER
         self.finish = finish       # False: the attempts are left running
-        self.outbox = keys.worker_outbox(worker)
+        self.outbox = keys.worker_outbox(self.worker)
 
     def _report(self, pipe: Any, fact: str, data: dict[str, Any]) -> None:
         pipe.xadd(self.outbox, {"f": fact, "inc": "bench", "seq": str(next(_SEQ)), "data": encode(data)})
@@ -151,8 +155,9 @@ class Runner:
         return n
 
 
-def drain(cp: ControlPlane, r: redis.Redis, n: int, batch: str = BATCH) -> float:
-    """Run the server and the worker until `n` tasks of `batch` succeeded; the seconds it took."""
+def drain(cp: ControlPlane, r: redis.Redis, n: int, batch: str | None = None) -> float:
+    """Run the server and the worker until `n` tasks of `batch` (BATCH) succeeded; the seconds it took."""
+    batch = batch or BATCH
     runner = Runner(r, batch)
     t0 = time.perf_counter()
     while int(r.hget(keys.batch_view(batch), "succeeded") or 0) < n:
@@ -368,20 +373,23 @@ def report(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global COMMAND, BATCH, WORKER
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000, help="tasks submitted and drained")
     ap.add_argument("--live", type=int, default=20000, help="tasks submitted first and left pending")
     ap.add_argument("--running", type=int, default=0, help="tasks then started by a worker and left running")
     ap.add_argument("--bulk", type=int, default=0, help="finished tasks then written in bulk into the views")
     ap.add_argument("--command", default="true", help="the command line of every task (default: true)")
+    ap.add_argument("--batch", default=BATCH, help=f"the batch of the drained tasks (default: {BATCH}; "
+                                                   "each character of a batch name costs bytes per task)")
+    ap.add_argument("--worker", default=WORKER, help=f"the worker that runs them (default: {WORKER})")
     ap.add_argument("--archive", action="store_true",
                     help="then archive the ledger (keep 1 entry) and measure Valkey again")
     ap.add_argument("--default-config", action="store_true",
                     help="leave Valkey at its defaults (not the embedded Valkey's MEMORY_TUNING)")
     ap.add_argument("--json", type=Path, help="write the figures there")
     args = ap.parse_args(argv)
-    global COMMAND
-    COMMAND = args.command
+    COMMAND, BATCH, WORKER = args.command, args.batch, args.worker
     with tempfile.TemporaryDirectory(prefix="scitq-bench-memory-") as tmp:
         res = run(args.n, args.live, args.bulk, Path(tmp), archive=args.archive,
                   tuning=not args.default_config, running=args.running)

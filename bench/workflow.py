@@ -61,9 +61,9 @@ def scitq_ledger_times(r: redis.Redis, parents: set[int], gather: int) -> tuple[
     last_parent, gather_start = 0.0, None
     for _eid, fields in r.xrange(keys.EVENTS):
         tag = fields.get("type")
-        if tag == "task.succeeded" and int(fields.get("task", -1)) in parents:
+        if tag == "task.succeeded" and int(fields.get("task") or -1) in parents:
             last_parent = max(last_parent, decode_event(fields).ts)
-        elif tag == "execution.started" and int(fields.get("task", -1)) == gather and gather_start is None:
+        elif tag == "execution.started" and int(fields.get("task") or -1) == gather and gather_start is None:
             gather_start = decode_event(fields).ts
     if gather_start is None:
         raise BenchError("the gather never started (no execution.started in the ledger)")

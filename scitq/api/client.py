@@ -19,6 +19,7 @@ from scitq import keys
 from scitq.connection import check, connect, describe, resolve_url
 from scitq.errors import BadInput, NotFound, Refused, Unreachable
 from scitq.events import commands as c
+from scitq.events.codec import without_empty_ids
 from scitq.events.model import FlavorFields, QuotaFields
 from scitq.inbox import post_command, send_command, wait_reply
 from scitq.projections.archive import parse_id
@@ -110,6 +111,11 @@ class EventFilter:
         if self.worker and f.get("worker") != self.worker:
             return False
         return True
+
+
+def _shown(entries: Sequence[Entry]) -> list[Entry]:
+    """Ledger entries as readers get them: without the id fields an event does not have (written empty)."""
+    return [(eid, without_empty_ids(f)) for eid, f in entries]
 
 
 HISTORY_MARGIN_MS = 60_000   # `task_events` reads from this long before a task's creation date
@@ -636,13 +642,13 @@ class Client:
         trimmed = self.r.hget(keys.ARCHIVE, "trimmed_below")
         after = _after(start)
         if not trimmed or parse_id(after) >= parse_id(trimmed):
-            return self.r.xrange(keys.EVENTS, min=start, max=end, count=count)
+            return _shown(self.r.xrange(keys.EVENTS, min=start, max=end, count=count))
         top = None if end == "+" else (parse_id(end[1:]), True) if end.startswith("(") else (parse_id(end), False)
         out: list[Entry] = []
         for eid, f in whole_ledger(self.r, after=after):
             if top is not None and (parse_id(eid) >= top[0] if top[1] else parse_id(eid) > top[0]):
                 break
-            out.append((eid, f))
+            out.append((eid, without_empty_ids(f)))
             if count is not None and len(out) >= count:
                 break
         return out
@@ -650,7 +656,8 @@ class Client:
     def ledger(self, after: str = "0-0", task: int | None = None) -> Iterator[Entry]:
         """Every ledger entry after `after`, oldest first: the archive, then the live stream (one ledger)."""
         try:
-            yield from whole_ledger(self.r, after=after, task=task)
+            for eid, f in whole_ledger(self.r, after=after, task=task):
+                yield eid, without_empty_ids(f)
         except redis.ConnectionError as exc:
             raise Unreachable(f"cannot reach Redis at {describe(self.url).split('://')[-1]}: {exc}") from None
 
@@ -681,7 +688,7 @@ class Client:
     def events_before(self, before: str | None, count: int) -> list[Entry]:
         """Up to `count` ledger entries older than `before` (newest first); `before=None` starts at the end."""
         top = "+" if before is None else f"({before}"
-        live = self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count)
+        live = _shown(self.r.xrevrange(keys.EVENTS, max=top, min="-", count=count))
         if len(live) >= count or not self.r.hget(keys.ARCHIVE, "trimmed_below"):
             return live
         arch = ledger_archive(self.r)     # older entries are in the archive: newest segments first
@@ -691,7 +698,7 @@ class Client:
         for seg in reversed(arch.manifest().segments):
             if bound is not None and parse_id(seg.first) >= bound:
                 continue
-            older = [e for e in arch.read_segment(seg) if bound is None or parse_id(e[0]) < bound]
+            older = _shown([e for e in arch.read_segment(seg) if bound is None or parse_id(e[0]) < bound])
             live += list(reversed(older))[:count - len(live)]
             if len(live) >= count:
                 break
@@ -708,7 +715,7 @@ class Client:
     def read_events(self, after: str, block_ms: int | None = 500, count: int = 2000) -> list[Entry]:
         """Ledger entries after `after`; waits up to `block_ms` for the first one (None: does not wait)."""
         resp = self.r.xread({keys.EVENTS: after}, count=count, block=block_ms) or []
-        return [e for _stream, entries in resp for e in entries]
+        return [(eid, without_empty_ids(f)) for _stream, entries in resp for eid, f in entries]
 
     @_wrap
     def rejected(self, count: int = 100) -> list[Entry]:

@@ -4,6 +4,12 @@ An entry is `type`, `v` (the version of that type), the plain ids (`task`, `batc
 `redis-cli` readers and filters) and `data`: the JSON of the rest of the event. The ids and the type are
 not repeated inside `data` (since version 2 of every type, see `events/base.py`); entries of older
 versions, which have them there too, are upcast when read.
+
+Every entry has the same six fields in the same order (`ENTRY_FIELDS`), an id the event does not have
+written as an empty value: a stream stores the field names of an entry only when they differ from the
+first entry of its listpack node, so entries of one shape cost their values alone. Readers take an empty
+id as absent (`without_empty_ids` gives the entry as it was written before, without such fields);
+entries written before, which leave such a field out, read the same.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ from scitq.events import batch, deploy, execution, flavor, recruiter, task, work
 from scitq.events.base import Event
 from scitq.events.upcasters import UPCASTERS, data_without_type, upcast
 
-__all__ = ["EVENT_TYPES", "UPCASTERS", "encode_event", "decode_event", "event_fields", "event_json"]
+__all__ = ["EVENT_TYPES", "UPCASTERS", "ENTRY_FIELDS", "encode_event", "decode_event", "event_fields", "event_json",
+           "without_empty_ids"]
 
 # (attribute of the event, plain field of the entry)
 PLAIN_IDS = (("task_id", "task"), ("batch", "batch"), ("worker", "worker"))
+# the fields of every entry written, in this order
+ENTRY_FIELDS = ("type", "v", "task", "batch", "worker", "data")
+_ID_FIELDS = frozenset(plain for _, plain in PLAIN_IDS)
 
 
 def _collect() -> dict[str, type[Event]]:
@@ -70,13 +80,14 @@ _LAYOUTS: dict[type, _Layout] = {}
 
 
 def event_fields(event: Event) -> dict[str, str]:
-    """The stream entry of an event: plain `type`, `v`, ids, and `data` (JSON of the other fields)."""
+    """The stream entry of an event: plain `type`, `v`, ids, and `data` (JSON of the other fields), the
+    fields of `ENTRY_FIELDS` in that order, an id the event does not have (or has empty) as ""."""
     cls = type(event)
     layout = _LAYOUTS.get(cls)
     if layout is None:
         layout = _LAYOUTS[cls] = _Layout(cls)
     values = list(msgspec.structs.astuple(event))
-    fields = {"type": layout.tag, "v": layout.version}
+    fields = {"type": layout.tag, "v": layout.version, "task": "", "batch": "", "worker": ""}
     for i, plain in layout.ids:
         value = values[i]
         if value is not None and value != "" and value is not msgspec.UNSET:
@@ -91,12 +102,21 @@ def event_fields(event: Event) -> dict[str, str]:
 encode_event = event_fields
 
 
+def without_empty_ids(fields: dict[str, str]) -> dict[str, str]:
+    """An entry as a reader shows it: its plain id fields that are empty (the event has no such id) left
+    out, as entries were written before every entry had the same fields. Other entries are returned as
+    they are."""
+    if any(k in _ID_FIELDS and not v for k, v in fields.items()):
+        return {k: v for k, v in fields.items() if v or k not in _ID_FIELDS}
+    return fields
+
+
 def _plain(fields: dict[str, str]) -> dict[str, Any]:
-    """The ids of an entry's plain fields, as the event's attributes."""
+    """The ids of an entry's plain fields, as the event's attributes (an empty field: no such id)."""
     out: dict[str, Any] = {}
     for attr, plain in PLAIN_IDS:
         value = fields.get(plain)
-        if value is not None:
+        if value:
             if attr == "task_id":
                 try:
                     out[attr] = int(value)

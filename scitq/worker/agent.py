@@ -36,6 +36,7 @@ from scitq.worker.reporter import Reporter
 from scitq.worker.slot import Slot, run_fields, task_to_start, weight
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
+from scitq.worker.wire import execute, stream_entries
 from scitq.worker.workdirs import WorkDirs
 
 __all__ = ["Agent", "Slot"]
@@ -289,11 +290,13 @@ class Agent:
 
     # --- orders -------------------------------------------------------------------------------
     def read_orders(self) -> None:
-        resp = self.r.xread({keys.worker_control(self.name): self.control_id}, count=100)
-        for _stream, entries in resp or []:
-            for eid, f in entries:
-                self.control_id = eid
-                self.order(f)
+        reply = execute(self.r, [("XREAD", "COUNT", 100, "STREAMS", keys.worker_control(self.name),
+                                  self.control_id)])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        for eid, f in stream_entries(reply):
+            self.control_id = eid
+            self.order(f)
 
     def order(self, f: dict[str, str]) -> None:
         if f.get("op") == "worker":
@@ -365,32 +368,33 @@ class Agent:
 
     # --- claiming -----------------------------------------------------------------------------
     def claim(self, room: int, block_ms: int) -> None:
-        resp = self.r.xreadgroup(keys.QUEUE_GROUP, self.name, {keys.queue(self.batch): ">"}, count=room,
-                                 block=block_ms)
+        reply = execute(self.r, [("XREADGROUP", "GROUP", keys.QUEUE_GROUP, self.name, "COUNT", room,
+                                  "BLOCK", block_ms, "STREAMS", keys.queue(self.batch), ">")])[0]
+        if isinstance(reply, Exception):
+            raise reply
         got = 0
-        for _stream, entries in resp or []:
-            for eid, f in entries:
-                try:
-                    task_id, attempt = int(f["task"]), int(f["attempt"])
-                except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
-                    log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
-                    continue
-                run = run_fields(f)    # None: an entry of an older server, which needs the claim alone
-                slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1", entry=eid,
-                            queue=self.batch, claim_reported=False, run=run)
-                with self.lock:
-                    self.slots[slot.key] = slot
-                # the server acknowledges the entry when it applies this claim (not us: if we die
-                # before the claim leaves the spool, the entry stays pending and is given again). A task
-                # that starts at once is claimed by its `started` report; the others, a moment later
-                # (`_accept_ready`), or now when they have data to fetch first or come from an older server
-                got += 1
-                if slot.has_data or run is None:
-                    self.attempts.ensure_claimed(slot)
-                if slot.has_data:
-                    slot.preparing = threading.Thread(target=self.attempts.prefetch, args=(slot,), daemon=True,
-                                                      name=f"scitq-prefetch-{task_id}")
-                    slot.preparing.start()
+        for eid, f in stream_entries(reply):
+            try:
+                task_id, attempt = int(f["task"]), int(f["attempt"])
+            except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)
+                log.warning("worker %s: unreadable queue entry %s left to the server: %r", self.name, eid, f)
+                continue
+            run = run_fields(f)    # None: an entry of an older server, which needs the claim alone
+            slot = Slot(task_id, attempt, time.monotonic(), has_data=f.get("data") == "1", entry=eid,
+                        queue=self.batch, claim_reported=False, run=run)
+            with self.lock:
+                self.slots[slot.key] = slot
+            # the server acknowledges the entry when it applies this claim (not us: if we die
+            # before the claim leaves the spool, the entry stays pending and is given again). A task
+            # that starts at once is claimed by its `started` report; the others, a moment later
+            # (`_accept_ready`), or now when they have data to fetch first or come from an older server
+            got += 1
+            if slot.has_data or run is None:
+                self.attempts.ensure_claimed(slot)
+            if slot.has_data:
+                slot.preparing = threading.Thread(target=self.attempts.prefetch, args=(slot,), daemon=True,
+                                                  name=f"scitq-prefetch-{task_id}")
+                slot.preparing.start()
         if got:
             self.start_ready()
 

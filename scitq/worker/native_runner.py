@@ -1,14 +1,15 @@
 """Provides the native runner: a command in its own process group, its stdout/stderr streamed as they come.
 
-No thread per pipe: output is read with a selector by whoever waits on the process (the worker's
-execution thread), which also bounds how late a chunk can be.
+No thread per pipe: output is read with `poll` by whoever waits on the process (the worker's
+execution thread), which also bounds how late a chunk can be. The pipes are plain descriptors (no file
+objects) and standard input is one /dev/null opened once: on each task's path, the fewest system calls.
 """
 
 from __future__ import annotations
 
 import codecs
 import os
-import selectors
+import select
 import shlex
 import shutil
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import time
 from typing import Callable
 
-from scitq.worker.orphans import ProcessRecords
+from scitq.worker.orphans import ProcessRecords, boot_ticks
 from scitq.worker.runner import ExecSpec, OnOutput
 
 __all__ = ["NativeRunner", "NativeProcess", "task_environment"]
@@ -58,44 +59,68 @@ def task_environment(spec: ExecSpec) -> dict[str, str]:
 
 class NativeProcess:
     def __init__(self, popen: subprocess.Popen, on_output: OnOutput,
-                 on_exit: Callable[[], None] | None = None) -> None:
+                 on_exit: Callable[[], None] | None = None, pipes: tuple[int, int] | None = None) -> None:
+        """`pipes`: the read ends of the process's stdout and stderr (owned from now on); by default those
+        of `popen` (started with `stdout=PIPE, stderr=PIPE`)."""
         self.popen = popen
         self.on_exit = on_exit
         self.ident = str(popen.pid)
         self.on_output = on_output
-        self.sel = selectors.DefaultSelector()
-        self.decoders = {}
-        for pipe, fd in ((popen.stdout, "stdout"), (popen.stderr, "stderr")):
-            os.set_blocking(pipe.fileno(), False)
-            self.sel.register(pipe, selectors.EVENT_READ, fd)
-            self.decoders[fd] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        if pipes is None:
+            assert popen.stdout is not None and popen.stderr is not None
+            pipes = (os.dup(popen.stdout.fileno()), os.dup(popen.stderr.fileno()))
+            popen.stdout.close()
+            popen.stderr.close()
+        self.poller = select.poll()
+        self.open: dict[int, str] = {}    # pipe not at its end yet -> "stdout" | "stderr"
+        for fd, name in zip(pipes, ("stdout", "stderr")):
+            self.poller.register(fd, select.POLLIN)
+            self.open[fd] = name
+        self.decoders: dict[str, codecs.IncrementalDecoder] = {}   # made at the first output of a stream
         self.exited_at: float | None = None
+        self.exit_fd: int | None = None   # a pidfd of the process, opened once its pipes are closed (-1: none)
 
-    def _close(self, key: selectors.SelectorKey) -> None:
-        self.sel.unregister(key.fileobj)
-        rest = self.decoders[key.data].decode(b"", final=True)
+    def _decode(self, name: str, data: bytes, final: bool = False) -> str:
+        decoder = self.decoders.get(name)
+        if decoder is None:
+            if final:
+                return ""
+            decoder = self.decoders[name] = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return decoder.decode(data, final=final)
+
+    def _close(self, fd: int) -> None:
+        self.poller.unregister(fd)
+        name = self.open.pop(fd)
+        rest = self._decode(name, b"", final=True)
         if rest:
-            self.on_output(key.data, rest)
-        key.fileobj.close()
+            self.on_output(name, rest)
+        os.close(fd)
 
     def _pump(self, timeout: float) -> None:
-        for key, _ in self.sel.select(timeout):
+        # poll wants milliseconds; it is only ever asked for ready pipes, so a read never blocks
+        for fd, _ in self.poller.poll(max(0, int(timeout * 1000 + 0.999))):
+            if fd not in self.open:
+                continue
             try:
-                data = os.read(key.fileobj.fileno(), 65536)
+                data = os.read(fd, 65536)
             except BlockingIOError:
                 continue
             except OSError:
                 data = b""
             if not data:
-                self._close(key)
+                self._close(fd)
                 continue
-            text = self.decoders[key.data].decode(data).replace("\x00", "")
+            name = self.open[fd]
+            text = self._decode(name, data).replace("\x00", "")
             if text:
-                self.on_output(key.data, text)
+                self.on_output(name, text)
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Read output while waiting; the return code once the process ended and its pipes are drained."""
         rc = self._wait(timeout)
+        if rc is not None and self.exit_fd is not None and self.exit_fd >= 0:
+            os.close(self.exit_fd)
+            self.exit_fd = -1
         if rc is not None and self.on_exit is not None:
             self.on_exit()
             self.on_exit = None
@@ -109,21 +134,34 @@ class NativeProcess:
             rc = self.popen.poll()
             if rc is not None and self.exited_at is None:
                 self.exited_at = now
-            if not self.sel.get_map():
-                if rc is not None:
-                    return rc
-                try:
-                    return self.popen.wait(max(left, 0))
-                except subprocess.TimeoutExpired:
-                    return None
+            if not self.open:
+                return rc if rc is not None else self._wait_exit(max(left, 0))
             if rc is not None and now - self.exited_at >= EXIT_DRAIN:
-                for key in list(self.sel.get_map().values()):   # a background child holds the pipes
-                    self._close(key)
+                for fd in list(self.open):   # a background child holds the pipes
+                    self._close(fd)
                 return rc
             if left <= 0:
                 return None
             step = min(left, 0.2 if rc is not None else 1.0)
             self._pump(step)
+
+    def _wait_exit(self, timeout: float) -> int | None:
+        """The return code of a process whose pipes are closed, waited for on a pidfd (woken at the exit, where
+        `Popen.wait` with a timeout polls with sleeps); None if it still runs after `timeout` seconds."""
+        if self.exit_fd is None:
+            try:
+                self.exit_fd = os.pidfd_open(self.popen.pid)
+            except (AttributeError, OSError):   # before Linux 5.3
+                self.exit_fd = -1
+        if self.exit_fd < 0:
+            try:
+                return self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
+        exited = select.poll()
+        exited.register(self.exit_fd, select.POLLIN)
+        exited.poll(int(timeout * 1000 + 0.999))
+        return self.popen.poll()
 
     def send_signal(self, signum: int) -> None:
         # The task's process group has no terminal: the kernel drops SIGTSTP sent to such an
@@ -142,6 +180,12 @@ class NativeProcess:
 class NativeRunner:
     def __init__(self, records: ProcessRecords | None = None) -> None:
         self.records = records      # where each attempt's process group is noted while it runs
+        self._devnull = -1          # standard input of every task, opened at the first start
+
+    def _stdin(self) -> int:
+        if self._devnull < 0:
+            self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        return self._devnull
 
     def start(self, spec: ExecSpec, on_output: OnOutput) -> NativeProcess:
         """Start `spec.command` (words split like a shell would, no shell unless asked: v1 semantics)."""
@@ -149,11 +193,23 @@ class NativeRunner:
         if not args:
             raise ValueError("empty command")
         env = task_environment(spec)
-        popen = subprocess.Popen(args, executable=_executable(args[0], env["PATH"]), cwd=spec.workdir, env=env,
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 start_new_session=True)
+        out_r, out_w = os.pipe()      # (not inherited by other children: close-on-exec until dup'ed to 1/2)
+        err_r, err_w = os.pipe()
+        before = boot_ticks() if self.records is not None else 0
+        try:
+            popen = subprocess.Popen(args, executable=_executable(args[0], env["PATH"]), cwd=spec.workdir,
+                                     env=env, stdin=self._stdin(), stdout=out_w, stderr=err_w,
+                                     start_new_session=True)
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
         if self.records is None:
-            return NativeProcess(popen, on_output)
+            return NativeProcess(popen, on_output, pipes=(out_r, err_r))
         records = self.records
-        records.record(spec.task_id, spec.attempt, popen.pid)
-        return NativeProcess(popen, on_output, on_exit=lambda: records.forget(spec.task_id, spec.attempt))
+        records.record(spec.task_id, spec.attempt, popen.pid, started=(before, boot_ticks()))
+        return NativeProcess(popen, on_output, on_exit=lambda: records.forget(spec.task_id, spec.attempt),
+                             pipes=(out_r, err_r))

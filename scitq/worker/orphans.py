@@ -10,7 +10,9 @@ the server gives these tasks a new attempt, and two attempts of a task never run
 
 A group is killed only if it is the one recorded: same boot, and its leader (or, once the leader is
 gone, each remaining member) started no earlier than the recorded leader; a process id reused by
-something else since is left alone.
+something else since is left alone. The leader's start time is recorded as read from /proc, or (the
+native runner's way, which reads nothing while the new process executes) as the interval of boot clock
+ticks around its start: the leader is then the one recorded if it started within that interval.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ import json
 import logging
 import os
 import signal
+import time
 from pathlib import Path
 
-__all__ = ["ProcessRecords", "group_members"]
+__all__ = ["ProcessRecords", "boot_ticks", "group_members"]
 
 log = logging.getLogger("scitq.worker")
+
+_NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def boot_ticks() -> int:
+    """Now, in the unit of a process's start time in /proc/<pid>/stat: clock ticks since boot."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME) // _NS_PER_TICK
 
 
 def _boot_id() -> str:
@@ -84,9 +94,16 @@ class ProcessRecords:
     def _path(self, task_id: int, attempt: int) -> str:
         return f"{self._prefix}{task_id}-{attempt}.json"
 
-    def record(self, task_id: int, attempt: int, pgid: int) -> None:
-        st = _stat(pgid)
-        data = {"task": task_id, "attempt": attempt, "pgid": pgid, "start": st[2] if st else 0, "boot": self.boot}
+    def record(self, task_id: int, attempt: int, pgid: int, started: tuple[int, int] | None = None) -> None:
+        """Note the process group `pgid` of an attempt; `started`: `boot_ticks()` just before and just after
+        its leader was started (else its start time is read from /proc)."""
+        if started is None:
+            st = _stat(pgid)
+            data = {"task": task_id, "attempt": attempt, "pgid": pgid, "start": st[2] if st else 0,
+                    "boot": self.boot}
+        else:
+            data = {"task": task_id, "attempt": attempt, "pgid": pgid, "start": started[0],
+                    "start_until": started[1], "boot": self.boot}
         path = self._path(task_id, attempt)
         tmp = path[:-len(".json")] + ".tmp"
         try:
@@ -108,13 +125,14 @@ class ProcessRecords:
             try:
                 data = json.loads(path.read_text())
                 pgid, start, task_id, attempt = int(data["pgid"]), int(data["start"]), data["task"], data["attempt"]
+                until = int(data.get("start_until", start))
             except (OSError, ValueError, KeyError, TypeError):
                 path.unlink(missing_ok=True)
                 continue
             if data.get("boot") == self.boot and pgid > 1 and pgid != os.getpgrp():
                 members = group_members(pgid)
                 leader = next((s for p, s in members if p == pgid), None)
-                ours = leader == start if leader is not None else all(s >= start for _, s in members)
+                ours = start <= leader <= until if leader is not None else all(s >= start for _, s in members)
                 if members and ours:
                     try:
                         os.killpg(pgid, signal.SIGKILL)

@@ -32,10 +32,12 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import redis
 
 from scitq.connection import replicas_to_wait
 from scitq.settings import settings
+from scitq.worker.wire import execute
 
 __all__ = ["Spool", "FSYNC_MODES"]
 
@@ -84,6 +86,8 @@ class Spool:
         self.connected = True
         self.sent = 0
         self.appended_at = 0.0                # when the last entry was appended (monotonic)
+        self.idle = False                     # the shipper waits for entries (an append wakes it; while it
+                                              # lingers or sends, it does not need waking)
         self._stop = False
         self.warned = False                   # the disk refused a write and we said so
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -209,10 +213,12 @@ class Spool:
                         self.window.append((len(line), stream, eid, fields))
                         self.window_bytes += len(line)
                         self.read_pos = self.file_end
-                    self.cond.notify()
+                    if self.idle:
+                        self.cond.notify()
                     return
             self.unwritten.append((0, stream, eid, fields))
-            self.cond.notify()
+            if self.idle:
+                self.cond.notify()
 
     def backlog(self) -> int:
         with self.cond:
@@ -277,7 +283,7 @@ class Spool:
         while True:
             with self.cond:
                 while not self._has_pending() and not self._stop:
-                    self.cond.wait(min(1.0, self.fsync_interval))
+                    self._idle_wait(min(1.0, self.fsync_interval))
                     if self.dirty and time.monotonic() >= next_sync:
                         self._sync()
                         next_sync = time.monotonic() + self.fsync_interval
@@ -293,21 +299,15 @@ class Spool:
                     self.cond.wait(until - time.monotonic())
                 source, batch = self._next_batch()
                 if not batch:
-                    self.cond.wait(0.1)
+                    self._idle_wait(0.1)
                     continue
             try:
-                pipe = self.r.pipeline(transaction=False)
-                for _, stream, eid, fields in batch:
-                    if stream:
-                        pipe.xadd(stream, fields, id=eid)
-                if self.wait_replicas:
-                    pipe.execute_command("WAIT", self.wait_replicas, self.wait_ms)
-                results = pipe.execute(raise_on_error=False)
+                results = self._send(batch)
                 if self.wait_replicas and not self._confirmed(results.pop()):
                     with self.cond:
                         if self._stop:
                             return
-                        self.cond.wait(backoff)
+                        self._idle_wait(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
             except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -317,7 +317,7 @@ class Spool:
                 with self.cond:
                     if self._stop:
                         return
-                    self.cond.wait(backoff)
+                    self._idle_wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             for (_, stream, eid, _f), res in zip([b for b in batch if b[1]], results):
@@ -330,6 +330,30 @@ class Spool:
             with self.cond:
                 self._sent(source, batch)
                 self.cond.notify_all()
+
+    def _send(self, batch: list[Entry]) -> list[Any]:
+        """XADD every entry of `batch` with its id (then WAIT, with replicas) in one round trip: the replies in
+        order, an entry refused by Redis as its error (see `wire.execute`: sent twice, an entry is refused)."""
+        commands: list[tuple] = [("XADD", stream, eid, *itertools.chain.from_iterable(fields.items()))
+                                 for _, stream, eid, fields in batch if stream]
+        if self.wait_replicas:
+            commands.append(("WAIT", str(self.wait_replicas), str(self.wait_ms)))
+        if not commands:
+            return []
+        try:
+            return execute(self.r, commands)
+        except UnicodeEncodeError:   # a lone surrogate, in an entry read back from the file: sent escaped
+            for _, _s, _e, fields in batch:
+                _escape_surrogates(fields)
+            return self._send(batch)
+
+    def _idle_wait(self, timeout: float) -> None:
+        """Wait `timeout` seconds, or less if an entry is appended meanwhile (lock held)."""
+        self.idle = True
+        try:
+            self.cond.wait(timeout)
+        finally:
+            self.idle = False
 
     def _confirmed(self, replicas: object) -> bool:
         """Whether WAIT says enough replicas hold the batch; if not, it is kept and sent again."""
@@ -372,5 +396,22 @@ class Spool:
             log.debug("spool: offset not written (%s)", exc)
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def _line(stream: str, eid: str, fields: dict[str, str]) -> bytes:
-    return (json.dumps([stream, eid, fields], separators=(",", ":")) + "\n").encode()
+    try:
+        return _encode([stream, eid, fields]) + b"\n"
+    except UnicodeEncodeError:   # a lone surrogate (a file name's undecodable byte, say): Redis takes UTF-8 only
+        _escape_surrogates(fields)
+        return _encode([stream, eid, fields]) + b"\n"
+
+
+def _escape_surrogates(fields: dict[str, str]) -> None:
+    """Replace in place each value holding a lone surrogate by its backslash escape (`\\udcff`), which UTF-8
+    can carry: the entry is then written and sent as it reads."""
+    for k, v in fields.items():
+        try:
+            v.encode()
+        except UnicodeEncodeError:
+            fields[k] = v.encode("utf-8", "backslashreplace").decode()

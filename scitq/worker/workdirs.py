@@ -57,10 +57,7 @@ class WorkDirs:
 
     def release(self, wd: Path, keep: int) -> None:
         """A succeeded task's work dir goes: kept for the next task when it is empty (up to `keep`), else removed."""
-        try:
-            empty = all(not any(os.scandir(wd / sub)) for sub in SUBDIRS)
-        except OSError:
-            empty = False
+        empty = _empty(os.path.join(str(wd), ""))
         with self._lock:
             self._given.pop(wd, None)
             if empty and len(self._clean) < keep:
@@ -92,6 +89,19 @@ class WorkDirs:
             except Exception as exc:  # noqa: BLE001
                 log.warning("autoclean: could not remove kept containers: %s", exc)
         return removed
+
+
+def _empty(prefix: str) -> bool:
+    """Whether the sub-dirs of the work dir `prefix` (ending with a separator) hold nothing (plain strings
+    and the first entry only: this is on each task's path)."""
+    try:
+        for sub in SUBDIRS:
+            with os.scandir(prefix + sub) as it:
+                if next(it, None) is not None:
+                    return False
+    except OSError:
+        return False
+    return True
 
 
 def _remove(wd: Path) -> None:

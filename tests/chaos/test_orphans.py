@@ -12,7 +12,7 @@ import pytest
 
 from helpers import wait_for
 from scitq.lib import Server
-from scitq.worker.orphans import ProcessRecords
+from scitq.worker.orphans import ProcessRecords, boot_ticks
 
 pytestmark = pytest.mark.xdist_group("chaos-restart")
 
@@ -72,3 +72,22 @@ def test_a_recorded_group_that_is_no_longer_ours_is_left_alone(tmp_path):
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_group_recorded_by_the_boot_ticks_around_its_start_is_killed_only_if_its_leader_started_within_them(
+        tmp_path):
+    """The native runner records no /proc read but the interval of boot clock ticks around the start."""
+    records = ProcessRecords(tmp_path / "procs")
+    before = boot_ticks()
+    ours = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    after = boot_ticks()
+    try:
+        records.record(7, 1, ours.pid, started=(after + 1, after + 100))   # a leader started before the interval
+        assert records.kill_leftovers() == []
+        assert ours.poll() is None and not list((tmp_path / "procs").iterdir())
+        records.record(8, 1, ours.pid, started=(before, after))
+        assert records.kill_leftovers() == [(8, 1)]
+        assert ours.wait(10) == -signal.SIGKILL
+    finally:
+        ours.kill()
+        ours.wait()

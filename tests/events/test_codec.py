@@ -11,12 +11,14 @@ import pytest
 
 from scitq.errors import BadInput
 from scitq.events import EVENT_TYPES, decode_event, event_fields
+from scitq.events.codec import ENTRY_FIELDS, without_empty_ids
 from scitq.events.commands import decode_command, decode_fact
 
 GOLDEN = Path(__file__).parent / "golden_v1.jsonl"     # every event type as scitq wrote it with version 1
 GOLDEN_V2 = Path(__file__).parent / "golden_v2.jsonl"  # the same events as written before the compact entry
 GOLDEN_V3 = Path(__file__).parent / "golden_v3.jsonl"  # the same events, compact entries, before started implied its output
-GOLDEN_V4 = Path(__file__).parent / "golden_v4.jsonl"  # the same events as written today (execution.started at 3)
+GOLDEN_V4 = Path(__file__).parent / "golden_v4.jsonl"  # the same events, execution.started at 3, before every entry had the same fields
+GOLDEN_V5 = Path(__file__).parent / "golden_v5.jsonl"  # the same events as written today (the fields of ENTRY_FIELDS)
 
 
 def sample(cls):
@@ -53,7 +55,7 @@ def test_golden_version_1_entries_are_upcast_to_the_entries_written_today():
     """Given entries written by version 1 of every event, when decoded today, then each gives the event
     that today's code writes (worker.signalled gains its `order`), through the upcasters."""
     old = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
-    new = {f["type"]: f for f in map(json.loads, GOLDEN_V4.read_text().splitlines())}
+    new = {f["type"]: f for f in map(json.loads, GOLDEN_V5.read_text().splitlines())}
     assert {f["type"] for f in old} == set(EVENT_TYPES) == set(new)
     assert all(f["v"] == "1" for f in old)
     for fields in old:
@@ -64,7 +66,7 @@ def test_golden_entries_written_before_the_compact_entry_are_read_into_the_same_
     """Given the entries of every event as written before the compact entry (type and ids inside `data`),
     when decoded today, then each gives the same event, written today without the repetition."""
     before = [json.loads(line) for line in GOLDEN_V2.read_text().splitlines()]
-    today = {f["type"]: f for f in map(json.loads, GOLDEN_V4.read_text().splitlines())}
+    today = {f["type"]: f for f in map(json.loads, GOLDEN_V5.read_text().splitlines())}
     assert {f["type"] for f in before} == set(EVENT_TYPES)
     for fields in before:
         assert event_fields(decode_event(fields)) == today[fields["type"]]
@@ -75,7 +77,7 @@ def test_golden_compact_entries_of_version_3_are_read_into_the_same_events_as_to
     """Given the compact entries written before `execution.started` implied its output (its version 2),
     when decoded today, then each gives the same event as today's entry (a start without a claim)."""
     before = [json.loads(line) for line in GOLDEN_V3.read_text().splitlines()]
-    today = {f["type"]: f for f in map(json.loads, GOLDEN_V4.read_text().splitlines())}
+    today = {f["type"]: f for f in map(json.loads, GOLDEN_V5.read_text().splitlines())}
     assert {f["type"] for f in before} == set(EVENT_TYPES)
     for fields in before:
         assert event_fields(decode_event(fields)) == today[fields["type"]]
@@ -84,10 +86,51 @@ def test_golden_compact_entries_of_version_3_are_read_into_the_same_events_as_to
 
 
 def test_golden_entries_of_today_round_trip_unchanged_with_their_version():
-    for line in GOLDEN_V4.read_text().splitlines():
+    for line in GOLDEN_V5.read_text().splitlines():
         fields = json.loads(line)
         assert fields["v"] == str(EVENT_TYPES[fields["type"]].version)
-        assert event_fields(decode_event(fields)) == fields
+        assert list(event_fields(decode_event(fields)).items()) == list(fields.items())
+
+
+def test_golden_entries_of_version_4_without_empty_ids_are_read_into_the_same_events_as_today():
+    """Given the entries written before every entry had the same fields (an id the event lacks left out),
+    when decoded today, then each gives the same event as today's entry, and shown without its empty
+    ids today's entry is the one written then."""
+    before = [json.loads(line) for line in GOLDEN_V4.read_text().splitlines()]
+    today = {f["type"]: f for f in map(json.loads, GOLDEN_V5.read_text().splitlines())}
+    assert {f["type"] for f in before} == set(EVENT_TYPES) == set(today)
+    for fields in before:
+        assert decode_event(fields) == decode_event(today[fields["type"]])
+        assert event_fields(decode_event(fields)) == today[fields["type"]]
+        assert without_empty_ids(today[fields["type"]]) == fields
+
+
+@pytest.mark.parametrize("tag", sorted(EVENT_TYPES))
+def test_every_entry_has_the_same_fields_in_the_same_order_with_an_empty_id_the_event_lacks(tag):
+    """Given any event, when encoded, then its entry has exactly `type, v, task, batch, worker, data` in
+    this order (a stream then stores the names once per node), and an id it lacks is an empty value that
+    reads as absent."""
+    event = sample(EVENT_TYPES[tag])
+    fields = event_fields(event)
+    assert tuple(fields) == ENTRY_FIELDS == ("type", "v", "task", "batch", "worker", "data")
+    ids = event.ids()
+    for plain in ("task", "batch", "worker"):
+        assert fields[plain] == ids.get(plain, "")
+    assert without_empty_ids(fields) == {"type": tag, "v": fields["v"], **ids, "data": fields["data"]}
+    assert decode_event(fields) == event
+
+
+def test_an_empty_id_field_is_read_as_no_id_and_a_set_one_as_the_id():
+    from scitq.events import BatchCreated, WorkerDeleted
+    batch_only = {"type": "batch.created", "v": "2", "task": "", "batch": "b1", "worker": "", "data": '{"ts":1.0}'}
+    assert decode_event(batch_only) == BatchCreated(batch="b1", ts=1.0)
+    worker = {b"type": b"worker.deleted", b"v": b"2", b"task": b"", b"batch": b"", b"worker": b"w1",
+              b"data": b'{"ts":2.0,"worker_id":3}'}
+    assert decode_event(worker) == WorkerDeleted(worker="w1", worker_id=3, ts=2.0)
+    assert without_empty_ids({"type": "x", "task": "", "batch": "b", "data": "{}"}) == \
+        {"type": "x", "batch": "b", "data": "{}"}
+    kept = {"type": "x", "task": "4", "data": ""}
+    assert without_empty_ids(kept) is kept      # nothing empty among the ids: the entry as it is
 
 
 def test_a_compact_entry_does_not_repeat_its_type_and_ids_inside_data():
@@ -101,11 +144,13 @@ def test_a_compact_entry_does_not_repeat_its_type_and_ids_inside_data():
 def _generic_entry(event):
     """The entry as the generic encoding builds it (every field to builtins, then the type and the plain
     ids taken out of `data`): what the per-type encoding must write."""
-    fields = {"type": event.__struct_config__.tag, "v": str(type(event).version), **event.ids()}
+    ids = event.ids()
+    fields = {"type": event.__struct_config__.tag, "v": str(type(event).version),
+              **{plain: ids.get(plain, "") for plain in ("task", "batch", "worker")}}
     data = msgspec.to_builtins(event)
     del data["type"]
     for attr, plain in (("task_id", "task"), ("batch", "batch"), ("worker", "worker")):
-        if plain in fields:
+        if plain in ids:
             data.pop(attr, None)
     fields["data"] = msgspec.json.encode(data).decode()
     return fields
@@ -122,7 +167,7 @@ def test_the_per_type_entry_encoding_writes_what_the_generic_encoding_wrote():
             if attr in cls.__struct_fields__:
                 events.append(msgspec.structs.replace(event, **{attr: value}))
     for event in events:
-        assert event_fields(event) == _generic_entry(event)
+        assert list(event_fields(event).items()) == list(_generic_entry(event).items())
 
 
 def test_a_version_1_worker_order_is_read_with_its_name_and_version_2_is_written():
@@ -163,3 +208,16 @@ def test_a_malformed_worker_report_is_refused():
         decode_fact("finished", '{"task_id": 1, "attempt": 0, "return_code": 0}')
     with pytest.raises(BadInput, match="unknown worker report"):
         decode_fact("exploded", "{}")
+
+
+def test_the_ledger_entry_shown_in_docs_redis_md_is_the_one_scitq_writes():
+    """Given the `redis-cli` reading of an entry in docs/redis.md ("Ledger entries"), then its fields and
+    values, in order, are those `event_fields` writes for that `task.succeeded`."""
+    import re
+
+    from scitq.events import TaskSucceeded
+    doc = (Path(__file__).parents[2] / "docs" / "redis.md").read_text()
+    block = doc.split("XREVRANGE scitq:events + - COUNT 1\n", 1)[1].split("```", 1)[0]
+    shown = [json.loads(f'"{v}"') for v in re.findall(r'\d+\)\s+"((?:[^"\\]|\\.)*)"', block)]
+    written = event_fields(TaskSucceeded(task_id=42, batch="Default", execution_id=57, ts=1764514800.1229813))
+    assert shown[1:] == [x for kv in written.items() for x in kv]

@@ -13,6 +13,7 @@ from helpers import run_cli, wait_for
 from scitq import keys
 from scitq.api import client as client_module
 from scitq.api.client import Client
+from scitq.events.codec import without_empty_ids
 from scitq.projections.archive import parse_id
 from scitq.projections.ledger import whole_ledger
 
@@ -36,7 +37,8 @@ class CountingRedis:
 
 
 def _naming(r, task_id: int) -> list[tuple[str, dict]]:
-    return [(eid, f) for eid, f in whole_ledger(r) if f.get("task") == str(task_id)]
+    """The ledger entries naming the task, as readers get them (without the ids an event lacks)."""
+    return [(eid, without_empty_ids(f)) for eid, f in whole_ledger(r) if f.get("task") == str(task_id)]
 
 
 def _three_tasks_one_after_the_other(procs) -> list[int]:

@@ -66,3 +66,28 @@ def test_a_day_long_outage_of_the_whole_store_does_not_make_the_server_declare_w
     events, _ = d.take()
     assert not [e for e in events if type(e).__name__ in ("WorkerLost", "TaskRequeued")]
     assert state.tasks[1].status == "running"
+
+
+def test_an_entry_with_a_lone_surrogate_is_sent_escaped_and_the_entries_after_it_still_go(tmp_path, r):
+    """A lone surrogate (an undecodable byte of a file name quoted in an error, decoded with surrogateescape)
+    cannot be encoded as UTF-8: it used to kill the shipper, so nothing the worker reported after it reached
+    the server. It is sent as its escape, and the entries after it go on, also after a restart of the spool."""
+    spool = Spool(tmp_path / "s", r)
+    spool.start()
+    spool.append("scitq:test:sur", {"n": 1, "error": "cannot open data/\udcffx.fq"})
+    spool.append("scitq:test:sur", {"n": 2})
+    assert spool.drain(timeout=10)
+    spool.stop()
+    got = [f for _, f in r.xrange("scitq:test:sur")]
+    assert [f["n"] for f in got] == ["1", "2"]
+    assert got[0]["error"] == "cannot open data/\\udcffx.fq"
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, decode_responses=True)
+    kept = Spool(tmp_path / "k", dead)                  # written to the file while Redis is away
+    kept.append("scitq:test:sur2", {"n": 3, "error": "\udcfe"})
+    kept.append("scitq:test:sur2", {"n": 4})
+    kept.stop()
+    again = Spool(tmp_path / "k", r)
+    again.start()
+    assert again.drain(timeout=10)
+    again.stop()
+    assert [(f["n"], f.get("error")) for _, f in r.xrange("scitq:test:sur2")] == [("3", "\\udcfe"), ("4", None)]
