@@ -295,7 +295,23 @@ class Deploy(DeployFields, kw_only=True):
     spent: float = 0.0
 
 
-class IndexedTasks:
+class _ByGet:
+    """`m[tid]` and `tid in m` of a mapping whose `get` says everything (None: absent)."""
+
+    def get(self, tid: int, default: Any = None) -> Any:
+        raise NotImplementedError
+
+    def __getitem__(self, tid: int) -> Any:
+        value = self.get(tid)
+        if value is None:
+            raise KeyError(tid)
+        return value
+
+    def __contains__(self, tid: object) -> bool:
+        return self.get(tid) is not None   # type: ignore[arg-type]
+
+
+class IndexedTasks(_ByGet):
     """Task id -> how the task's view is indexed as last written (`index_entry`), for the projection
     writer: kept on the task itself (`Task.indexed`, no entry of its own) while it is in memory, and
     here for a task deleted since (`removed`) until its view is deleted. A dict's methods."""
@@ -309,15 +325,6 @@ class IndexedTasks:
         if t is not None:
             return t.indexed if t.indexed is not None else default
         return self.gone.get(tid, default)
-
-    def __getitem__(self, tid: int) -> tuple[str, str, str | None, bool]:
-        entry = self.get(tid)
-        if entry is None:
-            raise KeyError(tid)
-        return entry
-
-    def __contains__(self, tid: object) -> bool:
-        return self.get(tid) is not None   # type: ignore[arg-type]
 
     def __setitem__(self, tid: int, entry: tuple[str, str, str | None, bool]) -> None:
         t = self.tasks.get(tid)
@@ -354,7 +361,7 @@ class IndexedTasks:
         self.gone.clear()
 
 
-class TaskExecutions:
+class TaskExecutions(_ByGet):
     """Task id -> the ids of its executions, oldest first. A task in memory whose only execution is its
     current one (`Task.execution_id`), or that has none, has no entry of its own: the list is made when
     asked for. The others (relaunched tasks, tasks not in memory) have theirs in `more`. A dict's
@@ -378,15 +385,6 @@ class TaskExecutions:
                 return default
             return [t.execution_id]
         return ids if ids else default
-
-    def __getitem__(self, tid: int) -> list[int]:
-        ids = self.get(tid)
-        if ids is None:
-            raise KeyError(tid)
-        return ids
-
-    def __contains__(self, tid: object) -> bool:
-        return self.get(tid) is not None   # type: ignore[arg-type]
 
     def __setitem__(self, tid: int, ids: list[int]) -> None:
         """Set the task's executions, once `Task.execution_id` names the last of them."""
