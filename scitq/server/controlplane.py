@@ -25,7 +25,7 @@ from scitq.server.library import CommitRefused, ensure_library
 from scitq.server.lock import LOCK_TTL, AlreadyRunning, ServerLock
 from scitq.server.recorder import Recorder
 from scitq.server.round import Round, seq_field
-from scitq.server.wire import Wire, stream_entries
+from scitq.io.wire import Wire, stream_entries
 from scitq.settings import Settings
 
 __all__ = ["ControlPlane", "AlreadyRunning"]

@@ -16,7 +16,7 @@ from scitq.projections.store import write_dirty
 from scitq.queues import ensure_queue_group
 from scitq.server.library import CommitRefused, Ops, ensure_library
 from scitq.server.round import Round, seq_field
-from scitq.server.wire import Wire
+from scitq.io.wire import Wire
 
 __all__ = ["Recorder", "not_acknowledged"]
 

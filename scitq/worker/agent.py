@@ -36,7 +36,7 @@ from scitq.worker.reporter import Reporter
 from scitq.worker.slot import Slot, run_fields, task_to_start, weight
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
-from scitq.worker.wire import execute, stream_entries
+from scitq.io.wire import execute, flat_entries
 from scitq.worker.workdirs import WorkDirs
 
 __all__ = ["Agent", "Slot"]
@@ -294,7 +294,7 @@ class Agent:
                                   self.control_id)])[0]
         if isinstance(reply, Exception):
             raise reply
-        for eid, f in stream_entries(reply):
+        for eid, f in flat_entries(reply):
             self.control_id = eid
             self.order(f)
 
@@ -373,7 +373,7 @@ class Agent:
         if isinstance(reply, Exception):
             raise reply
         got = 0
-        for eid, f in stream_entries(reply):
+        for eid, f in flat_entries(reply):
             try:
                 task_id, attempt = int(f["task"]), int(f["attempt"])
             except (KeyError, ValueError):   # the server takes it back (see ControlPlane._unclaimed)

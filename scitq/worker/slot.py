@@ -15,7 +15,7 @@ from scitq import keys
 from scitq.projections.state import task_weight as weight
 from scitq.projections.views import TaskView, decode_task
 from scitq.worker.runner import RunningProcess
-from scitq.worker.wire import execute
+from scitq.io.wire import execute
 
 __all__ = ["Slot", "read_task", "run_fields", "task_to_start", "weight"]
 

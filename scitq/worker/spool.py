@@ -37,7 +37,7 @@ import redis
 
 from scitq.connection import replicas_to_wait
 from scitq.settings import settings
-from scitq.worker.wire import execute
+from scitq.io.wire import execute
 
 __all__ = ["Spool", "FSYNC_MODES"]
 

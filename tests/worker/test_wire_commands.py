@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from scitq.worker.wire import execute, stream_entries
+from scitq.io.wire import execute, flat_entries
 
 
 def test_replies_come_in_order_decoded_with_a_refused_command_s_error_in_its_place(r):
@@ -21,14 +21,14 @@ def test_a_queue_read_gives_the_entries_redis_py_gives(r):
     for i in range(3):
         r.xadd("scitq:test:wire:q", {"task": str(i), "run": '{"command": "true"}'})
     r.xgroup_create("scitq:test:wire:q", "h", id="0")
-    ours = stream_entries(execute(r, [("XREADGROUP", "GROUP", "g", "c", "COUNT", 2, "BLOCK", 10, "STREAMS",
+    ours = flat_entries(execute(r, [("XREADGROUP", "GROUP", "g", "c", "COUNT", 2, "BLOCK", 10, "STREAMS",
                                        "scitq:test:wire:q", ">")])[0])
     theirs = r.xreadgroup("h", "c", {"scitq:test:wire:q": ">"}, count=2, block=10)[0][1]
     assert ours == [(eid, fields) for eid, fields in theirs] and len(ours) == 2
     empty = execute(r, [("XREADGROUP", "GROUP", "g", "c", "COUNT", 5, "BLOCK", 10, "STREAMS",
                          "scitq:test:wire:q", ">"), ("XREADGROUP", "GROUP", "g", "c", "COUNT", 5, "BLOCK", 10,
                                                       "STREAMS", "scitq:test:wire:q", ">")])
-    assert len(stream_entries(empty[0])) == 1 and stream_entries(empty[1]) == []
+    assert len(flat_entries(empty[0])) == 1 and flat_entries(empty[1]) == []
 
 
 def test_a_pooled_connection_the_server_dropped_is_replaced_and_the_commands_succeed(r):
