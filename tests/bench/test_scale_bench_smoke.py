@@ -22,7 +22,9 @@ def test_scale_benchmark_drains_a_few_hundred_tasks_and_reports_every_figure(tmp
     assert res["idle"]["workers"] == 2 and res["idle"]["server_cpu_pct"] >= 0
     drain = res["drain"]
     assert drain["tasks"] == 300 and drain["tasks_per_s"] > 0
-    assert drain["samples"][-1]["done"] == 300 and len(drain["samples"]) >= 2
+    # one sample at least: a fast drain of 300 tasks can end while the first sample's probes run
+    assert drain["samples"][-1]["done"] == 300
+    assert [x["done"] for x in drain["samples"]] == sorted(x["done"] for x in drain["samples"])
     every = ("valkey_used_memory", "ledger_memory", "ledger_events", "server_rss", "commit_p50_ms", "dispatch_p50_ms")
     assert all(s[k] > 0 for s in drain["samples"] for k in every), drain["samples"]
     assert all(s["tasks_per_s"] >= 0 for s in drain["samples"])
