@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import redis
 from hiredis import pack_command
 
-__all__ = ["Wire", "execute", "flat_entries", "stream_entries"]
+__all__ = ["Wire", "call", "execute", "flat_entries", "stream_entries"]
 
 
 def execute(r: redis.Redis, commands: Sequence[tuple]) -> list[Any]:
@@ -26,14 +26,7 @@ def execute(r: redis.Redis, commands: Sequence[tuple]) -> list[Any]:
     for last in (False, True):
         conn = pool.get_connection()
         try:
-            conn.send_packed_command(packed)
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(conn.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-            return replies
+            return _exchange(conn, packed, len(commands))
         except (redis.ConnectionError, redis.TimeoutError):
             conn.disconnect()
             if last:
@@ -44,6 +37,27 @@ def execute(r: redis.Redis, commands: Sequence[tuple]) -> list[Any]:
         finally:
             pool.release(conn)
     raise AssertionError("unreachable")
+
+
+def call(r: redis.Redis, *args: Any) -> Any:
+    """One command sent as `execute` sends it; its reply, a refusal raised (`redis.ResponseError`)."""
+    reply = execute(r, [args])[0]
+    if isinstance(reply, redis.ResponseError):
+        raise reply
+    return reply
+
+
+def _exchange(conn: Any, packed: list[bytes], count: int) -> list[Any]:
+    """Send `packed` (`count` commands) on `conn` and read their replies in order, a command Redis refused
+    giving its `ResponseError` in its place (the replies after it are still read)."""
+    conn.send_packed_command(packed)
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(conn.read_response())
+        except redis.ResponseError as exc:
+            replies.append(exc)
+    return replies
 
 
 class Wire:
@@ -70,18 +84,11 @@ class Wire:
         """Send `commands` at once and read their replies, in order; a command Valkey refused gives its
         `redis.ResponseError` in its place (the others are still read)."""
         conn = self._connection()
-        out: list[Any] = []
         try:
-            conn.send_packed_command(conn.pack_commands(commands))
-            for _ in commands:
-                try:
-                    out.append(conn.read_response())
-                except redis.ResponseError as exc:
-                    out.append(exc)
+            return _exchange(conn, conn.pack_commands(commands), len(commands))
         except BaseException:
             self.close()
             raise
-        return out
 
     def call(self, *args: Any) -> Any:
         """One command; a refusal is raised (`redis.ResponseError`)."""
@@ -102,21 +109,15 @@ class Wire:
 
 
 def stream_entries(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
-    """An XREAD reply (RESP2 list or RESP3 map) as redis-py's `xread` gives it: [(stream, [(id, fields)])]."""
+    """An XREAD or XREADGROUP reply (RESP2 list or RESP3 map) as redis-py's `xread` gives it:
+    [(stream, [(id, fields)])]."""
     if not reply:
         return []
     pairs = reply.items() if isinstance(reply, dict) else reply
-    return [(stream, [(eid, dict(zip(flat[::2], flat[1::2])) if flat else {}) for eid, flat in entries])
+    return [(stream, [(eid, dict(zip(flat[::2], flat[1::2])) if flat else {}) for eid, flat in entries or ()])
             for stream, entries in pairs]
 
 
 def flat_entries(reply: Any) -> list[tuple[str, dict[str, str]]]:
     """The entries of an XREAD or XREADGROUP reply (RESP2 or RESP3), all streams in one list: (id, fields)."""
-    if not reply:
-        return []
-    streams = reply.items() if isinstance(reply, dict) else reply
-    out = []
-    for _stream, entries in streams:
-        for eid, flat in entries or ():
-            out.append((eid, dict(zip(flat[::2], flat[1::2])) if flat else {}))
-    return out
+    return [entry for _stream, entries in stream_entries(reply) for entry in entries]

@@ -389,9 +389,8 @@ def dump_views(r: Any) -> dict[str, Any]:
                 continue                    # a batch's chunks: read as one set of task ids, below
             of_chunk = keys.batch_of_chunk(k)
             if of_chunk is not None and ty == "string":
-                base = of_chunk[1] * keys.BATCH_CHUNK
                 by_batch.setdefault(keys.tasks_by_batch(of_chunk[0]), set()).update(
-                    str(base + n) for n in bitmap_ids(value))
+                    str(t) for t in _ids(of_chunk[1], value))
                 continue
             if k in _BITMAP_KEYS and ty == "string":
                 value = {str(t) for t in bitmap_ids(value)}

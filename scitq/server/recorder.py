@@ -129,38 +129,35 @@ class Recorder:
         return self._commit_and_probe(call_keys, args, probe)
 
     def _commit_and_probe(self, call_keys: list[str], args: list, probe: Sequence[str]) -> int | None:
-        """The commit, and `EXISTS probe...` when asked, in one round trip on the wire; how many of `probe`
-        exist (None: not asked, or EXISTS refused)."""
+        """The commit, and `EXISTS probe...` when asked, in one round trip; how many of `probe` exist (None:
+        not asked, or EXISTS refused)."""
+        found = self._commit(call_keys, args, ("EXISTS", *probe) if probe else None)
+        return found if isinstance(found, int) else None
+
+    def _commit(self, call_keys: list[str], args: list, then: tuple[Any, ...] | None = None) -> Any:
+        """FCALL scitq_commit on the wire, followed in the same round trip (and on the same connection) by the
+        command `then` when given; `then`'s reply (its error as a `redis.ResponseError`). A Valkey that lost
+        the library gets it again and the commit is sent once more (as `fcall` does); a refused commit
+        raises `CommitRefused`."""
         commands: list[tuple[Any, ...]] = [("FCALL", "scitq_commit", len(call_keys), *call_keys, *args)]
-        if probe:
-            commands.append(("EXISTS", *probe))
+        if then is not None:
+            commands.append(then)
         for _ in range(2):
             replies = self.wire.execute(commands)
             committed = replies[0]
             if isinstance(committed, redis.ResponseError) and "function not found" in str(committed).lower():
-                ensure_library(self.r, force=True)   # a Valkey that lost the library (see `fcall`)
+                ensure_library(self.r, force=True)
                 continue
             break
         if isinstance(committed, redis.ResponseError):
             raise CommitRefused(str(committed))
-        found = replies[1] if probe else None
-        return found if isinstance(found, int) else None
+        return replies[1] if then is not None else None
 
     def _commit_and_wait(self, call_keys: list[str], args: list, replies: list[tuple[str, str]]) -> None:
         """The commit, then WAIT on the same connection (WAIT counts the replicas that hold this
         connection's writes), then the replies: the true ones if the replicas confirmed, else `not
         acknowledged`. A reply lost with the primary is only a command sent again."""
-        for _ in range(2):
-            pipe = self.r.pipeline(transaction=False)
-            pipe.execute_command("FCALL", "scitq_commit", len(call_keys), *call_keys, *args)
-            pipe.execute_command("WAIT", self.wait_replicas, int(self.wait_timeout * 1000))
-            committed, confirmed = pipe.execute(raise_on_error=False)
-            if isinstance(committed, redis.ResponseError) and "function not found" in str(committed).lower():
-                ensure_library(self.r, force=True)   # a Valkey that lost the library (see `fcall`)
-                continue
-            break
-        if isinstance(committed, Exception):
-            raise CommitRefused(str(committed))
+        confirmed = self._commit(call_keys, args, ("WAIT", self.wait_replicas, int(self.wait_timeout * 1000)))
         if isinstance(confirmed, Exception):
             log.error("WAIT refused (%s): the answers say `not acknowledged`", confirmed)
             confirmed = -1

@@ -36,7 +36,7 @@ from scitq.worker.reporter import Reporter
 from scitq.worker.slot import Slot, run_fields, task_to_start, weight
 from scitq.worker.spool import Spool
 from scitq.worker.stats import collect_stats
-from scitq.io.wire import execute, flat_entries
+from scitq.io.wire import call, flat_entries
 from scitq.worker.workdirs import WorkDirs
 
 __all__ = ["Agent", "Slot"]
@@ -290,10 +290,7 @@ class Agent:
 
     # --- orders -------------------------------------------------------------------------------
     def read_orders(self) -> None:
-        reply = execute(self.r, [("XREAD", "COUNT", 100, "STREAMS", keys.worker_control(self.name),
-                                  self.control_id)])[0]
-        if isinstance(reply, Exception):
-            raise reply
+        reply = call(self.r, "XREAD", "COUNT", 100, "STREAMS", keys.worker_control(self.name), self.control_id)
         for eid, f in flat_entries(reply):
             self.control_id = eid
             self.order(f)
@@ -368,10 +365,8 @@ class Agent:
 
     # --- claiming -----------------------------------------------------------------------------
     def claim(self, room: int, block_ms: int) -> None:
-        reply = execute(self.r, [("XREADGROUP", "GROUP", keys.QUEUE_GROUP, self.name, "COUNT", room,
-                                  "BLOCK", block_ms, "STREAMS", keys.queue(self.batch), ">")])[0]
-        if isinstance(reply, Exception):
-            raise reply
+        reply = call(self.r, "XREADGROUP", "GROUP", keys.QUEUE_GROUP, self.name, "COUNT", room,
+                     "BLOCK", block_ms, "STREAMS", keys.queue(self.batch), ">")
         got = 0
         for eid, f in flat_entries(reply):
             try:

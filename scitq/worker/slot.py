@@ -15,7 +15,7 @@ from scitq import keys
 from scitq.projections.state import task_weight as weight
 from scitq.projections.views import TaskView, decode_task
 from scitq.worker.runner import RunningProcess
-from scitq.io.wire import execute
+from scitq.io.wire import call
 
 __all__ = ["Slot", "read_task", "run_fields", "task_to_start", "weight"]
 
@@ -79,10 +79,7 @@ def task_to_start(r: redis.Redis, slot: Slot) -> TaskView | None:
     run = slot.run
     if run is None:
         return read_task(r, slot.task_id)
-    checked = execute(r, [("HMGET", keys.task_view(slot.task_id), *_CHECKED)])[0]
-    if isinstance(checked, Exception):
-        raise checked
-    attempt, status, worker, batch, mod = checked
+    attempt, status, worker, batch, mod = call(r, "HMGET", keys.task_view(slot.task_id), *_CHECKED)
     try:
         same = attempt is not None and int(attempt) == slot.attempt and float(mod) == float(run["mod"])
     except (TypeError, ValueError):

@@ -334,18 +334,21 @@ class Spool:
     def _send(self, batch: list[Entry]) -> list[Any]:
         """XADD every entry of `batch` with its id (then WAIT, with replicas) in one round trip: the replies in
         order, an entry refused by Redis as its error (see `wire.execute`: sent twice, an entry is refused)."""
-        commands: list[tuple] = [("XADD", stream, eid, *itertools.chain.from_iterable(fields.items()))
-                                 for _, stream, eid, fields in batch if stream]
-        if self.wait_replicas:
-            commands.append(("WAIT", str(self.wait_replicas), str(self.wait_ms)))
-        if not commands:
-            return []
-        try:
-            return execute(self.r, commands)
-        except UnicodeEncodeError:   # a lone surrogate, in an entry read back from the file: sent escaped
-            for _, _s, _e, fields in batch:
-                _escape_surrogates(fields)
-            return self._send(batch)
+        for escaped in (False, True):
+            commands: list[tuple] = [("XADD", stream, eid, *itertools.chain.from_iterable(fields.items()))
+                                     for _, stream, eid, fields in batch if stream]
+            if self.wait_replicas:
+                commands.append(("WAIT", str(self.wait_replicas), str(self.wait_ms)))
+            if not commands:
+                return []
+            try:
+                return execute(self.r, commands)
+            except UnicodeEncodeError:   # a lone surrogate, in an entry read back from the file: sent escaped
+                if escaped:
+                    raise
+                for _, _s, _e, fields in batch:
+                    _escape_surrogates(fields)
+        raise AssertionError("unreachable")
 
     def _idle_wait(self, timeout: float) -> None:
         """Wait `timeout` seconds, or less if an entry is appended meanwhile (lock held)."""
